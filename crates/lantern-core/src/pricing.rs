@@ -223,7 +223,7 @@ mod tests {
                     OptionKind::Topping,
                     "toppings",
                     0,
-                    3,
+                    2,
                     None,
                     vec![(3, "pearls", 200), (4, "pudding", 300)],
                 ),
