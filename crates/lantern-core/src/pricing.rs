@@ -31,7 +31,6 @@ pub struct PricedLine {
     pub quantity: u16,
     /// Chosen options, defaults included, in catalog order.
     pub options: Vec<OptionId>,
-    pub category: String,
     pub unit_price: Money,
     pub line_total: Money,
 }
@@ -149,7 +148,6 @@ fn price_line(catalog: &Catalog, line_idx: usize, line: &CartLine) -> Result<Pri
         item: item.id,
         quantity: line.quantity,
         options: chosen,
-        category: item.category.clone(),
         unit_price,
         line_total: unit_price.checked_mul(i64::from(line.quantity))?,
     })
@@ -159,13 +157,21 @@ fn price_line(catalog: &Catalog, line_idx: usize, line: &CartLine) -> Result<Pri
 ///
 /// The discount never exceeds the eligible part of the cart nor the coupon's face value, so a
 /// coupon can never make an order cost less than zero or spend more than it reserved.
-pub fn discount(spec: &CampaignSpec, merchant: MerchantId, cart: &PricedCart) -> Result<Money, ReasonCode> {
+pub fn discount(
+    spec: &CampaignSpec,
+    merchant: MerchantId,
+    catalog: &Catalog,
+    cart: &PricedCart,
+) -> Result<Money, ReasonCode> {
     if !spec.eligibility.merchant_eligible(merchant) {
         return Err(ReasonCode::DiscountCodeUserIneligible);
     }
     let mut eligible_subtotal = Money::ZERO;
     let mut dearest_eligible_unit = Money::ZERO;
-    for line in cart.lines.iter().filter(|line| spec.eligibility.category_eligible(&line.category)) {
+    let line_eligible = |line: &&PricedLine| {
+        catalog.item(line.item).is_some_and(|item| spec.eligibility.category_eligible(&item.category))
+    };
+    for line in cart.lines.iter().filter(line_eligible) {
         eligible_subtotal =
             eligible_subtotal.checked_add(line.line_total).map_err(|_| ReasonCode::Invalid)?;
         dearest_eligible_unit = dearest_eligible_unit.max(line.unit_price);
@@ -197,21 +203,22 @@ mod tests {
     use crate::time::Timestamp;
 
     fn menu() -> Catalog {
-        let group = |kind, name: &str, min, max, default: Option<u32>, choices: Vec<(u32, &str, i64)>| OptionGroup {
-            kind,
-            name: name.into(),
-            choices: choices
-                .into_iter()
-                .map(|(id, name, delta)| ItemOption {
-                    id: OptionId::new(id),
-                    name: name.into(),
-                    price_delta: Money::from_fen(delta),
-                })
-                .collect(),
-            min_choices: min,
-            max_choices: max,
-            default_choice: default.map(OptionId::new),
-        };
+        let group =
+            |kind, name: &str, min, max, default: Option<u32>, choices: Vec<(u32, &str, i64)>| OptionGroup {
+                kind,
+                name: name.into(),
+                choices: choices
+                    .into_iter()
+                    .map(|(id, name, delta)| ItemOption {
+                        id: OptionId::new(id),
+                        name: name.into(),
+                        price_delta: Money::from_fen(delta),
+                    })
+                    .collect(),
+                min_choices: min,
+                max_choices: max,
+                default_choice: default.map(OptionId::new),
+            };
         let milk_tea = Item {
             id: ItemId::new(1),
             name: "珍珠奶茶 Pearl milk tea".into(),
@@ -308,28 +315,34 @@ mod tests {
             .unwrap_or_else(|error| panic!("{error}"));
         let merchant = MerchantId::new(1);
         let amount_off = spec(CouponTemplate::AmountOff { amount: Money::from_yuan(25) }, 0, &[]);
-        assert_eq!(discount(&amount_off, merchant, &cart), Ok(Money::from_yuan(25)));
+        assert_eq!(discount(&amount_off, merchant, &catalog, &cart), Ok(Money::from_yuan(25)));
         let tea_only = spec(CouponTemplate::AmountOff { amount: Money::from_yuan(25) }, 0, &["milk tea"]);
         assert_eq!(
-            discount(&tea_only, merchant, &cart),
+            discount(&tea_only, merchant, &catalog, &cart),
             Ok(Money::from_fen(1600)),
             "capped at the eligible part"
         );
         let percent =
             spec(CouponTemplate::PercentOff { percent_bp: 1000, cap: Money::from_fen(300) }, 0, &[]);
         assert_eq!(
-            discount(&percent, merchant, &cart),
+            discount(&percent, merchant, &catalog, &cart),
             Ok(Money::from_fen(300)),
             "10% of 44 yuan capped at 3"
         );
         let free_item = spec(CouponTemplate::FreeItem { up_to: Money::from_yuan(20) }, 0, &[]);
-        assert_eq!(discount(&free_item, merchant, &cart), Ok(Money::from_yuan(20)));
+        assert_eq!(discount(&free_item, merchant, &catalog, &cart), Ok(Money::from_yuan(20)));
         let minimum = spec(CouponTemplate::AmountOff { amount: Money::from_yuan(5) }, 5_000, &[]);
-        assert_eq!(discount(&minimum, merchant, &cart), Err(ReasonCode::DiscountCodeMinimumNotMet));
+        assert_eq!(discount(&minimum, merchant, &catalog, &cart), Err(ReasonCode::DiscountCodeMinimumNotMet));
         let cakes_only = spec(CouponTemplate::AmountOff { amount: Money::from_yuan(5) }, 0, &["bread"]);
-        assert_eq!(discount(&cakes_only, merchant, &cart), Err(ReasonCode::DiscountCodeUserIneligible));
+        assert_eq!(
+            discount(&cakes_only, merchant, &catalog, &cart),
+            Err(ReasonCode::DiscountCodeUserIneligible)
+        );
         let mut other_shop = amount_off.clone();
         other_shop.eligibility.merchants = vec![MerchantId::new(2)];
-        assert_eq!(discount(&other_shop, merchant, &cart), Err(ReasonCode::DiscountCodeUserIneligible));
+        assert_eq!(
+            discount(&other_shop, merchant, &catalog, &cart),
+            Err(ReasonCode::DiscountCodeUserIneligible)
+        );
     }
 }

@@ -1,1 +1,18 @@
-//! placeholder
+//! Lantern's hot state and the pure function that changes it.
+//!
+//! The [`Ledger`] owns what every order touches: campaign budgets as double-entry accounts,
+//! shoppers' coupons, holds made by quotes, open orders, merchants' capacity and idempotency keys.
+//! [`Ledger::apply`] takes one [`Command`] and the time, and answers an [`Outcome`] or a
+//! [`LedgerError`]. It does no I/O, reads no clock and draws no random numbers, so replaying the
+//! journal of commands with their recorded times rebuilds exactly the same state: that is how a
+//! restart recovers.
+//!
+//! Subsidy money moves only by transfers between a campaign's accounts
+//! (`funding -> available -> wallets -> held -> redeemed -> settled`), and no account but
+//! `funding` may go below zero, so a campaign can never give out more than its budget.
+
+mod command;
+mod error;
+
+pub use command::{CampaignEdit, Command, CouponChoice, OrderReceipt, Outcome, QuoteView, RejectedCoupon};
+pub use error::LedgerError;

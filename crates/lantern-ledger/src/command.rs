@@ -1,0 +1,201 @@
+//! The closed set of things that change the ledger, and what each answers.
+
+use std::sync::Arc;
+
+use lantern_core::pricing::{CartLine, PricedLine};
+use lantern_core::{
+    CampaignId, CampaignSpec, CampaignStatus, Capacity, Catalog, CatalogId, CouponId, IdempotencyKey,
+    IssuancePace, Merchant, MerchantId, MerchantStatus, Money, OrderEvent, OrderId, OrderStatus, QuoteId,
+    ShopperId, Timestamp,
+};
+
+/// A live change to a running campaign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CampaignEdit {
+    /// Move the end of validity (later, or earlier but not into the past).
+    SetEndsAt(Timestamp),
+    SetPace(IssuancePace),
+    /// Add budget. The top-up is credited to the campaign's available account.
+    TopUp(Money),
+    Pause,
+    Resume,
+}
+
+/// Which coupon a quote should use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CouponChoice {
+    /// The best applicable coupon in the shopper's wallet (the default).
+    Best,
+    /// Only a coupon of this campaign (an agent passing a discount code).
+    Campaign(CampaignId),
+    /// No coupon.
+    None,
+}
+
+/// Every write the ledger accepts. Closed: the sequencer's journal is a list of these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    CreateCampaign {
+        spec: CampaignSpec,
+    },
+    EditCampaign {
+        campaign: CampaignId,
+        edit: CampaignEdit,
+    },
+    /// Publish (or replace) a menu. Outlets of a chain share one catalog.
+    PublishCatalog {
+        catalog: Arc<Catalog>,
+    },
+    /// Register (or re-register) a merchant outlet selling from a published catalog.
+    RegisterMerchant {
+        merchant: Merchant,
+    },
+    SetMerchantStatus {
+        merchant: MerchantId,
+        status: MerchantStatus,
+    },
+    SetMerchantCapacity {
+        merchant: MerchantId,
+        capacity: Capacity,
+    },
+    /// Claim a coupon. Idempotent per shopper: at the cap it answers with the coupon already
+    /// claimed. `referred_by` earns the referrer a bonus coupon (within the referral cap) the
+    /// first time this shopper claims.
+    ClaimCoupon {
+        shopper: ShopperId,
+        campaign: CampaignId,
+        referred_by: Option<ShopperId>,
+    },
+    /// Price a cart and hold the best coupon until the quote expires.
+    Quote {
+        shopper: ShopperId,
+        merchant: MerchantId,
+        lines: Vec<CartLine>,
+        coupon: CouponChoice,
+    },
+    /// Place the order for exactly this quote. The same key answers with the same order.
+    PlaceOrder {
+        shopper: ShopperId,
+        quote: QuoteId,
+        idempotency_key: IdempotencyKey,
+    },
+    /// The shopper cancels (only before the shop accepts); the coupon goes back to the wallet.
+    CancelOrder {
+        shopper: ShopperId,
+        order: OrderId,
+    },
+    /// The merchant moves its order: accept, reject, ready, dispatch, deliver.
+    AdvanceOrder {
+        merchant: MerchantId,
+        order: OrderId,
+        event: OrderEvent,
+    },
+    /// Time passes: expire holds and campaigns. The sequencer sends one when idle.
+    Tick,
+}
+
+impl Command {
+    /// A short stable name, for logs and metrics.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Command::CreateCampaign { .. } => "create_campaign",
+            Command::EditCampaign { .. } => "edit_campaign",
+            Command::PublishCatalog { .. } => "publish_catalog",
+            Command::RegisterMerchant { .. } => "register_merchant",
+            Command::SetMerchantStatus { .. } => "set_merchant_status",
+            Command::SetMerchantCapacity { .. } => "set_merchant_capacity",
+            Command::ClaimCoupon { .. } => "claim_coupon",
+            Command::Quote { .. } => "quote",
+            Command::PlaceOrder { .. } => "place_order",
+            Command::CancelOrder { .. } => "cancel_order",
+            Command::AdvanceOrder { .. } => "advance_order",
+            Command::Tick => "tick",
+        }
+    }
+}
+
+/// A coupon that was looked at for a quote and not used, with why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedCoupon {
+    pub campaign: CampaignId,
+    pub reason: lantern_core::ReasonCode,
+}
+
+/// A priced cart with the coupon it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuoteView {
+    pub quote: QuoteId,
+    pub shopper: ShopperId,
+    pub merchant: MerchantId,
+    pub lines: Vec<PricedLine>,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub total: Money,
+    pub coupon: Option<CouponId>,
+    pub rejected_coupons: Vec<RejectedCoupon>,
+    pub expires_at: Timestamp,
+    /// How long the shop says a new order would take now (its kitchen backlog at its rate).
+    pub merchant_eta_ms: u64,
+    pub merchant_status: MerchantStatus,
+}
+
+/// What a placed order answers; the same for every replay of its idempotency key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderReceipt {
+    pub order: OrderId,
+    pub quote: QuoteId,
+    pub shopper: ShopperId,
+    pub merchant: MerchantId,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub total: Money,
+    pub coupon: Option<CouponId>,
+    pub placed_at: Timestamp,
+    pub eta_ms: u64,
+}
+
+/// What a successful command answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    CampaignCreated {
+        campaign: CampaignId,
+    },
+    CampaignEdited {
+        campaign: CampaignId,
+        status: CampaignStatus,
+        ends_at: Timestamp,
+        budget_total: Money,
+    },
+    CatalogPublished {
+        catalog: CatalogId,
+        n_items: u32,
+    },
+    MerchantRegistered {
+        merchant: MerchantId,
+    },
+    MerchantUpdated {
+        merchant: MerchantId,
+        status: MerchantStatus,
+        capacity: Capacity,
+    },
+    CouponClaimed {
+        coupon: CouponId,
+        face_value: Money,
+        /// False when the shopper was already at the cap and this is their existing coupon.
+        newly_claimed: bool,
+        /// The bonus coupon the referrer earned, if any.
+        referral_bonus: Option<CouponId>,
+    },
+    Quoted(Box<QuoteView>),
+    OrderPlaced {
+        receipt: OrderReceipt,
+        replayed: bool,
+    },
+    OrderAdvanced {
+        order: OrderId,
+        status: OrderStatus,
+    },
+    Ticked {
+        holds_released: u32,
+    },
+}
