@@ -190,10 +190,10 @@ impl CampaignSpec {
         if face_value <= Money::ZERO || face_value > COUPON_FACE_VALUE_MAX {
             return Err(CampaignError::FaceValue(face_value));
         }
-        if let CouponTemplate::PercentOff { percent_bp, .. } = self.template {
-            if !(1..=10_000).contains(&percent_bp) {
-                return Err(CampaignError::Percent(percent_bp));
-            }
+        if let CouponTemplate::PercentOff { percent_bp, .. } = self.template
+            && !(1..=10_000).contains(&percent_bp)
+        {
+            return Err(CampaignError::Percent(percent_bp));
         }
         if self.min_spend.is_negative() || self.min_spend > COUPON_FACE_VALUE_MAX {
             return Err(CampaignError::MinSpend(self.min_spend));

@@ -11,8 +11,17 @@
 //! (`funding -> available -> wallets -> held -> redeemed -> settled`), and no account but
 //! `funding` may go below zero, so a campaign can never give out more than its budget.
 
+mod accounts;
 mod command;
 mod error;
+mod ledger;
+mod wallet;
 
+pub use accounts::{Account, CampaignAccounts};
 pub use command::{CampaignEdit, Command, CouponChoice, OrderReceipt, Outcome, QuoteView, RejectedCoupon};
 pub use error::LedgerError;
+pub use ledger::{
+    CAMPAIGNS_MAX, CampaignStats, EXPIRY_SWEEP_MAX, Ledger, LedgerConfig, MemoryEstimate,
+    ORDER_RETENTION_MS_MIN, OrderView, WalletCoupon,
+};
+pub use wallet::WALLET_COUPONS_MAX;

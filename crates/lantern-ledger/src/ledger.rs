@@ -1,0 +1,1021 @@
+//! The hot state and [`Ledger::apply`].
+
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use lantern_core::pricing::{self, CartLine, PricedLine};
+use lantern_core::{
+    Campaign, CampaignId, CampaignStatus, Capacity, Catalog, CatalogId, CouponId, CouponStatus,
+    IdempotencyKey, IssuancePace, Merchant, MerchantId, MerchantStatus, Money, OrderEvent, OrderId,
+    OrderStatus, QuoteId, ReasonCode, ShopperId, Timestamp,
+};
+use rustc_hash::{FxBuildHasher, FxHashMap};
+
+use crate::accounts::{Account, CampaignAccounts};
+use crate::command::{CampaignEdit, Command, CouponChoice, OrderReceipt, Outcome, QuoteView, RejectedCoupon};
+use crate::error::LedgerError;
+use crate::wallet::Wallet;
+
+/// Most campaigns one ledger runs at once.
+pub const CAMPAIGNS_MAX: usize = 1_024;
+/// Most expired quotes, ended campaigns' holds or retired orders swept per command, so that a
+/// jump in time never stalls the writer on one command.
+pub const EXPIRY_SWEEP_MAX: usize = 4_096;
+/// Shortest retention of closed orders and their idempotency keys: 24 hours.
+pub const ORDER_RETENTION_MS_MIN: u64 = 24 * 60 * 60 * 1000;
+/// Milli-tokens per order in a merchant's rate bucket: one order is one minute of one slot.
+const RATE_UNITS_PER_ORDER: u64 = 60_000;
+/// Units per coupon in a campaign's pace bucket.
+const PACE_UNITS_PER_COUPON: u64 = 1_000;
+
+/// How the ledger behaves. There is no `Default`: the caller states each value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LedgerConfig {
+    /// How long a quote holds its coupon and price.
+    pub hold_ttl_ms: u64,
+    /// How long closed orders, and the idempotency keys that placed them, stay answerable.
+    pub order_retention_ms: u64,
+}
+
+impl LedgerConfig {
+    /// Asserts the configuration's own invariants; a bad configuration is a programmer error.
+    fn checked(self) -> LedgerConfig {
+        assert!(self.hold_ttl_ms > 0, "hold_ttl_ms must be positive");
+        assert!(
+            self.order_retention_ms >= ORDER_RETENTION_MS_MIN,
+            "idempotency keys are kept at least 24 hours"
+        );
+        self
+    }
+}
+
+/// A campaign, its accounts and its shoppers' wallets.
+#[derive(Debug)]
+struct CampaignState {
+    campaign: Campaign,
+    accounts: CampaignAccounts,
+    wallets: FxHashMap<ShopperId, Wallet>,
+    pace_units: u64,
+    pace_refilled_at: Timestamp,
+    n_issued: u64,
+    n_referral_issued: u64,
+    n_redeemed: u64,
+}
+
+#[derive(Debug)]
+struct MerchantState {
+    merchant: Merchant,
+    /// Orders placed or accepted and not yet ready: what the kitchen still has to make.
+    kitchen_backlog: u32,
+    rate_units: u64,
+    rate_refilled_at: Timestamp,
+    settled: Money,
+}
+
+#[derive(Debug)]
+struct QuoteState {
+    shopper: ShopperId,
+    merchant: MerchantId,
+    lines: Vec<PricedLine>,
+    subtotal: Money,
+    discount: Money,
+    coupon: Option<CouponId>,
+    expires_at: Timestamp,
+    superseded: bool,
+    /// Set when the coupon's campaign ended while this quote held it.
+    coupon_expired: Option<CampaignId>,
+}
+
+/// An order as readers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderView {
+    pub receipt: OrderReceipt,
+    pub lines: Vec<PricedLine>,
+    pub status: OrderStatus,
+    pub updated_at: Timestamp,
+    idempotency_key_hash: u64,
+}
+
+/// One coupon in a shopper's wallet, as readers see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalletCoupon {
+    pub coupon: CouponId,
+    pub status: CouponStatus,
+    pub face_value: Money,
+    pub referral: bool,
+    pub expires_at: Timestamp,
+}
+
+/// A campaign's live figures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CampaignStats {
+    pub campaign: CampaignId,
+    pub name: String,
+    pub status: CampaignStatus,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub face_value: Money,
+    pub budget_total: Money,
+    pub available: Money,
+    pub wallets: Money,
+    pub held: Money,
+    pub redeemed: Money,
+    pub settled: Money,
+    pub n_shoppers: u64,
+    pub n_issued: u64,
+    pub n_referral_issued: u64,
+    pub n_redeemed: u64,
+}
+
+/// Approximate heap bytes of the hot state, by part (from table capacities, not allocator data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct MemoryEstimate {
+    pub wallet_bytes: u64,
+    pub n_wallets: u64,
+    pub order_bytes: u64,
+    pub n_orders: u64,
+    pub idempotency_bytes: u64,
+    pub quote_bytes: u64,
+}
+
+/// The hot state of one shard. See the crate docs.
+#[derive(Debug)]
+pub struct Ledger {
+    config: LedgerConfig,
+    now: Timestamp,
+    campaigns: Vec<CampaignState>,
+    catalogs: FxHashMap<CatalogId, Arc<Catalog>>,
+    merchants: FxHashMap<MerchantId, MerchantState>,
+    quotes: FxHashMap<QuoteId, QuoteState>,
+    /// Quotes in creation order; with one TTL for all, that is also expiry order.
+    quote_expiry: VecDeque<(Timestamp, QuoteId)>,
+    /// Which quote holds each held coupon.
+    holds: FxHashMap<CouponId, QuoteId>,
+    orders: FxHashMap<OrderId, OrderView>,
+    /// Closed orders in closing order, for retirement after the retention window.
+    closed_orders: VecDeque<(Timestamp, OrderId)>,
+    idempotency: FxHashMap<(ShopperId, u64), OrderId>,
+    next_quote_seq: u64,
+    next_order_seq: u64,
+}
+
+/// A stable hash of an idempotency key. Stable across runs (replay must find the same entries),
+/// and scoped by shopper, so a collision could only ever confuse one shopper's own requests.
+fn key_hash(key: &IdempotencyKey) -> u64 {
+    let mut hasher = FxBuildHasher.build_hasher();
+    hasher.write(key.as_str().as_bytes());
+    hasher.finish()
+}
+
+fn step(result: Result<CouponStatus, lantern_core::CouponTransitionError>) -> CouponStatus {
+    result.unwrap_or_else(|error| panic!("ledger bug: {error}"))
+}
+
+fn transfer(accounts: &mut CampaignAccounts, debit: Account, credit: Account, amount: Money) {
+    // Used only where the debited account provably holds the amount (it was credited with it
+    // when the coupon entered that state), so a refusal here is a ledger bug.
+    accounts.transfer(debit, credit, amount).unwrap_or_else(|error| panic!("ledger bug: {error}"));
+}
+
+impl Ledger {
+    pub fn new(config: LedgerConfig) -> Ledger {
+        Ledger {
+            config: config.checked(),
+            now: Timestamp::EPOCH,
+            campaigns: Vec::new(),
+            catalogs: FxHashMap::default(),
+            merchants: FxHashMap::default(),
+            quotes: FxHashMap::default(),
+            quote_expiry: VecDeque::new(),
+            holds: FxHashMap::default(),
+            orders: FxHashMap::default(),
+            closed_orders: VecDeque::new(),
+            idempotency: FxHashMap::default(),
+            next_quote_seq: 1,
+            next_order_seq: 1,
+        }
+    }
+
+    pub fn config(&self) -> LedgerConfig {
+        self.config
+    }
+
+    /// The latest time the ledger has seen. Time never goes backwards inside the ledger.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Applies one command at `now`. A refused command changes nothing but the passage of time
+    /// (expiring holds and campaigns that were due anyway).
+    pub fn apply(&mut self, command: &Command, now: Timestamp) -> Result<Outcome, LedgerError> {
+        let now = now.max(self.now);
+        self.now = now;
+        let holds_released = self.advance_time(now);
+        match command {
+            Command::CreateCampaign { spec } => self.create_campaign(spec, now),
+            Command::EditCampaign { campaign, edit } => self.edit_campaign(*campaign, edit, now),
+            Command::PublishCatalog { catalog } => {
+                let n_items = u32::try_from(catalog.items().len()).unwrap_or(u32::MAX);
+                self.catalogs.insert(catalog.id(), Arc::clone(catalog));
+                Ok(Outcome::CatalogPublished { catalog: catalog.id(), n_items })
+            }
+            Command::RegisterMerchant { merchant } => self.register_merchant(merchant, now),
+            Command::SetMerchantStatus { merchant, status } => {
+                let state =
+                    self.merchants.get_mut(merchant).ok_or(LedgerError::UnknownMerchant(*merchant))?;
+                state.merchant.status = *status;
+                Ok(merchant_updated(state))
+            }
+            Command::SetMerchantCapacity { merchant, capacity } => {
+                let state =
+                    self.merchants.get_mut(merchant).ok_or(LedgerError::UnknownMerchant(*merchant))?;
+                state.merchant.capacity = *capacity;
+                state.rate_units = state.rate_units.min(rate_units_max(*capacity));
+                Ok(merchant_updated(state))
+            }
+            Command::ClaimCoupon { shopper, campaign, referred_by } => {
+                self.claim(*shopper, *campaign, *referred_by, now)
+            }
+            Command::Quote { shopper, merchant, lines, coupon } => {
+                self.quote(*shopper, *merchant, lines, *coupon, now)
+            }
+            Command::PlaceOrder { shopper, quote, idempotency_key } => {
+                self.place(*shopper, *quote, idempotency_key, now)
+            }
+            Command::CancelOrder { shopper, order } => {
+                let view = self.orders.get(order).filter(|view| view.receipt.shopper == *shopper);
+                view.ok_or(LedgerError::UnknownOrder(*order))?;
+                self.advance_order(*order, OrderEvent::Cancel, now)
+            }
+            Command::AdvanceOrder { merchant, order, event } => {
+                let view = self.orders.get(order).filter(|view| view.receipt.merchant == *merchant);
+                view.ok_or(LedgerError::UnknownOrder(*order))?;
+                self.advance_order(*order, *event, now)
+            }
+            Command::Tick => Ok(Outcome::Ticked { holds_released }),
+        }
+    }
+
+    fn campaign_mut(&mut self, campaign: CampaignId) -> Result<&mut CampaignState, LedgerError> {
+        usize::try_from(campaign.get())
+            .ok()
+            .and_then(|id| id.checked_sub(1))
+            .and_then(|index| self.campaigns.get_mut(index))
+            .ok_or(LedgerError::UnknownCampaign(campaign))
+    }
+
+    fn campaign_ref(&self, campaign: CampaignId) -> Option<&CampaignState> {
+        usize::try_from(campaign.get())
+            .ok()
+            .and_then(|id| id.checked_sub(1))
+            .and_then(|index| self.campaigns.get(index))
+    }
+
+    fn create_campaign(
+        &mut self,
+        spec: &lantern_core::CampaignSpec,
+        now: Timestamp,
+    ) -> Result<Outcome, LedgerError> {
+        if self.campaigns.len() >= CAMPAIGNS_MAX {
+            return Err(LedgerError::Invalid {
+                field: "campaign",
+                reason: format!("at most {CAMPAIGNS_MAX} campaigns run at once; end one first"),
+            });
+        }
+        if spec.validity.ends_at() <= now {
+            return Err(LedgerError::Invalid { field: "validity", reason: "it ends in the past".into() });
+        }
+        let id = CampaignId::new(self.campaigns.len() as u64 + 1);
+        let campaign = Campaign::new(id, spec.clone())?;
+        let mut accounts = CampaignAccounts::default();
+        transfer(&mut accounts, Account::Funding, Account::Available, spec.budget);
+        let pace_units = pace_units_max(&spec.pace);
+        self.campaigns.push(CampaignState {
+            campaign,
+            accounts,
+            wallets: FxHashMap::default(),
+            pace_units,
+            pace_refilled_at: now,
+            n_issued: 0,
+            n_referral_issued: 0,
+            n_redeemed: 0,
+        });
+        Ok(Outcome::CampaignCreated { campaign: id })
+    }
+
+    fn edit_campaign(
+        &mut self,
+        id: CampaignId,
+        edit: &CampaignEdit,
+        now: Timestamp,
+    ) -> Result<Outcome, LedgerError> {
+        let state = self.campaign_mut(id)?;
+        match edit {
+            CampaignEdit::SetEndsAt(ends_at) => state.campaign.set_ends_at(*ends_at, now)?,
+            CampaignEdit::SetPace(pace) => {
+                state.campaign.set_pace(pace.clone())?;
+                state.pace_units = state.pace_units.min(pace_units_max(pace));
+            }
+            CampaignEdit::TopUp(amount) => {
+                if state.campaign.status() == CampaignStatus::Ended {
+                    return Err(lantern_core::CampaignError::Ended.into());
+                }
+                let budget_after = state.accounts.budget_total().checked_add(*amount)?;
+                if *amount <= Money::ZERO || budget_after > lantern_core::CAMPAIGN_BUDGET_MAX {
+                    return Err(LedgerError::Invalid {
+                        field: "top_up",
+                        reason: format!(
+                            "must be positive and keep the budget within {}",
+                            lantern_core::CAMPAIGN_BUDGET_MAX
+                        ),
+                    });
+                }
+                transfer(&mut state.accounts, Account::Funding, Account::Available, *amount);
+            }
+            CampaignEdit::Pause => state.campaign.pause()?,
+            CampaignEdit::Resume => state.campaign.resume()?,
+        }
+        Ok(Outcome::CampaignEdited {
+            campaign: id,
+            status: state.campaign.status(),
+            ends_at: state.campaign.spec().validity.ends_at(),
+            budget_total: state.accounts.budget_total(),
+        })
+    }
+
+    fn register_merchant(&mut self, merchant: &Merchant, now: Timestamp) -> Result<Outcome, LedgerError> {
+        if !self.catalogs.contains_key(&merchant.catalog) {
+            return Err(LedgerError::UnknownCatalog(merchant.catalog));
+        }
+        let entry = self.merchants.entry(merchant.id).or_insert_with(|| MerchantState {
+            merchant: merchant.clone(),
+            kitchen_backlog: 0,
+            rate_units: rate_units_max(merchant.capacity),
+            rate_refilled_at: now,
+            settled: Money::ZERO,
+        });
+        // Re-registering updates the shop's details but keeps its live backlog and takings.
+        entry.merchant = merchant.clone();
+        entry.rate_units = entry.rate_units.min(rate_units_max(merchant.capacity));
+        Ok(Outcome::MerchantRegistered { merchant: merchant.id })
+    }
+
+    fn claim(
+        &mut self,
+        shopper: ShopperId,
+        campaign: CampaignId,
+        referred_by: Option<ShopperId>,
+        now: Timestamp,
+    ) -> Result<Outcome, LedgerError> {
+        let state = self.campaign_mut(campaign)?;
+        let spec = state.campaign.spec();
+        match state.campaign.status() {
+            CampaignStatus::Active => {}
+            CampaignStatus::Paused => return Err(LedgerError::CampaignPaused(campaign)),
+            CampaignStatus::Ended => return Err(LedgerError::CampaignEnded(campaign)),
+        }
+        if now < spec.validity.starts_at() {
+            return Err(LedgerError::CampaignNotStarted { campaign, starts_at: spec.validity.starts_at() });
+        }
+        let referral_cap = spec.referral_bonus_cap;
+        let mut wallet = state.wallets.get(&shopper).copied().unwrap_or_default();
+        if wallet.n_base() >= spec.per_shopper_limit {
+            let ordinal =
+                wallet.last_base().unwrap_or_else(|| panic!("ledger bug: base count without base coupon"));
+            return Ok(Outcome::CouponClaimed {
+                coupon: CouponId { campaign, shopper, ordinal },
+                face_value: state.campaign.face_value(),
+                newly_claimed: false,
+                referral_bonus: None,
+            });
+        }
+        refill_pace(state, now);
+        check_pace(state, now)?;
+        let face_value = state.campaign.face_value();
+        state.accounts.transfer(Account::Available, Account::Wallets, face_value).map_err(|refused| {
+            LedgerError::BudgetExhausted { campaign, available: refused.balance, needed: face_value }
+        })?;
+        if !matches!(state.campaign.spec().pace, IssuancePace::Unlimited | IssuancePace::Waves(_)) {
+            state.pace_units -= PACE_UNITS_PER_COUPON;
+        }
+        let ordinal = wallet.add(false);
+        state.wallets.insert(shopper, wallet);
+        state.n_issued += 1;
+        let coupon = CouponId { campaign, shopper, ordinal };
+        let referral_bonus = referred_by
+            .filter(|referrer| *referrer != shopper)
+            .and_then(|referrer| grant_referral(state, referrer, referral_cap));
+        Ok(Outcome::CouponClaimed { coupon, face_value, newly_claimed: true, referral_bonus })
+    }
+
+    fn quote(
+        &mut self,
+        shopper: ShopperId,
+        merchant_id: MerchantId,
+        lines: &[CartLine],
+        choice: CouponChoice,
+        now: Timestamp,
+    ) -> Result<Outcome, LedgerError> {
+        let merchant = self.merchants.get(&merchant_id).ok_or(LedgerError::UnknownMerchant(merchant_id))?;
+        if merchant.merchant.status == MerchantStatus::Paused {
+            return Err(LedgerError::MerchantPaused(merchant_id));
+        }
+        let merchant_status = merchant.merchant.status;
+        let merchant_eta_ms = merchant.merchant.capacity.eta_ms(merchant.kitchen_backlog);
+        let catalog = self
+            .catalogs
+            .get(&merchant.merchant.catalog)
+            .unwrap_or_else(|| panic!("ledger bug: merchant registered without its catalog"));
+        let cart = pricing::price_cart(catalog, lines)?;
+        let (best, rejected_coupons) = self.best_coupon(shopper, merchant_id, catalog, &cart, choice);
+        let quote = QuoteId::new(self.next_quote_seq);
+        self.next_quote_seq += 1;
+        let (coupon, discount) = match best {
+            Some(candidate) => {
+                self.take_hold(&candidate, quote);
+                (Some(candidate.coupon), candidate.discount)
+            }
+            None => (None, Money::ZERO),
+        };
+        let expires_at = now.plus_ms(self.config.hold_ttl_ms);
+        let view = QuoteView {
+            quote,
+            shopper,
+            merchant: merchant_id,
+            lines: cart.lines.clone(),
+            subtotal: cart.subtotal,
+            discount,
+            total: cart.subtotal.checked_sub(discount)?,
+            coupon,
+            rejected_coupons,
+            expires_at,
+            merchant_eta_ms,
+            merchant_status,
+        };
+        self.quotes.insert(
+            quote,
+            QuoteState {
+                shopper,
+                merchant: merchant_id,
+                lines: cart.lines,
+                subtotal: cart.subtotal,
+                discount,
+                coupon,
+                expires_at,
+                superseded: false,
+                coupon_expired: None,
+            },
+        );
+        self.quote_expiry.push_back((expires_at, quote));
+        Ok(Outcome::Quoted(Box::new(view)))
+    }
+
+    /// The coupon that takes the most off, and why the others were not used.
+    fn best_coupon(
+        &self,
+        shopper: ShopperId,
+        merchant: MerchantId,
+        catalog: &Catalog,
+        cart: &pricing::PricedCart,
+        choice: CouponChoice,
+    ) -> (Option<Candidate>, Vec<RejectedCoupon>) {
+        let mut rejected = Vec::new();
+        let mut best: Option<Candidate> = None;
+        let wanted = match choice {
+            CouponChoice::None => return (None, rejected),
+            CouponChoice::Best => None,
+            CouponChoice::Campaign(id) => {
+                if self.campaign_ref(id).is_none() {
+                    rejected.push(RejectedCoupon { campaign: id, reason: ReasonCode::DiscountCodeInvalid });
+                    return (None, rejected);
+                }
+                Some(id)
+            }
+        };
+        for state in &self.campaigns {
+            let campaign = state.campaign.id();
+            if wanted.is_some_and(|wanted| wanted != campaign) {
+                continue;
+            }
+            let Some(wallet) = state.wallets.get(&shopper).copied() else {
+                if wanted.is_some() {
+                    rejected.push(RejectedCoupon { campaign, reason: ReasonCode::DiscountCodeInvalid });
+                }
+                continue;
+            };
+            if state.campaign.status() == CampaignStatus::Ended {
+                if wallet.first_with(CouponStatus::Claimed).is_some() || wanted.is_some() {
+                    rejected.push(RejectedCoupon { campaign, reason: ReasonCode::DiscountCodeExpired });
+                }
+                continue;
+            }
+            let usable =
+                wallet.first_with(CouponStatus::Claimed).map(|ordinal| (ordinal, None)).or_else(|| {
+                    wallet.first_with(CouponStatus::Held).map(|ordinal| {
+                        let coupon = CouponId { campaign, shopper, ordinal };
+                        (ordinal, self.holds.get(&coupon).copied())
+                    })
+                });
+            let Some((ordinal, held_by)) = usable else {
+                if wanted.is_some() {
+                    rejected
+                        .push(RejectedCoupon { campaign, reason: ReasonCode::DiscountCodeUsageLimitReached });
+                }
+                continue;
+            };
+            match pricing::discount(state.campaign.spec(), merchant, catalog, cart) {
+                Ok(discount) => {
+                    let candidate = Candidate {
+                        coupon: CouponId { campaign, shopper, ordinal },
+                        discount,
+                        face_value: state.campaign.face_value(),
+                        ends_at: state.campaign.spec().validity.ends_at(),
+                        held_by,
+                    };
+                    if best.as_ref().is_none_or(|best| candidate.beats(best)) {
+                        best = Some(candidate);
+                    }
+                }
+                Err(reason) => rejected.push(RejectedCoupon { campaign, reason }),
+            }
+        }
+        (best, rejected)
+    }
+
+    /// Holds `candidate` for `quote`: from the wallet, or taken over from an older quote of the
+    /// same shopper (the newest quote is the one the shopper is looking at).
+    fn take_hold(&mut self, candidate: &Candidate, quote: QuoteId) {
+        let coupon = candidate.coupon;
+        match candidate.held_by {
+            Some(older) => {
+                let older_quote =
+                    self.quotes.get_mut(&older).unwrap_or_else(|| panic!("ledger bug: hold without quote"));
+                older_quote.coupon = None;
+                older_quote.superseded = true;
+            }
+            None => {
+                let state = &mut self.campaigns[campaign_index(coupon.campaign)];
+                let wallet =
+                    state.wallets.get_mut(&coupon.shopper).unwrap_or_else(|| panic!("ledger bug: no wallet"));
+                let held = step(wallet.status(coupon.ordinal).hold());
+                wallet.set_status(coupon.ordinal, held);
+                transfer(&mut state.accounts, Account::Wallets, Account::Held, candidate.face_value);
+            }
+        }
+        self.holds.insert(coupon, quote);
+    }
+
+    fn place(
+        &mut self,
+        shopper: ShopperId,
+        quote_id: QuoteId,
+        idempotency_key: &IdempotencyKey,
+        now: Timestamp,
+    ) -> Result<Outcome, LedgerError> {
+        let idempotency_key_hash = key_hash(idempotency_key);
+        if let Some(order) = self.idempotency.get(&(shopper, idempotency_key_hash)) {
+            let view = self.orders.get(order).unwrap_or_else(|| panic!("ledger bug: key without order"));
+            if view.receipt.quote != quote_id {
+                return Err(LedgerError::IdempotencyConflict { first_quote: view.receipt.quote });
+            }
+            return Ok(Outcome::OrderPlaced { receipt: view.receipt, replayed: true });
+        }
+        let quote = self.quotes.get(&quote_id).filter(|quote| quote.shopper == shopper);
+        let quote = quote.ok_or(LedgerError::UnknownQuote(quote_id))?;
+        if quote.superseded {
+            return Err(LedgerError::QuoteSuperseded(quote_id));
+        }
+        if now >= quote.expires_at {
+            return Err(LedgerError::QuoteExpired { quote: quote_id, expired_at: quote.expires_at });
+        }
+        if let Some(campaign) = quote.coupon_expired {
+            return Err(LedgerError::CouponExpired { campaign });
+        }
+        let merchant_id = quote.merchant;
+        let merchant =
+            self.merchants.get_mut(&merchant_id).ok_or(LedgerError::UnknownMerchant(merchant_id))?;
+        let eta_ms = admit_order(merchant, now)?;
+        let quote = self.quotes.remove(&quote_id).unwrap_or_else(|| panic!("ledger bug: quote vanished"));
+        if let Some(coupon) = quote.coupon {
+            self.holds.remove(&coupon);
+            let state = &mut self.campaigns[campaign_index(coupon.campaign)];
+            let wallet =
+                state.wallets.get_mut(&coupon.shopper).unwrap_or_else(|| panic!("ledger bug: no wallet"));
+            let redeemed = step(wallet.status(coupon.ordinal).redeem());
+            wallet.set_status(coupon.ordinal, redeemed);
+            let face_value = state.campaign.face_value();
+            transfer(&mut state.accounts, Account::Held, Account::Redeemed, face_value);
+            state.n_redeemed += 1;
+        }
+        let order = OrderId::new(self.next_order_seq);
+        self.next_order_seq += 1;
+        let receipt = OrderReceipt {
+            order,
+            quote: quote_id,
+            shopper,
+            merchant: merchant_id,
+            subtotal: quote.subtotal,
+            discount: quote.discount,
+            total: quote.subtotal.checked_sub(quote.discount)?,
+            coupon: quote.coupon,
+            placed_at: now,
+            eta_ms,
+        };
+        self.orders.insert(
+            order,
+            OrderView {
+                receipt,
+                lines: quote.lines,
+                status: OrderStatus::Placed,
+                updated_at: now,
+                idempotency_key_hash,
+            },
+        );
+        self.idempotency.insert((shopper, idempotency_key_hash), order);
+        Ok(Outcome::OrderPlaced { receipt, replayed: false })
+    }
+
+    fn advance_order(
+        &mut self,
+        order: OrderId,
+        event: OrderEvent,
+        now: Timestamp,
+    ) -> Result<Outcome, LedgerError> {
+        let view =
+            self.orders.get_mut(&order).unwrap_or_else(|| panic!("ledger bug: checked order vanished"));
+        let before = view.status;
+        let after = before.apply(event)?;
+        view.status = after;
+        view.updated_at = now;
+        let receipt = view.receipt;
+        let in_kitchen = |status: OrderStatus| matches!(status, OrderStatus::Placed | OrderStatus::Accepted);
+        if in_kitchen(before)
+            && !in_kitchen(after)
+            && let Some(merchant) = self.merchants.get_mut(&receipt.merchant)
+        {
+            merchant.kitchen_backlog -= 1;
+        }
+        if let Some(coupon) = receipt.coupon {
+            let state = &mut self.campaigns[campaign_index(coupon.campaign)];
+            let face_value = state.campaign.face_value();
+            match after {
+                OrderStatus::Cancelled | OrderStatus::Rejected => {
+                    let ended = state.campaign.status() == CampaignStatus::Ended;
+                    let wallet = state
+                        .wallets
+                        .get_mut(&coupon.shopper)
+                        .unwrap_or_else(|| panic!("ledger bug: no wallet"));
+                    let restored = step(wallet.status(coupon.ordinal).restore());
+                    state.n_redeemed -= 1;
+                    if ended {
+                        wallet.set_status(coupon.ordinal, step(restored.expire()));
+                        transfer(&mut state.accounts, Account::Redeemed, Account::Available, face_value);
+                    } else {
+                        wallet.set_status(coupon.ordinal, restored);
+                        transfer(&mut state.accounts, Account::Redeemed, Account::Wallets, face_value);
+                    }
+                }
+                OrderStatus::Delivered => {
+                    let unused = face_value.checked_sub(receipt.discount)?;
+                    transfer(&mut state.accounts, Account::Redeemed, Account::Settled, receipt.discount);
+                    transfer(&mut state.accounts, Account::Redeemed, Account::Available, unused);
+                    if let Some(merchant) = self.merchants.get_mut(&receipt.merchant) {
+                        merchant.settled = merchant.settled.checked_add(receipt.discount)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !after.is_open() {
+            self.closed_orders.push_back((now, order));
+        }
+        Ok(Outcome::OrderAdvanced { order, status: after })
+    }
+
+    /// Expires what is due at `now`, at most [`EXPIRY_SWEEP_MAX`] items of each kind. Returns how
+    /// many holds were released.
+    fn advance_time(&mut self, now: Timestamp) -> u32 {
+        for index in 0..self.campaigns.len() {
+            let state = &self.campaigns[index];
+            if state.campaign.status() != CampaignStatus::Ended
+                && now >= state.campaign.spec().validity.ends_at()
+            {
+                self.end_campaign(index);
+            }
+        }
+        let mut holds_released = 0;
+        for _ in 0..EXPIRY_SWEEP_MAX {
+            match self.quote_expiry.front() {
+                Some((expires_at, _)) if *expires_at <= now => {}
+                _ => break,
+            }
+            let Some((_, quote_id)) = self.quote_expiry.pop_front() else { break };
+            let Some(quote) = self.quotes.remove(&quote_id) else { continue };
+            if let Some(coupon) = quote.coupon {
+                self.holds.remove(&coupon);
+                let state = &mut self.campaigns[campaign_index(coupon.campaign)];
+                let wallet =
+                    state.wallets.get_mut(&coupon.shopper).unwrap_or_else(|| panic!("ledger bug: no wallet"));
+                let released = step(wallet.status(coupon.ordinal).release());
+                wallet.set_status(coupon.ordinal, released);
+                let face_value = state.campaign.face_value();
+                transfer(&mut state.accounts, Account::Held, Account::Wallets, face_value);
+                holds_released += 1;
+            }
+        }
+        for _ in 0..EXPIRY_SWEEP_MAX {
+            match self.closed_orders.front() {
+                Some((closed_at, _)) if closed_at.plus_ms(self.config.order_retention_ms) <= now => {}
+                _ => break,
+            }
+            let Some((_, order)) = self.closed_orders.pop_front() else { break };
+            if let Some(view) = self.orders.remove(&order) {
+                self.idempotency.remove(&(view.receipt.shopper, view.idempotency_key_hash));
+            }
+        }
+        holds_released
+    }
+
+    /// Ends a campaign whose validity passed: unused coupons expire and their value returns to
+    /// the budget. Claimed coupons are expired in aggregate (their wallets are read as expired
+    /// from now on) so that ending a campaign of millions of shoppers is one step, not millions.
+    fn end_campaign(&mut self, index: usize) {
+        let state = &mut self.campaigns[index];
+        let campaign = state.campaign.id();
+        state.campaign.end();
+        let face_value = state.campaign.face_value();
+        let held: Vec<(CouponId, QuoteId)> = self
+            .holds
+            .iter()
+            .filter(|(coupon, _)| coupon.campaign == campaign)
+            .map(|(c, q)| (*c, *q))
+            .collect();
+        for (coupon, quote) in held {
+            self.holds.remove(&coupon);
+            if let Some(quote) = self.quotes.get_mut(&quote) {
+                quote.coupon = None;
+                quote.coupon_expired = Some(campaign);
+            }
+            let wallet =
+                state.wallets.get_mut(&coupon.shopper).unwrap_or_else(|| panic!("ledger bug: no wallet"));
+            wallet.set_status(coupon.ordinal, step(wallet.status(coupon.ordinal).expire()));
+            transfer(&mut state.accounts, Account::Held, Account::Available, face_value);
+        }
+        let unused = state.accounts.balance(Account::Wallets);
+        transfer(&mut state.accounts, Account::Wallets, Account::Available, unused);
+    }
+
+    // ---- reads -------------------------------------------------------------------------------
+
+    pub fn order(&self, order: OrderId) -> Option<&OrderView> {
+        self.orders.get(&order)
+    }
+
+    pub fn orders(&self) -> impl Iterator<Item = &OrderView> {
+        self.orders.values()
+    }
+
+    pub fn n_open_quotes(&self) -> usize {
+        self.quotes.len()
+    }
+
+    /// A shopper's coupons in every campaign, with their effective status (claimed coupons of an
+    /// ended campaign read as expired).
+    pub fn wallet(&self, shopper: ShopperId) -> Vec<WalletCoupon> {
+        let mut coupons = Vec::new();
+        for state in &self.campaigns {
+            let Some(wallet) = state.wallets.get(&shopper).copied() else { continue };
+            let ended = state.campaign.status() == CampaignStatus::Ended;
+            for ordinal in 0..wallet.n_coupons() {
+                let status = match wallet.status(ordinal) {
+                    CouponStatus::Claimed if ended => CouponStatus::Expired,
+                    status => status,
+                };
+                coupons.push(WalletCoupon {
+                    coupon: CouponId { campaign: state.campaign.id(), shopper, ordinal },
+                    status,
+                    face_value: state.campaign.face_value(),
+                    referral: wallet.is_referral(ordinal),
+                    expires_at: state.campaign.spec().validity.ends_at(),
+                });
+            }
+        }
+        coupons
+    }
+
+    /// Every shopper with a wallet in `campaign`, with the number of base and referral coupons.
+    pub fn claim_counts(&self, campaign: CampaignId) -> Vec<(ShopperId, u8, u8)> {
+        self.campaign_ref(campaign)
+            .map(|state| {
+                state
+                    .wallets
+                    .iter()
+                    .map(|(shopper, wallet)| (*shopper, wallet.n_base(), wallet.n_referral()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn campaign_ids(&self) -> Vec<CampaignId> {
+        self.campaigns.iter().map(|state| state.campaign.id()).collect()
+    }
+
+    pub fn campaign(&self, campaign: CampaignId) -> Option<&Campaign> {
+        self.campaign_ref(campaign).map(|state| &state.campaign)
+    }
+
+    pub fn accounts(&self, campaign: CampaignId) -> Option<&CampaignAccounts> {
+        self.campaign_ref(campaign).map(|state| &state.accounts)
+    }
+
+    pub fn campaign_stats(&self, campaign: CampaignId) -> Option<CampaignStats> {
+        let state = self.campaign_ref(campaign)?;
+        let spec = state.campaign.spec();
+        let accounts = &state.accounts;
+        Some(CampaignStats {
+            campaign,
+            name: spec.name.clone(),
+            status: state.campaign.status(),
+            starts_at: spec.validity.starts_at(),
+            ends_at: spec.validity.ends_at(),
+            face_value: state.campaign.face_value(),
+            budget_total: accounts.budget_total(),
+            available: accounts.balance(Account::Available),
+            wallets: accounts.balance(Account::Wallets),
+            held: accounts.balance(Account::Held),
+            redeemed: accounts.balance(Account::Redeemed),
+            settled: accounts.balance(Account::Settled),
+            n_shoppers: state.wallets.len() as u64,
+            n_issued: state.n_issued,
+            n_referral_issued: state.n_referral_issued,
+            n_redeemed: state.n_redeemed,
+        })
+    }
+
+    pub fn merchant(&self, merchant: MerchantId) -> Option<(&Merchant, u32, Money)> {
+        self.merchants.get(&merchant).map(|state| (&state.merchant, state.kitchen_backlog, state.settled))
+    }
+
+    pub fn catalog(&self, catalog: CatalogId) -> Option<&Arc<Catalog>> {
+        self.catalogs.get(&catalog)
+    }
+
+    /// Heap bytes of the main tables, estimated from their capacities.
+    pub fn memory_estimate(&self) -> MemoryEstimate {
+        fn table_bytes<K, V>(map: &FxHashMap<K, V>) -> u64 {
+            // hashbrown: one control byte plus one slot per bucket; buckets are a power of two
+            // at least capacity * 8 / 7.
+            let buckets = (map.capacity() * 8 / 7).next_power_of_two() as u64;
+            buckets * (std::mem::size_of::<(K, V)>() as u64 + 1)
+        }
+        let wallet_bytes = self.campaigns.iter().map(|state| table_bytes(&state.wallets)).sum();
+        let n_wallets = self.campaigns.iter().map(|state| state.wallets.len() as u64).sum();
+        let line_bytes: u64 = self
+            .orders
+            .values()
+            .map(|view| {
+                (view.lines.capacity() * std::mem::size_of::<PricedLine>()) as u64
+                    + view.lines.iter().map(|line| (line.options.capacity() * 4) as u64).sum::<u64>()
+            })
+            .sum();
+        MemoryEstimate {
+            wallet_bytes,
+            n_wallets,
+            order_bytes: table_bytes(&self.orders) + line_bytes,
+            n_orders: self.orders.len() as u64,
+            idempotency_bytes: table_bytes(&self.idempotency),
+            quote_bytes: table_bytes(&self.quotes) + table_bytes(&self.holds),
+        }
+    }
+}
+
+/// A coupon that could go on a quote.
+#[derive(Debug)]
+struct Candidate {
+    coupon: CouponId,
+    discount: Money,
+    face_value: Money,
+    ends_at: Timestamp,
+    held_by: Option<QuoteId>,
+}
+
+impl Candidate {
+    /// More off wins; on a tie, the coupon that expires first (use it before it is lost); then
+    /// the older campaign, so the choice is deterministic.
+    fn beats(&self, other: &Candidate) -> bool {
+        (std::cmp::Reverse(self.discount), self.ends_at, self.coupon.campaign)
+            < (std::cmp::Reverse(other.discount), other.ends_at, other.coupon.campaign)
+    }
+}
+
+fn campaign_index(campaign: CampaignId) -> usize {
+    let index = usize::try_from(campaign.get()).unwrap_or(usize::MAX);
+    assert!(index >= 1, "campaign ids start at 1");
+    index - 1
+}
+
+fn merchant_updated(state: &MerchantState) -> Outcome {
+    Outcome::MerchantUpdated {
+        merchant: state.merchant.id,
+        status: state.merchant.status,
+        capacity: state.merchant.capacity,
+    }
+}
+
+fn rate_units_max(capacity: Capacity) -> u64 {
+    u64::from(capacity.orders_per_minute()) * RATE_UNITS_PER_ORDER
+}
+
+/// Takes one order slot from the merchant, or says how long until one frees up.
+fn admit_order(merchant: &mut MerchantState, now: Timestamp) -> Result<u64, LedgerError> {
+    let capacity = merchant.merchant.capacity;
+    let id = merchant.merchant.id;
+    let backlog_eta_ms = capacity.eta_ms(merchant.kitchen_backlog);
+    match merchant.merchant.status {
+        MerchantStatus::Open => {}
+        MerchantStatus::Busy => {
+            return Err(LedgerError::MerchantBusy { merchant: id, eta_ms: backlog_eta_ms });
+        }
+        MerchantStatus::Paused => return Err(LedgerError::MerchantPaused(id)),
+    }
+    if merchant.kitchen_backlog >= capacity.open_orders_max() {
+        return Err(LedgerError::MerchantBusy { merchant: id, eta_ms: backlog_eta_ms });
+    }
+    let elapsed_ms = merchant.rate_refilled_at.ms_until(now);
+    let refill = elapsed_ms.saturating_mul(u64::from(capacity.orders_per_minute()));
+    merchant.rate_units = merchant.rate_units.saturating_add(refill).min(rate_units_max(capacity));
+    merchant.rate_refilled_at = now;
+    if merchant.rate_units < RATE_UNITS_PER_ORDER {
+        let wait_ms =
+            (RATE_UNITS_PER_ORDER - merchant.rate_units).div_ceil(u64::from(capacity.orders_per_minute()));
+        return Err(LedgerError::MerchantBusy { merchant: id, eta_ms: backlog_eta_ms.max(wait_ms) });
+    }
+    merchant.rate_units -= RATE_UNITS_PER_ORDER;
+    merchant.kitchen_backlog += 1;
+    Ok(backlog_eta_ms)
+}
+
+fn pace_units_max(pace: &IssuancePace) -> u64 {
+    match pace {
+        IssuancePace::PerSecond { burst, .. } => u64::from(*burst) * PACE_UNITS_PER_COUPON,
+        IssuancePace::Unlimited | IssuancePace::Waves(_) => 0,
+    }
+}
+
+fn refill_pace(state: &mut CampaignState, now: Timestamp) {
+    if let IssuancePace::PerSecond { coupons_per_s, .. } = state.campaign.spec().pace {
+        let elapsed_ms = state.pace_refilled_at.ms_until(now);
+        // coupons_per_s coupons a second is coupons_per_s units a millisecond.
+        let refill = elapsed_ms.saturating_mul(u64::from(coupons_per_s));
+        state.pace_units =
+            state.pace_units.saturating_add(refill).min(pace_units_max(&state.campaign.spec().pace));
+    }
+    state.pace_refilled_at = now;
+}
+
+fn check_pace(state: &CampaignState, now: Timestamp) -> Result<(), LedgerError> {
+    let campaign = state.campaign.id();
+    match &state.campaign.spec().pace {
+        IssuancePace::Unlimited => Ok(()),
+        IssuancePace::PerSecond { coupons_per_s, .. } => {
+            if state.pace_units >= PACE_UNITS_PER_COUPON {
+                Ok(())
+            } else {
+                let missing = PACE_UNITS_PER_COUPON - state.pace_units;
+                Err(LedgerError::PaceExceeded {
+                    campaign,
+                    retry_after_ms: missing.div_ceil(u64::from(*coupons_per_s)),
+                })
+            }
+        }
+        IssuancePace::Waves(waves) => {
+            let released: u64 =
+                waves.iter().filter(|wave| wave.starts_at <= now).map(|wave| wave.coupons).sum();
+            if state.n_issued < released {
+                return Ok(());
+            }
+            match waves.iter().find(|wave| wave.starts_at > now) {
+                Some(next) => {
+                    Err(LedgerError::PaceExceeded { campaign, retry_after_ms: now.ms_until(next.starts_at) })
+                }
+                None => Err(LedgerError::IssuanceComplete { campaign }),
+            }
+        }
+    }
+}
+
+/// Gives `referrer` a bonus coupon if they are under the referral cap and the budget allows.
+fn grant_referral(state: &mut CampaignState, referrer: ShopperId, referral_cap: u8) -> Option<CouponId> {
+    let mut wallet = state.wallets.get(&referrer).copied().unwrap_or_default();
+    if wallet.n_referral() >= referral_cap {
+        return None;
+    }
+    let face_value = state.campaign.face_value();
+    state.accounts.transfer(Account::Available, Account::Wallets, face_value).ok()?;
+    let ordinal = wallet.add(true);
+    state.wallets.insert(referrer, wallet);
+    state.n_issued += 1;
+    state.n_referral_issued += 1;
+    Some(CouponId { campaign: state.campaign.id(), shopper: referrer, ordinal })
+}
