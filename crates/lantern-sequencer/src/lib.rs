@@ -1,1 +1,471 @@
-//! placeholder
+//! The single writer of one ledger shard.
+//!
+//! A [`Sequencer`] owns a shard's [`Ledger`] and is the only thing that changes it. Requests
+//! arrive through a bounded intake channel; a *committer* thread drains up to
+//! [`SequencerConfig::batch_commands_max`] of them, encodes the batch (`lantern-journal`) and
+//! appends it to the [`Store`] in one transaction with fsync; an *applier* thread then applies
+//! the batch's commands to the ledger and only then replies. So:
+//!
+//! - an answer is sent only after the command that produced it is durable (write-ahead: the
+//!   journal holds commands, and the ledger is a pure function of the journal);
+//! - a restart replays the journal through the same [`Ledger::apply`] and gets the same state;
+//! - committing batch N+1 overlaps applying batch N, so fsync and CPU work run side by side;
+//! - reads ([`SequencerHandle::read`]) take a read lock on the ledger and never wait for the
+//!   intake queue or a disk write: the applier holds the write lock only while applying a chunk
+//!   of at most [`SequencerConfig::apply_chunk_commands_max`] commands, and the ledger only ever
+//!   holds durable state.
+//!
+//! Time comes from an injected [`Clock`]; each batch records the time it was committed at and all
+//! its commands apply at that time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use lantern_core::Timestamp;
+use lantern_ledger::{Command, Ledger, LedgerConfig, LedgerError, Outcome};
+use lantern_store::{BatchRecord, Store, StoreError};
+use parking_lot::RwLock;
+use tokio::sync::{mpsc, oneshot};
+
+/// Largest intake queue a sequencer may be configured with.
+pub const INTAKE_CAPACITY_MAX: usize = 1 << 20;
+/// Largest batch a sequencer may be configured with.
+pub const BATCH_COMMANDS_MAX: usize = 1 << 16;
+/// Committed batches waiting for the applier. Two keeps one batch committing while one applies;
+/// more would only add latency.
+pub const APPLY_QUEUE_BATCHES_MAX: usize = 2;
+
+/// Where the sequencer reads the time. Tests and the surge simulator drive a [`ManualClock`].
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> Timestamp;
+}
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Timestamp::from_ms(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// A clock that moves only when told to.
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    unix_ms: AtomicU64,
+}
+
+impl ManualClock {
+    pub fn new(start: Timestamp) -> ManualClock {
+        ManualClock { unix_ms: AtomicU64::new(start.unix_ms()) }
+    }
+
+    pub fn set(&self, now: Timestamp) {
+        self.unix_ms.fetch_max(now.unix_ms(), Ordering::Relaxed);
+    }
+
+    pub fn advance_ms(&self, duration_ms: u64) {
+        self.unix_ms.fetch_add(duration_ms, Ordering::Relaxed);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_ms(self.unix_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// How a sequencer runs. There is no `Default`: the caller states each value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SequencerConfig {
+    pub shard: u32,
+    /// Requests that may wait in the intake queue; beyond it `submit` waits and `try_submit`
+    /// refuses with [`SubmitError::Overloaded`].
+    pub intake_capacity: usize,
+    /// Most commands in one batch (one transaction, one fsync).
+    pub batch_commands_max: usize,
+    /// Most commands applied under one hold of the write lock, bounding how long a read waits.
+    pub apply_chunk_commands_max: usize,
+    /// When nothing arrives for this long, a `Tick` is committed so holds and campaigns expire
+    /// on time. Zero turns idle ticks off (tests that drive time themselves).
+    pub idle_tick_ms: u64,
+}
+
+impl SequencerConfig {
+    fn checked(self) -> SequencerConfig {
+        assert!((1..=INTAKE_CAPACITY_MAX).contains(&self.intake_capacity), "intake_capacity out of range");
+        assert!((1..=BATCH_COMMANDS_MAX).contains(&self.batch_commands_max), "batch_commands_max out of range");
+        assert!(self.apply_chunk_commands_max >= 1, "apply_chunk_commands_max must be positive");
+        self
+    }
+}
+
+/// Why a submitted command has no ledger answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("the ledger's intake queue is full ({capacity} waiting); retry shortly")]
+    Overloaded { capacity: usize },
+    #[error("the ledger is shutting down; retry on another node or after restart")]
+    Stopped,
+    #[error("the journal could not be written, so nothing was done: {0}")]
+    Store(String),
+}
+
+pub type Reply = Result<Outcome, SubmitError>;
+
+#[derive(Debug)]
+enum Request {
+    Command { command: Command, reply: Option<oneshot::Sender<Reply>> },
+    Stop,
+}
+
+/// Live counters, readable at any time without locks.
+#[derive(Debug, Default)]
+pub struct SequencerCounters {
+    pub n_batches: AtomicU64,
+    pub n_commands: AtomicU64,
+    pub n_store_errors: AtomicU64,
+    pub commit_ns_total: AtomicU64,
+    pub last_commit_unix_ms: AtomicU64,
+}
+
+/// Why a sequencer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("journal batch {batch_seq} of shard {shard} cannot be decoded: {reason}; restore the data directory from a backup")]
+    Corrupt { shard: u32, batch_seq: u64, reason: String },
+}
+
+/// What a start found in the journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplaySummary {
+    pub n_batches: u64,
+    pub n_commands: u64,
+    pub elapsed_ms: u64,
+}
+
+/// A cheap, cloneable way to talk to a running sequencer.
+#[derive(Clone, Debug)]
+pub struct SequencerHandle {
+    intake: mpsc::Sender<Request>,
+    ledger: Arc<RwLock<Ledger>>,
+    counters: Arc<SequencerCounters>,
+    intake_capacity: usize,
+}
+
+impl SequencerHandle {
+    /// Submits a command and waits (asynchronously) for its durable answer. Waits for room when
+    /// the intake is full.
+    pub async fn submit(&self, command: Command) -> Reply {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Command { command, reply: Some(reply) };
+        self.intake.send(request).await.map_err(|_| SubmitError::Stopped)?;
+        answer.await.unwrap_or(Err(SubmitError::Stopped))
+    }
+
+    /// Submits without waiting for room: a full intake is refused at once, so admission control
+    /// can answer honestly instead of queueing without bound.
+    pub fn try_submit(&self, command: Command) -> Result<oneshot::Receiver<Reply>, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Command { command, reply: Some(reply) };
+        self.intake.try_send(request).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded { capacity: self.intake_capacity },
+            mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
+        })?;
+        Ok(answer)
+    }
+
+    /// Submits from a plain thread and blocks for the answer. Not for use inside an async task.
+    pub fn submit_blocking(&self, command: Command) -> Reply {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Command { command, reply: Some(reply) };
+        self.intake.blocking_send(request).map_err(|_| SubmitError::Stopped)?;
+        answer.blocking_recv().unwrap_or(Err(SubmitError::Stopped))
+    }
+
+    /// Reads the ledger's durable state. Never waits for the intake or the disk.
+    pub fn read<R>(&self, read: impl FnOnce(&Ledger) -> R) -> R {
+        read(&self.ledger.read())
+    }
+
+    pub fn counters(&self) -> &SequencerCounters {
+        &self.counters
+    }
+
+    /// Requests waiting in the intake queue now.
+    pub fn queue_depth(&self) -> usize {
+        self.intake_capacity - self.intake.capacity()
+    }
+}
+
+/// A running sequencer: its threads and a handle. Stop it with [`Sequencer::stop`] to drain.
+#[derive(Debug)]
+pub struct Sequencer {
+    handle: SequencerHandle,
+    committer: Option<JoinHandle<()>>,
+    applier: Option<JoinHandle<()>>,
+    ticker: Option<JoinHandle<()>>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Sequencer {
+    /// Rebuilds the shard's ledger from the journal in `store`, then starts the writer threads.
+    pub fn start(
+        mut store: Box<dyn Store>,
+        ledger_config: LedgerConfig,
+        config: SequencerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(Sequencer, ReplaySummary), StartError> {
+        let config = config.checked();
+        let started = Instant::now();
+        let mut ledger = Ledger::new(ledger_config);
+        let (n_batches, n_commands) = replay(store.as_mut(), config.shard, &mut ledger)?;
+        let summary = ReplaySummary {
+            n_batches,
+            n_commands,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        };
+        let next_batch_seq = store.last_batch_seq(config.shard)?.unwrap_or(0) + 1;
+        let (intake, intake_receiver) = mpsc::channel(config.intake_capacity);
+        let (apply_sender, apply_receiver) = std_mpsc::sync_channel(APPLY_QUEUE_BATCHES_MAX);
+        let ledger = Arc::new(RwLock::new(ledger));
+        let counters = Arc::new(SequencerCounters::default());
+        let committer = Committer {
+            store,
+            intake: intake_receiver,
+            applier: apply_sender,
+            config,
+            clock: Arc::clone(&clock),
+            next_batch_seq,
+            last_now: Timestamp::EPOCH,
+            counters: Arc::clone(&counters),
+            body: Vec::new(),
+        };
+        let applier = Applier { batches: apply_receiver, ledger: Arc::clone(&ledger), config };
+        let committer = spawn_named("lantern-committer", move || committer.run());
+        let applier = spawn_named("lantern-applier", move || applier.run());
+        let handle = SequencerHandle { intake, ledger, counters, intake_capacity: config.intake_capacity };
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let ticker = (config.idle_tick_ms > 0).then(|| {
+            let handle = handle.clone();
+            let stop = Arc::clone(&ticker_stop);
+            spawn_named("lantern-ticker", move || run_ticker(&handle, &stop, config.idle_tick_ms, clock.as_ref()))
+        });
+        let sequencer =
+            Sequencer { handle, committer: Some(committer), applier: Some(applier), ticker, ticker_stop };
+        Ok((sequencer, summary))
+    }
+
+    pub fn handle(&self) -> SequencerHandle {
+        self.handle.clone()
+    }
+
+    /// Stops taking requests, commits and applies everything already queued, answers it, and
+    /// joins the threads. Requests submitted after this answer [`SubmitError::Stopped`].
+    pub fn stop(mut self) {
+        self.stop_threads();
+    }
+
+    fn stop_threads(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+        if let Some(committer) = self.committer.take() {
+            let _ = self.handle.intake.blocking_send(Request::Stop);
+            let _ = committer.join();
+        }
+        if let Some(applier) = self.applier.take() {
+            let _ = applier.join();
+        }
+    }
+}
+
+impl Drop for Sequencer {
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}
+
+fn spawn_named(name: &str, run: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(run)
+        .unwrap_or_else(|error| panic!("cannot start thread {name}: {error}"))
+}
+
+fn replay(store: &mut dyn Store, shard: u32, ledger: &mut Ledger) -> Result<(u64, u64), StartError> {
+    let mut n_commands = 0u64;
+    let mut decode_failure: Option<StartError> = None;
+    let result = store.replay(shard, &mut |record: BatchRecord| {
+        let commands = match lantern_journal::decode_batch(&record.body) {
+            Ok(commands) if commands.len() == record.n_commands as usize => commands,
+            Ok(commands) => {
+                let reason = format!("it holds {} commands, its header says {}", commands.len(), record.n_commands);
+                decode_failure = Some(StartError::Corrupt { shard, batch_seq: record.batch_seq, reason });
+                return Err(StoreError::Corrupt { path: "journal".into(), what: "undecodable batch".into() });
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                decode_failure = Some(StartError::Corrupt { shard, batch_seq: record.batch_seq, reason });
+                return Err(StoreError::Corrupt { path: "journal".into(), what: "undecodable batch".into() });
+            }
+        };
+        let now = Timestamp::from_ms(record.committed_at_ms);
+        for command in &commands {
+            // The answers were sent (or lost with the crash) the first time; replay only needs
+            // the state they left.
+            let _ = ledger.apply(command, now);
+        }
+        n_commands += commands.len() as u64;
+        Ok(())
+    });
+    match (result, decode_failure) {
+        (_, Some(failure)) => Err(failure),
+        (Ok(n_batches), None) => Ok((n_batches, n_commands)),
+        (Err(error), None) => Err(error.into()),
+    }
+}
+
+/// Drains the intake into batches and makes each durable.
+struct Committer {
+    store: Box<dyn Store>,
+    intake: mpsc::Receiver<Request>,
+    applier: std_mpsc::SyncSender<CommittedBatch>,
+    config: SequencerConfig,
+    clock: Arc<dyn Clock>,
+    next_batch_seq: u64,
+    last_now: Timestamp,
+    counters: Arc<SequencerCounters>,
+    body: Vec<u8>,
+}
+
+/// A durable batch on its way to the applier.
+struct CommittedBatch {
+    now: Timestamp,
+    requests: Vec<(Command, Option<oneshot::Sender<Reply>>)>,
+}
+
+impl Committer {
+    fn run(mut self) {
+        let mut stopping = false;
+        // The writer's event loop: it ends only when asked to stop or when every handle is gone.
+        while !stopping {
+            let Some(first) = self.intake.blocking_recv() else { break };
+            let mut requests = Vec::with_capacity(self.config.batch_commands_max.min(1024));
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Command { command, reply } => requests.push((command, reply)),
+                    Request::Stop => {
+                        stopping = true;
+                        break;
+                    }
+                }
+                if requests.len() < self.config.batch_commands_max {
+                    next = self.intake.try_recv().ok();
+                }
+            }
+            if requests.is_empty() {
+                continue;
+            }
+            self.commit(requests);
+        }
+        // Everything still queued after a stop is refused rather than dropped silently.
+        self.intake.close();
+        while let Ok(request) = self.intake.try_recv() {
+            if let Request::Command { reply: Some(reply), .. } = request {
+                let _ = reply.send(Err(SubmitError::Stopped));
+            }
+        }
+    }
+
+    fn commit(&mut self, requests: Vec<(Command, Option<oneshot::Sender<Reply>>)>) {
+        let now = self.clock.now().max(self.last_now);
+        self.body.clear();
+        lantern_journal::encode_batch(requests.iter().map(|(command, _)| command), &mut self.body);
+        let record = BatchRecord {
+            shard: self.config.shard,
+            batch_seq: self.next_batch_seq,
+            committed_at_ms: now.unix_ms(),
+            n_commands: u32::try_from(requests.len()).unwrap_or_else(|_| panic!("batch larger than u32")),
+            body: std::mem::take(&mut self.body),
+        };
+        let started = Instant::now();
+        let appended = self.store.append(&record);
+        self.body = record.body;
+        let commit_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        match appended {
+            Ok(()) => {
+                self.next_batch_seq += 1;
+                self.last_now = now;
+                self.counters.n_batches.fetch_add(1, Ordering::Relaxed);
+                self.counters.n_commands.fetch_add(requests.len() as u64, Ordering::Relaxed);
+                self.counters.commit_ns_total.fetch_add(commit_ns, Ordering::Relaxed);
+                self.counters.last_commit_unix_ms.store(now.unix_ms(), Ordering::Relaxed);
+                // The applier only stops after the committer, so a failed send means it died.
+                if self.applier.send(CommittedBatch { now, requests }).is_err() {
+                    panic!("applier thread stopped while the committer runs");
+                }
+            }
+            Err(error) => {
+                // Nothing of this batch is durable, so nothing of it is applied: each request
+                // hears that it was not done and may be retried with the same idempotency key.
+                self.counters.n_store_errors.fetch_add(1, Ordering::Relaxed);
+                let message = error.to_string();
+                for (_, reply) in requests {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(SubmitError::Store(message.clone())));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Applies durable batches to the ledger and answers their requests.
+struct Applier {
+    batches: std_mpsc::Receiver<CommittedBatch>,
+    ledger: Arc<RwLock<Ledger>>,
+    config: SequencerConfig,
+}
+
+impl Applier {
+    fn run(self) {
+        let mut answers = Vec::new();
+        while let Ok(batch) = self.batches.recv() {
+            for chunk in batch.requests.chunks(self.config.apply_chunk_commands_max) {
+                let mut ledger = self.ledger.write();
+                answers.extend(chunk.iter().map(|(command, _)| ledger.apply(command, batch.now)));
+            }
+            for ((_, reply), answer) in batch.requests.into_iter().zip(answers.drain(..)) {
+                if let Some(reply) = reply {
+                    let _ = reply.send(answer.map_err(SubmitError::Ledger));
+                }
+            }
+        }
+    }
+}
+
+fn run_ticker(handle: &SequencerHandle, stop: &AtomicBool, idle_tick_ms: u64, clock: &dyn Clock) {
+    let period = Duration::from_millis(idle_tick_ms);
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(period.min(Duration::from_millis(50)));
+        let last_commit_ms = handle.counters.last_commit_unix_ms.load(Ordering::Relaxed);
+        if clock.now().unix_ms().saturating_sub(last_commit_ms) < idle_tick_ms {
+            continue;
+        }
+        // A full intake means the writer is busy, not idle: no tick needed then.
+        let request = Request::Command { command: Command::Tick, reply: None };
+        let _ = handle.intake.try_send(request);
+    }
+}

@@ -1,1 +1,76 @@
-fn main() {}
+//! `lantern`: the agentic shopping gateway's command-line entry point.
+//!
+//! Subcommands: `demo` runs a small scripted campaign and prints what happened; `bench ledger`
+//! measures coupon orders through the durable sequencer; `loadgen` drives load and prints each
+//! acknowledgement (the kill test's workload); `audit` re-reads a data directory and checks every
+//! invariant.
+
+mod audit;
+mod bench;
+mod demo;
+mod loadgen;
+mod node;
+mod world;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Lantern: an agentic shopping gateway that keeps working through a demand surge.
+///
+/// Shoppers buy by chat or through their own AI agent, operators run coupon campaigns with exact
+/// budgets, and every acknowledged order is durable before it is acknowledged.
+#[derive(Debug, Parser)]
+#[command(name = "lantern", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: CliCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum CliCommand {
+    /// Run a small scripted Spring Festival campaign against a fresh durable ledger and print
+    /// what happened: claims, a referral bonus, quotes, orders, a replayed retry, a cancellation,
+    /// a busy shop, the budget running out, and the final audit.
+    Demo {
+        /// Data directory to create (must not exist yet). Default: a new temporary directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Print the final figures as one JSON object on the last line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
+    /// Drive claims, quotes and orders against a data directory, printing one line per
+    /// acknowledged claim or order, until killed or `--max-orders` is reached.
+    ///
+    /// Acknowledgement lines are printed only after the answer was durable, so a parent that
+    /// kills this process at any moment can check that every printed line survived.
+    Loadgen(loadgen::LoadgenArgs),
+    /// Re-read a data directory's journal, rebuild the ledger and check every invariant: budget
+    /// never exceeded, accounts balanced, no shopper over the cap, no coupon redeemed twice, and
+    /// (with --acks) every acknowledged claim and order present.
+    Audit(audit::AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchTarget {
+    /// Coupon orders (claim + quote + place) through the durable sequencer, with 1, 64 and 1024
+    /// concurrent producers, durable and with fsync off; then the surge volume (10 M orders from
+    /// 8 M shoppers) unless --skip-surge.
+    Ledger(bench::LedgerBenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        CliCommand::Demo { data, json } => demo::run(data, json),
+        CliCommand::Bench { target: BenchTarget::Ledger(args) } => bench::run(&args),
+        CliCommand::Loadgen(args) => loadgen::run(&args),
+        CliCommand::Audit(args) => audit::run(&args),
+    }
+}

@@ -1,0 +1,288 @@
+//! `lantern audit`: rebuild the ledger from a data directory and check every invariant.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use lantern_core::{
+    CampaignId, CampaignStatus, CouponId, CouponStatus, Money, OrderId, OrderStatus, ShopperId,
+};
+use lantern_ledger::{Account, Ledger};
+use lantern_store::{Durability, OpenMode};
+
+use crate::node;
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// The data directory to audit (it must exist; stop the lantern process using it first).
+    #[arg(long)]
+    data: PathBuf,
+    /// A file of acknowledgement lines as `lantern loadgen` prints them; each must be present.
+    #[arg(long)]
+    acks: Option<PathBuf>,
+    /// Print the result as one JSON object on the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One invariant, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// What `lantern loadgen` acknowledged.
+#[derive(Debug, Default)]
+pub struct Acks {
+    claims: Vec<CouponId>,
+    orders: Vec<AckedOrder>,
+}
+
+#[derive(Debug)]
+struct AckedOrder {
+    order: OrderId,
+    shopper: ShopperId,
+    coupon: Option<CouponId>,
+    total: Money,
+}
+
+/// The line `lantern loadgen` prints for an acknowledged claim.
+pub fn claim_line(coupon: CouponId) -> String {
+    format!("claim {} {} {}", coupon.campaign.get(), coupon.shopper.get(), coupon.ordinal)
+}
+
+/// The line `lantern loadgen` prints for an acknowledged order.
+pub fn order_line(order: OrderId, shopper: ShopperId, coupon: Option<CouponId>, total: Money) -> String {
+    let (campaign, ordinal) = coupon.map(|coupon| (coupon.campaign.get(), coupon.ordinal)).unwrap_or((0, 0));
+    format!("order {} {} {campaign} {ordinal} {}", order.get(), shopper.get(), total.fen())
+}
+
+impl Acks {
+    /// Parses acknowledgement lines; lines of other kinds are skipped, malformed ones refused.
+    pub fn parse(text: &str) -> anyhow::Result<Acks> {
+        let mut acks = Acks::default();
+        for (line_idx, line) in text.lines().enumerate() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let number = |index: usize| -> anyhow::Result<u64> {
+                fields.get(index).and_then(|field| field.parse().ok()).with_context(|| {
+                    format!("acks line {}: field {index} of {line:?} is not a number", line_idx + 1)
+                })
+            };
+            match fields.first() {
+                Some(&"claim") => acks.claims.push(CouponId {
+                    campaign: CampaignId::new(number(1)?),
+                    shopper: ShopperId::new(number(2)?),
+                    ordinal: u8::try_from(number(3)?)?,
+                }),
+                Some(&"order") => {
+                    let shopper = ShopperId::new(number(2)?);
+                    let campaign = number(3)?;
+                    let coupon = (campaign != 0).then_some(()).map(|()| -> anyhow::Result<CouponId> {
+                        Ok(CouponId {
+                            campaign: CampaignId::new(campaign),
+                            shopper,
+                            ordinal: u8::try_from(number(4)?)?,
+                        })
+                    });
+                    acks.orders.push(AckedOrder {
+                        order: OrderId::new(number(1)?),
+                        shopper,
+                        coupon: coupon.transpose()?,
+                        total: Money::from_fen(i64::try_from(number(5)?)?),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(acks)
+    }
+}
+
+pub fn run(args: &AuditArgs) -> anyhow::Result<()> {
+    let acks = match &args.acks {
+        Some(path) => Acks::parse(
+            &std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+        )?,
+        None => Acks::default(),
+    };
+    let clock = Arc::new(lantern_sequencer::ManualClock::new(lantern_core::Timestamp::EPOCH));
+    let (sequencer, summary) = node::start(&args.data, OpenMode::Existing, Durability::Full, clock, 0)?;
+    let checks = sequencer.handle().read(|ledger| audit_ledger(ledger, &acks));
+    let (n_orders, n_campaigns) =
+        sequencer.handle().read(|ledger| (ledger.orders().count(), ledger.campaign_ids().len()));
+    sequencer.stop();
+    let passed = checks.iter().all(|check| check.passed);
+    println!(
+        "audit of {}: {} batches, {} commands replayed in {} ms; {n_campaigns} campaigns, {n_orders} orders",
+        args.data.display(),
+        summary.n_batches,
+        summary.n_commands,
+        summary.elapsed_ms
+    );
+    for check in &checks {
+        println!("  {} {}: {}", if check.passed { "PASS" } else { "FAIL" }, check.name, check.detail);
+    }
+    if args.json {
+        let checks_json: Vec<_> = checks
+            .iter()
+            .map(|check| serde_json::json!({"name": check.name, "passed": check.passed, "detail": check.detail}))
+            .collect();
+        let report = serde_json::json!({
+            "passed": passed,
+            "n_batches": summary.n_batches,
+            "n_commands": summary.n_commands,
+            "n_orders": n_orders,
+            "n_acked_claims": acks.claims.len(),
+            "n_acked_orders": acks.orders.len(),
+            "checks": checks_json,
+        });
+        println!("{report}");
+    }
+    if !passed {
+        anyhow::bail!("audit failed: see the FAIL lines above");
+    }
+    Ok(())
+}
+
+fn check(name: &'static str, failures: &[String], passed_detail: String) -> Check {
+    match failures.first() {
+        None => Check { name, passed: true, detail: passed_detail },
+        Some(first) => {
+            Check { name, passed: false, detail: format!("{} problem(s); first: {first}", failures.len()) }
+        }
+    }
+}
+
+/// Checks every invariant of DESIGN.md that the ledger's state can show.
+pub fn audit_ledger(ledger: &Ledger, acks: &Acks) -> Vec<Check> {
+    let mut budget_failures = Vec::new();
+    let mut account_failures = Vec::new();
+    let mut cap_failures = Vec::new();
+    let mut n_coupons_seen = 0u64;
+    for campaign in ledger.campaign_ids() {
+        let (Some(accounts), Some(state)) = (ledger.accounts(campaign), ledger.campaign(campaign)) else {
+            continue;
+        };
+        let given_out = accounts.given_out().unwrap_or(Money::from_fen(i64::MAX));
+        if given_out > accounts.budget_total() || accounts.balance(Account::Available).is_negative() {
+            budget_failures
+                .push(format!("{campaign}: gave out {given_out} of a {} budget", accounts.budget_total()));
+        }
+        let face_value = state.face_value();
+        let ended = state.status() == CampaignStatus::Ended;
+        let spec = state.spec();
+        let mut n_by_status = [0i64; 4];
+        for (shopper, n_base, n_referral) in ledger.claim_counts(campaign) {
+            if n_base > spec.per_shopper_limit || n_referral > spec.referral_bonus_cap {
+                cap_failures
+                    .push(format!("{shopper} holds {n_base} + {n_referral} referral coupons of {campaign}"));
+            }
+            for coupon in ledger.wallet(shopper).iter().filter(|coupon| coupon.coupon.campaign == campaign) {
+                n_coupons_seen += 1;
+                let slot = match coupon.status {
+                    CouponStatus::Claimed => 0,
+                    CouponStatus::Held => 1,
+                    CouponStatus::Redeemed => 2,
+                    CouponStatus::Expired => 3,
+                };
+                n_by_status[slot] += 1;
+            }
+        }
+        let expect = |account: Account, count: i64| {
+            let expected = face_value.checked_mul(count).unwrap_or(Money::from_fen(i64::MAX));
+            (accounts.balance(account) != expected).then(|| {
+                format!(
+                    "{campaign}: {account:?} holds {} but its coupons add up to {expected}",
+                    accounts.balance(account)
+                )
+            })
+        };
+        let claimed_in_wallets = if ended { 0 } else { n_by_status[0] };
+        account_failures.extend(expect(Account::Wallets, claimed_in_wallets));
+        account_failures.extend(expect(Account::Held, n_by_status[1]));
+        let settled: i64 = ledger
+            .orders()
+            .filter(|view| view.status == OrderStatus::Delivered)
+            .filter(|view| view.receipt.coupon.is_some_and(|coupon| coupon.campaign == campaign))
+            .map(|view| view.receipt.discount.fen())
+            .sum();
+        if accounts.balance(Account::Settled) != Money::from_fen(settled) {
+            account_failures.push(format!(
+                "{campaign}: settled {} but delivered discounts add up to {settled} fen",
+                accounts.balance(Account::Settled)
+            ));
+        }
+        let n_redeemed_open = ledger
+            .orders()
+            .filter(|view| view.status.is_open())
+            .filter(|view| view.receipt.coupon.is_some_and(|coupon| coupon.campaign == campaign))
+            .count() as i64;
+        account_failures.extend(expect(Account::Redeemed, n_redeemed_open));
+    }
+    let mut redemption_failures = Vec::new();
+    let mut coupons_on_orders = HashSet::new();
+    for view in ledger.orders() {
+        if matches!(view.status, OrderStatus::Cancelled | OrderStatus::Rejected) {
+            continue;
+        }
+        if let Some(coupon) = view.receipt.coupon
+            && !coupons_on_orders.insert(coupon)
+        {
+            redemption_failures.push(format!("{coupon} is on two live orders"));
+        }
+    }
+    let mut claim_failures = Vec::new();
+    for coupon in &acks.claims {
+        if !ledger.wallet(coupon.shopper).iter().any(|held| held.coupon == *coupon) {
+            claim_failures.push(format!("acknowledged {coupon} is missing"));
+        }
+    }
+    let mut order_failures = Vec::new();
+    for acked in &acks.orders {
+        match ledger.order(acked.order) {
+            None => order_failures.push(format!("acknowledged {} is missing", acked.order)),
+            Some(view) => {
+                let receipt = view.receipt;
+                if receipt.shopper != acked.shopper
+                    || receipt.coupon != acked.coupon
+                    || receipt.total != acked.total
+                {
+                    order_failures
+                        .push(format!("{} differs from its acknowledgement: {receipt:?}", acked.order));
+                }
+            }
+        }
+    }
+    let n_campaigns = ledger.campaign_ids().len();
+    vec![
+        check("budget never exceeded", &budget_failures, format!("{n_campaigns} campaign(s) within budget")),
+        check(
+            "accounts match coupons",
+            &account_failures,
+            format!("{n_coupons_seen} coupons reconcile with the accounts"),
+        ),
+        check(
+            "no shopper over the cap",
+            &cap_failures,
+            "every shopper within per-shopper and referral caps".into(),
+        ),
+        check(
+            "no coupon redeemed twice",
+            &redemption_failures,
+            format!("{} coupons each on one live order", coupons_on_orders.len()),
+        ),
+        check(
+            "every acknowledged claim present",
+            &claim_failures,
+            format!("{} acknowledged claims present", acks.claims.len()),
+        ),
+        check(
+            "every acknowledged order present",
+            &order_failures,
+            format!("{} acknowledged orders present and unchanged", acks.orders.len()),
+        ),
+    ]
+}

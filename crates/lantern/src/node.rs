@@ -1,0 +1,69 @@
+//! Opening a data directory and starting its sequencer, with the binary's settings.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use lantern_ledger::LedgerConfig;
+use lantern_sequencer::{Clock, ReplaySummary, Sequencer, SequencerConfig};
+use lantern_store::{Durability, OpenMode, SqliteStore};
+
+/// A quote holds its coupon and price for 15 minutes.
+pub const HOLD_TTL_MS: u64 = 15 * 60 * 1000;
+/// Closed orders and their idempotency keys stay answerable for 48 hours.
+pub const ORDER_RETENTION_MS: u64 = 48 * 60 * 60 * 1000;
+
+pub fn ledger_config() -> LedgerConfig {
+    LedgerConfig { hold_ttl_ms: HOLD_TTL_MS, order_retention_ms: ORDER_RETENTION_MS }
+}
+
+pub fn sequencer_config(idle_tick_ms: u64) -> SequencerConfig {
+    SequencerConfig {
+        shard: 0,
+        intake_capacity: 65_536,
+        batch_commands_max: 8_192,
+        apply_chunk_commands_max: 512,
+        idle_tick_ms,
+    }
+}
+
+/// Opens (or creates) the store in `data` and starts the sequencer over it.
+pub fn start(
+    data: &Path,
+    mode: OpenMode,
+    durability: Durability,
+    clock: Arc<dyn Clock>,
+    idle_tick_ms: u64,
+) -> anyhow::Result<(Sequencer, ReplaySummary)> {
+    let store = SqliteStore::open(data, mode, durability)
+        .with_context(|| format!("cannot open the data directory {}", data.display()))?;
+    let (sequencer, summary) =
+        Sequencer::start(Box::new(store), ledger_config(), sequencer_config(idle_tick_ms), clock)
+            .with_context(|| format!("cannot rebuild the ledger from {}", data.display()))?;
+    Ok((sequencer, summary))
+}
+
+/// Peak resident memory of this process in bytes (Linux `VmHWM`), if it can be read.
+pub fn peak_rss_bytes() -> Option<u64> {
+    read_status_kib("VmHWM:").map(|kib| kib * 1024)
+}
+
+/// Resets the peak so the next reading covers only what follows (Linux `clear_refs` 5).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn read_status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A new, unique directory path under the system's temporary directory (not created).
+pub fn temp_data_dir(label: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|duration| duration.subsec_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("lantern-{label}-{}-{nanos}", std::process::id()))
+}

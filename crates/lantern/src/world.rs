@@ -1,0 +1,199 @@
+//! Seed data: the demo's bubble-tea and coffee shops, and the Spring Festival campaign.
+
+use std::sync::Arc;
+
+use lantern_core::{
+    CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, IssuancePace, Item, ItemId,
+    ItemOption, Merchant, MerchantId, Money, OptionGroup, OptionId, OptionKind, Timestamp, Validity,
+};
+use lantern_ledger::Command;
+
+/// 2027-02-06 00:00 (UTC+8): the demo campaign opens.
+pub const FESTIVAL_STARTS_AT: Timestamp = Timestamp::from_ms(1_801_843_200_000);
+/// 2027-02-23 00:00 (UTC+8): the demo campaign's first end of validity.
+pub const FESTIVAL_ENDS_AT: Timestamp = Timestamp::from_ms(1_803_312_000_000);
+/// 2027-02-28 00:00 (UTC+8): where the operator moves it mid-run, as in February 2026.
+pub const FESTIVAL_EXTENDED_ENDS_AT: Timestamp = Timestamp::from_ms(1_803_744_000_000);
+
+fn choice(id: u32, name: &str, delta_fen: i64) -> ItemOption {
+    ItemOption { id: OptionId::new(id), name: name.into(), price_delta: Money::from_fen(delta_fen) }
+}
+
+fn group(
+    kind: OptionKind,
+    name: &str,
+    min: u8,
+    max: u8,
+    default: Option<u32>,
+    choices: Vec<ItemOption>,
+) -> OptionGroup {
+    OptionGroup {
+        kind,
+        name: name.into(),
+        choices,
+        min_choices: min,
+        max_choices: max,
+        default_choice: default.map(OptionId::new),
+    }
+}
+
+/// Size, sugar and ice groups every tea has, and its toppings.
+fn tea_options(large_delta_fen: i64) -> Vec<OptionGroup> {
+    vec![
+        group(
+            OptionKind::Size,
+            "size 杯型",
+            1,
+            1,
+            Some(1),
+            vec![choice(1, "medium 中杯", 0), choice(2, "large 大杯", large_delta_fen)],
+        ),
+        group(
+            OptionKind::Sugar,
+            "sugar 甜度",
+            1,
+            1,
+            Some(10),
+            vec![
+                choice(10, "regular 标准糖", 0),
+                choice(11, "less 少糖", 0),
+                choice(12, "half 半糖", 0),
+                choice(13, "none 无糖", 0),
+            ],
+        ),
+        group(
+            OptionKind::Ice,
+            "ice 冰量",
+            1,
+            1,
+            Some(20),
+            vec![
+                choice(20, "regular 正常冰", 0),
+                choice(21, "less 少冰", 0),
+                choice(22, "no ice 去冰", 0),
+                choice(23, "hot 热", 0),
+            ],
+        ),
+        group(
+            OptionKind::Topping,
+            "toppings 加料",
+            0,
+            3,
+            None,
+            vec![
+                choice(30, "pearls 珍珠", 200),
+                choice(31, "coconut jelly 椰果", 200),
+                choice(32, "pudding 布丁", 300),
+            ],
+        ),
+    ]
+}
+
+fn item(id: u64, name: &str, category: &str, price_fen: i64, option_groups: Vec<OptionGroup>) -> Item {
+    Item {
+        id: ItemId::new(id),
+        name: name.into(),
+        category: category.into(),
+        price: Money::from_fen(price_fen),
+        option_groups,
+    }
+}
+
+/// The bubble-tea chain's menu.
+pub fn tea_menu() -> Catalog {
+    let items = vec![
+        item(101, "珍珠奶茶 Pearl Milk Tea", "milk tea", 1500, tea_options(300)),
+        item(102, "杨枝甘露 Mango Pomelo Sago", "fruit tea", 1900, tea_options(300)),
+        item(103, "多肉葡萄 Cheezo Grape", "fruit tea", 2900, tea_options(400)),
+        item(104, "茉莉绿茶 Jasmine Green Tea", "pure tea", 1000, tea_options(200)),
+        item(105, "芝士奶盖红茶 Cheese Foam Black Tea", "milk tea", 2200, tea_options(300)),
+        item(106, "蛋挞 Egg Tart", "snack", 800, vec![]),
+    ];
+    Catalog::new(CatalogId::new(1), items).unwrap_or_else(|error| panic!("demo tea menu is valid: {error}"))
+}
+
+/// The coffee chain's menu.
+pub fn coffee_menu() -> Catalog {
+    let coffee_options = || {
+        vec![
+            group(
+                OptionKind::Size,
+                "size 杯型",
+                1,
+                1,
+                Some(2),
+                vec![
+                    choice(1, "small 小杯", -300),
+                    choice(2, "medium 中杯", 0),
+                    choice(3, "large 大杯", 400),
+                ],
+            ),
+            group(
+                OptionKind::Ice,
+                "temperature 温度",
+                1,
+                1,
+                Some(23),
+                vec![choice(20, "iced 冰", 0), choice(23, "hot 热", 0)],
+            ),
+            group(
+                OptionKind::Topping,
+                "extras 加料",
+                0,
+                2,
+                None,
+                vec![choice(40, "extra shot 加浓缩", 500), choice(41, "oat milk 燕麦奶", 400)],
+            ),
+        ]
+    };
+    let items = vec![
+        item(201, "拿铁 Caffè Latte", "coffee", 2800, coffee_options()),
+        item(202, "美式 Americano", "coffee", 2200, coffee_options()),
+        item(203, "生椰拿铁 Coconut Latte", "coffee", 3200, coffee_options()),
+        item(204, "蓝莓松饼 Blueberry Muffin", "bakery", 1800, vec![]),
+    ];
+    Catalog::new(CatalogId::new(2), items)
+        .unwrap_or_else(|error| panic!("demo coffee menu is valid: {error}"))
+}
+
+/// The Spring Festival campaign: 25 yuan off any drink, no threshold, 1 per shopper plus up to 3
+/// referral bonuses.
+pub fn festival_campaign(budget: Money, validity: Validity) -> CampaignSpec {
+    CampaignSpec {
+        name: "春节请你喝奶茶 Spring Festival treat".into(),
+        budget,
+        template: CouponTemplate::AmountOff { amount: Money::from_yuan(25) },
+        min_spend: Money::ZERO,
+        eligibility: Eligibility::default(),
+        per_shopper_limit: 1,
+        referral_bonus_cap: 3,
+        validity,
+        pace: IssuancePace::Unlimited,
+    }
+}
+
+/// The festival's validity: Feb 6 to Feb 23, 2027 (China Standard Time).
+pub fn festival_validity() -> Validity {
+    Validity::new(FESTIVAL_STARTS_AT, FESTIVAL_ENDS_AT)
+        .unwrap_or_else(|error| panic!("demo validity is valid: {error}"))
+}
+
+/// Commands that publish both menus and register `n_tea_shops` + `n_coffee_shops` outlets.
+pub fn shop_commands(n_tea_shops: u64, n_coffee_shops: u64, capacity: Capacity) -> Vec<Command> {
+    let mut commands = vec![
+        Command::PublishCatalog { catalog: Arc::new(tea_menu()) },
+        Command::PublishCatalog { catalog: Arc::new(coffee_menu()) },
+    ];
+    let outlet = |id: u64, name: String, catalog: u64| {
+        let merchant = Merchant::new(MerchantId::new(id), name, CatalogId::new(catalog), capacity)
+            .unwrap_or_else(|error| panic!("demo merchant is valid: {error}"));
+        Command::RegisterMerchant { merchant }
+    };
+    for index in 0..n_tea_shops {
+        commands.push(outlet(1 + index, format!("茶颜 Tea House #{}", index + 1), 1));
+    }
+    for index in 0..n_coffee_shops {
+        commands.push(outlet(1_000_001 + index, format!("瑞咖 Coffee #{}", index + 1), 2));
+    }
+    commands
+}
