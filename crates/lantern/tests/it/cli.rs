@@ -1,0 +1,72 @@
+//! What an operator sees when the data directory is missing, locked or corrupted, and the demo.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use crate::support::{TempDir, lantern, text};
+
+fn audit(data: &std::path::Path) -> (bool, String, String) {
+    let output = lantern().arg("audit").arg("--data").arg(data).output().unwrap_or_else(|error| panic!("{error}"));
+    let (stdout, stderr) = text(&output);
+    (output.status.success(), stdout, stderr)
+}
+
+#[test]
+fn missing_database_is_a_clear_error_and_creates_nothing() {
+    let data = TempDir::new("missing");
+    let (ok, _, stderr) = audit(&data.0);
+    assert!(!ok);
+    assert!(stderr.contains("no lantern database"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!data.0.exists(), "a missing database must not be created silently");
+}
+
+#[test]
+fn corrupted_database_is_a_clear_error() {
+    let data = TempDir::new("corrupt");
+    std::fs::create_dir_all(&data.0).unwrap_or_else(|error| panic!("{error}"));
+    let garbage: Vec<u8> = (0..8192u32).map(|index| (index.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(data.0.join("lantern.db"), garbage).unwrap_or_else(|error| panic!("{error}"));
+    let (ok, _, stderr) = audit(&data.0);
+    assert!(!ok);
+    assert!(stderr.contains("corrupt") || stderr.contains("not a lantern database"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn locked_database_is_a_clear_error() {
+    let data = TempDir::new("locked");
+    let mut writer = lantern()
+        .args(["loadgen", "--workers", "1", "--max-orders", "1000000", "--create", "--data"])
+        .arg(&data.0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let stdout = writer.stdout.take().unwrap_or_else(|| panic!("piped"));
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first).unwrap_or_else(|error| panic!("{error}"));
+    assert!(first.starts_with("ready"), "{first}");
+    let (ok, _, stderr) = audit(&data.0);
+    let _ = writer.kill();
+    let _ = writer.wait();
+    assert!(!ok);
+    assert!(stderr.contains("in use"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn demo_runs_a_campaign_and_its_audit_passes() {
+    let data = TempDir::new("demo");
+    let output = lantern().args(["demo", "--json", "--data"]).arg(&data.0).output().unwrap_or_else(|error| panic!("{error}"));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("budget_exhausted"), "the demo shows the budget running out: {stdout}");
+    assert!(stdout.contains("replayed"), "the demo shows an idempotent retry: {stdout}");
+    assert!(stdout.contains("merchant_busy"), "the demo shows a busy shop: {stdout}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|error| panic!("{error}: {stdout}"));
+    assert_eq!(summary["audit_passed"], true);
+    assert_eq!(summary["budget_total_fen"], 15_000);
+    assert_eq!(summary["settled_fen"], 2_500);
+}

@@ -1,0 +1,5 @@
+//! Black-box tests of the `lantern` binary: it runs as a child process, as an operator runs it.
+
+mod cli;
+mod kill;
+mod support;

@@ -1,0 +1,54 @@
+//! Helpers shared by the binary's tests.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub fn lantern() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lantern"))
+}
+
+/// A fresh directory path under the temp dir (not created), removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|duration| duration.as_nanos())
+            .unwrap_or(0);
+        TempDir(std::env::temp_dir().join(format!("lantern-test-{label}-{}-{nanos}", std::process::id())))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn text(output: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// A small xorshift generator: random kill moments without a dependency, reproducible by seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_env_or_time(variable: &str) -> Rng {
+        let seed = std::env::var(variable).ok().and_then(|seed| seed.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|duration| duration.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+        eprintln!("{variable}={seed}");
+        Rng(seed.max(1))
+    }
+
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
