@@ -44,12 +44,16 @@ fn locked_database_is_a_clear_error() {
         .spawn()
         .unwrap_or_else(|error| panic!("{error}"));
     let stdout = writer.stdout.take().unwrap_or_else(|| panic!("piped"));
+    // Keep the pipe open while auditing: a closed pipe would end the writer and free the lock.
+    let mut stdout = BufReader::new(stdout);
     let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first).unwrap_or_else(|error| panic!("{error}"));
+    stdout.read_line(&mut first).unwrap_or_else(|error| panic!("{error}"));
     assert!(first.starts_with("ready"), "{first}");
     let (ok, _, stderr) = audit(&data.0);
+    let still_running = writer.try_wait().map(|status| status.is_none()).unwrap_or(false);
     let _ = writer.kill();
     let _ = writer.wait();
+    assert!(still_running, "the writer must hold the lock during the audit");
     assert!(!ok);
     assert!(stderr.contains("in use"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
