@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// A journal store failure. Every message names the file and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("no lantern database at {}; create one with --create / `lantern init`", path.display())]
+    #[error("no lantern database at {}; check the --data path, or pass --create to start a new one there", path.display())]
     NotFound { path: PathBuf },
 
     #[error(

@@ -4,6 +4,9 @@
 //! only after its batch is durable: claim the coupon, quote the cart (holding the coupon), place
 //! the order. Producers are tokio tasks, as the HTTP gateway's requests will be.
 
+// Throughput and latency figures are floats; money never is (it stays `Money` in fen).
+#![allow(clippy::float_arithmetic)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -283,7 +286,10 @@ fn run_workload(
     let handle = sequencer.handle();
     seed(&handle, workload.n_merchants)?;
     let zipf = Arc::new(zipf_cdf(workload.n_merchants));
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(bench_worker_threads())
+        .enable_all()
+        .build()?;
     node::reset_peak_rss();
     let next_index = Arc::new(AtomicU64::new(0));
     let n_refused = Arc::new(AtomicU64::new(0));
@@ -322,7 +328,7 @@ fn run_workload(
                             u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX),
                         );
                         if let Some(bar) = &bar
-                            && index % 10_000 == 0
+                            && index.is_multiple_of(10_000)
                         {
                             bar.set_position(index);
                         }
@@ -430,4 +436,10 @@ fn accepted(reply: Result<Outcome, SubmitError>) -> anyhow::Result<bool> {
         Err(SubmitError::Ledger(_)) => Ok(false),
         Err(error) => Err(error.into()),
     }
+}
+
+/// Tokio workers for the producers: one by default, leaving the other core to the sequencer's
+/// committer and applier (`LANTERN_BENCH_WORKERS` overrides, for experiments).
+fn bench_worker_threads() -> usize {
+    std::env::var("LANTERN_BENCH_WORKERS").ok().and_then(|workers| workers.parse().ok()).unwrap_or(1)
 }

@@ -6,7 +6,8 @@ use std::process::Stdio;
 use crate::support::{TempDir, lantern, text};
 
 fn audit(data: &std::path::Path) -> (bool, String, String) {
-    let output = lantern().arg("audit").arg("--data").arg(data).output().unwrap_or_else(|error| panic!("{error}"));
+    let output =
+        lantern().arg("audit").arg("--data").arg(data).output().unwrap_or_else(|error| panic!("{error}"));
     let (stdout, stderr) = text(&output);
     (output.status.success(), stdout, stderr)
 }
@@ -25,7 +26,8 @@ fn missing_database_is_a_clear_error_and_creates_nothing() {
 fn corrupted_database_is_a_clear_error() {
     let data = TempDir::new("corrupt");
     std::fs::create_dir_all(&data.0).unwrap_or_else(|error| panic!("{error}"));
-    let garbage: Vec<u8> = (0..8192u32).map(|index| (index.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let garbage: Vec<u8> =
+        (0..8192u32).map(|index| (index.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     std::fs::write(data.0.join("lantern.db"), garbage).unwrap_or_else(|error| panic!("{error}"));
     let (ok, _, stderr) = audit(&data.0);
     assert!(!ok);
@@ -62,7 +64,11 @@ fn locked_database_is_a_clear_error() {
 #[test]
 fn demo_runs_a_campaign_and_its_audit_passes() {
     let data = TempDir::new("demo");
-    let output = lantern().args(["demo", "--json", "--data"]).arg(&data.0).output().unwrap_or_else(|error| panic!("{error}"));
+    let output = lantern()
+        .args(["demo", "--json", "--data"])
+        .arg(&data.0)
+        .output()
+        .unwrap_or_else(|error| panic!("{error}"));
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("budget_exhausted"), "the demo shows the budget running out: {stdout}");

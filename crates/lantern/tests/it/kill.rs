@@ -44,11 +44,16 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
         assert!(
             matches!(&first, Ok(line) if line.starts_with("ready")),
             "round {round}: expected a ready line, got {first:?}; stderr: {}",
-            child.stderr.take().map(|stderr| std::io::read_to_string(stderr).unwrap_or_default()).unwrap_or_default()
+            child
+                .stderr
+                .take()
+                .map(|stderr| std::io::read_to_string(stderr).unwrap_or_default())
+                .unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(20 + rng.below(400)));
         if let Ok(Some(status)) = child.try_wait() {
-            let stderr = std::io::read_to_string(child.stderr.take().unwrap_or_else(|| panic!("piped"))).unwrap_or_default();
+            let stderr = std::io::read_to_string(child.stderr.take().unwrap_or_else(|| panic!("piped")))
+                .unwrap_or_default();
             panic!("round {round}: loadgen exited by itself with {status}: {stderr}");
         }
         child.kill().unwrap_or_else(|error| panic!("cannot kill: {error}"));
@@ -64,7 +69,10 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
             acks.push('\n');
         }
     }
-    assert!(n_rounds_with_acks >= ROUNDS / 2, "too few rounds got orders acknowledged before the kill: {n_rounds_with_acks}");
+    assert!(
+        n_rounds_with_acks >= ROUNDS / 2,
+        "too few rounds got orders acknowledged before the kill: {n_rounds_with_acks}"
+    );
     let acks_path = data.0.join("acks.txt");
     std::fs::write(&acks_path, &acks).unwrap_or_else(|error| panic!("cannot write acks: {error}"));
     let output = lantern()
