@@ -152,7 +152,7 @@ pub struct Ledger {
     quote_expiry: VecDeque<(Timestamp, QuoteId)>,
     /// Which quote holds each held coupon.
     holds: FxHashMap<CouponId, QuoteId>,
-    orders: FxHashMap<OrderId, OrderView>,
+    orders: OrderBook,
     /// Closed orders in closing order, for retirement after the retention window.
     closed_orders: VecDeque<(Timestamp, OrderId)>,
     idempotency: FxHashMap<(ShopperId, u64), OrderId>,
@@ -189,7 +189,7 @@ impl Ledger {
             quotes: FxHashMap::default(),
             quote_expiry: VecDeque::new(),
             holds: FxHashMap::default(),
-            orders: FxHashMap::default(),
+            orders: OrderBook::default(),
             closed_orders: VecDeque::new(),
             idempotency: FxHashMap::default(),
             next_quote_seq: 1,
@@ -244,12 +244,12 @@ impl Ledger {
                 self.place(*shopper, *quote, idempotency_key, now)
             }
             Command::CancelOrder { shopper, order } => {
-                let view = self.orders.get(order).filter(|view| view.receipt.shopper == *shopper);
+                let view = self.orders.get(*order).filter(|view| view.receipt.shopper == *shopper);
                 view.ok_or(LedgerError::UnknownOrder(*order))?;
                 self.advance_order(*order, OrderEvent::Cancel, now)
             }
             Command::AdvanceOrder { merchant, order, event } => {
-                let view = self.orders.get(order).filter(|view| view.receipt.merchant == *merchant);
+                let view = self.orders.get(*order).filter(|view| view.receipt.merchant == *merchant);
                 view.ok_or(LedgerError::UnknownOrder(*order))?;
                 self.advance_order(*order, *event, now)
             }
@@ -575,7 +575,7 @@ impl Ledger {
     ) -> Result<Outcome, LedgerError> {
         let idempotency_key_hash = key_hash(idempotency_key);
         if let Some(order) = self.idempotency.get(&(shopper, idempotency_key_hash)) {
-            let view = self.orders.get(order).unwrap_or_else(|| panic!("ledger bug: key without order"));
+            let view = self.orders.get(*order).unwrap_or_else(|| panic!("ledger bug: key without order"));
             if view.receipt.quote != quote_id {
                 return Err(LedgerError::IdempotencyConflict { first_quote: view.receipt.quote });
             }
@@ -622,7 +622,7 @@ impl Ledger {
             placed_at: now,
             eta_ms,
         };
-        self.orders.insert(
+        self.orders.push(
             order,
             OrderView {
                 receipt,
@@ -643,7 +643,7 @@ impl Ledger {
         now: Timestamp,
     ) -> Result<Outcome, LedgerError> {
         let view =
-            self.orders.get_mut(&order).unwrap_or_else(|| panic!("ledger bug: checked order vanished"));
+            self.orders.get_mut(order).unwrap_or_else(|| panic!("ledger bug: checked order vanished"));
         let before = view.status;
         let after = before.apply(event)?;
         view.status = after;
@@ -730,7 +730,7 @@ impl Ledger {
                 _ => break,
             }
             let Some((_, order)) = self.closed_orders.pop_front() else { break };
-            if let Some(view) = self.orders.remove(&order) {
+            if let Some(view) = self.orders.remove(order) {
                 self.idempotency.remove(&(view.receipt.shopper, view.idempotency_key_hash));
             }
         }
@@ -769,11 +769,11 @@ impl Ledger {
     // ---- reads -------------------------------------------------------------------------------
 
     pub fn order(&self, order: OrderId) -> Option<&OrderView> {
-        self.orders.get(&order)
+        self.orders.get(order)
     }
 
     pub fn orders(&self) -> impl Iterator<Item = &OrderView> {
-        self.orders.values()
+        self.orders.iter()
     }
 
     pub fn n_open_quotes(&self) -> usize {
@@ -873,7 +873,7 @@ impl Ledger {
         let n_wallets = self.campaigns.iter().map(|state| state.wallets.len() as u64).sum();
         let line_bytes: u64 = self
             .orders
-            .values()
+            .iter()
             .map(|view| {
                 (view.lines.capacity() * std::mem::size_of::<PricedLine>()) as u64
                     + view.lines.iter().map(|line| (line.options.capacity() * 4) as u64).sum::<u64>()
@@ -882,8 +882,8 @@ impl Ledger {
         MemoryEstimate {
             wallet_bytes,
             n_wallets,
-            order_bytes: table_bytes(&self.orders) + line_bytes,
-            n_orders: self.orders.len() as u64,
+            order_bytes: self.orders.slot_bytes() + line_bytes,
+            n_orders: self.orders.len(),
             idempotency_bytes: table_bytes(&self.idempotency),
             quote_bytes: table_bytes(&self.quotes) + table_bytes(&self.holds),
         }
@@ -1018,4 +1018,74 @@ fn grant_referral(state: &mut CampaignState, referrer: ShopperId, referral_cap: 
     state.n_issued += 1;
     state.n_referral_issued += 1;
     Some(CouponId { campaign: state.campaign.id(), shopper: referrer, ordinal })
+}
+
+/// Orders in a chunked vector indexed by id. Order ids are dense and only grow, so this replaces a
+/// hash map: no hashing, no half-empty table, and growth never copies existing orders (a hash map
+/// of ten million orders would move gigabytes on each resize, stalling the writer).
+#[derive(Debug, Default)]
+struct OrderBook {
+    chunks: Vec<Vec<Option<OrderView>>>,
+    live_per_chunk: Vec<u32>,
+    n_live: u64,
+}
+
+/// Orders per chunk of the order book.
+const ORDER_CHUNK_LEN: usize = 1 << 16;
+
+impl OrderBook {
+    fn slot(order: OrderId) -> (usize, usize) {
+        let index = usize::try_from(order.get()).unwrap_or(usize::MAX).wrapping_sub(1);
+        (index / ORDER_CHUNK_LEN, index % ORDER_CHUNK_LEN)
+    }
+
+    /// Appends the next order; ids must come in sequence from 1.
+    fn push(&mut self, order: OrderId, view: OrderView) {
+        let (chunk, offset) = OrderBook::slot(order);
+        if offset == 0 {
+            assert_eq!(chunk, self.chunks.len(), "order ids are assigned in sequence");
+            self.chunks.push(Vec::with_capacity(ORDER_CHUNK_LEN));
+            self.live_per_chunk.push(0);
+        }
+        let slots = &mut self.chunks[chunk];
+        assert_eq!(offset, slots.len(), "order ids are assigned in sequence");
+        slots.push(Some(view));
+        self.live_per_chunk[chunk] += 1;
+        self.n_live += 1;
+    }
+
+    fn get(&self, order: OrderId) -> Option<&OrderView> {
+        let (chunk, offset) = OrderBook::slot(order);
+        self.chunks.get(chunk)?.get(offset)?.as_ref()
+    }
+
+    fn get_mut(&mut self, order: OrderId) -> Option<&mut OrderView> {
+        let (chunk, offset) = OrderBook::slot(order);
+        self.chunks.get_mut(chunk)?.get_mut(offset)?.as_mut()
+    }
+
+    /// Retires an order; a chunk whose orders are all retired gives its memory back.
+    fn remove(&mut self, order: OrderId) -> Option<OrderView> {
+        let (chunk, offset) = OrderBook::slot(order);
+        let view = self.chunks.get_mut(chunk)?.get_mut(offset)?.take()?;
+        self.live_per_chunk[chunk] -= 1;
+        self.n_live -= 1;
+        if self.live_per_chunk[chunk] == 0 && self.chunks[chunk].len() == ORDER_CHUNK_LEN {
+            self.chunks[chunk] = Vec::new();
+        }
+        Some(view)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &OrderView> {
+        self.chunks.iter().flatten().flatten()
+    }
+
+    fn len(&self) -> u64 {
+        self.n_live
+    }
+
+    fn slot_bytes(&self) -> u64 {
+        let n_slots: usize = self.chunks.iter().map(Vec::capacity).sum();
+        (n_slots * std::mem::size_of::<Option<OrderView>>()) as u64
+    }
 }

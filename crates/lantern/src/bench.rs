@@ -302,7 +302,7 @@ fn run_workload(
         );
         bar
     });
-    let histogram = runtime.block_on(async {
+    let histogram: Histogram<u32> = runtime.block_on(async {
         let tasks: Vec<_> = (0..workload.producers)
             .map(|_| {
                 let handle = handle.clone();
@@ -312,7 +312,7 @@ fn run_workload(
                 let zipf = Arc::clone(&zipf);
                 let bar = bar.clone();
                 tokio::spawn(async move {
-                    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+                    let mut histogram = Histogram::<u32>::new_with_bounds(1, 60_000_000, 2)?;
                     loop {
                         let index = next_index.fetch_add(1, Ordering::Relaxed);
                         if index >= workload.n_orders {
@@ -337,7 +337,7 @@ fn run_workload(
                 })
             })
             .collect();
-        let mut merged = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+        let mut merged = Histogram::<u32>::new_with_bounds(1, 60_000_000, 2)?;
         for task in tasks {
             merged.add(task.await??)?;
         }
