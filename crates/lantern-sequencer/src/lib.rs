@@ -49,7 +49,8 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let since_epoch =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Timestamp::from_ms(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
     }
 }
@@ -99,7 +100,10 @@ pub struct SequencerConfig {
 impl SequencerConfig {
     fn checked(self) -> SequencerConfig {
         assert!((1..=INTAKE_CAPACITY_MAX).contains(&self.intake_capacity), "intake_capacity out of range");
-        assert!((1..=BATCH_COMMANDS_MAX).contains(&self.batch_commands_max), "batch_commands_max out of range");
+        assert!(
+            (1..=BATCH_COMMANDS_MAX).contains(&self.batch_commands_max),
+            "batch_commands_max out of range"
+        );
         assert!(self.apply_chunk_commands_max >= 1, "apply_chunk_commands_max must be positive");
         self
     }
@@ -141,7 +145,9 @@ pub struct SequencerCounters {
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("journal batch {batch_seq} of shard {shard} cannot be decoded: {reason}; restore the data directory from a backup")]
+    #[error(
+        "journal batch {batch_seq} of shard {shard} cannot be decoded: {reason}; restore the data directory from a backup"
+    )]
     Corrupt { shard: u32, batch_seq: u64, reason: String },
 }
 
@@ -258,7 +264,9 @@ impl Sequencer {
         let ticker = (config.idle_tick_ms > 0).then(|| {
             let handle = handle.clone();
             let stop = Arc::clone(&ticker_stop);
-            spawn_named("lantern-ticker", move || run_ticker(&handle, &stop, config.idle_tick_ms, clock.as_ref()))
+            spawn_named("lantern-ticker", move || {
+                run_ticker(&handle, &stop, config.idle_tick_ms, clock.as_ref())
+            })
         });
         let sequencer =
             Sequencer { handle, committer: Some(committer), applier: Some(applier), ticker, ticker_stop };
@@ -310,7 +318,8 @@ fn replay(store: &mut dyn Store, shard: u32, ledger: &mut Ledger) -> Result<(u64
         let commands = match lantern_journal::decode_batch(&record.body) {
             Ok(commands) if commands.len() == record.n_commands as usize => commands,
             Ok(commands) => {
-                let reason = format!("it holds {} commands, its header says {}", commands.len(), record.n_commands);
+                let reason =
+                    format!("it holds {} commands, its header says {}", commands.len(), record.n_commands);
                 decode_failure = Some(StartError::Corrupt { shard, batch_seq: record.batch_seq, reason });
                 return Err(StoreError::Corrupt { path: "journal".into(), what: "undecodable batch".into() });
             }

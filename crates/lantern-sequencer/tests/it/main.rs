@@ -27,7 +27,13 @@ fn ledger_config() -> LedgerConfig {
 }
 
 fn config(intake_capacity: usize, idle_tick_ms: u64) -> SequencerConfig {
-    SequencerConfig { shard: 0, intake_capacity, batch_commands_max: 256, apply_chunk_commands_max: 16, idle_tick_ms }
+    SequencerConfig {
+        shard: 0,
+        intake_capacity,
+        batch_commands_max: 256,
+        apply_chunk_commands_max: 16,
+        idle_tick_ms,
+    }
 }
 
 fn world() -> Vec<Command> {
@@ -39,7 +45,8 @@ fn world() -> Vec<Command> {
         option_groups: vec![],
     };
     let catalog = Catalog::new(CatalogId::new(1), vec![item]).unwrap();
-    let merchant = Merchant::new(SHOP, "Tea", CatalogId::new(1), Capacity::new(1_000, 1_000).unwrap()).unwrap();
+    let merchant =
+        Merchant::new(SHOP, "Tea", CatalogId::new(1), Capacity::new(1_000, 1_000).unwrap()).unwrap();
     let spec = CampaignSpec {
         name: "festival".into(),
         budget: Money::from_yuan(250),
@@ -81,13 +88,20 @@ fn restart_replays_the_journal_and_keeps_idempotency_keys() {
     let dir = temp_dir("restart");
     let clock = Arc::new(ManualClock::new(START));
     let open = |mode| Box::new(SqliteStore::open(&dir, mode, Durability::Full).unwrap());
-    let (sequencer, summary) = Sequencer::start(open(OpenMode::Create), ledger_config(), config(64, 0), clock.clone()).unwrap();
+    let (sequencer, summary) =
+        Sequencer::start(open(OpenMode::Create), ledger_config(), config(64, 0), clock.clone()).unwrap();
     assert_eq!(summary.n_commands, 0);
     let handle = sequencer.handle();
     seed(&handle);
-    handle.submit_blocking(Command::ClaimCoupon { shopper: ALICE, campaign: CAMPAIGN, referred_by: None }).unwrap();
+    handle
+        .submit_blocking(Command::ClaimCoupon { shopper: ALICE, campaign: CAMPAIGN, referred_by: None })
+        .unwrap();
     let Ok(Outcome::Quoted(view)) = handle.submit_blocking(quote(ALICE)) else { panic!("quote refused") };
-    let place = Command::PlaceOrder { shopper: ALICE, quote: view.quote, idempotency_key: IdempotencyKey::new("k1").unwrap() };
+    let place = Command::PlaceOrder {
+        shopper: ALICE,
+        quote: view.quote,
+        idempotency_key: IdempotencyKey::new("k1").unwrap(),
+    };
     let Ok(Outcome::OrderPlaced { receipt, replayed: false }) = handle.submit_blocking(place.clone()) else {
         panic!("place refused")
     };
@@ -95,7 +109,8 @@ fn restart_replays_the_journal_and_keeps_idempotency_keys() {
     let stats_before = handle.read(|ledger| ledger.campaign_stats(CAMPAIGN));
     sequencer.stop();
 
-    let (sequencer, summary) = Sequencer::start(open(OpenMode::Existing), ledger_config(), config(64, 0), clock).unwrap();
+    let (sequencer, summary) =
+        Sequencer::start(open(OpenMode::Existing), ledger_config(), config(64, 0), clock).unwrap();
     assert_eq!(summary.n_commands, 6, "every acknowledged command was journaled");
     let handle = sequencer.handle();
     assert_eq!(handle.read(|ledger| ledger.campaign_stats(CAMPAIGN)), stats_before);
@@ -114,7 +129,11 @@ fn a_failed_commit_is_refused_and_changes_nothing() {
     let (sequencer, _) = Sequencer::start(store, ledger_config(), config(64, 0), clock).unwrap();
     let handle = sequencer.handle();
     seed(&handle);
-    let claim = handle.submit_blocking(Command::ClaimCoupon { shopper: ALICE, campaign: CAMPAIGN, referred_by: None });
+    let claim = handle.submit_blocking(Command::ClaimCoupon {
+        shopper: ALICE,
+        campaign: CAMPAIGN,
+        referred_by: None,
+    });
     assert!(matches!(claim, Err(SubmitError::Store(_))), "{claim:?}");
     assert!(handle.read(|ledger| ledger.wallet(ALICE)).is_empty(), "nothing of a failed batch is applied");
     assert_eq!(handle.counters().n_store_errors.load(Ordering::Relaxed), 1);
@@ -155,7 +174,11 @@ impl Store for GatedStore {
         self.inner.lock().unwrap().append(batch)
     }
 
-    fn replay(&mut self, shard: u32, visit: &mut dyn FnMut(BatchRecord) -> Result<(), StoreError>) -> Result<u64, StoreError> {
+    fn replay(
+        &mut self,
+        shard: u32,
+        visit: &mut dyn FnMut(BatchRecord) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
         self.inner.lock().unwrap().replay(shard, visit)
     }
 
@@ -174,7 +197,8 @@ impl Store for GatedStore {
 fn reads_and_refusals_do_not_wait_for_a_stuck_commit() {
     let store = GatedStore::new();
     let clock = Arc::new(ManualClock::new(START));
-    let (sequencer, _) = Sequencer::start(Box::new(store.clone()), ledger_config(), config(4, 0), clock).unwrap();
+    let (sequencer, _) =
+        Sequencer::start(Box::new(store.clone()), ledger_config(), config(4, 0), clock).unwrap();
     let handle = sequencer.handle();
     seed(&handle);
     store.set_open(false);
@@ -182,7 +206,11 @@ fn reads_and_refusals_do_not_wait_for_a_stuck_commit() {
     let claimer = {
         let handle = handle.clone();
         std::thread::spawn(move || {
-            handle.submit_blocking(Command::ClaimCoupon { shopper: ALICE, campaign: CAMPAIGN, referred_by: None })
+            handle.submit_blocking(Command::ClaimCoupon {
+                shopper: ALICE,
+                campaign: CAMPAIGN,
+                referred_by: None,
+            })
         })
     };
     while !store.entered.load(Ordering::SeqCst) {
@@ -216,13 +244,18 @@ fn reads_and_refusals_do_not_wait_for_a_stuck_commit() {
 #[test]
 fn concurrent_commands_are_group_committed() {
     let clock = Arc::new(ManualClock::new(START));
-    let (sequencer, _) = Sequencer::start(Box::new(MemoryStore::new()), ledger_config(), config(4_096, 0), clock).unwrap();
+    let (sequencer, _) =
+        Sequencer::start(Box::new(MemoryStore::new()), ledger_config(), config(4_096, 0), clock).unwrap();
     let handle = sequencer.handle();
     seed(&handle);
     let batches_before = handle.counters().n_batches.load(Ordering::Relaxed);
     let answers: Vec<_> = (0..2_000u64)
         .map(|shopper| {
-            let claim = Command::ClaimCoupon { shopper: ShopperId::new(100 + shopper), campaign: CAMPAIGN, referred_by: None };
+            let claim = Command::ClaimCoupon {
+                shopper: ShopperId::new(100 + shopper),
+                campaign: CAMPAIGN,
+                referred_by: None,
+            };
             handle.try_submit(claim).unwrap()
         })
         .collect();
@@ -238,7 +271,8 @@ fn concurrent_commands_are_group_committed() {
 #[test]
 fn stop_drains_then_refuses() {
     let clock = Arc::new(ManualClock::new(START));
-    let (sequencer, _) = Sequencer::start(Box::new(MemoryStore::new()), ledger_config(), config(1_024, 0), clock).unwrap();
+    let (sequencer, _) =
+        Sequencer::start(Box::new(MemoryStore::new()), ledger_config(), config(1_024, 0), clock).unwrap();
     let handle = sequencer.handle();
     let answers: Vec<_> = (0..500).map(|_| handle.try_submit(Command::Tick).unwrap()).collect();
     sequencer.stop();
@@ -252,10 +286,14 @@ fn stop_drains_then_refuses() {
 #[test]
 fn idle_ticks_expire_holds() {
     let clock = Arc::new(ManualClock::new(START));
-    let (sequencer, _) = Sequencer::start(Box::new(MemoryStore::new()), ledger_config(), config(64, 5), clock.clone()).unwrap();
+    let (sequencer, _) =
+        Sequencer::start(Box::new(MemoryStore::new()), ledger_config(), config(64, 5), clock.clone())
+            .unwrap();
     let handle = sequencer.handle();
     seed(&handle);
-    handle.submit_blocking(Command::ClaimCoupon { shopper: ALICE, campaign: CAMPAIGN, referred_by: None }).unwrap();
+    handle
+        .submit_blocking(Command::ClaimCoupon { shopper: ALICE, campaign: CAMPAIGN, referred_by: None })
+        .unwrap();
     handle.submit_blocking(quote(ALICE)).unwrap();
     assert_eq!(handle.read(|ledger| ledger.wallet(ALICE)[0].status), CouponStatus::Held);
     clock.advance_ms(HOLD_TTL_MS + 1);
