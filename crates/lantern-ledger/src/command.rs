@@ -127,7 +127,8 @@ pub struct QuoteView {
     pub quote: QuoteId,
     pub shopper: ShopperId,
     pub merchant: MerchantId,
-    pub lines: Vec<PricedLine>,
+    /// Shared with the quote and then the order: priced once, never copied.
+    pub lines: Arc<[PricedLine]>,
     pub subtotal: Money,
     pub discount: Money,
     pub total: Money,

@@ -77,7 +77,7 @@ struct MerchantState {
 struct QuoteState {
     shopper: ShopperId,
     merchant: MerchantId,
-    lines: Vec<PricedLine>,
+    lines: Arc<[PricedLine]>,
     subtotal: Money,
     discount: Money,
     coupon: Option<CouponId>,
@@ -91,7 +91,7 @@ struct QuoteState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderView {
     pub receipt: OrderReceipt,
-    pub lines: Vec<PricedLine>,
+    pub lines: Arc<[PricedLine]>,
     pub status: OrderStatus,
     pub updated_at: Timestamp,
     idempotency_key_hash: u64,
@@ -439,11 +439,12 @@ impl Ledger {
             None => (None, Money::ZERO),
         };
         let expires_at = now.plus_ms(self.config.hold_ttl_ms);
+        let lines: Arc<[PricedLine]> = cart.lines.into();
         let view = QuoteView {
             quote,
             shopper,
             merchant: merchant_id,
-            lines: cart.lines.clone(),
+            lines: Arc::clone(&lines),
             subtotal: cart.subtotal,
             discount,
             total: cart.subtotal.checked_sub(discount)?,
@@ -458,7 +459,7 @@ impl Ledger {
             QuoteState {
                 shopper,
                 merchant: merchant_id,
-                lines: cart.lines,
+                lines,
                 subtotal: cart.subtotal,
                 discount,
                 coupon,
@@ -875,7 +876,7 @@ impl Ledger {
             .orders
             .iter()
             .map(|view| {
-                (view.lines.capacity() * std::mem::size_of::<PricedLine>()) as u64
+                (view.lines.len() * std::mem::size_of::<PricedLine>()) as u64
                     + view.lines.iter().map(|line| (line.options.capacity() * 4) as u64).sum::<u64>()
             })
             .sum();
