@@ -191,6 +191,11 @@ pub fn discount(
     };
     let amount = amount.min(eligible_subtotal).min(spec.template.face_value());
     debug_assert!(!amount.is_negative());
+    if amount == Money::ZERO {
+        // A percentage of a tiny cart can round to nothing: such a coupon must not be held or
+        // spent for nothing, so it does not apply.
+        return Err(ReasonCode::DiscountCodeMinimumNotMet);
+    }
     Ok(amount)
 }
 
@@ -328,6 +333,13 @@ mod tests {
             discount(&percent, merchant, &catalog, &cart),
             Ok(Money::from_fen(300)),
             "10% of 44 yuan capped at 3"
+        );
+        let tiny = price_cart(&catalog, &[line(2, 1, &[])]).unwrap_or_else(|error| panic!("{error}"));
+        let one_bp = spec(CouponTemplate::PercentOff { percent_bp: 1, cap: Money::from_fen(300) }, 0, &[]);
+        assert_eq!(
+            discount(&one_bp, merchant, &catalog, &tiny),
+            Err(ReasonCode::DiscountCodeMinimumNotMet),
+            "0.01% of 28 yuan rounds to 0 fen: not applicable"
         );
         let free_item = spec(CouponTemplate::FreeItem { up_to: Money::from_yuan(20) }, 0, &[]);
         assert_eq!(discount(&free_item, merchant, &catalog, &cart), Ok(Money::from_yuan(20)));

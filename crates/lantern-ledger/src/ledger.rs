@@ -83,6 +83,8 @@ struct QuoteState {
     coupon: Option<CouponId>,
     expires_at: Timestamp,
     superseded: bool,
+    /// Past its expiry: its hold is released and it is kept only to answer "expired".
+    expired: bool,
     /// Set when the coupon's campaign ended while this quote held it.
     coupon_expired: Option<CampaignId>,
 }
@@ -150,6 +152,9 @@ pub struct Ledger {
     quotes: FxHashMap<QuoteId, QuoteState>,
     /// Quotes in creation order; with one TTL for all, that is also expiry order.
     quote_expiry: VecDeque<(Timestamp, QuoteId)>,
+    /// Expired quotes kept for one more TTL, so a late confirmation hears "expired", not
+    /// "unknown"; in expiry order, with the time each is forgotten.
+    expired_quotes: VecDeque<(Timestamp, QuoteId)>,
     /// Which quote holds each held coupon.
     holds: FxHashMap<CouponId, QuoteId>,
     orders: OrderBook,
@@ -188,6 +193,7 @@ impl Ledger {
             merchants: FxHashMap::default(),
             quotes: FxHashMap::default(),
             quote_expiry: VecDeque::new(),
+            expired_quotes: VecDeque::new(),
             holds: FxHashMap::default(),
             orders: OrderBook::default(),
             closed_orders: VecDeque::new(),
@@ -230,6 +236,8 @@ impl Ledger {
             Command::SetMerchantCapacity { merchant, capacity } => {
                 let state =
                     self.merchants.get_mut(merchant).ok_or(LedgerError::UnknownMerchant(*merchant))?;
+                // Time before the change counts at the old rate.
+                refill_rate(state, now);
                 state.merchant.capacity = *capacity;
                 state.rate_units = state.rate_units.min(rate_units_max(*capacity));
                 Ok(merchant_updated(state))
@@ -249,6 +257,12 @@ impl Ledger {
                 self.advance_order(*order, OrderEvent::Cancel, now)
             }
             Command::AdvanceOrder { merchant, order, event } => {
+                if *event == OrderEvent::Cancel {
+                    return Err(LedgerError::Invalid {
+                        field: "event",
+                        reason: "a shop rejects an order; only the shopper cancels".into(),
+                    });
+                }
                 let view = self.orders.get(*order).filter(|view| view.receipt.merchant == *merchant);
                 view.ok_or(LedgerError::UnknownOrder(*order))?;
                 self.advance_order(*order, *event, now)
@@ -314,6 +328,8 @@ impl Ledger {
         match edit {
             CampaignEdit::SetEndsAt(ends_at) => state.campaign.set_ends_at(*ends_at, now)?,
             CampaignEdit::SetPace(pace) => {
+                // Time before the change counts at the old pace.
+                refill_pace(state, now);
                 state.campaign.set_pace(pace.clone())?;
                 state.pace_units = state.pace_units.min(pace_units_max(pace));
             }
@@ -390,9 +406,15 @@ impl Ledger {
                 referral_bonus: None,
             });
         }
+        // Budget before pace: when the money is gone, say so at once rather than "try later".
+        let face_value = state.campaign.face_value();
+        let available = state.accounts.balance(Account::Available);
+        if available < face_value {
+            return Err(LedgerError::BudgetExhausted { campaign, available, needed: face_value });
+        }
         refill_pace(state, now);
         check_pace(state, now)?;
-        let face_value = state.campaign.face_value();
+        let first_claim = wallet.n_base() == 0;
         state.accounts.transfer(Account::Available, Account::Wallets, face_value).map_err(|refused| {
             LedgerError::BudgetExhausted { campaign, available: refused.balance, needed: face_value }
         })?;
@@ -403,8 +425,9 @@ impl Ledger {
         state.wallets.insert(shopper, wallet);
         state.n_issued += 1;
         let coupon = CouponId { campaign, shopper, ordinal };
+        // A referral counts once: when the referred shopper claims for the first time.
         let referral_bonus = referred_by
-            .filter(|referrer| *referrer != shopper)
+            .filter(|referrer| *referrer != shopper && first_claim)
             .and_then(|referrer| grant_referral(state, referrer, referral_cap));
         Ok(Outcome::CouponClaimed { coupon, face_value, newly_claimed: true, referral_bonus })
     }
@@ -465,6 +488,7 @@ impl Ledger {
                 coupon,
                 expires_at,
                 superseded: false,
+                expired: false,
                 coupon_expired: None,
             },
         );
@@ -584,11 +608,11 @@ impl Ledger {
         }
         let quote = self.quotes.get(&quote_id).filter(|quote| quote.shopper == shopper);
         let quote = quote.ok_or(LedgerError::UnknownQuote(quote_id))?;
+        if quote.expired || now >= quote.expires_at {
+            return Err(LedgerError::QuoteExpired { quote: quote_id, expired_at: quote.expires_at });
+        }
         if quote.superseded {
             return Err(LedgerError::QuoteSuperseded(quote_id));
-        }
-        if now >= quote.expires_at {
-            return Err(LedgerError::QuoteExpired { quote: quote_id, expired_at: quote.expires_at });
         }
         if let Some(campaign) = quote.coupon_expired {
             return Err(LedgerError::CouponExpired { campaign });
@@ -643,8 +667,7 @@ impl Ledger {
         event: OrderEvent,
         now: Timestamp,
     ) -> Result<Outcome, LedgerError> {
-        let view =
-            self.orders.get_mut(order).unwrap_or_else(|| panic!("ledger bug: checked order vanished"));
+        let view = self.orders.get_mut(order).unwrap_or_else(|| panic!("ledger bug: checked order vanished"));
         let before = view.status;
         let after = before.apply(event)?;
         view.status = after;
@@ -712,8 +735,10 @@ impl Ledger {
                 _ => break,
             }
             let Some((_, quote_id)) = self.quote_expiry.pop_front() else { break };
-            let Some(quote) = self.quotes.remove(&quote_id) else { continue };
-            if let Some(coupon) = quote.coupon {
+            let Some(quote) = self.quotes.get_mut(&quote_id) else { continue };
+            quote.expired = true;
+            self.expired_quotes.push_back((quote.expires_at.plus_ms(self.config.hold_ttl_ms), quote_id));
+            if let Some(coupon) = quote.coupon.take() {
                 self.holds.remove(&coupon);
                 let state = &mut self.campaigns[campaign_index(coupon.campaign)];
                 let wallet =
@@ -724,6 +749,14 @@ impl Ledger {
                 transfer(&mut state.accounts, Account::Held, Account::Wallets, face_value);
                 holds_released += 1;
             }
+        }
+        for _ in 0..EXPIRY_SWEEP_MAX {
+            match self.expired_quotes.front() {
+                Some((forget_at, _)) if *forget_at <= now => {}
+                _ => break,
+            }
+            let Some((_, quote_id)) = self.expired_quotes.pop_front() else { break };
+            self.quotes.remove(&quote_id);
         }
         for _ in 0..EXPIRY_SWEEP_MAX {
             match self.closed_orders.front() {
@@ -777,8 +810,9 @@ impl Ledger {
         self.orders.iter()
     }
 
+    /// Quotes still open (not placed, not expired).
     pub fn n_open_quotes(&self) -> usize {
-        self.quotes.len()
+        self.quotes.values().filter(|quote| !quote.expired).count()
     }
 
     /// A shopper's coupons in every campaign, with their effective status (claimed coupons of an
@@ -943,10 +977,7 @@ fn admit_order(merchant: &mut MerchantState, now: Timestamp) -> Result<u64, Ledg
     if merchant.kitchen_backlog >= capacity.open_orders_max() {
         return Err(LedgerError::MerchantBusy { merchant: id, eta_ms: backlog_eta_ms });
     }
-    let elapsed_ms = merchant.rate_refilled_at.ms_until(now);
-    let refill = elapsed_ms.saturating_mul(u64::from(capacity.orders_per_minute()));
-    merchant.rate_units = merchant.rate_units.saturating_add(refill).min(rate_units_max(capacity));
-    merchant.rate_refilled_at = now;
+    refill_rate(merchant, now);
     if merchant.rate_units < RATE_UNITS_PER_ORDER {
         let wait_ms =
             (RATE_UNITS_PER_ORDER - merchant.rate_units).div_ceil(u64::from(capacity.orders_per_minute()));
@@ -955,6 +986,14 @@ fn admit_order(merchant: &mut MerchantState, now: Timestamp) -> Result<u64, Ledg
     merchant.rate_units -= RATE_UNITS_PER_ORDER;
     merchant.kitchen_backlog += 1;
     Ok(backlog_eta_ms)
+}
+
+fn refill_rate(merchant: &mut MerchantState, now: Timestamp) {
+    let capacity = merchant.merchant.capacity;
+    let elapsed_ms = merchant.rate_refilled_at.ms_until(now);
+    let refill = elapsed_ms.saturating_mul(u64::from(capacity.orders_per_minute()));
+    merchant.rate_units = merchant.rate_units.saturating_add(refill).min(rate_units_max(capacity));
+    merchant.rate_refilled_at = now;
 }
 
 fn pace_units_max(pace: &IssuancePace) -> u64 {

@@ -45,8 +45,6 @@ pub struct Rules {
 impl Rules {
     pub const DOCUMENTED: Rules =
         Rules { expired_quote_is_forgotten: false, referral_on_every_new_claim: false };
-    pub const KNOWN_DEVIATIONS: Rules =
-        Rules { expired_quote_is_forgotten: true, referral_on_every_new_claim: true };
 }
 
 /// Where a coupon is. Finer than `CouponStatus`: the model tells an undelivered redemption
@@ -433,10 +431,8 @@ impl Model {
                     return refused(ReasonCode::NotFound);
                 };
                 let shop = &mut self.merchants[index];
-                // Undocumented, and the model follows the ledger (observation O1 of the report):
-                // the rate bucket is refilled lazily, at the rate in force when the next order
-                // comes, so the time before a change counts at the new rate; the change only
-                // clips the bucket to the new maximum.
+                // Time before the change counts at the old rate; the change clips the bucket.
+                shop.refill_rate(now);
                 shop.capacity = *capacity;
                 shop.rate_units = shop.rate_units.min(shop.rate_units_max());
                 Expect::MerchantUpdated { merchant: *merchant, status: shop.status, capacity: shop.capacity }
@@ -458,6 +454,12 @@ impl Model {
                     Some(index) => self.advance(index, OrderEvent::Cancel, now),
                     None => refused(ReasonCode::NotFound),
                 }
+            }
+            Command::AdvanceOrder { .. }
+                if matches!(command, Command::AdvanceOrder { event: OrderEvent::Cancel, .. }) =>
+            {
+                // Only the shopper cancels; a shop rejects.
+                refused(ReasonCode::Invalid)
             }
             Command::AdvanceOrder { merchant, order, event } => {
                 let found = self.orders.iter().position(|known| {
@@ -577,9 +579,8 @@ impl Model {
                 if !valid {
                     return refused(ReasonCode::Invalid);
                 }
-                // Undocumented, and the model follows the ledger (observation O1 of the report):
-                // the bucket is refilled lazily, at the pace in force when it is next used, so
-                // the time before a change counts at the new pace; the change only clips it.
+                // Time before the change counts at the old pace; the change clips the bucket.
+                campaign.refill_pace(now);
                 campaign.spec.pace = pace.clone();
                 campaign.pace_milli_coupons = campaign.pace_milli_coupons.min(campaign.pace_milli_max());
             }
@@ -640,6 +641,10 @@ impl Model {
             let coupon = CouponId { campaign: id, shopper, ordinal: u8::try_from(ordinal).expect("few") };
             return Expect::Claimed { coupon, face_value, newly_claimed: false, referral_bonus: None };
         }
+        // Budget before pace: when the money is gone, the answer is "budget exhausted" at once.
+        if campaign.available_balance() < face_value {
+            return refused(ReasonCode::BudgetExhausted);
+        }
         campaign.refill_pace(now);
         match &campaign.spec.pace {
             IssuancePace::Unlimited => {}
@@ -663,9 +668,6 @@ impl Model {
                     };
                 }
             }
-        }
-        if campaign.available_balance() < face_value {
-            return refused(ReasonCode::BudgetExhausted);
         }
         if matches!(campaign.spec.pace, IssuancePace::PerSecond { .. }) {
             campaign.pace_milli_coupons -= 1000;
@@ -831,6 +833,10 @@ impl Model {
             QuoteState::Placed => return refused(ReasonCode::NotFound),
             QuoteState::Expired if rules.expired_quote_is_forgotten => {
                 *self.deviations_seen.entry("D1 expired quote answers not_found").or_default() += 1;
+                return refused(ReasonCode::NotFound);
+            }
+            // Kept one more TTL to answer "expired", then forgotten.
+            QuoteState::Expired if now >= quote.expires_at.plus_ms(self.hold_ttl_ms) => {
                 return refused(ReasonCode::NotFound);
             }
             QuoteState::Expired => return refused(ReasonCode::Expired),

@@ -883,20 +883,13 @@ fn run_case(steps: &[Step]) -> Result<(BTreeSet<String>, BTreeMap<&'static str, 
 
         let mut documented = model.clone();
         let expect = documented.apply(&command, now, Rules::DOCUMENTED);
-        match match_answer(&expect, &actual, &mut documented, now, &command) {
-            Ok(()) => model = documented,
-            Err(documented_mismatch) => {
-                let mut deviant = model.clone();
-                let deviant_expect = deviant.apply(&command, now, Rules::KNOWN_DEVIATIONS);
-                if match_answer(&deviant_expect, &actual, &mut deviant, now, &command).is_err() {
-                    return Err(format!(
-                        "answer differs at the last step:\n{documented_mismatch}\nsteps after the {n_setup} setup commands:\n{}",
-                        history[n_setup.min(history.len())..].join("\n")
-                    ));
-                }
-                model = deviant;
-            }
+        if let Err(documented_mismatch) = match_answer(&expect, &actual, &mut documented, now, &command) {
+            return Err(format!(
+                "answer differs at the last step:\n{documented_mismatch}\nsteps after the {n_setup} setup commands:\n{}",
+                history[n_setup.min(history.len())..].join("\n")
+            ));
         }
+        model = documented;
         if let Err(state_mismatch) = match_state(&ledger, &model) {
             return Err(format!(
                 "state differs after the last step:\n{state_mismatch}\nsteps after the {n_setup} setup commands:\n{}",
