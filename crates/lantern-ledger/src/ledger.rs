@@ -63,6 +63,20 @@ struct CampaignState {
     n_redeemed: u64,
 }
 
+type CouponStep = fn(CouponStatus) -> Result<CouponStatus, lantern_core::CouponTransitionError>;
+
+impl CampaignState {
+    /// Moves one coupon through a lifecycle step and its face value between two accounts, together:
+    /// a coupon's status and the money behind it never change apart.
+    fn move_coupon(&mut self, coupon: CouponId, coupon_step: CouponStep, debit: Account, credit: Account) {
+        let wallet = self.wallets.get_mut(&coupon.shopper).unwrap_or_else(|| panic!("ledger bug: no wallet"));
+        let next = step(coupon_step(wallet.status(coupon.ordinal)));
+        wallet.set_status(coupon.ordinal, next);
+        let face_value = self.campaign.face_value();
+        transfer(&mut self.accounts, debit, credit, face_value);
+    }
+}
+
 #[derive(Debug)]
 struct MerchantState {
     merchant: Merchant,
@@ -554,7 +568,6 @@ impl Ledger {
                     let candidate = Candidate {
                         coupon: CouponId { campaign, shopper, ordinal },
                         discount,
-                        face_value: state.campaign.face_value(),
                         ends_at: state.campaign.spec().validity.ends_at(),
                         held_by,
                     };
@@ -581,11 +594,7 @@ impl Ledger {
             }
             None => {
                 let state = &mut self.campaigns[campaign_index(coupon.campaign)];
-                let wallet =
-                    state.wallets.get_mut(&coupon.shopper).unwrap_or_else(|| panic!("ledger bug: no wallet"));
-                let held = step(wallet.status(coupon.ordinal).hold());
-                wallet.set_status(coupon.ordinal, held);
-                transfer(&mut state.accounts, Account::Wallets, Account::Held, candidate.face_value);
+                state.move_coupon(coupon, CouponStatus::hold, Account::Wallets, Account::Held);
             }
         }
         self.holds.insert(coupon, quote);
@@ -625,12 +634,7 @@ impl Ledger {
         if let Some(coupon) = quote.coupon {
             self.holds.remove(&coupon);
             let state = &mut self.campaigns[campaign_index(coupon.campaign)];
-            let wallet =
-                state.wallets.get_mut(&coupon.shopper).unwrap_or_else(|| panic!("ledger bug: no wallet"));
-            let redeemed = step(wallet.status(coupon.ordinal).redeem());
-            wallet.set_status(coupon.ordinal, redeemed);
-            let face_value = state.campaign.face_value();
-            transfer(&mut state.accounts, Account::Held, Account::Redeemed, face_value);
+            state.move_coupon(coupon, CouponStatus::redeem, Account::Held, Account::Redeemed);
             state.n_redeemed += 1;
         }
         let order = OrderId::new(self.next_order_seq);
@@ -686,18 +690,13 @@ impl Ledger {
             match after {
                 OrderStatus::Cancelled | OrderStatus::Rejected => {
                     let ended = state.campaign.status() == CampaignStatus::Ended;
-                    let wallet = state
-                        .wallets
-                        .get_mut(&coupon.shopper)
-                        .unwrap_or_else(|| panic!("ledger bug: no wallet"));
-                    let restored = step(wallet.status(coupon.ordinal).restore());
                     state.n_redeemed -= 1;
                     if ended {
-                        wallet.set_status(coupon.ordinal, step(restored.expire()));
-                        transfer(&mut state.accounts, Account::Redeemed, Account::Available, face_value);
+                        // The campaign is over: the coupon comes back only to expire at once.
+                        let restore_then_expire: CouponStep = |status| status.restore()?.expire();
+                        state.move_coupon(coupon, restore_then_expire, Account::Redeemed, Account::Available);
                     } else {
-                        wallet.set_status(coupon.ordinal, restored);
-                        transfer(&mut state.accounts, Account::Redeemed, Account::Wallets, face_value);
+                        state.move_coupon(coupon, CouponStatus::restore, Account::Redeemed, Account::Wallets);
                     }
                 }
                 OrderStatus::Delivered => {
@@ -741,12 +740,7 @@ impl Ledger {
             if let Some(coupon) = quote.coupon.take() {
                 self.holds.remove(&coupon);
                 let state = &mut self.campaigns[campaign_index(coupon.campaign)];
-                let wallet =
-                    state.wallets.get_mut(&coupon.shopper).unwrap_or_else(|| panic!("ledger bug: no wallet"));
-                let released = step(wallet.status(coupon.ordinal).release());
-                wallet.set_status(coupon.ordinal, released);
-                let face_value = state.campaign.face_value();
-                transfer(&mut state.accounts, Account::Held, Account::Wallets, face_value);
+                state.move_coupon(coupon, CouponStatus::release, Account::Held, Account::Wallets);
                 holds_released += 1;
             }
         }
@@ -778,7 +772,6 @@ impl Ledger {
         let state = &mut self.campaigns[index];
         let campaign = state.campaign.id();
         state.campaign.end();
-        let face_value = state.campaign.face_value();
         let held: Vec<(CouponId, QuoteId)> = self
             .holds
             .iter()
@@ -791,10 +784,7 @@ impl Ledger {
                 quote.coupon = None;
                 quote.coupon_expired = Some(campaign);
             }
-            let wallet =
-                state.wallets.get_mut(&coupon.shopper).unwrap_or_else(|| panic!("ledger bug: no wallet"));
-            wallet.set_status(coupon.ordinal, step(wallet.status(coupon.ordinal).expire()));
-            transfer(&mut state.accounts, Account::Held, Account::Available, face_value);
+            state.move_coupon(coupon, CouponStatus::expire, Account::Held, Account::Available);
         }
         let unused = state.accounts.balance(Account::Wallets);
         transfer(&mut state.accounts, Account::Wallets, Account::Available, unused);
@@ -930,7 +920,6 @@ impl Ledger {
 struct Candidate {
     coupon: CouponId,
     discount: Money,
-    face_value: Money,
     ends_at: Timestamp,
     held_by: Option<QuoteId>,
 }
