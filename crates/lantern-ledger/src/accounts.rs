@@ -49,6 +49,18 @@ pub struct InsufficientFunds {
     pub amount: Money,
 }
 
+impl Account {
+    /// Every account, in the order money flows.
+    pub const ALL: [Account; 6] = [
+        Account::Funding,
+        Account::Available,
+        Account::Wallets,
+        Account::Held,
+        Account::Redeemed,
+        Account::Settled,
+    ];
+}
+
 impl CampaignAccounts {
     pub fn balance(&self, account: Account) -> Money {
         match account {
@@ -107,9 +119,8 @@ impl CampaignAccounts {
     }
 
     fn assert_balanced(&self) {
-        let sum = [self.funding, self.available, self.wallets, self.held, self.redeemed, self.settled]
-            .iter()
-            .try_fold(Money::ZERO, |sum, balance| sum.checked_add(*balance));
+        let sum =
+            Account::ALL.iter().try_fold(Money::ZERO, |sum, account| sum.checked_add(self.balance(*account)));
         assert_eq!(sum, Ok(Money::ZERO), "accounts must sum to zero: {self:?}");
         for account in
             [Account::Available, Account::Wallets, Account::Held, Account::Redeemed, Account::Settled]

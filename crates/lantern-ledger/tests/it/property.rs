@@ -688,15 +688,7 @@ fn match_state(ledger: &Ledger, model: &Model) -> Result<(), String> {
             campaign.redeemed_balance(),
             campaign.settled,
         ];
-        let answered = [
-            Account::Funding,
-            Account::Available,
-            Account::Wallets,
-            Account::Held,
-            Account::Redeemed,
-            Account::Settled,
-        ]
-        .map(|account| accounts.balance(account));
+        let answered = Account::ALL.map(|account| accounts.balance(account));
         if expected != answered {
             return Err(format!(
                 "{id} balances [funding, available, wallets, held, redeemed, settled]:\n model  {expected:?}\n ledger {answered:?}"

@@ -261,13 +261,5 @@ pub fn apply_err(ledger: &mut Ledger, command: &Command, now: Timestamp) -> Ledg
 /// `[funding, available, wallets, held, redeemed, settled]`.
 pub fn balances(ledger: &Ledger, campaign: CampaignId) -> [i64; 6] {
     let accounts = ledger.accounts(campaign).expect("the campaign exists");
-    [
-        Account::Funding,
-        Account::Available,
-        Account::Wallets,
-        Account::Held,
-        Account::Redeemed,
-        Account::Settled,
-    ]
-    .map(|account| accounts.balance(account).fen())
+    Account::ALL.map(|account| accounts.balance(account).fen())
 }
