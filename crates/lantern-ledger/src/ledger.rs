@@ -29,6 +29,9 @@ const RATE_UNITS_PER_ORDER: u64 = 60_000;
 /// Units per coupon in a campaign's pace bucket.
 const PACE_UNITS_PER_COUPON: u64 = 1_000;
 
+/// Most entries a table may be sized for ahead of use (`LedgerConfig::expected_*`).
+pub const EXPECTED_ENTRIES_MAX: usize = 100_000_000;
+
 /// How the ledger behaves. There is no `Default`: the caller states each value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LedgerConfig {
@@ -36,6 +39,12 @@ pub struct LedgerConfig {
     pub hold_ttl_ms: u64,
     /// How long closed orders, and the idempotency keys that placed them, stay answerable.
     pub order_retention_ms: u64,
+    /// Shoppers each new campaign's wallet table is sized for up front, and orders the
+    /// idempotency table is sized for. Tables still grow past these; sizing them for the
+    /// expected reach only avoids regrowing (a pause of tens of milliseconds at millions of
+    /// entries) in the middle of a surge. Zero sizes nothing ahead.
+    pub expected_shoppers: usize,
+    pub expected_orders: usize,
 }
 
 impl LedgerConfig {
@@ -46,6 +55,8 @@ impl LedgerConfig {
             self.order_retention_ms >= ORDER_RETENTION_MS_MIN,
             "idempotency keys are kept at least 24 hours"
         );
+        assert!(self.expected_shoppers <= EXPECTED_ENTRIES_MAX, "expected_shoppers out of range");
+        assert!(self.expected_orders <= EXPECTED_ENTRIES_MAX, "expected_orders out of range");
         self
     }
 }
@@ -199,8 +210,9 @@ fn transfer(accounts: &mut CampaignAccounts, debit: Account, credit: Account, am
 
 impl Ledger {
     pub fn new(config: LedgerConfig) -> Ledger {
+        let config = config.checked();
         Ledger {
-            config: config.checked(),
+            config,
             now: Timestamp::EPOCH,
             campaigns: Vec::new(),
             catalogs: FxHashMap::default(),
@@ -211,7 +223,7 @@ impl Ledger {
             holds: FxHashMap::default(),
             orders: OrderBook::default(),
             closed_orders: VecDeque::new(),
-            idempotency: FxHashMap::default(),
+            idempotency: FxHashMap::with_capacity_and_hasher(config.expected_orders, Default::default()),
             next_quote_seq: 1,
             next_order_seq: 1,
         }
@@ -322,7 +334,7 @@ impl Ledger {
         self.campaigns.push(CampaignState {
             campaign,
             accounts,
-            wallets: FxHashMap::default(),
+            wallets: FxHashMap::with_capacity_and_hasher(self.config.expected_shoppers, Default::default()),
             pace_units,
             pace_refilled_at: now,
             n_issued: 0,

@@ -178,6 +178,26 @@ impl SequencerHandle {
         answer.await.unwrap_or(Err(SubmitError::Stopped))
     }
 
+    /// Submits two commands back to back and waits for both answers. The intake is first in,
+    /// first out and the second is queued right behind the first, so the second sees the
+    /// first's effect (a quote right after the claim it uses) at the cost of one round trip.
+    pub async fn submit_pair(&self, first: Command, second: Command) -> (Reply, Reply) {
+        let (first_reply, first_answer) = oneshot::channel();
+        let (second_reply, second_answer) = oneshot::channel();
+        let Ok(permits) = self.intake.reserve_many(2).await else {
+            return (Err(SubmitError::Stopped), Err(SubmitError::Stopped));
+        };
+        let mut permits = permits.into_iter();
+        for (command, reply) in [(first, first_reply), (second, second_reply)] {
+            if let Some(permit) = permits.next() {
+                permit.send(Request::Command { command, reply: Some(reply) });
+            }
+        }
+        let first = first_answer.await.unwrap_or(Err(SubmitError::Stopped));
+        let second = second_answer.await.unwrap_or(Err(SubmitError::Stopped));
+        (first, second)
+    }
+
     /// Submits without waiting for room: a full intake is refused at once, so admission control
     /// can answer honestly instead of queueing without bound.
     pub fn try_submit(&self, command: Command) -> Result<oneshot::Receiver<Reply>, SubmitError> {

@@ -109,7 +109,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<()> {
         None => Acks::default(),
     };
     let clock = Arc::new(lantern_sequencer::ManualClock::new(lantern_core::Timestamp::EPOCH));
-    let (sequencer, summary) = node::start(&args.data, OpenMode::Existing, Durability::Full, clock, 0)?;
+    let (sequencer, summary) = node::start(&args.data, OpenMode::Existing, Durability::Full, clock, 0, 0)?;
     let checks = sequencer.handle().read(|ledger| audit_ledger(ledger, &acks));
     let (n_orders, n_campaigns) =
         sequencer.handle().read(|ledger| (ledger.orders().count(), ledger.campaign_ids().len()));

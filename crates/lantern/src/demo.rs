@@ -100,7 +100,7 @@ fn key(text: &str) -> IdempotencyKey {
 pub fn run(data: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
     let data = data.unwrap_or_else(|| node::temp_data_dir("demo"));
     let clock = Arc::new(ManualClock::new(world::FESTIVAL_STARTS_AT.plus_ms(60 * 60 * 1000)));
-    let (sequencer, _) = node::start(&data, OpenMode::Create, Durability::Full, clock.clone(), 0)?;
+    let (sequencer, _) = node::start(&data, OpenMode::Create, Durability::Full, clock.clone(), 0, 0)?;
     let handle = sequencer.handle();
     println!("Lantern demo — a Spring Festival campaign with a budget for 4 coupons ({})", data.display());
     println!("setup");

@@ -50,7 +50,7 @@ const N_SHOPS: u64 = 3;
 pub fn run(args: &LoadgenArgs) -> anyhow::Result<()> {
     anyhow::ensure!((1..=WORKERS_MAX).contains(&args.workers), "--workers must be 1..={WORKERS_MAX}");
     let mode = if args.create { OpenMode::Create } else { OpenMode::Existing };
-    let (sequencer, _) = node::start(&args.data, mode, Durability::Full, Arc::new(SystemClock), 1_000)?;
+    let (sequencer, _) = node::start(&args.data, mode, Durability::Full, Arc::new(SystemClock), 1_000, 0)?;
     let handle = sequencer.handle();
     if args.create {
         seed(&handle, args.budget_coupons)?;

@@ -16,6 +16,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+// The ledger's hot path allocates small, short-lived values (quote lines, replies) from three
+// threads at once; mimalloc's per-thread heaps measured faster than glibc's arenas here.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Lantern: an agentic shopping gateway that keeps working through a demand surge.
 ///
 /// Shoppers buy by chat or through their own AI agent, operators run coupon campaigns with exact

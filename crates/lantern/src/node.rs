@@ -13,8 +13,15 @@ pub const HOLD_TTL_MS: u64 = 15 * 60 * 1000;
 /// Closed orders and their idempotency keys stay answerable for 48 hours.
 pub const ORDER_RETENTION_MS: u64 = 48 * 60 * 60 * 1000;
 
-pub fn ledger_config() -> LedgerConfig {
-    LedgerConfig { hold_ttl_ms: HOLD_TTL_MS, order_retention_ms: ORDER_RETENTION_MS }
+/// The ledger's settings; `expected_orders` sizes its tables for a run's reach (shoppers are at
+/// most one per order).
+pub fn ledger_config(expected_orders: usize) -> LedgerConfig {
+    LedgerConfig {
+        hold_ttl_ms: HOLD_TTL_MS,
+        order_retention_ms: ORDER_RETENTION_MS,
+        expected_shoppers: expected_orders,
+        expected_orders,
+    }
 }
 
 pub fn sequencer_config(idle_tick_ms: u64) -> SequencerConfig {
@@ -34,12 +41,17 @@ pub fn start(
     durability: Durability,
     clock: Arc<dyn Clock>,
     idle_tick_ms: u64,
+    expected_orders: usize,
 ) -> anyhow::Result<(Sequencer, ReplaySummary)> {
     let store = SqliteStore::open(data, mode, durability)
         .with_context(|| format!("cannot open the data directory {}", data.display()))?;
-    let (sequencer, summary) =
-        Sequencer::start(Box::new(store), ledger_config(), sequencer_config(idle_tick_ms), clock)
-            .with_context(|| format!("cannot rebuild the ledger from {}", data.display()))?;
+    let (sequencer, summary) = Sequencer::start(
+        Box::new(store),
+        ledger_config(expected_orders),
+        sequencer_config(idle_tick_ms),
+        clock,
+    )
+    .with_context(|| format!("cannot rebuild the ledger from {}", data.display()))?;
     Ok((sequencer, summary))
 }
 

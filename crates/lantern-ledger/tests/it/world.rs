@@ -56,7 +56,12 @@ pub fn at(offset_ms: u64) -> Timestamp {
 }
 
 pub fn config() -> LedgerConfig {
-    LedgerConfig { hold_ttl_ms: HOLD_TTL_MS, order_retention_ms: RETENTION_MS }
+    LedgerConfig {
+        hold_ttl_ms: HOLD_TTL_MS,
+        order_retention_ms: RETENTION_MS,
+        expected_shoppers: 0,
+        expected_orders: 0,
+    }
 }
 
 pub fn line(item: ItemId, quantity: u16, options: &[OptionId]) -> CartLine {

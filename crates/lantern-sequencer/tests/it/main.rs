@@ -23,7 +23,12 @@ const SHOP: MerchantId = MerchantId::new(7);
 const ALICE: ShopperId = ShopperId::new(1);
 
 fn ledger_config() -> LedgerConfig {
-    LedgerConfig { hold_ttl_ms: HOLD_TTL_MS, order_retention_ms: 24 * 60 * 60 * 1000 }
+    LedgerConfig {
+        hold_ttl_ms: HOLD_TTL_MS,
+        order_retention_ms: 24 * 60 * 60 * 1000,
+        expected_shoppers: 0,
+        expected_orders: 0,
+    }
 }
 
 fn config(intake_capacity: usize, idle_tick_ms: u64) -> SequencerConfig {
