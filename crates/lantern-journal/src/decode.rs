@@ -239,6 +239,29 @@ impl Reader<'_> {
                 lines: self.vec("quote.lines", min_encoded_bytes::CART_LINE, Self::cart_line)?,
                 coupon: self.coupon_choice()?,
             },
+            command_tag::REQUOTE => Command::Requote {
+                shopper: ShopperId::new(self.u64("requote.shopper")?),
+                quote: QuoteId::new(self.u64("requote.quote")?),
+                lines: self.vec("requote.lines", min_encoded_bytes::CART_LINE, Self::cart_line)?,
+                coupon: self.coupon_choice()?,
+            },
+            command_tag::CANCEL_QUOTE => Command::CancelQuote {
+                shopper: ShopperId::new(self.u64("cancel_quote.shopper")?),
+                quote: QuoteId::new(self.u64("cancel_quote.quote")?),
+            },
+            command_tag::KEYED => {
+                let scope = self.u64("keyed.scope")?;
+                let key = self.idempotency_key()?;
+                let fingerprint = self.u64("keyed.fingerprint")?;
+                // One level only: a keyed command inside a keyed command is refused, which also
+                // bounds the decoder's recursion.
+                if let Some(&inner_tag) = self.bytes.get(self.position)
+                    && inner_tag == command_tag::KEYED
+                {
+                    return Err(self.unknown_tag("command inside keyed", inner_tag, self.position));
+                }
+                Command::Keyed { scope, key, fingerprint, command: Box::new(self.command()?) }
+            }
             command_tag::PLACE_ORDER => Command::PlaceOrder {
                 shopper: ShopperId::new(self.u64("place_order.shopper")?),
                 quote: QuoteId::new(self.u64("place_order.quote")?),

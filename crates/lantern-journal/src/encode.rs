@@ -101,6 +101,28 @@ fn put_command(out: &mut Vec<u8>, command: &Command) {
             }
             put_coupon_choice(out, *coupon);
         }
+        Command::Requote { shopper, quote, lines, coupon } => {
+            out.push(command_tag::REQUOTE);
+            put_u64(out, shopper.get());
+            put_u64(out, quote.get());
+            put_len(out, lines.len());
+            for line in lines {
+                put_cart_line(out, line);
+            }
+            put_coupon_choice(out, *coupon);
+        }
+        Command::CancelQuote { shopper, quote } => {
+            out.push(command_tag::CANCEL_QUOTE);
+            put_u64(out, shopper.get());
+            put_u64(out, quote.get());
+        }
+        Command::Keyed { scope, key, fingerprint, command } => {
+            out.push(command_tag::KEYED);
+            put_u64(out, *scope);
+            put_str(out, key.as_str());
+            put_u64(out, *fingerprint);
+            put_command(out, command);
+        }
         Command::PlaceOrder { shopper, quote, idempotency_key } => {
             out.push(command_tag::PLACE_ORDER);
             put_u64(out, shopper.get());

@@ -43,6 +43,10 @@ pub(crate) mod command_tag {
     pub const CANCEL_ORDER: u8 = 10;
     pub const ADVANCE_ORDER: u8 = 11;
     pub const TICK: u8 = 12;
+    pub const REQUOTE: u8 = 13;
+    pub const CANCEL_QUOTE: u8 = 14;
+    /// Wraps one command that is not itself keyed.
+    pub const KEYED: u8 = 15;
 }
 
 pub(crate) mod edit_tag {

@@ -249,6 +249,19 @@ fn every_command() -> Vec<Command> {
         });
     }
     commands.push(Command::Tick);
+    commands.push(Command::Requote {
+        shopper,
+        quote: QuoteId::new(77),
+        lines: vec![],
+        coupon: CouponChoice::Campaign(campaign),
+    });
+    commands.push(Command::CancelQuote { shopper, quote: QuoteId::new(77) });
+    commands.push(Command::Keyed {
+        scope: u64::MAX,
+        key: key("checkout-complete-1"),
+        fingerprint: 0x0123_4567_89ab_cdef,
+        command: Box::new(Command::CancelOrder { shopper, order: OrderId::new(5) }),
+    });
     commands
 }
 
@@ -274,7 +287,7 @@ fn command_problem(error: DecodeError) -> (usize, usize, CommandProblem) {
 fn every_command_round_trips() {
     let commands = every_command();
     let kinds: std::collections::BTreeSet<&str> = commands.iter().map(Command::kind).collect();
-    assert_eq!(kinds.len(), 12, "the sample must hold every command variant");
+    assert_eq!(kinds.len(), 14, "the sample must hold every command variant");
     let bytes = encode(&commands);
     let decoded = decode_batch(&bytes).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(decoded, commands);
@@ -283,6 +296,17 @@ fn every_command_round_trips() {
         let bytes = encode(std::slice::from_ref(command));
         assert_eq!(decode_batch(&bytes).as_deref(), Ok(std::slice::from_ref(command)), "{}", command.kind());
     }
+}
+
+#[test]
+fn a_keyed_command_inside_a_keyed_command_is_refused() {
+    let inner =
+        Command::Keyed { scope: 1, key: key("inner"), fingerprint: 2, command: Box::new(Command::Tick) };
+    let outer = Command::Keyed { scope: 1, key: key("outer"), fingerprint: 2, command: Box::new(inner) };
+    let bytes = encode(&[outer]);
+    let (command_index, _, problem) = command_problem(decode_batch(&bytes).expect_err("nested keyed"));
+    assert_eq!(command_index, 0);
+    assert!(format!("{problem:?}").contains("inside keyed"), "{problem:?}");
 }
 
 #[test]

@@ -73,6 +73,19 @@ pub enum Command {
         lines: Vec<CartLine>,
         coupon: CouponChoice,
     },
+    /// Re-price an open quote in place (same id, new lines, a fresh hold time): a checkout
+    /// session's update. Its coupon hold is kept when the coupon still fits, else released.
+    Requote {
+        shopper: ShopperId,
+        quote: QuoteId,
+        lines: Vec<CartLine>,
+        coupon: CouponChoice,
+    },
+    /// The shopper abandons an open quote; its coupon goes back to the wallet.
+    CancelQuote {
+        shopper: ShopperId,
+        quote: QuoteId,
+    },
     /// Place the order for exactly this quote. The same key answers with the same order.
     PlaceOrder {
         shopper: ShopperId,
@@ -92,6 +105,17 @@ pub enum Command {
     },
     /// Time passes: expire holds and campaigns. The sequencer sends one when idle.
     Tick,
+    /// A request made under an idempotency key: the first answer is kept (in the same journal
+    /// batch as the write it made) and every later request with the same `scope` and `key`
+    /// gets it again, or a conflict when its `fingerprint` (a hash of the request) differs.
+    /// Answers that say "try later" are not kept. `command` is never itself `Keyed`.
+    Keyed {
+        /// Whose key space this is (the gateway hashes the caller's identity).
+        scope: u64,
+        key: IdempotencyKey,
+        fingerprint: u64,
+        command: Box<Command>,
+    },
 }
 
 impl Command {
@@ -106,10 +130,13 @@ impl Command {
             Command::SetMerchantCapacity { .. } => "set_merchant_capacity",
             Command::ClaimCoupon { .. } => "claim_coupon",
             Command::Quote { .. } => "quote",
+            Command::Requote { .. } => "requote",
+            Command::CancelQuote { .. } => "cancel_quote",
             Command::PlaceOrder { .. } => "place_order",
             Command::CancelOrder { .. } => "cancel_order",
             Command::AdvanceOrder { .. } => "advance_order",
             Command::Tick => "tick",
+            Command::Keyed { command, .. } => command.kind(),
         }
     }
 }
@@ -198,5 +225,13 @@ pub enum Outcome {
     },
     Ticked {
         holds_released: u32,
+    },
+    QuoteCanceled {
+        quote: QuoteId,
+    },
+    /// The answer to a [`Command::Keyed`]: the inner command's answer, first time or replayed.
+    Keyed {
+        replayed: bool,
+        answer: Box<Result<Outcome, crate::LedgerError>>,
     },
 }

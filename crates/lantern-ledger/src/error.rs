@@ -48,6 +48,10 @@ pub enum LedgerError {
     QuoteSuperseded(QuoteId),
     #[error("this idempotency key was used for a different request (quote {first_quote}); use a new key")]
     IdempotencyConflict { first_quote: QuoteId },
+    #[error("quote {0} was canceled; ask for a new quote")]
+    QuoteCanceled(QuoteId),
+    #[error("this idempotency key was already used for a different request; use a new key for a new request")]
+    RequestConflict,
     #[error("merchant {merchant} is busy; a new order would take about {} min", eta_ms.div_ceil(60_000))]
     MerchantBusy { merchant: MerchantId, eta_ms: u64 },
     #[error("merchant {0} is paused and takes no new orders")]
@@ -86,7 +90,8 @@ impl LedgerError {
             LedgerError::IssuanceComplete { .. } => ReasonCode::DiscountCodeUsageLimitReached,
             LedgerError::CouponExpired { .. } => ReasonCode::DiscountCodeExpired,
             LedgerError::QuoteExpired { .. } | LedgerError::QuoteSuperseded(_) => ReasonCode::Expired,
-            LedgerError::IdempotencyConflict { .. } => ReasonCode::Conflict,
+            LedgerError::IdempotencyConflict { .. } | LedgerError::RequestConflict => ReasonCode::Conflict,
+            LedgerError::QuoteCanceled(_) => ReasonCode::InvalidTransition,
             LedgerError::MerchantBusy { .. } => ReasonCode::MerchantBusy,
             LedgerError::MerchantPaused(_) => ReasonCode::MerchantPaused,
             LedgerError::OrderTransition(_) => ReasonCode::InvalidTransition,

@@ -110,8 +110,55 @@ struct QuoteState {
     superseded: bool,
     /// Past its expiry: its hold is released and it is kept only to answer "expired".
     expired: bool,
+    /// Abandoned by the shopper: kept, like an expired quote, only to answer "canceled".
+    canceled: bool,
     /// Set when the coupon's campaign ended while this quote held it.
     coupon_expired: Option<CampaignId>,
+}
+
+/// Where an unplaced quote stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuoteStatus {
+    Open,
+    Expired,
+    /// A newer quote of the same shopper took its coupon.
+    Superseded,
+    Canceled,
+}
+
+/// A quote as readers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuoteRecord {
+    pub quote: QuoteId,
+    pub shopper: ShopperId,
+    pub merchant: MerchantId,
+    pub lines: Arc<[PricedLine]>,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub coupon: Option<CouponId>,
+    pub expires_at: Timestamp,
+    pub status: QuoteStatus,
+}
+
+/// A keyed request's first answer, kept for its replays.
+#[derive(Debug)]
+struct KeptRequest {
+    fingerprint: u64,
+    answer: Result<Outcome, LedgerError>,
+}
+
+/// Refuses a quote that can no longer be placed or changed.
+fn check_open(quote_id: QuoteId, quote: &QuoteState, now: Timestamp) -> Result<(), LedgerError> {
+    if quote.canceled {
+        return Err(LedgerError::QuoteCanceled(quote_id));
+    }
+    if quote.expired || now >= quote.expires_at {
+        return Err(LedgerError::QuoteExpired { quote: quote_id, expired_at: quote.expires_at });
+    }
+    if quote.superseded {
+        return Err(LedgerError::QuoteSuperseded(quote_id));
+    }
+    Ok(())
 }
 
 /// An order as readers see it.
@@ -186,6 +233,9 @@ pub struct Ledger {
     /// Closed orders in closing order, for retirement after the retention window.
     closed_orders: VecDeque<(Timestamp, OrderId)>,
     idempotency: FxHashMap<(ShopperId, u64), OrderId>,
+    /// Keyed requests' first answers by (scope, key hash), kept as long as orders' keys.
+    requests: FxHashMap<(u64, u64), KeptRequest>,
+    request_expiry: VecDeque<(Timestamp, (u64, u64))>,
     next_quote_seq: u64,
     next_order_seq: u64,
 }
@@ -224,6 +274,8 @@ impl Ledger {
             orders: OrderBook::default(),
             closed_orders: VecDeque::new(),
             idempotency: FxHashMap::with_capacity_and_hasher(config.expected_orders, Default::default()),
+            requests: FxHashMap::default(),
+            request_expiry: VecDeque::new(),
             next_quote_seq: 1,
             next_order_seq: 1,
         }
@@ -274,8 +326,15 @@ impl Ledger {
             Command::Quote { shopper, merchant, lines, coupon } => {
                 self.quote(*shopper, *merchant, lines, *coupon, now)
             }
+            Command::Requote { shopper, quote, lines, coupon } => {
+                self.requote(*shopper, *quote, lines, *coupon, now)
+            }
+            Command::CancelQuote { shopper, quote } => self.cancel_quote(*shopper, *quote, now),
             Command::PlaceOrder { shopper, quote, idempotency_key } => {
                 self.place(*shopper, *quote, idempotency_key, now)
+            }
+            Command::Keyed { scope, key, fingerprint, command } => {
+                Ok(self.keyed(*scope, key, *fingerprint, command, now))
             }
             Command::CancelOrder { shopper, order } => {
                 let view = self.orders.get(*order).filter(|view| view.receipt.shopper == *shopper);
@@ -515,6 +574,7 @@ impl Ledger {
                 expires_at,
                 superseded: false,
                 expired: false,
+                canceled: false,
                 coupon_expired: None,
             },
         );
@@ -612,6 +672,136 @@ impl Ledger {
         self.holds.insert(coupon, quote);
     }
 
+    fn requote(
+        &mut self,
+        shopper: ShopperId,
+        quote_id: QuoteId,
+        lines: &[CartLine],
+        choice: CouponChoice,
+        now: Timestamp,
+    ) -> Result<Outcome, LedgerError> {
+        let quote = self.quotes.get(&quote_id).filter(|quote| quote.shopper == shopper);
+        let quote = quote.ok_or(LedgerError::UnknownQuote(quote_id))?;
+        check_open(quote_id, quote, now)?;
+        let (merchant_id, old_coupon) = (quote.merchant, quote.coupon);
+        let merchant = self.merchants.get(&merchant_id).ok_or(LedgerError::UnknownMerchant(merchant_id))?;
+        if merchant.merchant.status == MerchantStatus::Paused {
+            return Err(LedgerError::MerchantPaused(merchant_id));
+        }
+        let (merchant_status, merchant_eta_ms) =
+            (merchant.merchant.status, merchant.merchant.capacity.eta_ms(merchant.kitchen_backlog));
+        let catalog = Arc::clone(
+            self.catalogs
+                .get(&merchant.merchant.catalog)
+                .unwrap_or_else(|| panic!("ledger bug: merchant registered without its catalog")),
+        );
+        // Everything that can refuse runs before anything changes.
+        let cart = pricing::price_cart(&catalog, lines)?;
+        let (best, rejected_coupons) = self.best_coupon(shopper, merchant_id, &catalog, &cart, choice);
+        let (coupon, discount) = match best {
+            Some(candidate) if Some(candidate.coupon) == old_coupon => (old_coupon, candidate.discount),
+            Some(candidate) => {
+                self.release_quote_hold(quote_id);
+                self.take_hold(&candidate, quote_id);
+                (Some(candidate.coupon), candidate.discount)
+            }
+            None => {
+                self.release_quote_hold(quote_id);
+                (None, Money::ZERO)
+            }
+        };
+        let total = cart.subtotal.checked_sub(discount)?;
+        let expires_at = now.plus_ms(self.config.hold_ttl_ms);
+        let lines: Arc<[PricedLine]> = cart.lines.into();
+        let quote = self.quotes.get_mut(&quote_id).unwrap_or_else(|| panic!("ledger bug: quote vanished"));
+        quote.lines = Arc::clone(&lines);
+        quote.subtotal = cart.subtotal;
+        quote.discount = discount;
+        quote.coupon = coupon;
+        quote.expires_at = expires_at;
+        self.quote_expiry.push_back((expires_at, quote_id));
+        Ok(Outcome::Quoted(Box::new(QuoteView {
+            quote: quote_id,
+            shopper,
+            merchant: merchant_id,
+            lines,
+            subtotal: cart.subtotal,
+            discount,
+            total,
+            coupon,
+            rejected_coupons,
+            expires_at,
+            merchant_eta_ms,
+            merchant_status,
+        })))
+    }
+
+    fn cancel_quote(
+        &mut self,
+        shopper: ShopperId,
+        quote_id: QuoteId,
+        now: Timestamp,
+    ) -> Result<Outcome, LedgerError> {
+        let quote = self.quotes.get(&quote_id).filter(|quote| quote.shopper == shopper);
+        let quote = quote.ok_or(LedgerError::UnknownQuote(quote_id))?;
+        if quote.canceled {
+            return Ok(Outcome::QuoteCanceled { quote: quote_id });
+        }
+        check_open(quote_id, quote, now)?;
+        self.release_quote_hold(quote_id);
+        let quote = self.quotes.get_mut(&quote_id).unwrap_or_else(|| panic!("ledger bug: quote vanished"));
+        quote.canceled = true;
+        self.expired_quotes.push_back((now.plus_ms(self.config.hold_ttl_ms), quote_id));
+        Ok(Outcome::QuoteCanceled { quote: quote_id })
+    }
+
+    /// Gives a quote's held coupon back to the wallet.
+    fn release_quote_hold(&mut self, quote_id: QuoteId) {
+        let Some(quote) = self.quotes.get_mut(&quote_id) else { return };
+        if let Some(coupon) = quote.coupon.take() {
+            self.holds.remove(&coupon);
+            let state = &mut self.campaigns[campaign_index(coupon.campaign)];
+            state.move_coupon(coupon, CouponStatus::release, Account::Held, Account::Wallets);
+        }
+    }
+
+    fn keyed(
+        &mut self,
+        scope: u64,
+        key: &IdempotencyKey,
+        fingerprint: u64,
+        command: &Command,
+        now: Timestamp,
+    ) -> Outcome {
+        let request = (scope, key_hash(key));
+        if let Some(kept) = self.requests.get(&request) {
+            let answer = if kept.fingerprint == fingerprint {
+                kept.answer.clone()
+            } else {
+                Err(LedgerError::RequestConflict)
+            };
+            return Outcome::Keyed { replayed: true, answer: Box::new(answer) };
+        }
+        let answer = if matches!(command, Command::Keyed { .. }) {
+            Err(LedgerError::Invalid {
+                field: "command",
+                reason: "a keyed request cannot wrap another".into(),
+            })
+        } else {
+            self.apply(command, now)
+        };
+        // "Try later" answers are not kept: the same key must be able to succeed later.
+        let keep = match &answer {
+            Ok(_) => true,
+            Err(error) => error.retry_after_ms().is_none(),
+        };
+        if keep {
+            self.requests.insert(request, KeptRequest { fingerprint, answer: answer.clone() });
+            self.request_expiry.push_back((now.plus_ms(self.config.order_retention_ms), request));
+        }
+        Outcome::Keyed { replayed: false, answer: Box::new(answer) }
+    }
+
     fn place(
         &mut self,
         shopper: ShopperId,
@@ -629,12 +819,7 @@ impl Ledger {
         }
         let quote = self.quotes.get(&quote_id).filter(|quote| quote.shopper == shopper);
         let quote = quote.ok_or(LedgerError::UnknownQuote(quote_id))?;
-        if quote.expired || now >= quote.expires_at {
-            return Err(LedgerError::QuoteExpired { quote: quote_id, expired_at: quote.expires_at });
-        }
-        if quote.superseded {
-            return Err(LedgerError::QuoteSuperseded(quote_id));
-        }
+        check_open(quote_id, quote, now)?;
         if let Some(campaign) = quote.coupon_expired {
             return Err(LedgerError::CouponExpired { campaign });
         }
@@ -747,6 +932,10 @@ impl Ledger {
             }
             let Some((_, quote_id)) = self.quote_expiry.pop_front() else { break };
             let Some(quote) = self.quotes.get_mut(&quote_id) else { continue };
+            // A requoted quote has a later entry of its own; a canceled one is already released.
+            if quote.expires_at > now || quote.expired || quote.canceled {
+                continue;
+            }
             quote.expired = true;
             self.expired_quotes.push_back((quote.expires_at.plus_ms(self.config.hold_ttl_ms), quote_id));
             if let Some(coupon) = quote.coupon.take() {
@@ -773,6 +962,14 @@ impl Ledger {
             if let Some(view) = self.orders.remove(order) {
                 self.idempotency.remove(&(view.receipt.shopper, view.idempotency_key_hash));
             }
+        }
+        for _ in 0..EXPIRY_SWEEP_MAX {
+            match self.request_expiry.front() {
+                Some((forget_at, _)) if *forget_at <= now => {}
+                _ => break,
+            }
+            let Some((_, request)) = self.request_expiry.pop_front() else { break };
+            self.requests.remove(&request);
         }
         holds_released
     }
@@ -810,6 +1007,32 @@ impl Ledger {
 
     pub fn orders(&self) -> impl Iterator<Item = &OrderView> {
         self.orders.iter()
+    }
+
+    /// A quote not yet placed (placed quotes are found through their order's receipt), while
+    /// the ledger still remembers it.
+    pub fn quote_record(&self, quote: QuoteId) -> Option<QuoteRecord> {
+        let state = self.quotes.get(&quote)?;
+        let status = if state.canceled {
+            QuoteStatus::Canceled
+        } else if state.expired || self.now >= state.expires_at {
+            QuoteStatus::Expired
+        } else if state.superseded {
+            QuoteStatus::Superseded
+        } else {
+            QuoteStatus::Open
+        };
+        Some(QuoteRecord {
+            quote,
+            shopper: state.shopper,
+            merchant: state.merchant,
+            lines: Arc::clone(&state.lines),
+            subtotal: state.subtotal,
+            discount: state.discount,
+            coupon: state.coupon,
+            expires_at: state.expires_at,
+            status,
+        })
     }
 
     /// Quotes still open (not placed, not expired).

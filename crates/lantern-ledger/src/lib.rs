@@ -21,7 +21,7 @@ pub use accounts::{Account, CampaignAccounts};
 pub use command::{CampaignEdit, Command, CouponChoice, OrderReceipt, Outcome, QuoteView, RejectedCoupon};
 pub use error::LedgerError;
 pub use ledger::{
-    CAMPAIGNS_MAX, CampaignStats, EXPIRY_SWEEP_MAX, Ledger, LedgerConfig, MemoryEstimate,
-    ORDER_RETENTION_MS_MIN, OrderView, WalletCoupon,
+    CAMPAIGNS_MAX, CampaignStats, EXPECTED_ENTRIES_MAX, EXPIRY_SWEEP_MAX, Ledger, LedgerConfig,
+    MemoryEstimate, ORDER_RETENTION_MS_MIN, OrderView, QuoteRecord, QuoteStatus, WalletCoupon,
 };
 pub use wallet::WALLET_COUPONS_MAX;

@@ -446,6 +446,10 @@ impl Model {
             Command::PlaceOrder { shopper, quote, idempotency_key } => {
                 self.place(*shopper, *quote, idempotency_key.as_str(), now, rules)
             }
+            // Checkout-session updates and keyed requests are covered by the scenario tests.
+            Command::Requote { .. } | Command::CancelQuote { .. } | Command::Keyed { .. } => {
+                panic!("the property test does not generate {}", command.kind())
+            }
             Command::CancelOrder { shopper, order } => {
                 let found = self.orders.iter().position(|known| {
                     !known.retired && known.id() == Some(*order) && known.shopper == *shopper

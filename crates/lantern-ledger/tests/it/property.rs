@@ -840,6 +840,8 @@ fn outcome_kind(outcome: &Outcome) -> &'static str {
         Outcome::OrderPlaced { .. } => "placed",
         Outcome::OrderAdvanced { .. } => "advanced",
         Outcome::Ticked { .. } => "ticked",
+        Outcome::QuoteCanceled { .. } => "quote canceled",
+        Outcome::Keyed { .. } => "keyed",
     }
 }
 

@@ -846,3 +846,194 @@ fn a_campaign_that_has_not_started_refuses_claims_with_its_start() {
     assert_eq!(refused.code(), ReasonCode::CampaignNotStarted);
     claimed(&mut ledger, &claim(shopper(1), campaign, None), at(10_000));
 }
+
+// ---- checkout sessions: requote and cancel a quote ---------------------------------------------
+
+fn requote(shopper: ShopperId, quote: QuoteId, lines: Vec<CartLine>, coupon: CouponChoice) -> Command {
+    Command::Requote { shopper, quote, lines, coupon }
+}
+
+#[test]
+fn a_requote_keeps_the_quote_id_and_its_coupon_reprices_and_restarts_the_hold() {
+    // 5-yuan coupons; the tea costs 15 yuan at the tea house.
+    let (mut ledger, campaign) = shop_with(amount_off(500, 100_000));
+    let ada = shopper(1);
+    let (coupon, ..) = claimed(&mut ledger, &claim(ada, campaign, None), T0);
+    let first = quoted(&mut ledger, &quote(ada, TEA_HOUSE, one_tea(), CouponChoice::Best), T0);
+    assert_eq!(first.coupon, Some(coupon));
+    // 50 s later the shopper makes it two teas: same id, same coupon, twice the subtotal.
+    let second = quoted(
+        &mut ledger,
+        &requote(ada, first.quote, vec![line(TEA, 2, &[])], CouponChoice::Best),
+        at(50_000),
+    );
+    assert_eq!(second.quote, first.quote);
+    assert_eq!(second.coupon, Some(coupon));
+    assert_eq!(second.subtotal.fen(), 2 * first.subtotal.fen());
+    assert_eq!(second.total.fen(), second.subtotal.fen() - 500);
+    assert_eq!(second.expires_at, at(50_000 + HOLD_TTL_MS));
+    assert_eq!(coupon_status(&ledger, coupon), CouponStatus::Held);
+    // Past the first hold's end the quote still stands, at the new price.
+    let (receipt, _) = placed(&mut ledger, &place(ada, first.quote, "k1"), at(HOLD_TTL_MS + 10_000));
+    assert_eq!(receipt.total, second.total);
+    assert_eq!(coupon_status(&ledger, coupon), CouponStatus::Redeemed);
+}
+
+#[test]
+fn a_refused_requote_changes_nothing() {
+    let (mut ledger, campaign) = shop_with(amount_off(500, 100_000));
+    let ada = shopper(1);
+    claimed(&mut ledger, &claim(ada, campaign, None), T0);
+    let first = quoted(&mut ledger, &quote(ada, TEA_HOUSE, one_tea(), CouponChoice::Best), T0);
+    let before = balances(&ledger, campaign);
+    // The coffee is not on the tea house's menu.
+    let error = apply_err(
+        &mut ledger,
+        &requote(ada, first.quote, vec![line(COFFEE, 1, &[])], CouponChoice::Best),
+        T0,
+    );
+    assert_eq!(error.code(), ReasonCode::OutOfStock);
+    // Someone else's quote is not found.
+    let error = apply_err(&mut ledger, &requote(shopper(2), first.quote, one_tea(), CouponChoice::Best), T0);
+    assert_eq!(error, LedgerError::UnknownQuote(first.quote));
+    assert_eq!(balances(&ledger, campaign), before);
+    let (receipt, _) = placed(&mut ledger, &place(ada, first.quote, "k1"), at(1_000));
+    assert_eq!(receipt.total, first.total);
+}
+
+#[test]
+fn a_requote_without_a_coupon_gives_the_held_coupon_back() {
+    let (mut ledger, campaign) = shop_with(amount_off(500, 100_000));
+    let ada = shopper(1);
+    let (coupon, ..) = claimed(&mut ledger, &claim(ada, campaign, None), T0);
+    let first = quoted(&mut ledger, &quote(ada, TEA_HOUSE, one_tea(), CouponChoice::Best), T0);
+    assert_eq!(balances(&ledger, campaign)[3], 500, "held");
+    let second = quoted(&mut ledger, &requote(ada, first.quote, one_tea(), CouponChoice::None), T0);
+    assert_eq!((second.coupon, second.discount), (None, Money::ZERO));
+    assert_eq!(coupon_status(&ledger, coupon), CouponStatus::Claimed);
+    assert_eq!(balances(&ledger, campaign)[2..4], [500, 0], "back in the wallets, nothing held");
+}
+
+#[test]
+fn a_canceled_quote_frees_its_coupon_and_can_be_neither_placed_nor_changed() {
+    let (mut ledger, campaign) = shop_with(amount_off(500, 100_000));
+    let ada = shopper(1);
+    let (coupon, ..) = claimed(&mut ledger, &claim(ada, campaign, None), T0);
+    let first = quoted(&mut ledger, &quote(ada, TEA_HOUSE, one_tea(), CouponChoice::Best), T0);
+    let cancel = Command::CancelQuote { shopper: ada, quote: first.quote };
+    assert_eq!(
+        ledger.quote_record(first.quote).map(|record| record.status),
+        Some(lantern_ledger::QuoteStatus::Open)
+    );
+    assert_eq!(apply_ok(&mut ledger, &cancel, T0), Outcome::QuoteCanceled { quote: first.quote });
+    let record = ledger.quote_record(first.quote).expect("a canceled quote is remembered for a while");
+    assert_eq!((record.status, record.coupon), (lantern_ledger::QuoteStatus::Canceled, None));
+    assert_eq!(coupon_status(&ledger, coupon), CouponStatus::Claimed);
+    // Canceling again answers the same; placing or changing it is refused.
+    assert_eq!(apply_ok(&mut ledger, &cancel, at(1)), Outcome::QuoteCanceled { quote: first.quote });
+    assert_eq!(
+        apply_err(&mut ledger, &place(ada, first.quote, "k1"), at(2)),
+        LedgerError::QuoteCanceled(first.quote)
+    );
+    let error = apply_err(&mut ledger, &requote(ada, first.quote, one_tea(), CouponChoice::Best), at(3));
+    assert_eq!(error.code(), ReasonCode::InvalidTransition);
+    // Another shopper cannot cancel it, and the coupon serves a new quote.
+    let foreign = Command::CancelQuote { shopper: shopper(2), quote: first.quote };
+    assert_eq!(apply_err(&mut ledger, &foreign, at(4)), LedgerError::UnknownQuote(first.quote));
+    let second = quoted(&mut ledger, &quote(ada, TEA_HOUSE, one_tea(), CouponChoice::Best), at(5));
+    assert_eq!(second.coupon, Some(coupon));
+    // Once forgotten (after one more hold time), it is simply unknown.
+    let error = apply_err(&mut ledger, &cancel, at(HOLD_TTL_MS + 10));
+    assert_eq!(error, LedgerError::UnknownQuote(first.quote));
+}
+
+// ---- keyed requests: the first answer is kept with the write ----------------------------------
+
+fn keyed(key: &str, fingerprint: u64, command: Command) -> Command {
+    let key = IdempotencyKey::new(key).expect("test keys are printable ASCII");
+    Command::Keyed { scope: 7, key, fingerprint, command: Box::new(command) }
+}
+
+fn keyed_answer(
+    ledger: &mut Ledger,
+    command: &Command,
+    now: Timestamp,
+) -> (bool, Result<Outcome, LedgerError>) {
+    match apply_ok(ledger, command, now) {
+        Outcome::Keyed { replayed, answer } => (replayed, *answer),
+        other => panic!("expected Keyed, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_keyed_request_replays_its_first_answer_and_refuses_a_different_request_under_its_key() {
+    let (mut ledger, campaign) = shop_with(amount_off(500, 100_000));
+    let ada = shopper(1);
+    claimed(&mut ledger, &claim(ada, campaign, None), T0);
+    let ask = keyed("session-1", 11, quote(ada, TEA_HOUSE, one_tea(), CouponChoice::Best));
+    let (replayed, first) = keyed_answer(&mut ledger, &ask, T0);
+    assert!(!replayed);
+    let Ok(Outcome::Quoted(first)) = first else { panic!("expected a quote, got {first:?}") };
+    // The same request again: the same quote, and no second one made.
+    let (replayed, again) = keyed_answer(&mut ledger, &ask, at(1_000));
+    assert!(replayed);
+    assert_eq!(again, Ok(Outcome::Quoted(first.clone())));
+    assert_eq!(ledger.n_open_quotes(), 1);
+    // The same key for another request is a conflict, and changes nothing.
+    let other = keyed("session-1", 12, quote(ada, TEA_KIOSK, one_tea(), CouponChoice::Best));
+    assert_eq!(keyed_answer(&mut ledger, &other, at(2_000)), (true, Err(LedgerError::RequestConflict)));
+    assert_eq!(ledger.n_open_quotes(), 1);
+    // Another scope has its own keys.
+    let elsewhere = Command::Keyed {
+        scope: 8,
+        key: IdempotencyKey::new("session-1").expect("printable"),
+        fingerprint: 12,
+        command: Box::new(quote(ada, TEA_KIOSK, one_tea(), CouponChoice::None)),
+    };
+    assert!(matches!(keyed_answer(&mut ledger, &elsewhere, at(3_000)), (false, Ok(Outcome::Quoted(_)))));
+}
+
+#[test]
+fn refusals_are_kept_but_try_later_answers_are_not() {
+    let (mut ledger, _) = shop_with(amount_off(500, 100_000));
+    let ada = shopper(1);
+    // A refusal is the answer for good: replayed, not run again.
+    let unknown = keyed("q-unknown", 1, quote(ada, MerchantId::new(999), one_tea(), CouponChoice::Best));
+    let (_, first) = keyed_answer(&mut ledger, &unknown, T0);
+    assert_eq!(first, Err(LedgerError::UnknownMerchant(MerchantId::new(999))));
+    assert_eq!(keyed_answer(&mut ledger, &unknown, at(1)), (true, first));
+    // A busy shop says "try later": the key is not spent, so the retry goes through.
+    // Room for one open order at a time, at any rate.
+    let tiny = Capacity::new(600, 1).expect("valid capacity");
+    apply_ok(&mut ledger, &Command::SetMerchantCapacity { merchant: TEA_KIOSK, capacity: tiny }, T0);
+    let fill = quoted(&mut ledger, &quote(shopper(2), TEA_KIOSK, one_tea(), CouponChoice::None), T0);
+    placed(&mut ledger, &place(shopper(2), fill.quote, "fill"), T0);
+    let mine = quoted(&mut ledger, &quote(ada, TEA_KIOSK, one_tea(), CouponChoice::None), T0);
+    let order = keyed("place-1", 5, place(ada, mine.quote, "place-1"));
+    let (replayed, busy) = keyed_answer(&mut ledger, &order, at(10));
+    assert!(!replayed);
+    assert_eq!(busy.expect_err("the kiosk is full").code(), ReasonCode::MerchantBusy);
+    apply_ok(&mut ledger, &advance(TEA_KIOSK, OrderId::new(1), OrderEvent::Reject), at(20));
+    let (replayed, done) = keyed_answer(&mut ledger, &order, at(1_000));
+    assert!(!replayed, "the busy answer was not kept");
+    assert!(matches!(done, Ok(Outcome::OrderPlaced { .. })), "{done:?}");
+}
+
+#[test]
+fn keyed_answers_are_forgotten_after_the_retention() {
+    let (mut ledger, _) = shop_with(amount_off(500, 100_000));
+    let ask = keyed("quote-1", 3, quote(shopper(1), TEA_HOUSE, one_tea(), CouponChoice::None));
+    let quote_of = |answer: Result<Outcome, LedgerError>| match answer {
+        Ok(Outcome::Quoted(view)) => view.quote,
+        other => panic!("expected a quote, got {other:?}"),
+    };
+    let (_, first) = keyed_answer(&mut ledger, &ask, T0);
+    let first = quote_of(first);
+    let (replayed, again) = keyed_answer(&mut ledger, &ask, at(RETENTION_MS - 1));
+    assert!(replayed);
+    assert_eq!(quote_of(again), first);
+    // Forgotten: the same key runs the command again and makes a new quote.
+    let (replayed, later) = keyed_answer(&mut ledger, &ask, at(RETENTION_MS));
+    assert!(!replayed);
+    assert_ne!(quote_of(later), first);
+}
