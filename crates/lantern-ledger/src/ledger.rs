@@ -1113,6 +1113,13 @@ impl Ledger {
         })
     }
 
+    /// Every registered merchant, in id order.
+    pub fn merchant_ids(&self) -> Vec<MerchantId> {
+        let mut ids: Vec<MerchantId> = self.merchants.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub fn merchant(&self, merchant: MerchantId) -> Option<(&Merchant, u32, Money)> {
         self.merchants.get(&merchant).map(|state| (&state.merchant, state.kitchen_backlog, state.settled))
     }

@@ -180,6 +180,12 @@ impl SqliteStore {
         Ok(SqliteStore { connection, database_path, durability, last_batch_seq_by_shard })
     }
 
+    /// Whether `dir_or_path` already holds a journal database (so a start should open it, not
+    /// create one).
+    pub fn database_exists(dir_or_path: &Path) -> bool {
+        database_path(dir_or_path).is_file()
+    }
+
     /// The database file.
     pub fn database_path(&self) -> &Path {
         &self.database_path

@@ -1,15 +1,17 @@
 //! `lantern`: the agentic shopping gateway's command-line entry point.
 //!
-//! Subcommands: `demo` runs a small scripted campaign and prints what happened; `bench ledger`
+//! Subcommands: `serve` runs the HTTP gateway and `token` issues development tokens; `demo` runs a small scripted campaign and prints what happened; `bench ledger`
 //! measures coupon orders through the durable sequencer; `loadgen` drives load and prints each
 //! acknowledgement (the kill test's workload); `audit` re-reads a data directory and checks every
 //! invariant.
 
 mod audit;
 mod bench;
+mod config;
 mod demo;
 mod loadgen;
 mod node;
+mod serve;
 mod world;
 
 use std::path::PathBuf;
@@ -34,6 +36,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum CliCommand {
+    /// Run the HTTP gateway: the JSON API (OpenAPI at /openapi.json), bearer-token auth,
+    /// idempotency, admission control with a waiting room, /metrics, /healthz and /readyz.
+    /// Stops on Ctrl-C or SIGTERM after draining requests and committing the ledger.
+    Serve(serve::ServeArgs),
+    /// Print a development bearer token signed with a data directory's secret.
+    Token(serve::TokenArgs),
     /// Run a small scripted Spring Festival campaign against a fresh durable ledger and print
     /// what happened: claims, a referral bonus, quotes, orders, a replayed retry, a cancellation,
     /// a busy shop, the budget running out, and the final audit.
@@ -72,7 +80,14 @@ enum BenchTarget {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Logs go to stderr, lowercase messages with structured fields; LANTERN_LOG filters them
+    // (default: info).
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LANTERN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
     match cli.command {
+        CliCommand::Serve(args) => serve::run(&args),
+        CliCommand::Token(args) => serve::token(&args),
         CliCommand::Demo { data, json } => demo::run(data, json),
         CliCommand::Bench { target: BenchTarget::Ledger(args) } => bench::run(&args),
         CliCommand::Loadgen(args) => loadgen::run(&args),

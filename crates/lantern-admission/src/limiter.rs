@@ -1,0 +1,74 @@
+//! The adaptive concurrency limit: additive increase, multiplicative decrease (AIMD) on the
+//! latency of completed requests, as TCP congestion control does on packet loss.
+
+use crate::config::LimiterConfig;
+
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    config: LimiterConfig,
+    limit: u32,
+    /// Fast completions since the limit last changed: the limit grows by one after `limit` of
+    /// them, i.e. by about one per round trip of the whole window, kept in integers.
+    increase_credit: u32,
+    /// When the limit last backed off; a burst of slow completions from one overload episode
+    /// backs off once per `target_latency_us`, not once per completion.
+    backed_off_at_ms: Option<u64>,
+}
+
+impl Limiter {
+    pub(crate) fn new(config: LimiterConfig) -> Limiter {
+        assert!(config.min_limit >= 1);
+        assert!(config.min_limit <= config.max_limit);
+        assert!((config.min_limit..=config.max_limit).contains(&config.initial_limit));
+        assert!(config.backoff_permille < 1000);
+        Limiter { limit: config.initial_limit, config, increase_credit: 0, backed_off_at_ms: None }
+    }
+
+    pub(crate) fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    pub(crate) fn target_latency_us(&self) -> u64 {
+        self.config.target_latency_us
+    }
+
+    /// One request finished. `busy_before` is in-flight plus reserved slots before it finished.
+    pub(crate) fn on_complete(&mut self, latency_us: u64, overloaded: bool, busy_before: u32, now_ms: u64) {
+        if overloaded || latency_us > self.config.target_latency_us {
+            self.back_off(now_ms);
+        } else {
+            self.increase(busy_before);
+        }
+        debug_assert!((self.config.min_limit..=self.config.max_limit).contains(&self.limit));
+    }
+
+    fn back_off(&mut self, now_ms: u64) {
+        let window_ms = self.config.target_latency_us.div_ceil(1000).max(1);
+        let window_open = match self.backed_off_at_ms {
+            None => true,
+            Some(backed_off_at_ms) => now_ms.saturating_sub(backed_off_at_ms) >= window_ms,
+        };
+        if !window_open {
+            return;
+        }
+        let shrunk = u64::from(self.limit) * u64::from(self.config.backoff_permille) / 1000;
+        let shrunk = u32::try_from(shrunk).unwrap_or(self.config.max_limit);
+        self.limit = shrunk.clamp(self.config.min_limit, self.config.max_limit);
+        self.increase_credit = 0;
+        self.backed_off_at_ms = Some(now_ms);
+    }
+
+    fn increase(&mut self, busy_before: u32) {
+        // Grow only when at least half the limit was in use: a quiet gateway proves nothing about
+        // a bigger limit, and a limit that drifted to max_limit while idle would let the first
+        // second of a surge in all at once (TCP's congestion window validation, RFC 7661).
+        if u64::from(busy_before) * 2 < u64::from(self.limit) {
+            return;
+        }
+        self.increase_credit += 1;
+        if self.increase_credit >= self.limit {
+            self.increase_credit = 0;
+            self.limit = self.limit.saturating_add(1).min(self.config.max_limit);
+        }
+    }
+}

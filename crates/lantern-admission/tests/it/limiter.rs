@@ -1,0 +1,120 @@
+//! The AIMD concurrency limit.
+
+use lantern_admission::{Admission, Class, LimiterConfig, Permit};
+
+use crate::support::{TARGET_LATENCY_US, admit_permit, admit_ticket, fixed_limit};
+
+const FAST_US: u64 = TARGET_LATENCY_US / 2;
+const SLOW_US: u64 = TARGET_LATENCY_US + 1;
+/// The backoff window: one target latency.
+const WINDOW_MS: u64 = TARGET_LATENCY_US / 1000;
+
+fn adaptive(initial_limit: u32, min_limit: u32, max_limit: u32) -> Admission {
+    let mut config = fixed_limit(initial_limit);
+    config.limiter = LimiterConfig {
+        initial_limit,
+        min_limit,
+        max_limit,
+        target_latency_us: TARGET_LATENCY_US,
+        backoff_permille: 900,
+    };
+    Admission::new(config)
+}
+
+/// Keeps every slot busy: admits complete_checkout requests until one has to wait.
+fn fill(admission: &mut Admission, permits: &mut Vec<Permit>, now_ms: u64) {
+    while admission.stats().in_flight < admission.stats().limit {
+        permits.push(admit_permit(admission, Class::CompleteCheckout, now_ms));
+    }
+}
+
+#[test]
+fn the_limit_grows_by_one_per_limits_worth_of_fast_completions_under_load() {
+    let mut admission = adaptive(10, 1, 100);
+    let mut permits = Vec::new();
+    fill(&mut admission, &mut permits, 0);
+    let mut limits = Vec::new();
+    for completion in 1..=21u64 {
+        let permit = permits.pop().expect("busy");
+        admission.complete(permit, FAST_US, false, completion);
+        limits.push(admission.stats().limit);
+        fill(&mut admission, &mut permits, completion);
+    }
+    // 10 completions at a limit of 10, then 11 at a limit of 11.
+    assert_eq!(limits[8], 10);
+    assert_eq!(limits[9], 11);
+    assert_eq!(limits[19], 11);
+    assert_eq!(limits[20], 12);
+}
+
+#[test]
+fn a_mostly_idle_gateway_does_not_grow_its_limit() {
+    let mut admission = adaptive(10, 1, 100);
+    for now_ms in 0..1000 {
+        let permit = admit_permit(&mut admission, Class::Browse, now_ms);
+        admission.complete(permit, FAST_US, false, now_ms);
+    }
+    assert_eq!(admission.stats().limit, 10);
+}
+
+#[test]
+fn slow_or_overloaded_completions_back_off_once_per_window() {
+    let mut admission = adaptive(100, 1, 100);
+    let mut permits = Vec::new();
+    fill(&mut admission, &mut permits, 0);
+    // A burst of slow completions in one window backs off once.
+    for _ in 0..10 {
+        admission.complete(permits.pop().expect("busy"), SLOW_US, false, 1_000);
+    }
+    assert_eq!(admission.stats().limit, 90);
+    admission.complete(permits.pop().expect("busy"), SLOW_US, false, 1_000 + WINDOW_MS - 1);
+    assert_eq!(admission.stats().limit, 90);
+    admission.complete(permits.pop().expect("busy"), SLOW_US, false, 1_000 + WINDOW_MS);
+    assert_eq!(admission.stats().limit, 81);
+    // The ledger's overload signal backs off even when the latency was fine.
+    admission.complete(permits.pop().expect("busy"), FAST_US, true, 1_000 + 2 * WINDOW_MS);
+    assert_eq!(admission.stats().limit, 72);
+}
+
+#[test]
+fn the_limit_stays_within_its_bounds() {
+    let mut admission = adaptive(20, 5, 30);
+    let mut permits = Vec::new();
+    let mut now_ms = 0;
+    for _ in 0..100 {
+        fill(&mut admission, &mut permits, now_ms);
+        admission.complete(permits.pop().expect("busy"), SLOW_US, false, now_ms);
+        assert!((5..=30).contains(&admission.stats().limit));
+        now_ms += WINDOW_MS;
+    }
+    assert_eq!(admission.stats().limit, 5);
+    for _ in 0..10_000 {
+        fill(&mut admission, &mut permits, now_ms);
+        admission.complete(permits.pop().expect("busy"), FAST_US, false, now_ms);
+        assert!((5..=30).contains(&admission.stats().limit));
+        now_ms += 1;
+    }
+    assert_eq!(admission.stats().limit, 30);
+}
+
+#[test]
+fn a_shrinking_limit_revokes_nothing_and_new_requests_wait() {
+    let mut admission = adaptive(10, 1, 10);
+    let mut permits = Vec::new();
+    fill(&mut admission, &mut permits, 0);
+    admission.complete(permits.pop().expect("busy"), SLOW_US, false, 0);
+    assert_eq!(admission.stats().limit, 9);
+    admission.complete(permits.pop().expect("busy"), SLOW_US, false, WINDOW_MS);
+    assert_eq!(admission.stats().limit, 8);
+    assert_eq!(admission.stats().in_flight, 8);
+    let (ticket, _) = admit_ticket(&mut admission, Class::CompleteCheckout, WINDOW_MS);
+    // Slow completions while the limit shrinks further free no slot for the ticket.
+    admission.complete(permits.pop().expect("busy"), SLOW_US, false, 2 * WINDOW_MS);
+    assert_eq!(admission.stats().limit, 7);
+    assert!(matches!(admission.poll(ticket, 2 * WINDOW_MS), lantern_admission::TicketState::Waiting { .. }));
+    // The permits still running complete normally.
+    while let Some(permit) = permits.pop() {
+        admission.complete(permit, FAST_US, false, 3 * WINDOW_MS);
+    }
+    assert!(matches!(admission.poll(ticket, 3 * WINDOW_MS), lantern_admission::TicketState::Admitted { .. }));
+}

@@ -1,0 +1,217 @@
+//! The waiting room: FIFO per class, higher classes first, exact positions, honest ETAs, expiry.
+
+use lantern_admission::{Admission, Class, Decision, ShedReason, Ticket, TicketState};
+
+use crate::support::{ADMITTED_TTL_MS, IDLE_TTL_MS, admit_permit, admit_ticket, busy, fixed_limit, position};
+
+fn equal_shares(limit: u32) -> Admission {
+    let mut config = fixed_limit(limit);
+    config.class_share_permille = [1000; 5];
+    Admission::new(config)
+}
+
+#[test]
+fn tickets_are_promoted_in_seq_order_within_a_class_and_higher_classes_first() {
+    let mut admission = equal_shares(2);
+    let mut permits = vec![
+        admit_permit(&mut admission, Class::Checkout, 0),
+        admit_permit(&mut admission, Class::Checkout, 0),
+    ];
+    let arrivals =
+        [Class::Browse, Class::Claim, Class::Browse, Class::CompleteCheckout, Class::Claim, Class::Browse];
+    let tickets: Vec<Ticket> =
+        arrivals.into_iter().map(|class| admit_ticket(&mut admission, class, 1).0).collect();
+    for class in Class::ALL {
+        let seqs: Vec<u64> =
+            tickets.iter().filter(|ticket| ticket.class == class).map(|ticket| ticket.seq).collect();
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{class} seqs count from 1");
+    }
+    // Positions: complete_checkout, then claims, then browse, each in arrival order.
+    let expected_order = [3, 1, 4, 0, 2, 5];
+    for (rank, &ticket_idx) in expected_order.iter().enumerate() {
+        assert_eq!(position(&mut admission, tickets[ticket_idx], 2), rank as u64 + 1);
+    }
+    // Free one slot at a time: promotions follow that order exactly.
+    let mut now_ms = 10;
+    for &ticket_idx in &expected_order {
+        let permit = permits.pop().expect("a permit runs");
+        admission.complete(permit, 1_000, false, now_ms);
+        for &other_idx in &expected_order {
+            let state = admission.poll(tickets[other_idx], now_ms);
+            if other_idx == ticket_idx {
+                assert_eq!(state, TicketState::Admitted { until_ms: now_ms + ADMITTED_TTL_MS });
+            }
+        }
+        permits.push(admission.redeem(tickets[ticket_idx], now_ms).expect("admitted"));
+        now_ms += 10;
+    }
+    assert_eq!(admission.stats().per_class.iter().map(|class| class.promoted).sum::<u64>(), 6);
+}
+
+#[test]
+fn positions_drop_by_one_as_tickets_ahead_are_promoted_or_expire() {
+    let mut admission = Admission::new(fixed_limit(1));
+    let permit = admit_permit(&mut admission, Class::Claim, 0);
+    let tickets: Vec<Ticket> = (0..5).map(|_| admit_ticket(&mut admission, Class::Claim, 0).0).collect();
+    let positions = |admission: &mut Admission, now_ms: u64, skip: &[usize]| -> Vec<u64> {
+        (0..tickets.len())
+            .filter(|ticket_idx| !skip.contains(ticket_idx))
+            .map(|idx| position(admission, tickets[idx], now_ms))
+            .collect()
+    };
+    assert_eq!(positions(&mut admission, 0, &[]), [1, 2, 3, 4, 5]);
+    // Ticket 2 (the third) stops polling and expires; everyone behind it moves up by one.
+    assert_eq!(positions(&mut admission, IDLE_TTL_MS - 1, &[2]), [1, 2, 4, 5]);
+    assert_eq!(admission.poll(tickets[2], IDLE_TTL_MS), TicketState::Gone);
+    assert_eq!(positions(&mut admission, IDLE_TTL_MS, &[2]), [1, 2, 3, 4]);
+    // The permit completes: the first ticket is promoted, the rest move up by one.
+    admission.complete(permit, 1_000, false, IDLE_TTL_MS + 1);
+    assert!(matches!(admission.poll(tickets[0], IDLE_TTL_MS + 1), TicketState::Admitted { .. }));
+    assert_eq!(positions(&mut admission, IDLE_TTL_MS + 1, &[0, 2]), [1, 2, 3]);
+    let stats = admission.stats().per_class[Class::Claim.index()].clone();
+    assert_eq!((stats.queued, stats.waiting, stats.reserved, stats.promoted, stats.expired), (5, 3, 1, 1, 1));
+}
+
+#[test]
+fn an_idle_ticket_expires_and_a_polled_one_lives_on() {
+    let mut admission = Admission::new(fixed_limit(1));
+    admit_permit(&mut admission, Class::Browse, 0);
+    let (idle, _) = admit_ticket(&mut admission, Class::Browse, 0);
+    let (polled, _) = admit_ticket(&mut admission, Class::Browse, 0);
+    let mut now_ms = 0;
+    while now_ms < 3 * IDLE_TTL_MS {
+        now_ms += 300;
+        position(&mut admission, polled, now_ms);
+        admission.expire(now_ms);
+    }
+    assert_eq!(admission.poll(idle, now_ms), TicketState::Gone);
+    assert_eq!(position(&mut admission, polled, now_ms), 1);
+    let stats = admission.stats().per_class[Class::Browse.index()].clone();
+    assert_eq!((stats.waiting, stats.expired), (1, 1));
+}
+
+#[test]
+fn an_unredeemed_admitted_ticket_expires_and_frees_its_slot_for_the_next() {
+    let mut admission = Admission::new(fixed_limit(1));
+    let permit = admit_permit(&mut admission, Class::Claim, 0);
+    let (first, _) = admit_ticket(&mut admission, Class::Claim, 0);
+    let (second, _) = admit_ticket(&mut admission, Class::Claim, 0);
+    admission.complete(permit, 1_000, false, 100);
+    let until_ms = 100 + ADMITTED_TTL_MS;
+    assert_eq!(admission.poll(first, 100), TicketState::Admitted { until_ms });
+    assert_eq!(position(&mut admission, second, 100), 1);
+    // Polling an admitted ticket does not extend its hold.
+    assert_eq!(admission.poll(first, until_ms - 1), TicketState::Admitted { until_ms });
+    assert_eq!(position(&mut admission, second, until_ms - 1), 1);
+    assert_eq!((admission.stats().in_flight, admission.stats().reserved), (0, 1));
+    // The hold ends: the first ticket is gone and the second gets the slot.
+    admission.expire(until_ms);
+    assert_eq!(admission.poll(first, until_ms), TicketState::Gone);
+    assert_eq!(admission.redeem(first, until_ms), Err(TicketState::Gone));
+    assert_eq!(
+        admission.poll(second, until_ms),
+        TicketState::Admitted { until_ms: until_ms + ADMITTED_TTL_MS }
+    );
+    let permit = admission.redeem(second, until_ms + 5).expect("admitted");
+    assert_eq!((permit.class, permit.started_at_ms), (Class::Claim, until_ms + 5));
+    assert_eq!((admission.stats().in_flight, admission.stats().reserved), (1, 0));
+    // A redeemed ticket is used up.
+    assert_eq!(admission.redeem(second, until_ms + 6), Err(TicketState::Gone));
+    assert_eq!(admission.poll(second, until_ms + 6), TicketState::Gone);
+}
+
+#[test]
+fn redeeming_too_early_answers_the_position_and_unknown_tickets_are_gone() {
+    let mut admission = Admission::new(fixed_limit(1));
+    admit_permit(&mut admission, Class::Chat, 0);
+    let (ticket, _) = admit_ticket(&mut admission, Class::Chat, 0);
+    // A redeem attempt counts as a poll.
+    let early = admission.redeem(ticket, IDLE_TTL_MS - 1);
+    assert!(matches!(early, Err(TicketState::Waiting { position: 1, .. })), "{early:?}");
+    assert_eq!(position(&mut admission, ticket, 2 * IDLE_TTL_MS - 2), 1);
+    for forged in [
+        Ticket { seq: 0, ..ticket },
+        Ticket { seq: 2, ..ticket },
+        Ticket { seq: u64::MAX, ..ticket },
+        Ticket { issued_at_ms: 1, ..ticket },
+        Ticket { class: Class::Browse, ..ticket },
+    ] {
+        assert_eq!(admission.poll(forged, 2 * IDLE_TTL_MS - 2), TicketState::Gone, "{forged:?}");
+        assert_eq!(admission.redeem(forged, 2 * IDLE_TTL_MS - 2), Err(TicketState::Gone), "{forged:?}");
+    }
+}
+
+#[test]
+fn etas_follow_the_measured_drain_rate() {
+    let mut admission = Admission::new(fixed_limit(10));
+    let mut permits: Vec<_> =
+        (0..10).map(|_| admit_permit(&mut admission, Class::CompleteCheckout, 0)).collect();
+    // Before any queue: limit / target latency = 10 / 50 ms = 200 per second, 5 ms a place.
+    assert_eq!(admission.stats().drain_per_s, 200);
+    let tickets: Vec<Ticket> =
+        (0..60).map(|_| admit_ticket(&mut admission, Class::CompleteCheckout, 0).0).collect();
+    let chat = match admission.admit(Class::Chat, 0) {
+        Decision::Wait { ticket, position, eta_ms } => {
+            assert_eq!((position, eta_ms), (61, 305));
+            ticket
+        }
+        other => panic!("{other:?}"),
+    };
+    // Serve 10 a second for 6 seconds: every 100 ms one request completes and the promoted
+    // ticket comes back for its slot.
+    for (ticket_idx, ticket) in tickets.iter().enumerate() {
+        let now_ms = (ticket_idx as u64 + 1) * 100;
+        admission.complete(permits.remove(0), 1_000, false, now_ms);
+        permits.push(admission.redeem(*ticket, now_ms).expect("promoted in order"));
+        assert_eq!(position(&mut admission, chat, now_ms), 60 - ticket_idx as u64);
+        for later in &tickets[ticket_idx + 1..] {
+            position(&mut admission, *later, now_ms);
+        }
+    }
+    // The first window caught 9 of the 10 grants a second (it opened with the queue, just after
+    // a grant), so the smoothed rate approaches 10 from just below.
+    let drain_per_s = admission.stats().drain_per_s;
+    assert!((9..=10).contains(&drain_per_s), "{drain_per_s}");
+    // About 100 ms a place. The chat ticket is now first, behind a fresh complete_checkout
+    // request.
+    let eta_is_about_100_ms_a_place =
+        |position: u64, eta_ms: u64| (position * 100..=position * 112).contains(&eta_ms);
+    match admission.admit(Class::CompleteCheckout, 6_000) {
+        Decision::Wait { position, eta_ms, .. } => {
+            assert_eq!(position, 1);
+            assert!(eta_is_about_100_ms_a_place(position, eta_ms), "{eta_ms}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match admission.admit(Class::Chat, 6_000) {
+        Decision::Wait { position, eta_ms, .. } => {
+            assert_eq!(position, 3);
+            assert!(eta_is_about_100_ms_a_place(position, eta_ms), "{eta_ms}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_full_waiting_room_sheds_with_the_last_tickets_eta() {
+    let mut config = fixed_limit(10);
+    config.waiting_room_capacity[Class::Browse.index()] = 3;
+    let mut admission = Admission::new(config);
+    for _ in 0..10 {
+        admit_permit(&mut admission, Class::CompleteCheckout, 0);
+    }
+    let etas: Vec<u64> = (0..3)
+        .map(|_| match admission.admit(Class::Browse, 0) {
+            Decision::Wait { eta_ms, .. } => eta_ms,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(etas, [5, 10, 15]);
+    assert_eq!(
+        admission.admit(Class::Browse, 0),
+        Decision::Shed { reason: ShedReason::WaitingRoomFull, retry_after_ms: 1000 }
+    );
+    let stats = admission.stats().per_class[Class::Browse.index()].clone();
+    assert_eq!((stats.queued, stats.shed, stats.waiting), (3, 1, 3));
+    assert_eq!(busy(&admission), 10);
+}

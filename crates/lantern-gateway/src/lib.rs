@@ -1,0 +1,227 @@
+//! Lantern's HTTP gateway: the only crate that knows HTTP.
+//!
+//! A request passes, in order: the body and header limits; its bearer token (`lantern-auth`:
+//! shopper, merchant scoped to its shop, or operator); checks of its input that name the field
+//! at fault; business checks that can answer at once without queueing (a paused or exhausted
+//! campaign, a full shop with faster shops of the same menu); admission (`lantern-admission`:
+//! token buckets per shopper and per IP, a priority class's share of an adaptive concurrency
+//! limit, or a signed ticket for the waiting room); its `Idempotency-Key`, which rides into the
+//! ledger's journal with the write itself (`Command::Keyed`), so a replay gets the first answer
+//! even after a restart; then the sequencer, with a deadline. Answers are rendered from the
+//! ledger's outcome only, so a replayed request gets the same body.
+//!
+//! [`router`] builds the axum application; [`serve`] runs it until shutdown, then drains.
+//! `/openapi.json` is generated from the handlers' annotations ([`ApiDoc`]).
+
+// A refusal is built once per refused request and turned straight into the HTTP answer; its
+// size on the error path costs nothing worth boxing for.
+#![allow(clippy::result_large_err)]
+
+mod app;
+mod convert;
+mod error;
+mod metrics;
+mod routes;
+pub mod wire;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use lantern_admission::Class;
+use utoipa::OpenApi;
+
+pub use app::{App, GatewayConfig, IDEMPOTENCY_KEY_HEADER, KeyedRequest, ReadIndex, TICKET_HEADER};
+pub use error::ApiError;
+
+/// Longest request id echoed back; longer ones are replaced.
+const REQUEST_ID_BYTES_MAX: usize = 128;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Lantern gateway", version = "0.1.0", description = "Agentic shopping gateway: browse, coupons, checkout sessions (Agentic Commerce Protocol shapes), orders, merchant and operator controls. Amounts are integer fen. Every POST needs an Idempotency-Key. A 429 with `code: queued` carries a waiting-room ticket."),
+    paths(
+        routes::healthz, routes::readyz, routes::metrics,
+        routes::list_merchants, routes::get_menu, routes::search, routes::list_campaigns,
+        routes::claim, routes::wallet,
+        routes::create_checkout, routes::update_checkout, routes::get_checkout, routes::complete_checkout, routes::cancel_checkout,
+        routes::coupon_order, routes::list_orders, routes::get_order, routes::cancel_order,
+        routes::upload_catalog, routes::set_status, routes::set_capacity, routes::merchant_orders, routes::advance_order,
+        routes::register_merchant, routes::create_campaign, routes::edit_campaign, routes::pause_campaign, routes::resume_campaign,
+        routes::campaign_stats, routes::gateway_stats, routes::poll_ticket,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "shopper"), (name = "merchant"), (name = "operator"), (name = "system"))
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI 3.1 document, as served at `/openapi.json`.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
+}
+
+/// The whole application.
+pub fn router(app: Arc<App>) -> Router {
+    let document = Arc::new(openapi_json());
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(routes::metrics))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let document = Arc::clone(&document);
+                async move {
+                    ([(axum::http::header::CONTENT_TYPE, "application/json")], document.as_str().to_owned())
+                }
+            }),
+        )
+        .route("/v1/merchants", get(routes::list_merchants).post(routes::register_merchant))
+        .route("/v1/merchants/{merchant_id}/menu", get(routes::get_menu))
+        .route("/v1/search", get(routes::search))
+        .route("/v1/campaigns", get(routes::list_campaigns).post(routes::create_campaign))
+        .route("/v1/campaigns/{campaign_id}/claim", post(routes::claim))
+        .route("/v1/campaigns/{campaign_id}/edit", post(routes::edit_campaign))
+        .route("/v1/campaigns/{campaign_id}/pause", post(routes::pause_campaign))
+        .route("/v1/campaigns/{campaign_id}/resume", post(routes::resume_campaign))
+        .route("/v1/campaigns/{campaign_id}/stats", get(routes::campaign_stats))
+        .route("/v1/wallet", get(routes::wallet))
+        .route("/v1/checkout_sessions", post(routes::create_checkout))
+        .route(
+            "/v1/checkout_sessions/{checkout_session_id}",
+            get(routes::get_checkout).post(routes::update_checkout),
+        )
+        .route("/v1/checkout_sessions/{checkout_session_id}/complete", post(routes::complete_checkout))
+        .route("/v1/checkout_sessions/{checkout_session_id}/cancel", post(routes::cancel_checkout))
+        .route("/v1/coupon_orders", post(routes::coupon_order))
+        .route("/v1/orders", get(routes::list_orders))
+        .route("/v1/orders/{order_id}", get(routes::get_order))
+        .route("/v1/orders/{order_id}/cancel", post(routes::cancel_order))
+        .route("/v1/merchant/catalog", post(routes::upload_catalog))
+        .route("/v1/merchant/status", post(routes::set_status))
+        .route("/v1/merchant/capacity", post(routes::set_capacity))
+        .route("/v1/merchant/orders", get(routes::merchant_orders))
+        .route("/v1/merchant/orders/{order_id}/{event}", post(routes::advance_order))
+        .route("/v1/stats", get(routes::gateway_stats))
+        .route("/v1/waiting_room/{ticket}", get(routes::poll_ticket))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), observe))
+        .layer(DefaultBodyLimit::max(app.config.body_bytes_max))
+        .with_state(app)
+}
+
+async fn not_found() -> Response {
+    ApiError::not_found("no such endpoint; see /openapi.json").into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method; see /openapi.json",
+    )
+    .into_response()
+}
+
+/// The admission class a route belongs to (for metrics; handlers admit with their own).
+fn class_of(method: &Method, route: &str) -> Option<Class> {
+    let class = match (method.as_str(), route) {
+        (_, "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => return None,
+        ("POST", "/v1/checkout_sessions/{checkout_session_id}/complete") => Class::CompleteCheckout,
+        ("POST", "/v1/campaigns/{campaign_id}/claim") => Class::Claim,
+        ("POST", _) => Class::Checkout,
+        _ => Class::Browse,
+    };
+    Some(class)
+}
+
+/// Request id, structured log line, metrics, and JSON bodies for the framework's own
+/// refusals (an oversized body answers 413 in the same shape as every other error).
+async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
+    let request_id = request
+        .headers()
+        .get("request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| !value.is_empty() && value.len() <= REQUEST_ID_BYTES_MAX)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("req_{}", app.next_request_id()));
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE && !is_json(&response) {
+        response = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is over {} bytes; send less", app.config.body_bytes_max),
+        )
+        .into_response();
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("request-id", value);
+    }
+    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    match route.as_deref().and_then(|route| class_of(&method, route)) {
+        Some(class) => app.metrics.record(class, status.as_u16(), latency_us),
+        None => {
+            app.metrics.n_other_requests.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    if status.is_server_error() {
+        tracing::warn!(request_id, method = %method, route = route.as_deref().unwrap_or("-"), status = status.as_u16(), latency_us, "request failed");
+    } else {
+        tracing::debug!(request_id, method = %method, route = route.as_deref().unwrap_or("-"), status = status.as_u16(), latency_us, "request");
+    }
+    response
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"))
+}
+
+/// Serves until `shutdown` resolves, then stops taking connections and waits for requests in
+/// flight. The caller stops the sequencer afterwards, which commits what is queued.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router(Arc::clone(&app));
+    let draining = Arc::clone(&app);
+    let shutdown = async move {
+        shutdown.await;
+        draining.ready.store(false, Ordering::Relaxed);
+        tracing::info!("shutdown requested; draining requests in flight");
+    };
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

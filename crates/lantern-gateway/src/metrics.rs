@@ -1,0 +1,191 @@
+//! Prometheus text exposition of the gateway's counters, without a metrics framework: a few
+//! atomics per class and a fixed-bucket latency histogram are all `/metrics` needs.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use lantern_admission::{AdmissionStats, Class};
+use lantern_sequencer::SequencerCounters;
+
+/// Upper bounds of the latency buckets, in microseconds.
+const LATENCY_BUCKETS_US: [u64; 12] =
+    [500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 5_000_000];
+
+/// Response status families counted per class.
+const STATUS_FAMILIES: [&str; 4] = ["2xx", "4xx", "429", "5xx"];
+
+#[derive(Debug, Default)]
+struct ClassCounters {
+    by_status: [AtomicU64; 4],
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len()],
+    latency_us_total: AtomicU64,
+    latency_count: AtomicU64,
+}
+
+/// Live request counters, by admission class.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    classes: [ClassCounters; 5],
+    /// Requests outside the classes (health, metrics, documents).
+    pub n_other_requests: AtomicU64,
+}
+
+impl Metrics {
+    pub fn record(&self, class: Class, status: u16, latency_us: u64) {
+        let counters = &self.classes[class.index()];
+        let family = match status {
+            200..=399 => 0,
+            429 => 2,
+            400..=499 => 1,
+            _ => 3,
+        };
+        counters.by_status[family].fetch_add(1, Ordering::Relaxed);
+        counters.latency_us_total.fetch_add(latency_us, Ordering::Relaxed);
+        counters.latency_count.fetch_add(1, Ordering::Relaxed);
+        for (bucket, bound) in LATENCY_BUCKETS_US.iter().enumerate() {
+            if latency_us <= *bound {
+                counters.latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+        }
+    }
+
+    /// 5xx answers so far, over every class.
+    pub fn n_server_errors(&self) -> u64 {
+        self.classes.iter().map(|class| class.by_status[3].load(Ordering::Relaxed)).sum()
+    }
+
+    /// The whole exposition. `budgets` is (campaign id, available fen).
+    pub fn render(
+        &self,
+        admission: &AdmissionStats,
+        ledger: &SequencerCounters,
+        queue_depth: usize,
+        budgets: &[(String, i64)],
+    ) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        let mut family = |name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family(
+            "lantern_requests_total",
+            "counter",
+            "Requests answered, by admission class and status family.",
+        );
+        let _ = &mut family;
+        for class in Class::ALL {
+            let counters = &self.classes[class.index()];
+            for (index, status) in STATUS_FAMILIES.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "lantern_requests_total{{class=\"{}\",status=\"{status}\"}} {}",
+                    class.as_str(),
+                    counters.by_status[index].load(Ordering::Relaxed)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP lantern_request_duration_seconds Time from arrival to answer, by class.\n# TYPE lantern_request_duration_seconds histogram"
+        );
+        for class in Class::ALL {
+            let counters = &self.classes[class.index()];
+            let mut cumulative = 0;
+            for (bucket, bound) in LATENCY_BUCKETS_US.iter().enumerate() {
+                cumulative += counters.latency_buckets[bucket].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "lantern_request_duration_seconds_bucket{{class=\"{}\",le=\"{}\"}} {cumulative}",
+                    class.as_str(),
+                    seconds(*bound)
+                );
+            }
+            let count = counters.latency_count.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "lantern_request_duration_seconds_bucket{{class=\"{0}\",le=\"+Inf\"}} {count}\nlantern_request_duration_seconds_sum{{class=\"{0}\"}} {1}\nlantern_request_duration_seconds_count{{class=\"{0}\"}} {count}",
+                class.as_str(),
+                seconds(counters.latency_us_total.load(Ordering::Relaxed))
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP lantern_admission_total Admission decisions, by class.\n# TYPE lantern_admission_total counter"
+        );
+        for class in Class::ALL {
+            let stats = &admission.per_class[class.index()];
+            for (decision, value) in
+                [("admitted", stats.admitted), ("queued", stats.queued), ("shed", stats.shed)]
+            {
+                let _ = writeln!(
+                    out,
+                    "lantern_admission_total{{class=\"{}\",decision=\"{decision}\"}} {value}",
+                    class.as_str()
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP lantern_waiting_room_tickets Tickets waiting now, by class.\n# TYPE lantern_waiting_room_tickets gauge"
+        );
+        for class in Class::ALL {
+            let _ = writeln!(
+                out,
+                "lantern_waiting_room_tickets{{class=\"{}\"}} {}",
+                class.as_str(),
+                admission.per_class[class.index()].waiting
+            );
+        }
+        let gauges: [(&str, &str, String); 7] = [
+            (
+                "lantern_concurrency_limit",
+                "The adaptive concurrency limit on the ledger path.",
+                admission.limit.to_string(),
+            ),
+            ("lantern_in_flight", "Admitted requests being processed.", admission.in_flight.to_string()),
+            (
+                "lantern_waiting_room_drain_per_second",
+                "Measured rate at which waiting tickets are admitted.",
+                admission.drain_per_s.to_string(),
+            ),
+            (
+                "lantern_ledger_queue_depth",
+                "Commands waiting in the ledger's intake.",
+                queue_depth.to_string(),
+            ),
+            (
+                "lantern_ledger_batches_total",
+                "Batches committed (one transaction and fsync each).",
+                ledger.n_batches.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "lantern_ledger_commands_total",
+                "Commands committed; divided by batches, the batch size.",
+                ledger.n_commands.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "lantern_ledger_commit_seconds_total",
+                "Time spent committing batches.",
+                seconds(ledger.commit_ns_total.load(Ordering::Relaxed) / 1_000),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP lantern_campaign_budget_available_fen Budget not yet given out, by campaign.\n# TYPE lantern_campaign_budget_available_fen gauge"
+        );
+        for (campaign, available) in budgets {
+            let _ =
+                writeln!(out, "lantern_campaign_budget_available_fen{{campaign=\"{campaign}\"}} {available}");
+        }
+        out
+    }
+}
+
+/// Microseconds as decimal seconds, without floats.
+fn seconds(us: u64) -> String {
+    format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
+}

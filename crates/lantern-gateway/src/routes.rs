@@ -1,0 +1,1494 @@
+//! The handlers. Each one: who is calling, parse and check the input (every error names its
+//! field), business checks that can answer at once (a paused campaign, a full shop), admission,
+//! then the ledger, and the answer rendered from the ledger's outcome only, so a replay of an
+//! idempotent request renders exactly the same body.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use lantern_admission::{Class, Ticket, TicketState};
+use lantern_auth::{Claims, Role};
+use lantern_core::{
+    CampaignId, CampaignSpec, Capacity, CatalogId, CouponTemplate, Eligibility, IssuancePace, Merchant,
+    MerchantId, MerchantStatus, Money, OrderEvent, OrderId, QuoteId, ShopperId, Validity,
+};
+use lantern_ledger::{CampaignEdit, Command, Ledger, LedgerError, Outcome, QuoteStatus, QuoteView};
+use serde::Deserialize;
+
+use crate::app::{Answer, App, KeyedRequest};
+use crate::convert::*;
+use crate::error::ApiError;
+use crate::wire::*;
+
+type AppState = State<Arc<App>>;
+type Peer = ConnectInfo<SocketAddr>;
+type Reply = Result<Response, ApiError>;
+
+/// Most merchants or search hits in one answer.
+const LIST_MAX: usize = 100;
+/// Shops offered instead of a busy one.
+const ALTERNATIVES_MAX: usize = 3;
+/// How often a long poll or an SSE stream looks at its ticket again.
+const TICKET_POLL_INTERVAL_MS: u64 = 250;
+
+fn json(status: StatusCode, body: &impl serde::Serialize, replayed: bool) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// A keyed answer's outcome, or the refusal it was (marked replayed when it was).
+fn settle(answer: Answer) -> Result<(Outcome, bool), Response> {
+    match answer.result {
+        Ok(outcome) => Ok((outcome, answer.replayed)),
+        Err(error) => {
+            let mut response = ApiError::from(error).into_response();
+            if answer.replayed {
+                response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            Err(response)
+        }
+    }
+}
+
+fn unexpected(outcome: &Outcome) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "unexpected_outcome",
+        format!("the ledger answered {outcome:?}"),
+    )
+}
+
+fn shopper_of(claims: &Claims) -> Result<ShopperId, ApiError> {
+    match claims.role {
+        Role::Shopper(shopper) => Ok(shopper),
+        _ => Err(ApiError::forbidden("this endpoint is for shoppers; use a shopper token")),
+    }
+}
+
+fn merchant_of(claims: &Claims) -> Result<MerchantId, ApiError> {
+    match claims.role {
+        Role::Merchant(merchant) => Ok(merchant),
+        _ => Err(ApiError::forbidden("this endpoint is for merchants; use a merchant token for your shop")),
+    }
+}
+
+fn operator_of(claims: &Claims) -> Result<(), ApiError> {
+    match claims.role {
+        Role::Operator => Ok(()),
+        _ => Err(ApiError::forbidden("this endpoint is for operators; use an operator token")),
+    }
+}
+
+// ---- system ---------------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = HealthBody)))]
+pub async fn healthz() -> Response {
+    json(StatusCode::OK, &HealthBody { status: "ok".into() }, false)
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "system",
+    responses((status = 200, body = HealthBody), (status = 503, body = ErrorBody)))]
+pub async fn readyz(State(app): AppState) -> Reply {
+    if !app.ready.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(ApiError::unavailable("shutting_down", "this node is draining; use another", 5_000));
+    }
+    Ok(json(StatusCode::OK, &HealthBody { status: "ready".into() }, false))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "system",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+pub async fn metrics(State(app): AppState) -> Response {
+    let admission = app.admission.lock().stats();
+    let budgets = app.sequencer.read(|ledger| {
+        ledger
+            .campaign_ids()
+            .into_iter()
+            .filter_map(|id| ledger.campaign_stats(id).map(|stats| (id.to_string(), stats.available.fen())))
+            .collect::<Vec<_>>()
+    });
+    let text =
+        app.metrics.render(&admission, app.sequencer.counters(), app.sequencer.queue_depth(), &budgets);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+// ---- browse ---------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Case-insensitive part of the name.
+    #[serde(default)]
+    pub q: Option<String>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/v1/merchants", tag = "shopper", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, body = MerchantList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_merchants(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let Query(query) = query.map_err(|error| ApiError::invalid("$query", error.body_text()))?;
+    let _permit = app.admit(Class::Browse, shopper_id(&claims), peer.ip(), &headers)?;
+    let needle = query.q.as_deref().map(str::to_lowercase);
+    let limit = query.limit.unwrap_or(LIST_MAX).clamp(1, LIST_MAX);
+    let ids = app.index.read().merchants.clone();
+    let (merchants, has_more) = app.sequencer.read(|ledger| {
+        let mut matching = ids.iter().filter_map(|id| {
+            let (merchant, backlog, _) = ledger.merchant(*id)?;
+            let wanted = needle.as_ref().is_none_or(|needle| merchant.name().to_lowercase().contains(needle));
+            wanted.then(|| merchant_summary(merchant, backlog))
+        });
+        let page: Vec<_> = matching.by_ref().skip(query.offset.unwrap_or(0)).take(limit).collect();
+        let has_more = matching.next().is_some();
+        (page, has_more)
+    });
+    Ok(json(StatusCode::OK, &MerchantList { merchants, has_more }, false))
+}
+
+#[utoipa::path(get, path = "/v1/merchants/{merchant_id}/menu", tag = "shopper", security(("bearer" = [])),
+    params(("merchant_id" = String, Path, description = "e.g. mer_1")),
+    responses((status = 200, body = Menu), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_menu(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Path(merchant_id): Path<String>,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let merchant = parse_id(MerchantId::parse, &merchant_id, "$path.merchant_id")?;
+    let _permit = app.admit(Class::Browse, shopper_id(&claims), peer.ip(), &headers)?;
+    let menu = app.sequencer.read(|ledger| {
+        let summary = summary_of(ledger, merchant)?;
+        let items = catalog_of(ledger, merchant)?.items().iter().map(menu_item).collect();
+        Some(Menu { merchant: summary, items })
+    });
+    let menu = menu.ok_or_else(|| ApiError::not_found(format!("merchant {merchant} does not exist")))?;
+    Ok(json(StatusCode::OK, &menu, false))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// Words of an item's name, in English or Chinese.
+    pub q: String,
+}
+
+#[utoipa::path(get, path = "/v1/search", tag = "shopper", params(SearchQuery), security(("bearer" = [])),
+    responses((status = 200, body = SearchResults), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn search(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let Query(query) = query.map_err(|error| ApiError::invalid("$query.q", error.body_text()))?;
+    let needle = query.q.trim().to_lowercase();
+    if needle.is_empty() || needle.chars().count() > 100 {
+        return Err(ApiError::invalid("$query.q", "give 1..=100 characters to search for"));
+    }
+    let _permit = app.admit(Class::Browse, shopper_id(&claims), peer.ip(), &headers)?;
+    let ids = app.index.read().merchants.clone();
+    let hits = app.sequencer.read(|ledger| {
+        let mut hits = Vec::new();
+        for id in &ids {
+            let Some((merchant, ..)) = ledger.merchant(*id) else { continue };
+            let Some(catalog) = ledger.catalog(merchant.catalog) else { continue };
+            for item in catalog.items().iter().filter(|item| item.name.to_lowercase().contains(&needle)) {
+                hits.push(SearchHit {
+                    merchant_id: id.to_string(),
+                    merchant_name: merchant.name().to_owned(),
+                    item: menu_item(item),
+                });
+                if hits.len() >= LIST_MAX {
+                    return hits;
+                }
+            }
+        }
+        hits
+    });
+    Ok(json(StatusCode::OK, &SearchResults { hits }, false))
+}
+
+fn shopper_id(claims: &Claims) -> Option<ShopperId> {
+    match claims.role {
+        Role::Shopper(shopper) => Some(shopper),
+        _ => None,
+    }
+}
+
+#[utoipa::path(get, path = "/v1/campaigns", tag = "shopper", security(("bearer" = [])),
+    responses((status = 200, body = CampaignList), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_campaigns(State(app): AppState, ConnectInfo(peer): Peer, headers: HeaderMap) -> Reply {
+    let claims = app.caller(&headers)?;
+    let _permit = app.admit(Class::Browse, shopper_id(&claims), peer.ip(), &headers)?;
+    let now = app.now();
+    let campaigns = app.sequencer.read(|ledger| {
+        ledger
+            .campaign_ids()
+            .into_iter()
+            .filter_map(|id| ledger.campaign(id).map(|campaign| campaign_body(campaign, now)))
+            .collect()
+    });
+    Ok(json(StatusCode::OK, &CampaignList { campaigns }, false))
+}
+
+// ---- coupons --------------------------------------------------------------------------------
+
+/// Refuses at once, without queueing, what the ledger would refuse anyway.
+fn campaign_open(
+    ledger: &Ledger,
+    campaign: CampaignId,
+    now: lantern_core::Timestamp,
+) -> Result<(), ApiError> {
+    let stats = ledger
+        .campaign_stats(campaign)
+        .ok_or_else(|| ApiError::not_found(format!("campaign {campaign} does not exist")))?;
+    let refusal = match stats.status {
+        lantern_core::CampaignStatus::Paused => Some(LedgerError::CampaignPaused(campaign)),
+        lantern_core::CampaignStatus::Ended => Some(LedgerError::CampaignEnded(campaign)),
+        lantern_core::CampaignStatus::Active if now < stats.starts_at => {
+            Some(LedgerError::CampaignNotStarted { campaign, starts_at: stats.starts_at })
+        }
+        lantern_core::CampaignStatus::Active if stats.available < stats.face_value => {
+            Some(LedgerError::BudgetExhausted {
+                campaign,
+                available: stats.available,
+                needed: stats.face_value,
+            })
+        }
+        lantern_core::CampaignStatus::Active => None,
+    };
+    refusal.map_or(Ok(()), |error| Err(error.into()))
+}
+
+#[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/claim", tag = "shopper", security(("bearer" = [])),
+    params(("campaign_id" = String, Path, description = "e.g. cmp_1"), ("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body(content = ClaimRequest, description = "may be empty: {}"),
+    responses((status = 201, body = ClaimResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn claim(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Path(campaign_id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let shopper = shopper_of(&claims)?;
+    let keyed = KeyedRequest::from_request(
+        &claims,
+        &headers,
+        &format!("POST /v1/campaigns/{campaign_id}/claim"),
+        &body,
+    )?;
+    let campaign = parse_id(CampaignId::parse, &campaign_id, "$path.campaign_id")?;
+    let request: ClaimRequest = if body.is_empty() { ClaimRequest::default() } else { parse_json(&body)? };
+    let referred_by = match &request.referred_by {
+        Some(text) => Some(parse_id(ShopperId::parse, text, "$.referred_by")?),
+        None => None,
+    };
+    let now = app.now();
+    app.sequencer.read(|ledger| campaign_open(ledger, campaign, now))?;
+    let _permit = app.admit(Class::Claim, Some(shopper), peer.ip(), &headers)?;
+    let _key = app.begin_key(&keyed)?;
+    let answer =
+        app.submit_keyed(&keyed, "", Command::ClaimCoupon { shopper, campaign, referred_by }).await?;
+    let (outcome, replayed) = match settle(answer) {
+        Ok(settled) => settled,
+        Err(response) => return Ok(response),
+    };
+    let Outcome::CouponClaimed { coupon, newly_claimed, referral_bonus, .. } = outcome else {
+        return Err(unexpected(&outcome));
+    };
+    let wallet = app.sequencer.read(|ledger| ledger.wallet(shopper));
+    let entry = wallet.iter().find(|entry| entry.coupon == coupon).map(coupon_body).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "coupon_missing",
+            "the claimed coupon is not in the wallet",
+        )
+    })?;
+    let body =
+        ClaimResponse { coupon: entry, newly_claimed, referral_bonus: referral_bonus.map(coupon_id_text) };
+    Ok(json(StatusCode::CREATED, &body, replayed))
+}
+
+#[utoipa::path(get, path = "/v1/wallet", tag = "shopper", security(("bearer" = [])),
+    responses((status = 200, body = WalletBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn wallet(State(app): AppState, ConnectInfo(peer): Peer, headers: HeaderMap) -> Reply {
+    let claims = app.caller(&headers)?;
+    let shopper = shopper_of(&claims)?;
+    let _permit = app.admit(Class::Browse, Some(shopper), peer.ip(), &headers)?;
+    let coupons = app.sequencer.read(|ledger| ledger.wallet(shopper)).iter().map(coupon_body).collect();
+    Ok(json(StatusCode::OK, &WalletBody { coupons }, false))
+}
+
+// ---- checkout sessions ----------------------------------------------------------------------
+
+/// A busy or paused shop answers at once, before anything is queued, with shops of the same
+/// menu that can make it sooner.
+fn merchant_can_take(ledger: &Ledger, ids: &[MerchantId], merchant: MerchantId) -> Result<(), ApiError> {
+    let (shop, backlog, _) = ledger
+        .merchant(merchant)
+        .ok_or_else(|| ApiError::not_found(format!("merchant {merchant} does not exist")))?;
+    match shop.status {
+        MerchantStatus::Paused => return Err(LedgerError::MerchantPaused(merchant).into()),
+        MerchantStatus::Open if backlog < shop.capacity.open_orders_max() => return Ok(()),
+        MerchantStatus::Open | MerchantStatus::Busy => {}
+    }
+    let eta_ms = shop.capacity.eta_ms(backlog);
+    let mut alternatives: Vec<MerchantSummary> = ids
+        .iter()
+        .filter(|id| **id != merchant)
+        .filter_map(|id| ledger.merchant(*id))
+        .filter(|(other, other_backlog, _)| {
+            other.catalog == shop.catalog
+                && other.status == MerchantStatus::Open
+                && *other_backlog < other.capacity.open_orders_max()
+                && other.capacity.eta_ms(*other_backlog) < eta_ms
+        })
+        .map(|(other, other_backlog, _)| merchant_summary(other, other_backlog))
+        .take(64)
+        .collect();
+    alternatives.sort_by_key(|summary| summary.eta_ms);
+    alternatives.truncate(ALTERNATIVES_MAX);
+    let mut error = ApiError::from(LedgerError::MerchantBusy { merchant, eta_ms });
+    error.message = match alternatives.first() {
+        Some(best) => format!(
+            "{} is busy, about {} min; {} can make it in about {} min",
+            shop.name(),
+            eta_ms.div_ceil(60_000),
+            best.name,
+            best.eta_ms.div_ceil(60_000).max(1)
+        ),
+        None => format!("{} is busy, about {} min", shop.name(), eta_ms.div_ceil(60_000)),
+    };
+    error.alternatives = alternatives;
+    Err(error)
+}
+
+struct SessionParts<'a> {
+    quote: QuoteId,
+    status: &'static str,
+    merchant: MerchantId,
+    lines: &'a [lantern_core::pricing::PricedLine],
+    subtotal: Money,
+    discount: Money,
+    coupon: Option<lantern_core::CouponId>,
+    expires_at: lantern_core::Timestamp,
+    merchant_eta_ms: Option<u64>,
+    code: Option<String>,
+    rejected: Vec<RejectedDiscountBody>,
+    order: Option<OrderBody>,
+}
+
+fn session(ledger: &Ledger, parts: SessionParts<'_>) -> CheckoutSession {
+    let total = parts.subtotal.fen() - parts.discount.fen();
+    let mut totals = vec![TotalBody {
+        kind: "subtotal".into(),
+        display_text: "Subtotal 小计".into(),
+        amount: parts.subtotal.fen(),
+    }];
+    if parts.discount.fen() > 0 {
+        totals.push(TotalBody {
+            kind: "discount".into(),
+            display_text: "Coupon 优惠".into(),
+            amount: parts.discount.fen(),
+        });
+    }
+    totals.push(TotalBody { kind: "total".into(), display_text: "Total 合计".into(), amount: total });
+    let applied = parts
+        .coupon
+        .map(|coupon| AppliedDiscountBody {
+            id: coupon_id_text(coupon),
+            code: parts.code.clone(),
+            campaign_id: coupon.campaign.to_string(),
+            amount: parts.discount.fen(),
+            automatic: parts.code.is_none(),
+        })
+        .into_iter()
+        .collect();
+    let messages = parts
+        .rejected
+        .iter()
+        .map(|rejected| MessageBody {
+            kind: "warning".into(),
+            code: rejected.reason.clone(),
+            content: rejected.message.clone(),
+        })
+        .collect();
+    CheckoutSession {
+        id: session_id(parts.quote),
+        status: parts.status.into(),
+        currency: CURRENCY.into(),
+        merchant_id: parts.merchant.to_string(),
+        line_items: line_items(catalog_of(ledger, parts.merchant), parts.lines),
+        totals,
+        discounts: DiscountsBody {
+            codes: parts
+                .code
+                .clone()
+                .into_iter()
+                .chain(parts.rejected.iter().map(|r| r.code.clone()))
+                .collect(),
+            applied,
+            rejected: parts.rejected,
+        },
+        messages,
+        expires_at: parts.expires_at.to_string(),
+        merchant_eta_ms: parts.merchant_eta_ms,
+        order: parts.order,
+    }
+}
+
+fn session_from_view(
+    ledger: &Ledger,
+    view: &QuoteView,
+    code: Option<String>,
+    mut rejected: Vec<RejectedDiscountBody>,
+) -> CheckoutSession {
+    rejected.extend(view.rejected_coupons.iter().map(|coupon| RejectedDiscountBody {
+        code: code.clone().unwrap_or_else(|| coupon.campaign.to_string()),
+        reason: coupon.reason.as_str().into(),
+        message: format!("the coupon of {} does not apply: {}", coupon.campaign, coupon.reason.as_str()),
+    }));
+    session(
+        ledger,
+        SessionParts {
+            quote: view.quote,
+            status: "ready_for_payment",
+            merchant: view.merchant,
+            lines: &view.lines,
+            subtotal: view.subtotal,
+            discount: view.discount,
+            coupon: view.coupon,
+            expires_at: view.expires_at,
+            merchant_eta_ms: Some(view.merchant_eta_ms),
+            code: if view.coupon.is_some() { code } else { None },
+            rejected,
+            order: None,
+        },
+    )
+}
+
+#[utoipa::path(post, path = "/v1/checkout_sessions", tag = "shopper", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body = CheckoutCreateRequest,
+    responses((status = 201, body = CheckoutSession), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn create_checkout(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let shopper = shopper_of(&claims)?;
+    let keyed = KeyedRequest::from_request(&claims, &headers, "POST /v1/checkout_sessions", &body)?;
+    let request: CheckoutCreateRequest = parse_json(&body)?;
+    let merchant = parse_id(MerchantId::parse, &request.merchant_id, "$.merchant_id")?;
+    let lines = cart_lines(&request.line_items, "$.line_items")?;
+    let ids = app.index.read().merchants.clone();
+    let (choice, code, rejected) = app.sequencer.read(|ledger| {
+        merchant_can_take(ledger, &ids, merchant)?;
+        Ok::<_, ApiError>(coupon_choice(ledger, request.discounts.as_ref()))
+    })?;
+    let _permit = app.admit(Class::Checkout, Some(shopper), peer.ip(), &headers)?;
+    let _key = app.begin_key(&keyed)?;
+    let answer =
+        app.submit_keyed(&keyed, "", Command::Quote { shopper, merchant, lines, coupon: choice }).await?;
+    let (outcome, replayed) = match settle(answer) {
+        Ok(settled) => settled,
+        Err(response) => return Ok(response),
+    };
+    let Outcome::Quoted(view) = outcome else { return Err(unexpected(&outcome)) };
+    let body = app.sequencer.read(|ledger| session_from_view(ledger, &view, code, rejected));
+    Ok(json(StatusCode::CREATED, &body, replayed))
+}
+
+#[utoipa::path(post, path = "/v1/checkout_sessions/{checkout_session_id}", tag = "shopper", security(("bearer" = [])),
+    params(("checkout_session_id" = String, Path, description = "e.g. cs_12"), ("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body = CheckoutUpdateRequest,
+    responses((status = 200, body = CheckoutSession), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn update_checkout(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Path(session): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let shopper = shopper_of(&claims)?;
+    let keyed = KeyedRequest::from_request(
+        &claims,
+        &headers,
+        &format!("POST /v1/checkout_sessions/{session}"),
+        &body,
+    )?;
+    let quote = parse_session_id(&session)?;
+    let request: CheckoutUpdateRequest = parse_json(&body)?;
+    let new_lines = match &request.line_items {
+        Some(items) => Some(cart_lines(items, "$.line_items")?),
+        None => None,
+    };
+    let (lines, choice, code, rejected) = app.sequencer.read(|ledger| {
+        let record =
+            ledger.quote_record(quote).filter(|record| record.shopper == shopper).ok_or_else(|| {
+                ApiError::not_found(format!("checkout session {session} does not exist or is not open"))
+            })?;
+        let lines = new_lines.unwrap_or_else(|| cart_of(&record.lines));
+        let (choice, code, rejected) = match &request.discounts {
+            Some(discounts) => coupon_choice(ledger, Some(discounts)),
+            None => (lantern_ledger::CouponChoice::Best, None, Vec::new()),
+        };
+        Ok::<_, ApiError>((lines, choice, code, rejected))
+    })?;
+    let _permit = app.admit(Class::Checkout, Some(shopper), peer.ip(), &headers)?;
+    let _key = app.begin_key(&keyed)?;
+    let answer =
+        app.submit_keyed(&keyed, "", Command::Requote { shopper, quote, lines, coupon: choice }).await?;
+    let (outcome, replayed) = match settle(answer) {
+        Ok(settled) => settled,
+        Err(response) => return Ok(response),
+    };
+    let Outcome::Quoted(view) = outcome else { return Err(unexpected(&outcome)) };
+    let body = app.sequencer.read(|ledger| session_from_view(ledger, &view, code, rejected));
+    Ok(json(StatusCode::OK, &body, replayed))
+}
+
+#[utoipa::path(get, path = "/v1/checkout_sessions/{checkout_session_id}", tag = "shopper", security(("bearer" = [])),
+    params(("checkout_session_id" = String, Path, description = "e.g. cs_12")),
+    responses((status = 200, body = CheckoutSession), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_checkout(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Path(session_text): Path<String>,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let shopper = shopper_of(&claims)?;
+    let quote = parse_session_id(&session_text)?;
+    let _permit = app.admit(Class::Browse, Some(shopper), peer.ip(), &headers)?;
+    let placed = app.index.read().order_by_quote.get(&quote).copied();
+    let body = app.sequencer.read(|ledger| render_session(ledger, shopper, quote, placed));
+    let body =
+        body.ok_or_else(|| ApiError::not_found(format!("checkout session {session_text} does not exist")))?;
+    Ok(json(StatusCode::OK, &body, false))
+}
+
+fn render_session(
+    ledger: &Ledger,
+    shopper: ShopperId,
+    quote: QuoteId,
+    placed: Option<OrderId>,
+) -> Option<CheckoutSession> {
+    if let Some(view) =
+        placed.and_then(|order| ledger.order(order)).filter(|view| view.receipt.shopper == shopper)
+    {
+        let receipt = view.receipt;
+        return Some(session(
+            ledger,
+            SessionParts {
+                quote,
+                status: "completed",
+                merchant: receipt.merchant,
+                lines: &view.lines,
+                subtotal: receipt.subtotal,
+                discount: receipt.discount,
+                coupon: receipt.coupon,
+                expires_at: receipt.placed_at,
+                merchant_eta_ms: None,
+                code: None,
+                rejected: Vec::new(),
+                order: Some(order_body(ledger, view)),
+            },
+        ));
+    }
+    let record = ledger.quote_record(quote).filter(|record| record.shopper == shopper)?;
+    let status = match record.status {
+        QuoteStatus::Open => "ready_for_payment",
+        QuoteStatus::Canceled => "canceled",
+        QuoteStatus::Expired | QuoteStatus::Superseded => "expired",
+    };
+    Some(session(
+        ledger,
+        SessionParts {
+            quote,
+            status,
+            merchant: record.merchant,
+            lines: &record.lines,
+            subtotal: record.subtotal,
+            discount: record.discount,
+            coupon: record.coupon,
+            expires_at: record.expires_at,
+            merchant_eta_ms: summary_of(ledger, record.merchant).map(|summary| summary.eta_ms),
+            code: None,
+            rejected: Vec::new(),
+            order: None,
+        },
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/checkout_sessions/{checkout_session_id}/complete", tag = "shopper", security(("bearer" = [])),
+    params(("checkout_session_id" = String, Path, description = "e.g. cs_12"), ("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body(content = serde_json::Value, description = "ignored; may be {}"),
+    responses((status = 200, body = CheckoutSession), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn complete_checkout(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Path(session_text): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let shopper = shopper_of(&claims)?;
+    let keyed = KeyedRequest::from_request(
+        &claims,
+        &headers,
+        &format!("POST /v1/checkout_sessions/{session_text}/complete"),
+        &body,
+    )?;
+    let quote = parse_session_id(&session_text)?;
+    if !body.is_empty() {
+        let _: serde_json::Value = parse_json(&body)?;
+    }
+    let _permit = app.admit(Class::CompleteCheckout, Some(shopper), peer.ip(), &headers)?;
+    let _key = app.begin_key(&keyed)?;
+    let command = Command::PlaceOrder { shopper, quote, idempotency_key: keyed.key.clone() };
+    let answer = app.submit_keyed(&keyed, "", command).await?;
+    let (outcome, replayed) = match settle(answer) {
+        Ok(settled) => settled,
+        Err(response) => return Ok(response),
+    };
+    let Outcome::OrderPlaced { receipt, .. } = outcome else { return Err(unexpected(&outcome)) };
+    app.index.write().record_order(&receipt);
+    let body = app.sequencer.read(|ledger| render_session(ledger, shopper, quote, Some(receipt.order)));
+    let body = body.ok_or_else(|| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "order_missing", "the placed order is not readable")
+    })?;
+    Ok(json(StatusCode::OK, &body, replayed))
+}
+
+#[utoipa::path(post, path = "/v1/checkout_sessions/{checkout_session_id}/cancel", tag = "shopper", security(("bearer" = [])),
+    params(("checkout_session_id" = String, Path, description = "e.g. cs_12"), ("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body(content = serde_json::Value, description = "ignored; may be {}"),
+    responses((status = 200, body = CheckoutSession), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn cancel_checkout(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Path(session_text): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let shopper = shopper_of(&claims)?;
+    let keyed = KeyedRequest::from_request(
+        &claims,
+        &headers,
+        &format!("POST /v1/checkout_sessions/{session_text}/cancel"),
+        &body,
+    )?;
+    let quote = parse_session_id(&session_text)?;
+    if !body.is_empty() {
+        let _: serde_json::Value = parse_json(&body)?;
+    }
+    let _permit = app.admit(Class::Checkout, Some(shopper), peer.ip(), &headers)?;
+    let _key = app.begin_key(&keyed)?;
+    let answer = app.submit_keyed(&keyed, "", Command::CancelQuote { shopper, quote }).await?;
+    let (outcome, replayed) = match settle(answer) {
+        Ok(settled) => settled,
+        Err(response) => return Ok(response),
+    };
+    let Outcome::QuoteCanceled { .. } = outcome else { return Err(unexpected(&outcome)) };
+    let body = app.sequencer.read(|ledger| render_session(ledger, shopper, quote, None));
+    let body =
+        body.ok_or_else(|| ApiError::not_found(format!("checkout session {session_text} does not exist")))?;
+    Ok(json(StatusCode::OK, &body, replayed))
+}
+
+/// One request that claims the coupon, quotes the cart with it and places the order: what a
+/// shopper's agent does in one step, and what the HTTP benchmark measures.
+#[utoipa::path(post, path = "/v1/coupon_orders", tag = "shopper", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "unique per intended order")),
+    request_body = CouponOrderRequest,
+    responses((status = 201, body = OrderBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn coupon_order(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let shopper = shopper_of(&claims)?;
+    let keyed = KeyedRequest::from_request(&claims, &headers, "POST /v1/coupon_orders", &body)?;
+    let request: CouponOrderRequest = parse_json(&body)?;
+    let campaign = parse_id(CampaignId::parse, &request.campaign_id, "$.campaign_id")?;
+    let merchant = parse_id(MerchantId::parse, &request.merchant_id, "$.merchant_id")?;
+    let lines = cart_lines(&request.line_items, "$.line_items")?;
+    let now = app.now();
+    let ids = app.index.read().merchants.clone();
+    app.sequencer.read(|ledger| {
+        campaign_open(ledger, campaign, now)?;
+        merchant_can_take(ledger, &ids, merchant)
+    })?;
+    let mut permit = app.admit(Class::Checkout, Some(shopper), peer.ip(), &headers)?;
+    let _key = app.begin_key(&keyed)?;
+    // Claim and quote travel together (the intake is first in, first out, so the quote sees
+    // the claim); each step is kept under the request's key, so a retry replays all three.
+    let claim =
+        keyed_command(&keyed, "claim", Command::ClaimCoupon { shopper, campaign, referred_by: None })?;
+    let ask = keyed_command(
+        &keyed,
+        "quote",
+        Command::Quote { shopper, merchant, lines, coupon: lantern_ledger::CouponChoice::Campaign(campaign) },
+    )?;
+    let (claimed, quoted) = match app.submit_pair(claim, ask).await {
+        Ok(pair) => pair,
+        Err(error) => {
+            permit.overloaded();
+            return Err(error);
+        }
+    };
+    claimed.and_then(|outcome| keyed_result(outcome).map_err(ApiError::from))?;
+    let quote = match keyed_result(quoted?) {
+        Ok(Outcome::Quoted(view)) => view.quote,
+        Ok(other) => return Err(unexpected(&other)),
+        Err(error) => return Err(error.into()),
+    };
+    let command = Command::PlaceOrder { shopper, quote, idempotency_key: keyed.key.clone() };
+    let answer = app.submit_keyed(&keyed, "", command).await?;
+    let (outcome, replayed) = match settle(answer) {
+        Ok(settled) => settled,
+        Err(response) => return Ok(response),
+    };
+    let Outcome::OrderPlaced { receipt, .. } = outcome else { return Err(unexpected(&outcome)) };
+    app.index.write().record_order(&receipt);
+    let body = app.sequencer.read(|ledger| order_of(ledger, receipt.order));
+    let body = body.ok_or_else(|| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "order_missing", "the placed order is not readable")
+    })?;
+    Ok(json(StatusCode::CREATED, &body, replayed))
+}
+
+fn keyed_command(keyed: &KeyedRequest, suffix: &str, command: Command) -> Result<Command, ApiError> {
+    let key =
+        lantern_core::IdempotencyKey::new(format!("{}#{suffix}", keyed.key.as_str())).map_err(|_| {
+            ApiError::invalid(
+                "$header.Idempotency-Key",
+                "the Idempotency-Key is too long; use at most 200 bytes",
+            )
+        })?;
+    Ok(Command::Keyed { scope: keyed.scope, key, fingerprint: keyed.fingerprint, command: Box::new(command) })
+}
+
+fn keyed_result(outcome: Outcome) -> Result<Outcome, LedgerError> {
+    match outcome {
+        Outcome::Keyed { answer, .. } => *answer,
+        other => Ok(other),
+    }
+}
+
+// ---- orders ---------------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/v1/orders", tag = "shopper", security(("bearer" = [])),
+    responses((status = 200, body = OrderList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_orders(State(app): AppState, ConnectInfo(peer): Peer, headers: HeaderMap) -> Reply {
+    let claims = app.caller(&headers)?;
+    let shopper = shopper_of(&claims)?;
+    let _permit = app.admit(Class::Browse, Some(shopper), peer.ip(), &headers)?;
+    let ids: Vec<OrderId> = app.index.read().orders_by_shopper.get(&shopper).cloned().unwrap_or_default();
+    let orders = app.sequencer.read(|ledger| {
+        ids.iter().rev().take(LIST_MAX).filter_map(|order| order_of(ledger, *order)).collect()
+    });
+    Ok(json(StatusCode::OK, &OrderList { orders }, false))
+}
+
+#[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "shopper", security(("bearer" = [])),
+    params(("order_id" = String, Path, description = "e.g. ord_9")),
+    responses((status = 200, body = OrderBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_order(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Path(order_text): Path<String>,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let order = parse_id(OrderId::parse, &order_text, "$path.order_id")?;
+    let _permit = app.admit(Class::Browse, shopper_id(&claims), peer.ip(), &headers)?;
+    // A shopper sees their own orders and a merchant its shop's; nobody else's, and a
+    // foreign order reads as absent rather than forbidden, so ids cannot be probed.
+    let body = app.sequencer.read(|ledger| {
+        let view = ledger.order(order)?;
+        let visible = match claims.role {
+            Role::Shopper(shopper) => view.receipt.shopper == shopper,
+            Role::Merchant(merchant) => view.receipt.merchant == merchant,
+            Role::Operator => true,
+        };
+        visible.then(|| order_body(ledger, view))
+    });
+    let body = body
+        .ok_or_else(|| ApiError::not_found(format!("order {order_text} does not exist or is not yours")))?;
+    Ok(json(StatusCode::OK, &body, false))
+}
+
+#[utoipa::path(post, path = "/v1/orders/{order_id}/cancel", tag = "shopper", security(("bearer" = [])),
+    params(("order_id" = String, Path, description = "e.g. ord_9"), ("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body(content = serde_json::Value, description = "ignored; may be {}"),
+    responses((status = 200, body = OrderBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn cancel_order(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Path(order_text): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let shopper = shopper_of(&claims)?;
+    let keyed = KeyedRequest::from_request(
+        &claims,
+        &headers,
+        &format!("POST /v1/orders/{order_text}/cancel"),
+        &body,
+    )?;
+    let order = parse_id(OrderId::parse, &order_text, "$path.order_id")?;
+    if !body.is_empty() {
+        let _: serde_json::Value = parse_json(&body)?;
+    }
+    let _permit = app.admit(Class::Checkout, Some(shopper), peer.ip(), &headers)?;
+    let _key = app.begin_key(&keyed)?;
+    advance_reply(&app, &keyed, Command::CancelOrder { shopper, order }, order).await
+}
+
+async fn advance_reply(app: &Arc<App>, keyed: &KeyedRequest, command: Command, order: OrderId) -> Reply {
+    let answer = app.submit_keyed(keyed, "", command).await?;
+    let (outcome, replayed) = match settle(answer) {
+        Ok(settled) => settled,
+        Err(response) => return Ok(response),
+    };
+    let Outcome::OrderAdvanced { .. } = outcome else { return Err(unexpected(&outcome)) };
+    let body = app.sequencer.read(|ledger| order_of(ledger, order));
+    let body = body.ok_or_else(|| ApiError::not_found(format!("order {order} is no longer kept")))?;
+    Ok(json(StatusCode::OK, &body, replayed))
+}
+
+// ---- merchant -------------------------------------------------------------------------------
+
+#[utoipa::path(post, path = "/v1/merchant/catalog", tag = "merchant", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body(content = String, description = "the menu in Lantern's JSON format (application/json) or CSV (text/csv); see crates/lantern-catalog-io/FORMAT.md"),
+    responses((status = 201, body = CatalogUploaded), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn upload_catalog(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let merchant = merchant_of(&claims)?;
+    let keyed = KeyedRequest::from_request(&claims, &headers, "POST /v1/merchant/catalog", &body)?;
+    let catalog_id =
+        app.sequencer.read(|ledger| ledger.merchant(merchant).map(|(shop, ..)| shop.catalog)).ok_or_else(
+            || ApiError::not_found(format!("merchant {merchant} is not registered; ask an operator")),
+        )?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::invalid("$", "the menu must be UTF-8 text"))?;
+    let menu = if content_type.starts_with("text/csv") {
+        lantern_catalog_io::parse_csv(catalog_id, text)
+    } else if content_type.starts_with("application/json") {
+        lantern_catalog_io::parse_json(catalog_id, text)
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the menu as application/json or text/csv",
+        ));
+    };
+    let menu = menu.map_err(|error| {
+        ApiError::invalid(error.location().unwrap_or_else(|| "$".into()), error.to_string())
+            .with_code(error.code())
+    })?;
+    let _permit = app.admit(Class::Checkout, None, peer.ip(), &headers)?;
+    let _key = app.begin_key(&keyed)?;
+    let answer = app
+        .submit_keyed(&keyed, "", Command::PublishCatalog { catalog: Arc::new(menu.into_parts().0) })
+        .await?;
+    let (outcome, replayed) = match settle(answer) {
+        Ok(settled) => settled,
+        Err(response) => return Ok(response),
+    };
+    let Outcome::CatalogPublished { catalog, n_items } = outcome else { return Err(unexpected(&outcome)) };
+    Ok(json(
+        StatusCode::CREATED,
+        &CatalogUploaded { catalog_id: catalog.to_string(), items: n_items },
+        replayed,
+    ))
+}
+
+async fn merchant_update(
+    app: &Arc<App>,
+    keyed: &KeyedRequest,
+    command: Command,
+    merchant: MerchantId,
+) -> Reply {
+    let answer = app.submit_keyed(keyed, "", command).await?;
+    let (outcome, replayed) = match settle(answer) {
+        Ok(settled) => settled,
+        Err(response) => return Ok(response),
+    };
+    let Outcome::MerchantUpdated { .. } = outcome else { return Err(unexpected(&outcome)) };
+    let body = app.sequencer.read(|ledger| summary_of(ledger, merchant));
+    let body = body.ok_or_else(|| ApiError::not_found(format!("merchant {merchant} does not exist")))?;
+    Ok(json(StatusCode::OK, &body, replayed))
+}
+
+#[utoipa::path(post, path = "/v1/merchant/status", tag = "merchant", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body = MerchantStatusRequest,
+    responses((status = 200, body = MerchantSummary), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn set_status(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let merchant = merchant_of(&claims)?;
+    let keyed = KeyedRequest::from_request(&claims, &headers, "POST /v1/merchant/status", &body)?;
+    let request: MerchantStatusRequest = parse_json(&body)?;
+    let status = match request.status.as_str() {
+        "open" => MerchantStatus::Open,
+        "busy" => MerchantStatus::Busy,
+        "paused" => MerchantStatus::Paused,
+        other => {
+            return Err(ApiError::invalid(
+                "$.status",
+                format!("{other:?} is not a status; use open, busy or paused"),
+            ));
+        }
+    };
+    let _permit = app.admit(Class::Checkout, None, peer.ip(), &headers)?;
+    let _key = app.begin_key(&keyed)?;
+    merchant_update(&app, &keyed, Command::SetMerchantStatus { merchant, status }, merchant).await
+}
+
+#[utoipa::path(post, path = "/v1/merchant/capacity", tag = "merchant", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body = CapacityRequest,
+    responses((status = 200, body = MerchantSummary), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn set_capacity(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let merchant = merchant_of(&claims)?;
+    let keyed = KeyedRequest::from_request(&claims, &headers, "POST /v1/merchant/capacity", &body)?;
+    let request: CapacityRequest = parse_json(&body)?;
+    let capacity = Capacity::new(request.orders_per_minute, request.open_orders_max)
+        .map_err(|error| ApiError::invalid("$", error.to_string()))?;
+    let _permit = app.admit(Class::Checkout, None, peer.ip(), &headers)?;
+    let _key = app.begin_key(&keyed)?;
+    merchant_update(&app, &keyed, Command::SetMerchantCapacity { merchant, capacity }, merchant).await
+}
+
+#[utoipa::path(get, path = "/v1/merchant/orders", tag = "merchant", security(("bearer" = [])),
+    responses((status = 200, body = OrderList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn merchant_orders(State(app): AppState, ConnectInfo(peer): Peer, headers: HeaderMap) -> Reply {
+    let claims = app.caller(&headers)?;
+    let merchant = merchant_of(&claims)?;
+    let _permit = app.admit(Class::Browse, None, peer.ip(), &headers)?;
+    let ids: Vec<OrderId> = app.index.read().orders_by_merchant.get(&merchant).cloned().unwrap_or_default();
+    let orders = app.sequencer.read(|ledger| {
+        ids.iter().rev().take(LIST_MAX).filter_map(|order| order_of(ledger, *order)).collect()
+    });
+    Ok(json(StatusCode::OK, &OrderList { orders }, false))
+}
+
+#[utoipa::path(post, path = "/v1/merchant/orders/{order_id}/{event}", tag = "merchant", security(("bearer" = [])),
+    params(("order_id" = String, Path, description = "e.g. ord_9"), ("event" = String, Path, description = "accept, reject, ready, dispatch or deliver"),
+        ("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body(content = serde_json::Value, description = "ignored; may be {}"),
+    responses((status = 200, body = OrderBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn advance_order(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Path((order_text, event_text)): Path<(String, String)>,
+    body: Bytes,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    let merchant = merchant_of(&claims)?;
+    let keyed = KeyedRequest::from_request(
+        &claims,
+        &headers,
+        &format!("POST /v1/merchant/orders/{order_text}/{event_text}"),
+        &body,
+    )?;
+    let order = parse_id(OrderId::parse, &order_text, "$path.order_id")?;
+    let event = match event_text.as_str() {
+        "accept" => OrderEvent::Accept,
+        "reject" => OrderEvent::Reject,
+        "ready" => OrderEvent::Ready,
+        "dispatch" => OrderEvent::Dispatch,
+        "deliver" => OrderEvent::Deliver,
+        other => {
+            return Err(ApiError::invalid(
+                "$path.event",
+                format!("{other:?} is not an order event; use accept, reject, ready, dispatch or deliver"),
+            ));
+        }
+    };
+    if !body.is_empty() {
+        let _: serde_json::Value = parse_json(&body)?;
+    }
+    let _permit = app.admit(Class::Checkout, None, peer.ip(), &headers)?;
+    let _key = app.begin_key(&keyed)?;
+    advance_reply(&app, &keyed, Command::AdvanceOrder { merchant, order, event }, order).await
+}
+
+// ---- operator -------------------------------------------------------------------------------
+
+#[utoipa::path(post, path = "/v1/merchants", tag = "operator", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body = RegisterMerchantRequest,
+    responses((status = 201, body = MerchantSummary), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn register_merchant(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    operator_of(&claims)?;
+    let keyed = KeyedRequest::from_request(&claims, &headers, "POST /v1/merchants", &body)?;
+    let request: RegisterMerchantRequest = parse_json(&body)?;
+    let id = parse_id(MerchantId::parse, &request.id, "$.id")?;
+    let catalog = parse_id(CatalogId::parse, &request.catalog_id, "$.catalog_id")?;
+    let capacity = Capacity::new(request.orders_per_minute, request.open_orders_max)
+        .map_err(|error| ApiError::invalid("$", error.to_string()))?;
+    let merchant = Merchant::new(id, request.name, catalog, capacity)
+        .map_err(|error| ApiError::invalid("$.name", error.to_string()))?;
+    let _permit = app.admit(Class::Checkout, None, peer.ip(), &headers)?;
+    let _key = app.begin_key(&keyed)?;
+    let answer = app.submit_keyed(&keyed, "", Command::RegisterMerchant { merchant }).await?;
+    let (outcome, replayed) = match settle(answer) {
+        Ok(settled) => settled,
+        Err(response) => return Ok(response),
+    };
+    let Outcome::MerchantRegistered { merchant } = outcome else { return Err(unexpected(&outcome)) };
+    app.index.write().record_merchant(merchant);
+    let body = app.sequencer.read(|ledger| summary_of(ledger, merchant));
+    let body = body.ok_or_else(|| ApiError::not_found(format!("merchant {merchant} does not exist")))?;
+    Ok(json(StatusCode::CREATED, &body, replayed))
+}
+
+fn pace_of(pace: Option<&PaceRequest>) -> IssuancePace {
+    match pace {
+        Some(pace) if pace.coupons_per_s > 0 => IssuancePace::PerSecond {
+            coupons_per_s: pace.coupons_per_s,
+            burst: if pace.burst == 0 { pace.coupons_per_s } else { pace.burst },
+        },
+        _ => IssuancePace::Unlimited,
+    }
+}
+
+fn money(fen: Option<i64>, param: &str) -> Result<Money, ApiError> {
+    fen.map(Money::from_fen)
+        .ok_or_else(|| ApiError::invalid(param, format!("this template needs {param} (in fen)")))
+}
+
+#[utoipa::path(post, path = "/v1/campaigns", tag = "operator", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body = CampaignCreateRequest,
+    responses((status = 201, body = CampaignBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn create_campaign(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    operator_of(&claims)?;
+    let keyed = KeyedRequest::from_request(&claims, &headers, "POST /v1/campaigns", &body)?;
+    let request: CampaignCreateRequest = parse_json(&body)?;
+    let template = match request.template.as_str() {
+        "amount_off" => CouponTemplate::AmountOff { amount: money(request.amount, "$.amount")? },
+        "percent_off" => CouponTemplate::PercentOff {
+            percent_bp: request.percent_bp.ok_or_else(|| {
+                ApiError::invalid("$.percent_bp", "percent_off needs percent_bp (1500 = 15 %)")
+            })?,
+            cap: money(request.cap, "$.cap")?,
+        },
+        "free_item" => CouponTemplate::FreeItem { up_to: money(request.up_to, "$.up_to")? },
+        other => {
+            return Err(ApiError::invalid(
+                "$.template",
+                format!("{other:?} is not a template; use amount_off, percent_off or free_item"),
+            ));
+        }
+    };
+    let merchants = request
+        .merchants
+        .iter()
+        .enumerate()
+        .map(|(index, text)| parse_id(MerchantId::parse, text, &format!("$.merchants[{index}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let starts_at = parse_time(&request.starts_at, "$.starts_at")?;
+    let ends_at = parse_time(&request.ends_at, "$.ends_at")?;
+    let validity = Validity::new(starts_at, ends_at)
+        .map_err(|error| ApiError::invalid("$.ends_at", error.to_string()))?;
+    let spec = CampaignSpec {
+        name: request.name,
+        budget: Money::from_fen(request.budget),
+        template,
+        min_spend: Money::from_fen(request.min_spend),
+        eligibility: Eligibility { merchants, categories: request.categories },
+        per_shopper_limit: request.per_shopper_limit,
+        referral_bonus_cap: request.referral_bonus_cap,
+        validity,
+        pace: pace_of(request.pace.as_ref()),
+    };
+    spec.validate().map_err(|error| ApiError::invalid("$", error.to_string()))?;
+    let _permit = app.admit(Class::Checkout, None, peer.ip(), &headers)?;
+    let _key = app.begin_key(&keyed)?;
+    let answer = app.submit_keyed(&keyed, "", Command::CreateCampaign { spec }).await?;
+    let (outcome, replayed) = match settle(answer) {
+        Ok(settled) => settled,
+        Err(response) => return Ok(response),
+    };
+    let Outcome::CampaignCreated { campaign } = outcome else { return Err(unexpected(&outcome)) };
+    let now = app.now();
+    let body =
+        app.sequencer.read(|ledger| ledger.campaign(campaign).map(|campaign| campaign_body(campaign, now)));
+    let body = body.ok_or_else(|| ApiError::not_found(format!("campaign {campaign} does not exist")))?;
+    tracing::info!(campaign = %campaign, "campaign created");
+    Ok(json(StatusCode::CREATED, &body, replayed))
+}
+
+async fn campaign_change(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    campaign_text: &str,
+    action: &str,
+    body: &[u8],
+    edit: impl FnOnce(&[u8]) -> Result<CampaignEdit, ApiError>,
+) -> Reply {
+    let claims = app.caller(headers)?;
+    operator_of(&claims)?;
+    let keyed = KeyedRequest::from_request(
+        &claims,
+        headers,
+        &format!("POST /v1/campaigns/{campaign_text}/{action}"),
+        body,
+    )?;
+    let campaign = parse_id(CampaignId::parse, campaign_text, "$path.campaign_id")?;
+    let edit = edit(body)?;
+    let _permit = app.admit(Class::Checkout, None, peer.ip(), headers)?;
+    let _key = app.begin_key(&keyed)?;
+    let answer = app.submit_keyed(&keyed, "", Command::EditCampaign { campaign, edit: edit.clone() }).await?;
+    let (outcome, replayed) = match settle(answer) {
+        Ok(settled) => settled,
+        Err(response) => return Ok(response),
+    };
+    let Outcome::CampaignEdited { .. } = outcome else { return Err(unexpected(&outcome)) };
+    // Every operator change is audited in the log (and durably, in the journal).
+    tracing::info!(campaign = %campaign, action, edit = ?edit, replayed, "campaign changed");
+    let body = app.sequencer.read(|ledger| stats_body(ledger, campaign, app.now()));
+    let body = body.ok_or_else(|| ApiError::not_found(format!("campaign {campaign} does not exist")))?;
+    Ok(json(StatusCode::OK, &body, replayed))
+}
+
+#[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/edit", tag = "operator", security(("bearer" = [])),
+    params(("campaign_id" = String, Path, description = "e.g. cmp_1"), ("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body = CampaignEditRequest,
+    responses((status = 200, body = CampaignStatsBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn edit_campaign(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Path(campaign): Path<String>,
+    body: Bytes,
+) -> Reply {
+    campaign_change(&app, &headers, peer, &campaign, "edit", &body, |body| {
+        let request: CampaignEditRequest = parse_json(body)?;
+        match (request.ends_at, request.pace, request.top_up) {
+            (Some(ends_at), None, None) => Ok(CampaignEdit::SetEndsAt(parse_time(&ends_at, "$.ends_at")?)),
+            (None, Some(pace), None) => Ok(CampaignEdit::SetPace(pace_of(Some(&pace)))),
+            (None, None, Some(top_up)) if top_up > 0 => Ok(CampaignEdit::TopUp(Money::from_fen(top_up))),
+            (None, None, Some(_)) => {
+                Err(ApiError::invalid("$.top_up", "a top-up must be a positive amount in fen"))
+            }
+            _ => Err(ApiError::invalid("$", "give exactly one of ends_at, pace or top_up")),
+        }
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/pause", tag = "operator", security(("bearer" = [])),
+    params(("campaign_id" = String, Path, description = "e.g. cmp_1"), ("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body(content = serde_json::Value, description = "ignored; may be {}"),
+    responses((status = 200, body = CampaignStatsBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn pause_campaign(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Path(campaign): Path<String>,
+    body: Bytes,
+) -> Reply {
+    campaign_change(&app, &headers, peer, &campaign, "pause", &body, |body| {
+        ignore_body(body)?;
+        Ok(CampaignEdit::Pause)
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/campaigns/{campaign_id}/resume", tag = "operator", security(("bearer" = [])),
+    params(("campaign_id" = String, Path, description = "e.g. cmp_1"), ("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body(content = serde_json::Value, description = "ignored; may be {}"),
+    responses((status = 200, body = CampaignStatsBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn resume_campaign(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Path(campaign): Path<String>,
+    body: Bytes,
+) -> Reply {
+    campaign_change(&app, &headers, peer, &campaign, "resume", &body, |body| {
+        ignore_body(body)?;
+        Ok(CampaignEdit::Resume)
+    })
+    .await
+}
+
+fn ignore_body(body: &[u8]) -> Result<(), ApiError> {
+    if !body.is_empty() {
+        let _: serde_json::Value = parse_json(body)?;
+    }
+    Ok(())
+}
+
+fn stats_body(
+    ledger: &Ledger,
+    campaign: CampaignId,
+    now: lantern_core::Timestamp,
+) -> Option<CampaignStatsBody> {
+    let stats = ledger.campaign_stats(campaign)?;
+    Some(CampaignStatsBody {
+        campaign: campaign_body(ledger.campaign(campaign)?, now),
+        budget_total: stats.budget_total.fen(),
+        budget_available: stats.available.fen(),
+        in_wallets: stats.wallets.fen(),
+        held: stats.held.fen(),
+        redeemed: stats.redeemed.fen(),
+        settled: stats.settled.fen(),
+        coupons_issued: stats.n_issued,
+        coupons_redeemed: stats.n_redeemed,
+    })
+}
+
+#[utoipa::path(get, path = "/v1/campaigns/{campaign_id}/stats", tag = "operator", security(("bearer" = [])),
+    params(("campaign_id" = String, Path, description = "e.g. cmp_1")),
+    responses((status = 200, body = CampaignStatsBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn campaign_stats(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(campaign_text): Path<String>,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    operator_of(&claims)?;
+    let campaign = parse_id(CampaignId::parse, &campaign_text, "$path.campaign_id")?;
+    let now = app.now();
+    let body = app.sequencer.read(|ledger| stats_body(ledger, campaign, now));
+    let body = body.ok_or_else(|| ApiError::not_found(format!("campaign {campaign_text} does not exist")))?;
+    Ok(json(StatusCode::OK, &body, false))
+}
+
+#[utoipa::path(get, path = "/v1/stats", tag = "operator", security(("bearer" = [])),
+    responses((status = 200, body = GatewayStatsBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn gateway_stats(State(app): AppState, headers: HeaderMap) -> Reply {
+    let claims = app.caller(&headers)?;
+    operator_of(&claims)?;
+    let admission = app.admission.lock().stats();
+    let now = app.now();
+    let campaigns = app.sequencer.read(|ledger| {
+        ledger.campaign_ids().into_iter().filter_map(|id| stats_body(ledger, id, now)).collect()
+    });
+    let counters = app.sequencer.counters();
+    let body = GatewayStatsBody {
+        concurrency_limit: admission.limit,
+        in_flight: admission.in_flight,
+        drain_per_s: admission.drain_per_s,
+        classes: Class::ALL
+            .iter()
+            .map(|class| {
+                let stats = &admission.per_class[class.index()];
+                ClassStatsBody {
+                    class: class.as_str().into(),
+                    admitted: stats.admitted,
+                    queued: stats.queued,
+                    shed: stats.shed,
+                    waiting: stats.waiting,
+                }
+            })
+            .collect(),
+        ledger_queue_depth: app.sequencer.queue_depth() as u64,
+        ledger_batches: counters.n_batches.load(std::sync::atomic::Ordering::Relaxed),
+        ledger_commands: counters.n_commands.load(std::sync::atomic::Ordering::Relaxed),
+        campaigns,
+    };
+    Ok(json(StatusCode::OK, &body, false))
+}
+
+// ---- waiting room ---------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PollQuery {
+    /// Hold the answer up to this long (long poll) until the position changes; 0 answers at once.
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+    /// The position the caller last saw; the long poll answers as soon as it differs.
+    #[serde(default)]
+    pub position: Option<u64>,
+}
+
+fn ticket_state(app: &App, ticket: &str) -> Result<(Ticket, TicketState), ApiError> {
+    let now = app.now();
+    let signed = app
+        .signer
+        .verify_ticket(ticket, now)
+        .map_err(|error| ApiError::invalid("$path.ticket", error.to_string()).with_code(error.code()))?;
+    let class = Class::ALL
+        .get(usize::from(signed.class))
+        .copied()
+        .ok_or_else(|| ApiError::invalid("$path.ticket", "the ticket names no known class"))?;
+    let ticket = Ticket { class, seq: signed.seq, issued_at_ms: signed.issued_at.unix_ms() };
+    let state = app.admission.lock().poll(ticket, now.unix_ms());
+    Ok((ticket, state))
+}
+
+fn ticket_body(state: TicketState) -> TicketStatusBody {
+    match state {
+        TicketState::Waiting { position, eta_ms } => {
+            TicketStatusBody { status: "waiting".into(), position, eta_ms, admitted_until: None }
+        }
+        TicketState::Admitted { until_ms } => TicketStatusBody {
+            status: "admitted".into(),
+            position: 0,
+            eta_ms: 0,
+            admitted_until: Some(lantern_core::Timestamp::from_ms(until_ms).to_string()),
+        },
+        TicketState::Gone => {
+            TicketStatusBody { status: "gone".into(), position: 0, eta_ms: 0, admitted_until: None }
+        }
+    }
+}
+
+/// Where a ticket stands: at once, as a long poll (`wait_ms`), or as a stream of server-sent
+/// events (`Accept: text/event-stream`) that ends when the ticket is admitted or gone.
+#[utoipa::path(get, path = "/v1/waiting_room/{ticket}", tag = "shopper", params(("ticket" = String, Path, description = "the signed ticket from a 429 answer"), PollQuery),
+    responses((status = 200, body = TicketStatusBody, description = "JSON, or text/event-stream of the same objects"), (status = 400, body = ErrorBody)))]
+pub async fn poll_ticket(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(ticket_text): Path<String>,
+    query: Result<Query<PollQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply {
+    let Query(query) = query.map_err(|error| ApiError::invalid("$query", error.body_text()))?;
+    let (ticket, state) = ticket_state(&app, &ticket_text)?;
+    let wants_stream = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/event-stream"));
+    if wants_stream {
+        return Ok(ticket_stream(app, ticket, state).into_response());
+    }
+    let wait_ms = query.wait_ms.unwrap_or(0).min(app.config.long_poll_ms);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
+    let mut state = state;
+    loop {
+        let settled = match state {
+            TicketState::Waiting { position, .. } => query.position.is_none_or(|seen| seen != position),
+            TicketState::Admitted { .. } | TicketState::Gone => true,
+        };
+        if settled || tokio::time::Instant::now() >= deadline {
+            return Ok(json(StatusCode::OK, &ticket_body(state), false));
+        }
+        tokio::time::sleep(Duration::from_millis(TICKET_POLL_INTERVAL_MS)).await;
+        state = app.admission.lock().poll(ticket, app.now().unix_ms());
+    }
+}
+
+fn ticket_stream(
+    app: Arc<App>,
+    ticket: Ticket,
+    first: TicketState,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let lifetime = Duration::from_millis(app.config.sse_lifetime_ms);
+    let keepalive = Duration::from_millis(app.config.sse_keepalive_ms);
+    let ends_at = tokio::time::Instant::now() + lifetime;
+    let stream = futures_util::stream::unfold(
+        (app, Some(first), None::<TicketState>, false),
+        move |(app, next, last, done)| async move {
+            if done {
+                return None;
+            }
+            let mut state = match next {
+                Some(state) => state,
+                None => {
+                    tokio::time::sleep(Duration::from_millis(TICKET_POLL_INTERVAL_MS)).await;
+                    app.admission.lock().poll(ticket, app.now().unix_ms())
+                }
+            };
+            // Send only changes; between them, poll quietly (keep-alive comments keep the line up).
+            while Some(state) == last && tokio::time::Instant::now() < ends_at {
+                tokio::time::sleep(Duration::from_millis(TICKET_POLL_INTERVAL_MS)).await;
+                state = app.admission.lock().poll(ticket, app.now().unix_ms());
+            }
+            let finished =
+                !matches!(state, TicketState::Waiting { .. }) || tokio::time::Instant::now() >= ends_at;
+            let event = Event::default().event("ticket").json_data(ticket_body(state)).unwrap_or_default();
+            Some((Ok(event), (app, None, Some(state), finished)))
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(keepalive))
+}

@@ -1,0 +1,262 @@
+//! `lantern serve`'s configuration: a TOML file (every key optional, defaults below), then
+//! environment overrides `LANTERN_<SECTION>__<KEY>` (e.g. `LANTERN_ADMISSION__MAX_LIMIT=2048`,
+//! `LANTERN_LISTEN=0.0.0.0:8080`), then the command line. Unknown keys and out-of-range
+//! values stop the start with a message naming the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use lantern_admission::{AdmissionConfig, BucketConfig};
+use lantern_gateway::GatewayConfig;
+use serde::Deserialize;
+
+/// Environment variables that override the file start with this.
+const ENV_PREFIX: &str = "LANTERN_";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The data directory (the journal database lives in it).
+    pub data: PathBuf,
+    /// Orders the ledger's tables are sized for up front.
+    pub expected_orders: usize,
+    pub limits: Limits,
+    pub admission: Admission,
+    pub waiting_room: WaitingRoom,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub body_bytes_max: usize,
+    pub request_deadline_ms: u64,
+    pub sse_keepalive_ms: u64,
+    pub sse_lifetime_ms: u64,
+    pub keys_in_flight_max: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admission {
+    /// Off only for comparisons (`lantern surge --no-admission`).
+    pub enabled: bool,
+    pub initial_limit: u32,
+    pub min_limit: u32,
+    pub max_limit: u32,
+    /// Latency above which the concurrency limit backs off.
+    pub target_latency_ms: u64,
+    /// Share of the limit each class may fill, per-mille: complete checkout, checkout, claim,
+    /// browse, chat.
+    pub class_share_permille: [u32; 5],
+    pub shopper_per_second: u32,
+    pub shopper_burst: u32,
+    pub ip_per_second: u32,
+    pub ip_burst: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WaitingRoom {
+    /// Tickets each class may hold: complete checkout, checkout, claim, browse, chat.
+    pub capacity: [u32; 5],
+    pub ticket_idle_ttl_ms: u64,
+    pub admitted_ttl_ms: u64,
+    pub ticket_ttl_ms: u64,
+    pub long_poll_ms: u64,
+}
+
+impl Default for ServeConfig {
+    fn default() -> ServeConfig {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data: PathBuf::from("lantern-data"),
+            expected_orders: 0,
+            limits: Limits::default(),
+            admission: Admission::default(),
+            waiting_room: WaitingRoom::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        let gateway = GatewayConfig::default_for_serve();
+        Limits {
+            body_bytes_max: gateway.body_bytes_max,
+            request_deadline_ms: gateway.request_deadline_ms,
+            sse_keepalive_ms: gateway.sse_keepalive_ms,
+            sse_lifetime_ms: gateway.sse_lifetime_ms,
+            keys_in_flight_max: gateway.keys_in_flight_max,
+        }
+    }
+}
+
+impl Default for Admission {
+    fn default() -> Admission {
+        let admission = AdmissionConfig::default_for_gateway();
+        Admission {
+            enabled: true,
+            initial_limit: admission.limiter.initial_limit,
+            min_limit: admission.limiter.min_limit,
+            max_limit: admission.limiter.max_limit,
+            target_latency_ms: admission.limiter.target_latency_us / 1_000,
+            class_share_permille: admission.class_share_permille,
+            shopper_per_second: admission.shopper_bucket.per_second,
+            shopper_burst: admission.shopper_bucket.burst,
+            ip_per_second: admission.ip_bucket.per_second,
+            ip_burst: admission.ip_bucket.burst,
+        }
+    }
+}
+
+impl Default for WaitingRoom {
+    fn default() -> WaitingRoom {
+        let admission = AdmissionConfig::default_for_gateway();
+        let gateway = GatewayConfig::default_for_serve();
+        WaitingRoom {
+            capacity: admission.waiting_room_capacity,
+            ticket_idle_ttl_ms: admission.ticket_idle_ttl_ms,
+            admitted_ttl_ms: admission.admitted_ttl_ms,
+            ticket_ttl_ms: gateway.ticket_ttl_ms,
+            long_poll_ms: gateway.long_poll_ms,
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Reads `file` (if given), applies the environment's overrides and checks every value.
+    pub fn load(
+        file: Option<&Path>,
+        environment: impl Iterator<Item = (String, String)>,
+    ) -> anyhow::Result<ServeConfig> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("{} is not valid TOML", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in environment {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
+            // Variables of other tools that share the prefix are not ours.
+            if matches!(key, "LOG" | "SECRET" | "BENCH_WORKERS" | "KILL_SEED") {
+                continue;
+            }
+            let path: Vec<String> = key.split("__").map(str::to_lowercase).collect();
+            set_path(&mut table, &path, &value)
+                .with_context(|| format!("in the environment variable {name}"))?;
+        }
+        let config: ServeConfig = table.try_into().map_err(|error: toml::de::Error| {
+            anyhow::anyhow!("the configuration is invalid: {}", error.message().trim())
+        })?;
+        config.gateway()?;
+        Ok(config)
+    }
+
+    /// The gateway's settings, checked.
+    pub fn gateway(&self) -> anyhow::Result<GatewayConfig> {
+        let admission = AdmissionConfig {
+            limiter: lantern_admission::LimiterConfig {
+                initial_limit: self.admission.initial_limit,
+                min_limit: self.admission.min_limit,
+                max_limit: self.admission.max_limit,
+                target_latency_us: self.admission.target_latency_ms.saturating_mul(1_000),
+                backoff_permille: AdmissionConfig::default_for_gateway().limiter.backoff_permille,
+            },
+            class_share_permille: self.admission.class_share_permille,
+            waiting_room_capacity: self.waiting_room.capacity,
+            ticket_idle_ttl_ms: self.waiting_room.ticket_idle_ttl_ms,
+            admitted_ttl_ms: self.waiting_room.admitted_ttl_ms,
+            shopper_bucket: BucketConfig {
+                burst: self.admission.shopper_burst,
+                per_second: self.admission.shopper_per_second,
+            },
+            ip_bucket: BucketConfig {
+                burst: self.admission.ip_burst,
+                per_second: self.admission.ip_per_second,
+            },
+            bucket_keys_max: AdmissionConfig::default_for_gateway().bucket_keys_max,
+        };
+        let gateway = GatewayConfig {
+            admission,
+            admission_enabled: self.admission.enabled,
+            body_bytes_max: self.limits.body_bytes_max,
+            request_deadline_ms: self.limits.request_deadline_ms,
+            long_poll_ms: self.waiting_room.long_poll_ms,
+            sse_keepalive_ms: self.limits.sse_keepalive_ms,
+            sse_lifetime_ms: self.limits.sse_lifetime_ms,
+            ticket_ttl_ms: self.waiting_room.ticket_ttl_ms,
+            keys_in_flight_max: self.limits.keys_in_flight_max,
+        };
+        gateway.validate().map_err(|problem| anyhow::anyhow!("the configuration is invalid: {problem}"))?;
+        if self.expected_orders > lantern_ledger::EXPECTED_ENTRIES_MAX {
+            bail!(
+                "the configuration is invalid: expected_orders must be at most {}",
+                lantern_ledger::EXPECTED_ENTRIES_MAX
+            );
+        }
+        Ok(gateway)
+    }
+}
+
+/// Sets `path` in `table` to `value`, read as TOML when it parses (numbers, booleans, arrays)
+/// and as a string otherwise.
+fn set_path(table: &mut toml::Table, path: &[String], value: &str) -> anyhow::Result<()> {
+    let (last, parents) = path.split_last().context("empty key")?;
+    let mut current = table;
+    for part in parents {
+        let entry = current.entry(part.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry.as_table_mut().with_context(|| format!("{part} is not a section"))?;
+    }
+    let parsed = format!("value = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut table| table.remove("value"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    current.insert(last.clone(), parsed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_the_environment_overrides_them() {
+        let config = ServeConfig::load(None, env(&[])).expect("defaults");
+        assert_eq!(config.listen.port(), 8080);
+        let config = ServeConfig::load(
+            None,
+            env(&[
+                ("LANTERN_LISTEN", "0.0.0.0:9000"),
+                ("LANTERN_ADMISSION__MAX_LIMIT", "2048"),
+                ("LANTERN_LOG", "debug"),
+            ]),
+        )
+        .expect("overridden");
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.admission.max_limit, 2048);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let error =
+            ServeConfig::load(None, env(&[("LANTERN_ADMISSION__MAX_LIMITS", "5")])).expect_err("typo");
+        assert!(format!("{error:#}").contains("max_limits"), "{error:#}");
+        let error =
+            ServeConfig::load(None, env(&[("LANTERN_LIMITS__BODY_BYTES_MAX", "10")])).expect_err("too small");
+        assert!(format!("{error:#}").contains("body_bytes_max"), "{error:#}");
+        let error =
+            ServeConfig::load(None, env(&[("LANTERN_LISTEN", "not an address")])).expect_err("address");
+        assert!(format!("{error:#}").contains("invalid"), "{error:#}");
+    }
+}

@@ -1,0 +1,226 @@
+//! `lantern serve`: the HTTP gateway over the durable ledger, and `lantern token`, which issues
+//! development bearer tokens signed with the same data directory's secret.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use lantern_auth::{Claims, Role, Signer};
+use lantern_core::{Capacity, MerchantId, Money, ShopperId, Timestamp, Validity};
+use lantern_ledger::Command;
+use lantern_sequencer::{Clock, SequencerHandle, SystemClock};
+use lantern_store::{Durability, OpenMode};
+
+use crate::config::ServeConfig;
+use crate::{node, world};
+
+/// The secret's file inside the data directory (made on first start, mode 0600).
+const SECRET_FILE_NAME: &str = "secret";
+/// Environment variable that supplies the secret instead of the file.
+const SECRET_ENV: &str = "LANTERN_SECRET";
+/// Idle ticks keep holds and campaigns expiring on time when no request arrives.
+const IDLE_TICK_MS: u64 = 1_000;
+/// Outlets the demo opens: tea shops, then coffee shops.
+const DEMO_TEA_SHOPS: u64 = 6;
+const DEMO_COFFEE_SHOPS: u64 = 4;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML). Every key is optional; environment variables
+    /// LANTERN_<SECTION>__<KEY> override it (LANTERN_LISTEN, LANTERN_ADMISSION__MAX_LIMIT, ...).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides the configuration).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Data directory (overrides the configuration; default ./lantern-data).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Seed demo shops (bubble tea and coffee, menus in Chinese and English) and the Spring
+    /// Festival campaign (25-yuan coupons, valid to Feb 28) when the data directory is new.
+    #[arg(long)]
+    demo: bool,
+    /// Turn admission control off (for comparisons only: shows what happens without it).
+    #[arg(long)]
+    no_admission: bool,
+    /// Print development tokens for the demo (an operator, shop mer_1, shopper shp_1) at start.
+    #[arg(long)]
+    print_tokens: bool,
+}
+
+pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let mut config = ServeConfig::load(args.config.as_deref(), std::env::vars())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(data) = &args.data {
+        config.data = data.clone();
+    }
+    if args.no_admission {
+        config.admission.enabled = false;
+    }
+    let gateway_config = config.gateway()?;
+    let fresh = !lantern_store::SqliteStore::database_exists(&config.data);
+    let mode = if fresh { OpenMode::Create } else { OpenMode::Existing };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (sequencer, replay) = node::start(
+        &config.data,
+        mode,
+        Durability::Full,
+        Arc::clone(&clock),
+        IDLE_TICK_MS,
+        config.expected_orders,
+    )?;
+    tracing::info!(data = %config.data.display(), batches = replay.n_batches, commands = replay.n_commands, elapsed_ms = replay.elapsed_ms, "ledger rebuilt");
+    let signer = load_or_make_signer(&config.data)?;
+    let handle = sequencer.handle();
+    if args.demo && fresh {
+        seed_demo(&handle, clock.now())?;
+        tracing::info!(shops = DEMO_TEA_SHOPS + DEMO_COFFEE_SHOPS, "demo shops and campaign seeded");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let address = listener.local_addr()?;
+        let app =
+            lantern_gateway::App::new(gateway_config, handle.clone(), signer.clone(), Arc::clone(&clock));
+        // One line a script can wait for.
+        println!("lantern listening on http://{address}");
+        if args.print_tokens {
+            print_demo_tokens(&signer, clock.now());
+        }
+        let _ = std::io::stdout().flush();
+        lantern_gateway::serve(listener, app, shutdown_signal()).await.context("the server failed")
+    });
+    // Requests have drained; commit and answer whatever is still queued.
+    sequencer.stop();
+    tracing::info!("stopped");
+    result
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// The signing secret: `LANTERN_SECRET` (base64), or `DATA/secret`, made on first start.
+pub fn load_or_make_signer(data: &Path) -> anyhow::Result<Signer> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let secret = match std::env::var(SECRET_ENV) {
+        Ok(text) => engine.decode(text.trim()).with_context(|| format!("{SECRET_ENV} is not base64"))?,
+        Err(_) => {
+            let path = data.join(SECRET_FILE_NAME);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => engine.decode(text.trim()).with_context(|| {
+                    format!("{} is not base64; delete it to make a new one", path.display())
+                })?,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => make_secret(&path)?,
+                Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+            }
+        }
+    };
+    Signer::new(&secret).map_err(|error| anyhow::anyhow!("{error}"))
+}
+
+fn make_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut secret = vec![0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| std::io::Read::read_exact(&mut random, &mut secret))
+        .context("cannot read /dev/urandom for a new secret")?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(file, "{}", base64::engine::general_purpose::STANDARD.encode(&secret))?;
+    Ok(secret)
+}
+
+fn seed_demo(handle: &SequencerHandle, now: Timestamp) -> anyhow::Result<()> {
+    let capacity = Capacity::new(30, 40)?;
+    for command in world::shop_commands(DEMO_TEA_SHOPS, DEMO_COFFEE_SHOPS, capacity) {
+        handle.submit_blocking(command).context("seeding the demo shops")?;
+    }
+    // Valid from now to Feb 28 (as the February campaign was extended to), or a month when
+    // that date has passed.
+    let ends_at = world::FESTIVAL_EXTENDED_ENDS_AT.max(now.plus_ms(30 * 24 * 60 * 60 * 1000));
+    let validity = Validity::new(now, ends_at)?;
+    let spec = world::festival_campaign(Money::from_yuan(3_000_000_000), validity);
+    handle.submit_blocking(Command::CreateCampaign { spec }).context("creating the demo campaign")?;
+    Ok(())
+}
+
+fn print_demo_tokens(signer: &Signer, now: Timestamp) {
+    let expires_at = now.plus_ms(TOKEN_TTL_MS_DEFAULT);
+    for role in [Role::Operator, Role::Merchant(MerchantId::new(1)), Role::Shopper(ShopperId::new(1))] {
+        let token = signer.issue_token(&Claims { role, issued_at: now, expires_at });
+        println!("token {role}: {token}");
+    }
+}
+
+/// Development tokens last a day unless told otherwise.
+const TOKEN_TTL_MS_DEFAULT: u64 = 24 * 60 * 60 * 1000;
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// Who the token is for: `operator`, `merchant mer_1` or `shopper shp_42`.
+    #[arg(value_name = "ROLE")]
+    role: String,
+    /// The merchant or shopper id (for `merchant` and `shopper`).
+    #[arg(value_name = "ID")]
+    id: Option<String>,
+    /// The data directory whose secret signs the token (or set LANTERN_SECRET).
+    #[arg(long, default_value = "lantern-data")]
+    data: PathBuf,
+    /// How long the token is valid, in seconds.
+    #[arg(long, default_value_t = TOKEN_TTL_MS_DEFAULT / 1000)]
+    ttl_s: u64,
+}
+
+/// Prints one bearer token for development and tests.
+pub fn token(args: &TokenArgs) -> anyhow::Result<()> {
+    let role = match (args.role.as_str(), args.id.as_deref()) {
+        ("operator", None) => Role::Operator,
+        ("merchant", Some(id)) => Role::Merchant(MerchantId::parse(id)?),
+        ("shopper", Some(id)) => Role::Shopper(ShopperId::parse(id)?),
+        ("operator", Some(_)) => bail!("an operator token takes no id"),
+        (_, _) => bail!("say `operator`, `merchant mer_1` or `shopper shp_42`"),
+    };
+    if std::env::var(SECRET_ENV).is_err() && !args.data.join(SECRET_FILE_NAME).exists() {
+        bail!(
+            "{} has no secret yet; start `lantern serve --data {}` once, or set {SECRET_ENV}",
+            args.data.display(),
+            args.data.display()
+        );
+    }
+    let signer = load_or_make_signer(&args.data)?;
+    let now = SystemClock.now();
+    let token = signer.issue_token(&Claims {
+        role,
+        issued_at: now,
+        expires_at: now.plus_ms(args.ttl_s.saturating_mul(1000)),
+    });
+    println!("{token}");
+    Ok(())
+}
