@@ -317,17 +317,23 @@ pub async fn claim(
         Ok(settled) => settled,
         Err(response) => return Ok(response),
     };
-    let Outcome::CouponClaimed { coupon, newly_claimed, referral_bonus, .. } = outcome else {
+    let Outcome::CouponClaimed { coupon, face_value, newly_claimed, referral_bonus } = outcome else {
         return Err(unexpected(&outcome));
     };
-    let wallet = app.sequencer.read(|ledger| ledger.wallet(shopper));
-    let entry = wallet.iter().find(|entry| entry.coupon == coupon).map(coupon_body).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "coupon_missing",
-            "the claimed coupon is not in the wallet",
-        )
-    })?;
+    // From the outcome, not the wallet now, so a replay shows what the claim answered.
+    let expires_at = app
+        .sequencer
+        .read(|ledger| ledger.campaign(campaign).map(|campaign| campaign.spec().validity.ends_at()))
+        .unwrap_or(lantern_core::Timestamp::EPOCH);
+    let entry = CouponBody {
+        id: coupon_id_text(coupon),
+        campaign_id: campaign.to_string(),
+        status: lantern_core::CouponStatus::Claimed.as_str().into(),
+        face_value: face_value.fen(),
+        currency: CURRENCY.into(),
+        referral: false,
+        expires_at: expires_at.to_string(),
+    };
     let body =
         ClaimResponse { coupon: entry, newly_claimed, referral_bonus: referral_bonus.map(coupon_id_text) };
     Ok(json(StatusCode::CREATED, &body, replayed))

@@ -2,4 +2,5 @@
 
 mod cli;
 mod kill;
+mod serve;
 mod support;

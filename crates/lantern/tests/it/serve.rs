@@ -1,0 +1,119 @@
+//! `lantern serve` as an operator runs it: start, answer, stop on SIGTERM after draining, start
+//! again over the same data with everything acknowledged still there; bad configuration refused.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+
+use crate::support::{TempDir, lantern, text};
+
+struct Server {
+    child: Child,
+    address: String,
+    tokens: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data: &std::path::Path, demo: bool) -> Server {
+    let mut command = lantern();
+    command.args(["serve", "--listen", "127.0.0.1:0", "--print-tokens", "--data"]).arg(data);
+    if demo {
+        command.arg("--demo");
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start lantern serve: {error}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let mut lines = BufReader::new(stdout).lines();
+    let mut address = String::new();
+    let mut tokens = Vec::new();
+    while tokens.len() < 3 {
+        let line = lines.next().unwrap_or_else(|| panic!("lantern serve exited early")).unwrap_or_default();
+        if let Some(rest) = line.strip_prefix("lantern listening on http://") {
+            address = rest.trim().to_owned();
+        } else if line.starts_with("token ") {
+            tokens.push(line.rsplit(' ').next().unwrap_or_default().to_owned());
+        }
+    }
+    Server { child, address, tokens }
+}
+
+/// One HTTP/1.1 request over a fresh connection; (status, body).
+fn request(
+    address: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    key: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap_or_else(|error| panic!("connect {address}: {error}"));
+    let key = key.map(|key| format!("Idempotency-Key: {key}\r\n")).unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n{key}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap_or_else(|error| panic!("{error}"));
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap_or_else(|error| panic!("{error}"));
+    let status = answer.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn terminate(server: &mut Server) -> bool {
+    let pid = server.child.id().to_string();
+    let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(sent.is_ok_and(|status| status.success()), "cannot send SIGTERM");
+    server.child.wait().is_ok_and(|status| status.success())
+}
+
+#[test]
+fn serve_answers_drains_on_sigterm_and_keeps_acknowledged_work() {
+    let data = TempDir::new("serve");
+    let mut server = start(&data.0, true);
+    let shopper = server.tokens[2].clone();
+    let (status, body) = request(&server.address, "GET", "/healthz", &shopper, None, "");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        request(&server.address, "POST", "/v1/campaigns/cmp_1/claim", &shopper, Some("claim-1"), "{}");
+    assert_eq!(status, 201, "{body}");
+    assert!(body.contains("\"newly_claimed\":true"), "{body}");
+    assert!(terminate(&mut server), "lantern serve must exit cleanly on SIGTERM");
+
+    // Started again over the same data: the claim is there, and its key still replays.
+    let server = start(&data.0, false);
+    let shopper = server.tokens[2].clone();
+    let (status, body) = request(&server.address, "GET", "/v1/wallet", &shopper, None, "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"claimed\""), "{body}");
+    let (status, body) =
+        request(&server.address, "POST", "/v1/campaigns/cmp_1/claim", &shopper, Some("claim-1"), "{}");
+    assert_eq!(status, 201, "{body}");
+    assert!(body.contains("\"newly_claimed\":true"), "the replay answers the first answer: {body}");
+}
+
+#[test]
+fn bad_configuration_is_refused_at_start_naming_the_key() {
+    let data = TempDir::new("serve-config");
+    let output = lantern()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data.0)
+        .env("LANTERN_ADMISSION__MAX_LIMIT", "0")
+        .stdout(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("max_limit"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!data.0.exists(), "a refused start must not create the data directory");
+}
