@@ -20,6 +20,11 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
         return Err(ApiError::invalid("$", "the request needs a JSON body"));
     }
+    // serde reads a struct from an array too (field by field); the API takes objects only.
+    let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(ApiError::invalid("$", "the body must be a JSON object: {...}"));
+    }
     serde_json::from_slice(body).map_err(|error| {
         ApiError::invalid("$", format!("the body is not valid JSON for this request: {error}"))
     })
@@ -288,7 +293,7 @@ fn parse_rfc3339(text: &str) -> Option<Timestamp> {
     }
     let offset_minutes = match rest {
         "Z" | "z" => 0,
-        _ if rest.len() == 6 && matches!(&rest[0..1], "+" | "-") && &rest[3..4] == ":" => {
+        _ if rest.len() == 6 && matches!(rest.as_bytes()[0], b'+' | b'-') && rest.as_bytes()[3] == b':' => {
             let hours: i64 = rest.get(1..3)?.parse().ok()?;
             let minutes: i64 = rest.get(4..6)?.parse().ok()?;
             let sign = if rest.starts_with('-') { -1 } else { 1 };

@@ -7,8 +7,9 @@
 //! token buckets per shopper and per IP, a priority class's share of an adaptive concurrency
 //! limit, or a signed ticket for the waiting room); its `Idempotency-Key`, which rides into the
 //! ledger's journal with the write itself (`Command::Keyed`), so a replay gets the first answer
-//! even after a restart; then the sequencer, with a deadline. Answers are rendered from the
-//! ledger's outcome only, so a replayed request gets the same body.
+//! even after a restart; then the sequencer, with a deadline. Answers to placing an order are
+//! rendered as the placement answered them, so a replay gets the same body; other replays
+//! (order events, cancels, settings) show the object as it is now.
 //!
 //! [`router`] builds the axum application; [`serve`] runs it until shutdown, then drains.
 //! `/openapi.json` is generated from the handlers' annotations ([`ApiDoc`]).
@@ -129,8 +130,20 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), observe))
+        // A bug in a handler answers 500 in the usual shape instead of dropping the connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_answer))
         .layer(DefaultBodyLimit::max(app.config.body_bytes_max))
         .with_state(app)
+}
+
+fn panic_answer(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a handler panicked; answered 500");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "the gateway hit a bug; nothing was recorded for this request unless its key replays it",
+    )
+    .into_response()
 }
 
 async fn not_found() -> Response {

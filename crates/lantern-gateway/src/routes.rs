@@ -123,6 +123,7 @@ pub async fn metrics(State(app): AppState) -> Response {
 // ---- browse ---------------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Case-insensitive part of the name.
@@ -185,6 +186,7 @@ pub async fn get_menu(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     /// Words of an item's name, in English or Chinese.
@@ -598,10 +600,19 @@ pub async fn get_checkout(
     let quote = parse_session_id(&session_text)?;
     let _permit = app.admit(Class::Browse, Some(shopper), peer.ip(), &headers)?;
     let placed = app.index.read().order_by_quote.get(&quote).copied();
-    let body = app.sequencer.read(|ledger| render_session(ledger, shopper, quote, placed));
+    let body = app.sequencer.read(|ledger| render_session(ledger, shopper, quote, placed, false));
     let body =
         body.ok_or_else(|| ApiError::not_found(format!("checkout session {session_text} does not exist")))?;
     Ok(json(StatusCode::OK, &body, false))
+}
+
+/// An order as its placement answered it (status `placed`), whatever happened to it since:
+/// what a replay of the placing request must show.
+fn placed_order_body(ledger: &Ledger, view: &lantern_ledger::OrderView) -> OrderBody {
+    let mut body = order_body(ledger, view);
+    body.status = lantern_core::OrderStatus::Placed.as_str().into();
+    body.updated_at = view.receipt.placed_at.to_string();
+    body
 }
 
 fn render_session(
@@ -609,6 +620,7 @@ fn render_session(
     shopper: ShopperId,
     quote: QuoteId,
     placed: Option<OrderId>,
+    as_placed: bool,
 ) -> Option<CheckoutSession> {
     if let Some(view) =
         placed.and_then(|order| ledger.order(order)).filter(|view| view.receipt.shopper == shopper)
@@ -628,7 +640,11 @@ fn render_session(
                 merchant_eta_ms: None,
                 code: None,
                 rejected: Vec::new(),
-                order: Some(order_body(ledger, view)),
+                order: Some(if as_placed {
+                    placed_order_body(ledger, view)
+                } else {
+                    order_body(ledger, view)
+                }),
             },
         ));
     }
@@ -691,7 +707,7 @@ pub async fn complete_checkout(
     };
     let Outcome::OrderPlaced { receipt, .. } = outcome else { return Err(unexpected(&outcome)) };
     app.index.write().record_order(&receipt);
-    let body = app.sequencer.read(|ledger| render_session(ledger, shopper, quote, Some(receipt.order)));
+    let body = app.sequencer.read(|ledger| render_session(ledger, shopper, quote, Some(receipt.order), true));
     let body = body.ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "order_missing", "the placed order is not readable")
     })?;
@@ -730,7 +746,7 @@ pub async fn cancel_checkout(
         Err(response) => return Ok(response),
     };
     let Outcome::QuoteCanceled { .. } = outcome else { return Err(unexpected(&outcome)) };
-    let body = app.sequencer.read(|ledger| render_session(ledger, shopper, quote, None));
+    let body = app.sequencer.read(|ledger| render_session(ledger, shopper, quote, None, false));
     let body =
         body.ok_or_else(|| ApiError::not_found(format!("checkout session {session_text} does not exist")))?;
     Ok(json(StatusCode::OK, &body, replayed))
@@ -764,6 +780,12 @@ pub async fn coupon_order(
     })?;
     let mut permit = app.admit(Class::Checkout, Some(shopper), peer.ip(), &headers)?;
     let _key = app.begin_key(&keyed)?;
+    // The order's own key is kept only at the last step: a reuse for another request must be
+    // refused before the first step claims anything.
+    let kept = app.sequencer.read(|ledger| ledger.kept_request_fingerprint(keyed.scope, &keyed.key));
+    if kept.is_some_and(|fingerprint| fingerprint != keyed.fingerprint) {
+        return Err(LedgerError::RequestConflict.into());
+    }
     // Claim and quote travel together (the intake is first in, first out, so the quote sees
     // the claim); each step is kept under the request's key, so a retry replays all three.
     let claim =
@@ -794,7 +816,8 @@ pub async fn coupon_order(
     };
     let Outcome::OrderPlaced { receipt, .. } = outcome else { return Err(unexpected(&outcome)) };
     app.index.write().record_order(&receipt);
-    let body = app.sequencer.read(|ledger| order_of(ledger, receipt.order));
+    let body =
+        app.sequencer.read(|ledger| ledger.order(receipt.order).map(|view| placed_order_body(ledger, view)));
     let body = body.ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "order_missing", "the placed order is not readable")
     })?;
@@ -1387,6 +1410,7 @@ pub async fn gateway_stats(State(app): AppState, headers: HeaderMap) -> Reply {
 // ---- waiting room ---------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PollQuery {
     /// Hold the answer up to this long (long poll) until the position changes; 0 answers at once.

@@ -1113,6 +1113,12 @@ impl Ledger {
         })
     }
 
+    /// The fingerprint of the request kept under `scope` and `key`, if one is kept: lets a
+    /// caller of several keyed steps refuse a conflicting reuse before its first step.
+    pub fn kept_request_fingerprint(&self, scope: u64, key: &IdempotencyKey) -> Option<u64> {
+        self.requests.get(&(scope, key_hash(key))).map(|kept| kept.fingerprint)
+    }
+
     /// Every registered merchant, in id order.
     pub fn merchant_ids(&self) -> Vec<MerchantId> {
         let mut ids: Vec<MerchantId> = self.merchants.keys().copied().collect();

@@ -1,0 +1,368 @@
+//! Admission control over HTTP: with a concurrency limit of one and the journal held shut, a
+//! request stays in flight as long as the test wants, so the next ones meet a full gateway
+//! deterministically: a signed ticket with position and ETA, polled (at once, long poll, SSE)
+//! until admitted, then redeemed with `Lantern-Ticket`. Also full waiting rooms, rate limits, and
+//! refusals that must not wait in line.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lantern_auth::{SignedTicket, Signer};
+use lantern_core::{ShopperId, Timestamp};
+use lantern_gateway::GatewayConfig;
+use lantern_sequencer::{Clock, SystemClock};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use crate::support::*;
+
+/// One request at a time; `waiting_room` tickets per class.
+fn one_at_a_time(waiting_room: [u32; 5]) -> GatewayConfig {
+    let mut config = test_config();
+    config.admission.limiter.initial_limit = 1;
+    config.admission.limiter.min_limit = 1;
+    config.admission.limiter.max_limit = 1;
+    config.admission.waiting_room_capacity = waiting_room;
+    config
+}
+
+/// Sends a claim in the background (it will wait on the closed journal) and waits until it
+/// holds the only slot.
+async fn occupy(server: &Server, shopper: u64) -> JoinHandle<Reply> {
+    let request = server
+        .http
+        .post(server.url("/v1/campaigns/cmp_1/claim"))
+        .bearer_auth(server.shopper(shopper))
+        .header("idempotency-key", server.key())
+        .json(&json!({}));
+    let task = tokio::spawn(async move { read(request.send().await.unwrap()).await });
+    let app = Arc::clone(&server.app);
+    eventually("a request in flight", || app.admission.lock().stats().in_flight == 1).await;
+    task
+}
+
+fn claim_with_ticket(server: &Server, shopper: u64, ticket: &str) -> reqwest::RequestBuilder {
+    server
+        .http
+        .post(server.url("/v1/campaigns/cmp_1/claim"))
+        .bearer_auth(server.shopper(shopper))
+        .header("idempotency-key", server.key())
+        .header("lantern-ticket", ticket)
+        .json(&json!({}))
+}
+
+#[track_caller]
+fn assert_queued(reply: &Reply, position: u64) -> String {
+    let body = reply.refused(429, "queued");
+    assert_eq!(body["type"], "invalid_request");
+    assert_eq!(body["position"], position, "{}", reply.text);
+    assert!(body["eta_ms"].as_u64().is_some_and(|eta| eta >= 1), "{}", reply.text);
+    assert!(reply.retry_after_s() >= 1);
+    let ticket = body["ticket"].as_str().unwrap().to_owned();
+    assert!(ticket.starts_with("lw1."), "{ticket}");
+    assert_eq!(body["poll_url"], format!("/v1/waiting_room/{ticket}"));
+    ticket
+}
+
+async fn poll(server: &Server, ticket: &str, query: &str) -> Reply {
+    server.send(server.http.get(server.url(&format!("/v1/waiting_room/{ticket}{query}")))).await
+}
+
+#[tokio::test]
+async fn a_queued_request_waits_its_turn_and_is_admitted_with_its_ticket() {
+    let server = Server::with_config(one_at_a_time([10, 10, 10, 10, 10])).await;
+    server.gate.close();
+    let alice = occupy(&server, 1).await;
+
+    let bob = server.claim(&server.shopper(2), FESTIVAL).await;
+    let bobs_ticket = assert_queued(&bob, 1);
+    let carol = server.claim(&server.shopper(3), FESTIVAL).await;
+    let carols_ticket = assert_queued(&carol, 2);
+
+    // Where they stand, with no token needed: the ticket is the credential.
+    let status = poll(&server, &bobs_ticket, "").await;
+    assert_eq!(status.ok(200)["status"], "waiting");
+    assert_eq!(status.json["position"], 1);
+    assert_eq!(poll(&server, &carols_ticket, "").await.ok(200)["position"], 2);
+
+    // A ticket is for its own shopper and kind of request.
+    server.send(claim_with_ticket(&server, 3, &bobs_ticket)).await.refused(403, "forbidden");
+    let checkout = server
+        .http
+        .post(server.url("/v1/checkout_sessions"))
+        .bearer_auth(server.shopper(2))
+        .header("idempotency-key", server.key())
+        .header("lantern-ticket", &bobs_ticket)
+        .json(&json!({"merchant_id": TEA_1, "line_items": [{"id": "itm_101", "quantity": 1}]}));
+    server.send(checkout).await.refused(403, "forbidden");
+    // Too early: still waiting, same ticket, same place.
+    let early = server.send(claim_with_ticket(&server, 2, &bobs_ticket)).await;
+    assert_eq!(assert_queued(&early, 1), bobs_ticket);
+
+    // A long poll with nothing changing answers when its time is up.
+    let started = Instant::now();
+    let held = poll(&server, &bobs_ticket, "?wait_ms=400&position=1").await;
+    assert_eq!(held.ok(200)["status"], "waiting");
+    assert!(started.elapsed() >= Duration::from_millis(350), "{:?}", started.elapsed());
+
+    // Bob waits on a long poll, Carol on a stream of server-sent events.
+    let long_poll = {
+        let request =
+            server.http.get(server.url(&format!("/v1/waiting_room/{bobs_ticket}?wait_ms=4000&position=1")));
+        tokio::spawn(async move {
+            let started = Instant::now();
+            (read(request.send().await.unwrap()).await, started.elapsed())
+        })
+    };
+    let stream = {
+        let request = server
+            .http
+            .get(server.url(&format!("/v1/waiting_room/{carols_ticket}")))
+            .header("accept", "text/event-stream");
+        tokio::spawn(async move {
+            let mut response = request.send().await.unwrap();
+            let content_type =
+                response.headers().get("content-type").map(|value| value.to_str().unwrap().to_owned());
+            let mut text = String::new();
+            while let Ok(Some(chunk)) =
+                tokio::time::timeout(Duration::from_secs(8), response.chunk()).await.unwrap()
+            {
+                text.push_str(&String::from_utf8_lossy(&chunk));
+            }
+            (content_type, text)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Alice's request finishes: Bob is admitted, the long poll answers at once.
+    server.gate.open();
+    alice.await.unwrap().ok(201);
+    let (admitted, waited) = long_poll.await.unwrap();
+    assert_eq!(admitted.ok(200)["status"], "admitted", "{}", admitted.text);
+    assert!(admitted.json["admitted_until"].as_str().is_some());
+    assert!(waited < Duration::from_millis(3_500), "{waited:?}");
+    assert_eq!(poll(&server, &carols_ticket, "").await.ok(200)["position"], 1, "carol moved up");
+
+    // Bob comes back with his ticket and is served; then Carol's turn comes.
+    let served = server.send(claim_with_ticket(&server, 2, &bobs_ticket)).await;
+    served.ok(201);
+    let (content_type, events) = stream.await.unwrap();
+    assert_eq!(content_type.as_deref(), Some("text/event-stream"));
+    let data: Vec<Value> = events
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(|data| serde_json::from_str(data.trim()).unwrap())
+        .collect();
+    assert!(events.contains("event: ticket"), "{events}");
+    assert_eq!(data.first().map(|event| &event["status"]), Some(&json!("waiting")), "{events}");
+    assert_eq!(data.first().map(|event| &event["position"]), Some(&json!(2)), "{events}");
+    assert_eq!(
+        data.last().map(|event| &event["status"]),
+        Some(&json!("admitted")),
+        "the stream ends when admitted: {events}"
+    );
+    server.send(claim_with_ticket(&server, 3, &carols_ticket)).await.ok(201);
+
+    // Redeemed tickets are gone; the gateway is free again.
+    assert_eq!(poll(&server, &bobs_ticket, "").await.ok(200)["status"], "gone");
+    server.claim(&server.shopper(4), FESTIVAL).await.ok(201);
+    let stats = server.get(&server.operator(), "/v1/stats").await;
+    let claims = &stats.ok(200)["classes"][2];
+    assert_eq!((claims["queued"].as_u64(), claims["waiting"].as_u64()), (Some(2), Some(0)), "{claims}");
+}
+
+#[tokio::test]
+async fn a_full_waiting_room_answers_503_with_retry_after() {
+    let mut config = one_at_a_time([10, 10, 1, 10, 10]);
+    config.sse_lifetime_ms = 1_000;
+    config.sse_keepalive_ms = 100;
+    let server = Server::with_config(config).await;
+    server.gate.close();
+    let alice = occupy(&server, 1).await;
+    let bob = server.claim(&server.shopper(2), FESTIVAL).await;
+    let ticket = assert_queued(&bob, 1);
+    // A stream of a ticket that keeps waiting sends keep-alive comments and ends after its
+    // lifetime (the client reconnects).
+    let started = Instant::now();
+    let mut stream = server
+        .http
+        .get(server.url(&format!("/v1/waiting_room/{ticket}")))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut events = String::new();
+    while let Some(chunk) =
+        tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await.unwrap().unwrap()
+    {
+        events.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let lasted = started.elapsed();
+    assert!((Duration::from_millis(900)..Duration::from_secs(4)).contains(&lasted), "{lasted:?}");
+    assert!(events.lines().any(|line| line.starts_with(':')), "no keep-alive comment: {events:?}");
+    assert!(events.contains("\"status\":\"waiting\""), "{events}");
+    assert!(!events.contains("admitted"), "{events}");
+    let carol = server.claim(&server.shopper(3), FESTIVAL).await;
+    let body = carol.refused(503, "waiting_room_full");
+    assert_eq!(body["type"], "service_unavailable");
+    assert!(carol.retry_after_s() >= 1);
+    assert!(body["retry_after_ms"].as_u64().is_some_and(|ms| ms >= 1000), "{}", carol.text);
+    // Browsing has its own room, and waits there rather than being shed.
+    let browse = server.get(&server.shopper(3), "/v1/wallet").await;
+    assert_queued(&browse, 2);
+    server.gate.open();
+    alice.await.unwrap().ok(201);
+}
+
+#[tokio::test]
+async fn a_slow_ledger_answers_503_and_the_key_gets_the_answer_later() {
+    let mut config = test_config();
+    config.request_deadline_ms = 1_000;
+    config.keys_in_flight_max = 1;
+    let server = Server::with_config(config).await;
+    let shopper = server.shopper(1);
+    server.gate.close();
+    let key = server.key();
+    let slow = {
+        let request = server
+            .http
+            .post(server.url("/v1/campaigns/cmp_1/claim"))
+            .bearer_auth(&shopper)
+            .header("idempotency-key", &key)
+            .json(&json!({}));
+        tokio::spawn(async move { read(request.send().await.unwrap()).await })
+    };
+    let app = Arc::clone(&server.app);
+    eventually("a request in flight", || app.admission.lock().stats().in_flight == 1).await;
+    // Every key slot is taken: refused at once.
+    let crowded = server.claim(&server.shopper(2), FESTIVAL).await;
+    crowded.refused(503, "overloaded");
+    assert!(crowded.retry_after_s() >= 1);
+    // The deadline passes: 503 with a retry time, never a hang.
+    let slow = slow.await.unwrap();
+    slow.refused(503, "deadline_exceeded");
+    assert_eq!(slow.json["type"], "service_unavailable");
+    assert!(slow.retry_after_s() >= 1);
+    // The claim was queued all along: once the journal moves, a retry with the key gets it.
+    server.gate.open();
+    let app = Arc::clone(&server.app);
+    eventually("the claim to commit", || {
+        app.sequencer.read(|ledger| !ledger.wallet(lantern_core::ShopperId::new(1)).is_empty())
+    })
+    .await;
+    let retry = server.post_keyed(&shopper, "/v1/campaigns/cmp_1/claim", &key, &json!({})).await;
+    assert_eq!((retry.status, retry.replayed()), (201, true), "{}", retry.text);
+    assert_eq!(retry.json["newly_claimed"], true);
+    assert_eq!(server.wallet(&shopper).await.len(), 1);
+}
+
+#[tokio::test]
+async fn business_refusals_answer_at_once_instead_of_queueing() {
+    let server = Server::with_config(one_at_a_time([10, 10, 10, 10, 10])).await;
+    let operator = server.operator();
+    server.post(&operator, "/v1/campaigns/cmp_2/pause", &json!({})).await.ok(200);
+    let now = SystemClock.now();
+    let spec = json!({"name": "one coupon", "budget": 500, "template": "amount_off", "amount": 500, "per_shopper_limit": 1,
+        "starts_at": Timestamp::from_ms(now.unix_ms() - 60_000).to_string(), "ends_at": now.plus_ms(DAY_MS).to_string()});
+    let single = server.post(&operator, "/v1/campaigns", &spec).await;
+    let single = single.ok(201)["id"].as_str().unwrap().to_owned();
+    server.claim(&server.shopper(9), &single).await.ok(201);
+    server.post(&server.merchant(1), "/v1/merchant/status", &json!({"status": "paused"})).await.ok(200);
+
+    server.gate.close();
+    let alice = occupy(&server, 1).await;
+    let bob = server.shopper(2);
+    let started = Instant::now();
+    server.claim(&bob, COFFEE_DEAL).await.refused(409, "campaign_paused");
+    server.claim(&bob, &single).await.refused(409, "budget_exhausted");
+    server.claim(&bob, "cmp_99").await.refused(404, "not_found");
+    let closed_shop = json!({"merchant_id": TEA_1, "line_items": [{"id": "itm_101", "quantity": 1}]});
+    server.post(&bob, "/v1/checkout_sessions", &closed_shop).await.refused(409, "merchant_paused");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    // Whereas a claim that could succeed takes its place in line.
+    assert_queued(&server.claim(&bob, FESTIVAL).await, 1);
+    server.gate.open();
+    alice.await.unwrap().ok(201);
+}
+
+#[tokio::test]
+async fn shoppers_and_addresses_that_send_too_fast_are_slowed_down() {
+    let mut config = test_config();
+    config.admission.shopper_bucket.burst = 3;
+    config.admission.shopper_bucket.per_second = 1;
+    let server = Server::with_config(config).await;
+    let hasty = server.shopper(1);
+    for _ in 0..3 {
+        server.get(&hasty, "/v1/wallet").await.ok(200);
+    }
+    let limited = server.get(&hasty, "/v1/wallet").await;
+    limited.refused(429, "shopper_rate_limited");
+    assert!(limited.retry_after_s() >= 1);
+    server.claim(&hasty, FESTIVAL).await.refused(429, "shopper_rate_limited");
+    server.get(&server.shopper(2), "/v1/wallet").await.ok(200);
+
+    let mut config = test_config();
+    config.admission.ip_bucket.burst = 4;
+    config.admission.ip_bucket.per_second = 1;
+    let server = Server::with_config(config).await;
+    for shopper in 1..=4 {
+        server.get(&server.shopper(shopper), "/v1/campaigns").await.ok(200);
+    }
+    let limited = server.get(&server.shopper(5), "/v1/campaigns").await;
+    limited.refused(429, "ip_rate_limited");
+    assert!(limited.retry_after_s() >= 1);
+    server.get(&server.operator(), "/v1/merchants").await.refused(429, "ip_rate_limited");
+}
+
+#[tokio::test]
+async fn bad_tickets_are_refused_with_a_reason() {
+    let server = Server::start().await;
+    let now = SystemClock.now();
+    let forged = Signer::new(&[9; 32]).unwrap().issue_ticket(&SignedTicket {
+        shopper: Some(ShopperId::new(1)),
+        class: 2,
+        seq: 1,
+        issued_at: now,
+        expires_at: now.plus_ms(60_000),
+    });
+    let expired = server.signer.issue_ticket(&SignedTicket {
+        shopper: Some(ShopperId::new(1)),
+        class: 2,
+        seq: 1,
+        issued_at: Timestamp::from_ms(now.unix_ms() - 120_000),
+        expires_at: Timestamp::from_ms(now.unix_ms() - 60_000),
+    });
+    let cases = [
+        ("garbage", "token_malformed"),
+        (forged.as_str(), "token_bad_signature"),
+        (expired.as_str(), "token_expired"),
+        (&server.shopper(1), "token_wrong_kind"),
+    ];
+    for (ticket, code) in cases {
+        let reply = poll(&server, ticket, "").await;
+        let body = reply.refused(400, code);
+        assert_eq!(body["param"], "$path.ticket");
+        let reply = server.send(claim_with_ticket(&server, 1, ticket)).await;
+        let body = reply.refused(400, "invalid");
+        assert_eq!(body["param"], "$header.Lantern-Ticket", "{ticket}");
+    }
+    // A well-signed ticket the waiting room never issued is gone; presenting it queues afresh
+    // (here: admitted at once).
+    let unknown = server.some_ticket();
+    assert_eq!(poll(&server, &unknown, "").await.ok(200)["status"], "gone");
+    let stream = server
+        .send(
+            server
+                .http
+                .get(server.url(&format!("/v1/waiting_room/{unknown}")))
+                .header("accept", "text/event-stream"),
+        )
+        .await;
+    assert_eq!(stream.status, 200);
+    assert!(stream.text.contains("\"status\":\"gone\""), "{}", stream.text);
+    server.send(claim_with_ticket(&server, 1, &unknown)).await.ok(201);
+    for query in ["?wait_ms=soon", "?position=-1", "?bogus=1"] {
+        let reply = poll(&server, &unknown, query).await;
+        reply.refused(400, "invalid");
+    }
+}

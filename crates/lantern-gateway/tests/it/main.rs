@@ -1,0 +1,20 @@
+//! End-to-end tests of the HTTP gateway: a real server on loopback (in this process, over a
+//! real sequencer and SQLite journal), spoken to over HTTP with `reqwest`.
+//!
+//! - `flows`: the shopper, merchant and operator journeys, amounts checked in fen.
+//! - `auth`: tokens, roles, and that nobody reads or moves another's session or order.
+//! - `idempotency`: replays, conflicts, keys in flight, refusals, keys across a restart.
+//! - `admission`: the waiting room (ticket, long poll, SSE, redeem), full rooms, rate limits.
+//! - `bad_input`: malformed, mistyped, oversized and unknown input on every endpoint, and a
+//!   seeded fuzz of every POST endpoint (`LANTERN_FUZZ_SEED` to vary it).
+//! - `system`: health, readiness, metrics and the OpenAPI document.
+
+#![allow(clippy::unwrap_used)]
+
+mod admission;
+mod auth;
+mod bad_input;
+mod flows;
+mod idempotency;
+mod support;
+mod system;

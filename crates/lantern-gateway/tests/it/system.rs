@@ -1,0 +1,324 @@
+//! Health, readiness, metrics, graceful shutdown and the OpenAPI document.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// Every route the router serves, with its methods (from `lantern_gateway::router`).
+const ROUTES: [(&str, &[&str]); 26] = [
+    ("/healthz", &["get"]),
+    ("/readyz", &["get"]),
+    ("/metrics", &["get"]),
+    ("/v1/merchants", &["get", "post"]),
+    ("/v1/merchants/{merchant_id}/menu", &["get"]),
+    ("/v1/search", &["get"]),
+    ("/v1/campaigns", &["get", "post"]),
+    ("/v1/campaigns/{campaign_id}/claim", &["post"]),
+    ("/v1/campaigns/{campaign_id}/edit", &["post"]),
+    ("/v1/campaigns/{campaign_id}/pause", &["post"]),
+    ("/v1/campaigns/{campaign_id}/resume", &["post"]),
+    ("/v1/campaigns/{campaign_id}/stats", &["get"]),
+    ("/v1/wallet", &["get"]),
+    ("/v1/checkout_sessions", &["post"]),
+    ("/v1/checkout_sessions/{checkout_session_id}", &["get", "post"]),
+    ("/v1/checkout_sessions/{checkout_session_id}/complete", &["post"]),
+    ("/v1/checkout_sessions/{checkout_session_id}/cancel", &["post"]),
+    ("/v1/coupon_orders", &["post"]),
+    ("/v1/orders", &["get"]),
+    ("/v1/orders/{order_id}", &["get"]),
+    ("/v1/orders/{order_id}/cancel", &["post"]),
+    ("/v1/merchant/catalog", &["post"]),
+    ("/v1/merchant/status", &["post"]),
+    ("/v1/merchant/capacity", &["post"]),
+    ("/v1/merchant/orders", &["get"]),
+    ("/v1/stats", &["get"]),
+];
+/// Served but described apart: the document itself, the order events and the waiting room.
+const MORE_ROUTES: [(&str, &[&str]); 2] =
+    [("/v1/merchant/orders/{order_id}/{event}", &["post"]), ("/v1/waiting_room/{ticket}", &["get"])];
+
+/// `name{labels} value` lines of a Prometheus exposition.
+fn samples(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| line.rsplit_once(' '))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// A whole-number sample.
+#[track_caller]
+fn count(samples: &BTreeMap<String, String>, name: &str) -> i64 {
+    let value = samples.get(name).unwrap_or_else(|| panic!("{name} missing from /metrics"));
+    value.parse().unwrap_or_else(|_| panic!("{name} = {value:?} is not a whole number"))
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let server = Server::start().await;
+    let health = server.send(server.http.get(server.url("/healthz"))).await;
+    assert_eq!(health.ok(200), &json!({"status": "ok"}));
+    let ready = server.send(server.http.get(server.url("/readyz"))).await;
+    assert_eq!(ready.ok(200), &json!({"status": "ready"}));
+    assert!(ready.header("request-id").is_some_and(|id| id.starts_with("req_")));
+    let echoed = server.send(server.http.get(server.url("/healthz")).header("request-id", "abc-123")).await;
+    assert_eq!(echoed.header("request-id"), Some("abc-123"));
+
+    server.app.ready.store(false, Ordering::Relaxed);
+    let draining = server.send(server.http.get(server.url("/readyz"))).await;
+    draining.refused(503, "shutting_down");
+    assert_eq!(draining.retry_after_s(), 5);
+    let health = server.send(server.http.get(server.url("/healthz"))).await;
+    health.ok(200);
+}
+
+#[tokio::test]
+async fn metrics_count_what_happens() {
+    let server = Server::start().await;
+    let shopper = server.shopper(1);
+    let scrape = || async {
+        let reply = server.send(server.http.get(server.url("/metrics"))).await;
+        assert_eq!(reply.status, 200);
+        assert!(reply.header("content-type").unwrap().starts_with("text/plain"));
+        samples(&reply.text)
+    };
+    let before = scrape().await;
+    for name in [
+        "lantern_in_flight",
+        "lantern_concurrency_limit",
+        "lantern_ledger_queue_depth",
+        "lantern_waiting_room_drain_per_second",
+        "lantern_ledger_commit_seconds_total",
+        "lantern_waiting_room_tickets{class=\"claim\"}",
+        "lantern_request_duration_seconds_count{class=\"browse\"}",
+        "lantern_admission_total{class=\"checkout\",decision=\"shed\"}",
+    ] {
+        assert!(before.contains_key(name), "{name} missing from /metrics");
+    }
+    let browse_ok = "lantern_requests_total{class=\"browse\",status=\"2xx\"}";
+    let browse_4xx = "lantern_requests_total{class=\"browse\",status=\"4xx\"}";
+    let claims = "lantern_admission_total{class=\"claim\",decision=\"admitted\"}";
+    let budget = "lantern_campaign_budget_available_fen{campaign=\"cmp_1\"}";
+    let batches = "lantern_ledger_batches_total";
+    for _ in 0..3 {
+        server.get(&shopper, "/v1/merchants").await.ok(200);
+    }
+    server.get(&shopper, "/v1/merchants/mer_404/menu").await.refused(404, "not_found");
+    server.claim(&shopper, FESTIVAL).await.ok(201);
+    let after = scrape().await;
+    assert_eq!(count(&after, browse_ok) - count(&before, browse_ok), 3);
+    assert_eq!(count(&after, browse_4xx) - count(&before, browse_4xx), 1);
+    assert_eq!(count(&after, claims) - count(&before, claims), 1);
+    assert_eq!(count(&before, budget) - count(&after, budget), 2500);
+    assert!(count(&after, batches) > count(&before, batches));
+    assert!(count(&after, "lantern_request_duration_seconds_count{class=\"claim\"}") >= 1);
+    let seconds = &after["lantern_ledger_commit_seconds_total"];
+    assert!(
+        seconds
+            .split_once('.')
+            .is_some_and(|(whole, fraction)| whole.parse::<u64>().is_ok() && fraction.len() == 6),
+        "{seconds}"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_drains_requests_in_flight() {
+    let mut server = Server::start().await;
+    server.gate.close();
+    let request = server
+        .http
+        .post(server.url("/v1/campaigns/cmp_1/claim"))
+        .bearer_auth(server.shopper(1))
+        .header("idempotency-key", server.key())
+        .json(&json!({}));
+    let in_flight = tokio::spawn(async move { read(request.send().await.unwrap()).await });
+    let app = Arc::clone(&server.app);
+    eventually("a request in flight", || app.admission.lock().stats().in_flight == 1).await;
+    server.request_shutdown();
+    eventually("readiness to drop", || !app.ready.load(Ordering::Relaxed)).await;
+    server.gate.open();
+    in_flight.await.unwrap().ok(201);
+    let base = server.base.clone();
+    server.stop().await;
+    assert!(reqwest::get(format!("{base}/healthz")).await.is_err(), "still answering after shutdown");
+    let wallet = app.sequencer.read(|ledger| ledger.wallet(lantern_core::ShopperId::new(1)).len());
+    assert_eq!(wallet, 1, "the drained claim was committed");
+}
+
+#[tokio::test]
+async fn oversized_headers_are_refused_not_failed() {
+    let server = Server::start().await;
+    let mut request = server.http.get(server.url("/v1/wallet")).bearer_auth(server.shopper(1));
+    for index in 0..150 {
+        request = request.header(format!("x-extra-{index}"), "1");
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 431);
+    let huge = server
+        .send(
+            server
+                .http
+                .get(server.url("/v1/wallet"))
+                .bearer_auth(server.shopper(1))
+                .header("x-pad", "a".repeat(1 << 20)),
+        )
+        .await;
+    assert_eq!(huge.status, 431, "{}", huge.text);
+    server.get(&server.shopper(1), "/v1/wallet").await.ok(200);
+}
+
+/// Header limits are hyper's defaults (100 headers, about 400 KB of head): a 200 KB header is
+/// served, and the 431 that hyper sends past its limits has an empty body instead of the
+/// gateway's JSON error (the issue asks for header limits of the gateway's own).
+#[tokio::test]
+#[ignore = "bug: no gateway header limit; 431 answers have no JSON error body"]
+async fn oversized_headers_get_the_json_error_shape() {
+    let server = Server::start().await;
+    let big = server
+        .send(
+            server
+                .http
+                .get(server.url("/v1/wallet"))
+                .bearer_auth(server.shopper(1))
+                .header("x-pad", "a".repeat(200_000)),
+        )
+        .await;
+    assert_eq!(big.status, 431, "a 200 KB header was accepted: {}", big.text);
+    big.assert_error_shape();
+}
+
+async fn document(server: &Server) -> Value {
+    let reply = server.send(server.http.get(server.url("/openapi.json"))).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.header("content-type").unwrap().starts_with("application/json"));
+    assert_ne!(reply.json, Value::Null, "not JSON: {}", reply.text);
+    reply.json
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let server = Server::start().await;
+    let doc = document(&server).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1."), "{}", doc["openapi"]);
+    assert!(doc["info"]["title"].is_string());
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let paths = doc["paths"].as_object().unwrap();
+    let documented: BTreeSet<(String, String)> = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object().unwrap().keys().map(move |method| (path.clone(), method.clone()))
+        })
+        .filter(|(_, method)| ["get", "post", "put", "patch", "delete"].contains(&method.as_str()))
+        .collect();
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .chain(MORE_ROUTES.iter())
+        .flat_map(|(path, methods)| methods.iter().map(|method| (path.to_string(), method.to_string())))
+        .collect();
+    assert_eq!(documented, served, "documented routes differ from the router's");
+
+    // Each documented operation is really served (no fallback 404 or 405), and every POST
+    // documents its Idempotency-Key, every protected operation its bearer security.
+    let fill = |path: &str| {
+        path.replace("{merchant_id}", "mer_1")
+            .replace("{campaign_id}", "cmp_1")
+            .replace("{checkout_session_id}", "cs_1")
+            .replace("{order_id}", "ord_1")
+            .replace("{event}", "accept")
+            .replace("{ticket}", "lw1.x.y")
+    };
+    let token = server.operator();
+    for (path, method) in &documented {
+        let url = server.url(&fill(path));
+        let request = match method.as_str() {
+            "get" => server.http.get(url),
+            _ => server.http.post(url).header("idempotency-key", server.key()).json(&json!({})),
+        };
+        let reply = server.send(request.bearer_auth(&token)).await;
+        assert_ne!(reply.status, 405, "{method} {path}: {}", reply.text);
+        assert!(
+            !(reply.status == 404 && reply.text.contains("no such endpoint")),
+            "{method} {path} is documented but not served: {}",
+            reply.text
+        );
+        assert!(reply.status < 500, "{method} {path}: {}", reply.text);
+        let operation = &paths[path.as_str()][method.as_str()];
+        assert!(operation["operationId"].is_string(), "{method} {path}");
+        assert!(operation["responses"].as_object().is_some_and(|responses| !responses.is_empty()));
+        let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+        if method == "post" {
+            assert!(
+                parameters.iter().any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header"),
+                "{method} {path} does not document Idempotency-Key"
+            );
+        }
+        let public =
+            ["/healthz", "/readyz", "/metrics", "/v1/waiting_room/{ticket}"].contains(&path.as_str());
+        assert_eq!(
+            operation["security"].is_array(),
+            !public,
+            "{method} {path}: security {}",
+            operation["security"]
+        );
+    }
+}
+
+/// The query parameters of `GET /v1/merchants`, `GET /v1/search` and the waiting room's poll
+/// are documented as path parameters (`"in": "path"`, required), though the paths have no such
+/// placeholders: generated clients and schemathesis send them in the path or not at all.
+#[tokio::test]
+async fn the_openapi_document_puts_parameters_where_the_router_reads_them() {
+    let server = Server::start().await;
+    let doc = document(&server).await;
+    let mut problems = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().cloned().unwrap_or_default() {
+                let name = parameter["name"].as_str().unwrap();
+                if parameter["in"] == "path" && !path.contains(&format!("{{{name}}}")) {
+                    problems.push(format!("{method} {path}: `{name}` is documented in the path"));
+                }
+            }
+        }
+    }
+    let query = |path: &str, name: &str| {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .is_some_and(|parameters| parameters.iter().any(|p| p["name"] == name && p["in"] == "query"))
+    };
+    for (path, name) in [
+        ("/v1/merchants", "q"),
+        ("/v1/merchants", "offset"),
+        ("/v1/merchants", "limit"),
+        ("/v1/search", "q"),
+        ("/v1/waiting_room/{ticket}", "wait_ms"),
+        ("/v1/waiting_room/{ticket}", "position"),
+    ] {
+        if !query(path, name) {
+            problems.push(format!("GET {path}: `{name}` is not documented as a query parameter"));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The gateway answers 413 (with the JSON error body) to any POST over the body limit, but only
+/// the catalog upload documents a 413.
+#[tokio::test]
+#[ignore = "bug: 413 body_too_large is not documented on POST operations other than /v1/merchant/catalog"]
+async fn the_openapi_document_lists_the_413_every_post_can_answer() {
+    let server = Server::start().await;
+    let doc = document(&server).await;
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if let Some(operation) = item.get("post")
+            && operation["responses"].get("413").is_none()
+        {
+            missing.push(path.clone());
+        }
+    }
+    assert!(missing.is_empty(), "POST operations without a 413: {missing:#?}");
+}
