@@ -29,7 +29,7 @@ st="$PWD/$venv/bin/st"
 
 echo "== schemathesis: building lantern"
 cargo build --locked --quiet -p lantern --bin lantern
-lantern="target/debug/lantern"
+lantern="${CARGO_TARGET_DIR:-target}/debug/lantern"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/lantern-schemathesis.XXXXXX")"
 server_pid=""
