@@ -1,12 +1,13 @@
 //! `lantern`: the agentic shopping gateway's command-line entry point.
 //!
 //! Subcommands: `serve` runs the HTTP gateway and `token` issues development tokens; `demo` runs a small scripted campaign and prints what happened; `bench ledger`
-//! measures coupon orders through the durable sequencer; `loadgen` drives load and prints each
+//! measures coupon orders through the durable sequencer and `bench http` through the gateway; `loadgen` drives load and prints each
 //! acknowledgement (the kill test's workload); `audit` re-reads a data directory and checks every
 //! invariant.
 
 mod audit;
 mod bench;
+mod bench_http;
 mod config;
 mod demo;
 mod loadgen;
@@ -76,6 +77,11 @@ enum BenchTarget {
     /// concurrent producers, durable and with fsync off; then the surge volume (10 M orders from
     /// 8 M shoppers) unless --skip-surge.
     Ledger(bench::LedgerBenchArgs),
+    /// Coupon orders over HTTP against `lantern serve` on loopback: capacity (closed loop, N
+    /// connections) beside the Redis peer, overload (open loop at a multiple of capacity:
+    /// goodput, p99 of admitted requests, every refusal with a ticket or a reason), and the
+    /// waiting room's server memory per waiting shopper.
+    Http(bench_http::HttpBenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -90,6 +96,7 @@ fn main() -> anyhow::Result<()> {
         CliCommand::Token(args) => serve::token(&args),
         CliCommand::Demo { data, json } => demo::run(data, json),
         CliCommand::Bench { target: BenchTarget::Ledger(args) } => bench::run(&args),
+        CliCommand::Bench { target: BenchTarget::Http(args) } => bench_http::run(&args),
         CliCommand::Loadgen(args) => loadgen::run(&args),
         CliCommand::Audit(args) => audit::run(&args),
     }
