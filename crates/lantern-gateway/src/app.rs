@@ -231,6 +231,22 @@ impl App {
         Ok(Answer { replayed, result: answer })
     }
 
+    /// What every state-changing handler does once its input is checked: admission, the
+    /// in-flight mark on its key, then the keyed command through the ledger.
+    pub async fn run_keyed(
+        self: &Arc<App>,
+        class: Class,
+        shopper: Option<ShopperId>,
+        ip: IpAddr,
+        headers: &HeaderMap,
+        keyed: &KeyedRequest,
+        command: Command,
+    ) -> Result<Answer, ApiError> {
+        let _permit = self.admit(class, shopper, ip, headers)?;
+        let _key = self.begin_key(keyed)?;
+        self.submit_keyed(keyed, "", command).await
+    }
+
     /// Marks a key as being processed; the guard unmarks it.
     pub fn begin_key(self: &Arc<App>, keyed: &KeyedRequest) -> Result<KeyGuard, ApiError> {
         let entry = (keyed.scope, keyed.key_hash);
@@ -429,7 +445,7 @@ impl KeyedRequest {
 
     /// The ledger command for one step of this request; a request of several steps gives each
     /// its own suffix so each step is kept on its own.
-    fn wrap(&self, suffix: &str, command: Command) -> Result<Command, ApiError> {
+    pub(crate) fn wrap(&self, suffix: &str, command: Command) -> Result<Command, ApiError> {
         let key = if suffix.is_empty() {
             self.key.clone()
         } else {

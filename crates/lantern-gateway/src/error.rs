@@ -8,6 +8,9 @@ use lantern_sequencer::SubmitError;
 
 use crate::wire::{ErrorBody, MerchantSummary, WaitingBody};
 
+/// Header marking an answer given again for a repeated idempotency key.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
 /// A refused request: status, machine code, a message that says what to do, and when a retry
 /// can succeed.
 #[derive(Debug, Clone)]
@@ -20,6 +23,8 @@ pub struct ApiError {
     pub alternatives: Vec<MerchantSummary>,
     /// Set when the request was queued: the answer is the waiting room's ticket instead.
     pub waiting: Option<Box<WaitingBody>>,
+    /// The first answer to this idempotency key, given again (`Idempotent-Replayed: true`).
+    pub replayed: bool,
 }
 
 impl ApiError {
@@ -32,6 +37,7 @@ impl ApiError {
             retry_after_ms: None,
             alternatives: Vec::new(),
             waiting: None,
+            replayed: false,
         }
     }
 
@@ -112,6 +118,9 @@ impl IntoResponse for ApiError {
             Some(waiting) => (self.status, axum::Json(waiting)).into_response(),
             None => (self.status, axum::Json(self.body())).into_response(),
         };
+        if self.replayed {
+            response.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+        }
         if let Some(retry_after_ms) = self.retry_after_ms {
             response.headers_mut().insert(header::RETRY_AFTER, retry_after_header(retry_after_ms));
         }

@@ -40,22 +40,16 @@ const TICKET_POLL_INTERVAL_MS: u64 = 250;
 fn json(status: StatusCode, body: &impl serde::Serialize, replayed: bool) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     if replayed {
-        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        response.headers_mut().insert(crate::error::REPLAYED_HEADER, HeaderValue::from_static("true"));
     }
     response
 }
 
 /// A keyed answer's outcome, or the refusal it was (marked replayed when it was).
-fn settle(answer: Answer) -> Result<(Outcome, bool), Response> {
+fn settle(answer: Answer) -> Result<(Outcome, bool), ApiError> {
     match answer.result {
         Ok(outcome) => Ok((outcome, answer.replayed)),
-        Err(error) => {
-            let mut response = ApiError::from(error).into_response();
-            if answer.replayed {
-                response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-            }
-            Err(response)
-        }
+        Err(error) => Err(ApiError { replayed: answer.replayed, ..ApiError::from(error) }),
     }
 }
 
@@ -311,14 +305,17 @@ pub async fn claim(
     };
     let now = app.now();
     app.sequencer.read(|ledger| campaign_open(ledger, campaign, now))?;
-    let _permit = app.admit(Class::Claim, Some(shopper), peer.ip(), &headers)?;
-    let _key = app.begin_key(&keyed)?;
-    let answer =
-        app.submit_keyed(&keyed, "", Command::ClaimCoupon { shopper, campaign, referred_by }).await?;
-    let (outcome, replayed) = match settle(answer) {
-        Ok(settled) => settled,
-        Err(response) => return Ok(response),
-    };
+    let answer = app
+        .run_keyed(
+            Class::Claim,
+            Some(shopper),
+            peer.ip(),
+            &headers,
+            &keyed,
+            Command::ClaimCoupon { shopper, campaign, referred_by },
+        )
+        .await?;
+    let (outcome, replayed) = settle(answer)?;
     let Outcome::CouponClaimed { coupon, face_value, newly_claimed, referral_bonus } = outcome else {
         return Err(unexpected(&outcome));
     };
@@ -521,14 +518,17 @@ pub async fn create_checkout(
         merchant_can_take(ledger, &ids, merchant)?;
         Ok::<_, ApiError>(coupon_choice(ledger, request.discounts.as_ref()))
     })?;
-    let _permit = app.admit(Class::Checkout, Some(shopper), peer.ip(), &headers)?;
-    let _key = app.begin_key(&keyed)?;
-    let answer =
-        app.submit_keyed(&keyed, "", Command::Quote { shopper, merchant, lines, coupon: choice }).await?;
-    let (outcome, replayed) = match settle(answer) {
-        Ok(settled) => settled,
-        Err(response) => return Ok(response),
-    };
+    let answer = app
+        .run_keyed(
+            Class::Checkout,
+            Some(shopper),
+            peer.ip(),
+            &headers,
+            &keyed,
+            Command::Quote { shopper, merchant, lines, coupon: choice },
+        )
+        .await?;
+    let (outcome, replayed) = settle(answer)?;
     let Outcome::Quoted(view) = outcome else { return Err(unexpected(&outcome)) };
     let body = app.sequencer.read(|ledger| session_from_view(ledger, &view, code, rejected));
     Ok(json(StatusCode::CREATED, &body, replayed))
@@ -572,14 +572,17 @@ pub async fn update_checkout(
         };
         Ok::<_, ApiError>((lines, choice, code, rejected))
     })?;
-    let _permit = app.admit(Class::Checkout, Some(shopper), peer.ip(), &headers)?;
-    let _key = app.begin_key(&keyed)?;
-    let answer =
-        app.submit_keyed(&keyed, "", Command::Requote { shopper, quote, lines, coupon: choice }).await?;
-    let (outcome, replayed) = match settle(answer) {
-        Ok(settled) => settled,
-        Err(response) => return Ok(response),
-    };
+    let answer = app
+        .run_keyed(
+            Class::Checkout,
+            Some(shopper),
+            peer.ip(),
+            &headers,
+            &keyed,
+            Command::Requote { shopper, quote, lines, coupon: choice },
+        )
+        .await?;
+    let (outcome, replayed) = settle(answer)?;
     let Outcome::Quoted(view) = outcome else { return Err(unexpected(&outcome)) };
     let body = app.sequencer.read(|ledger| session_from_view(ledger, &view, code, rejected));
     Ok(json(StatusCode::OK, &body, replayed))
@@ -694,17 +697,11 @@ pub async fn complete_checkout(
         &body,
     )?;
     let quote = parse_session_id(&session_text)?;
-    if !body.is_empty() {
-        let _: serde_json::Value = parse_json(&body)?;
-    }
-    let _permit = app.admit(Class::CompleteCheckout, Some(shopper), peer.ip(), &headers)?;
-    let _key = app.begin_key(&keyed)?;
+    ignore_body(&body)?;
     let command = Command::PlaceOrder { shopper, quote, idempotency_key: keyed.key.clone() };
-    let answer = app.submit_keyed(&keyed, "", command).await?;
-    let (outcome, replayed) = match settle(answer) {
-        Ok(settled) => settled,
-        Err(response) => return Ok(response),
-    };
+    let answer =
+        app.run_keyed(Class::CompleteCheckout, Some(shopper), peer.ip(), &headers, &keyed, command).await?;
+    let (outcome, replayed) = settle(answer)?;
     let Outcome::OrderPlaced { receipt, .. } = outcome else { return Err(unexpected(&outcome)) };
     app.index.write().record_order(&receipt);
     let body = app.sequencer.read(|ledger| render_session(ledger, shopper, quote, Some(receipt.order), true));
@@ -735,16 +732,18 @@ pub async fn cancel_checkout(
         &body,
     )?;
     let quote = parse_session_id(&session_text)?;
-    if !body.is_empty() {
-        let _: serde_json::Value = parse_json(&body)?;
-    }
-    let _permit = app.admit(Class::Checkout, Some(shopper), peer.ip(), &headers)?;
-    let _key = app.begin_key(&keyed)?;
-    let answer = app.submit_keyed(&keyed, "", Command::CancelQuote { shopper, quote }).await?;
-    let (outcome, replayed) = match settle(answer) {
-        Ok(settled) => settled,
-        Err(response) => return Ok(response),
-    };
+    ignore_body(&body)?;
+    let answer = app
+        .run_keyed(
+            Class::Checkout,
+            Some(shopper),
+            peer.ip(),
+            &headers,
+            &keyed,
+            Command::CancelQuote { shopper, quote },
+        )
+        .await?;
+    let (outcome, replayed) = settle(answer)?;
     let Outcome::QuoteCanceled { .. } = outcome else { return Err(unexpected(&outcome)) };
     let body = app.sequencer.read(|ledger| render_session(ledger, shopper, quote, None, false));
     let body =
@@ -788,10 +787,8 @@ pub async fn coupon_order(
     }
     // Claim and quote travel together (the intake is first in, first out, so the quote sees
     // the claim); each step is kept under the request's key, so a retry replays all three.
-    let claim =
-        keyed_command(&keyed, "claim", Command::ClaimCoupon { shopper, campaign, referred_by: None })?;
-    let ask = keyed_command(
-        &keyed,
+    let claim = keyed.wrap("claim", Command::ClaimCoupon { shopper, campaign, referred_by: None })?;
+    let ask = keyed.wrap(
         "quote",
         Command::Quote { shopper, merchant, lines, coupon: lantern_ledger::CouponChoice::Campaign(campaign) },
     )?;
@@ -809,11 +806,7 @@ pub async fn coupon_order(
         Err(error) => return Err(error.into()),
     };
     let command = Command::PlaceOrder { shopper, quote, idempotency_key: keyed.key.clone() };
-    let answer = app.submit_keyed(&keyed, "", command).await?;
-    let (outcome, replayed) = match settle(answer) {
-        Ok(settled) => settled,
-        Err(response) => return Ok(response),
-    };
+    let (outcome, replayed) = settle(app.submit_keyed(&keyed, "", command).await?)?;
     let Outcome::OrderPlaced { receipt, .. } = outcome else { return Err(unexpected(&outcome)) };
     app.index.write().record_order(&receipt);
     let body =
@@ -822,17 +815,6 @@ pub async fn coupon_order(
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "order_missing", "the placed order is not readable")
     })?;
     Ok(json(StatusCode::CREATED, &body, replayed))
-}
-
-fn keyed_command(keyed: &KeyedRequest, suffix: &str, command: Command) -> Result<Command, ApiError> {
-    let key =
-        lantern_core::IdempotencyKey::new(format!("{}#{suffix}", keyed.key.as_str())).map_err(|_| {
-            ApiError::invalid(
-                "$header.Idempotency-Key",
-                "the Idempotency-Key is too long; use at most 200 bytes",
-            )
-        })?;
-    Ok(Command::Keyed { scope: keyed.scope, key, fingerprint: keyed.fingerprint, command: Box::new(command) })
 }
 
 fn keyed_result(outcome: Outcome) -> Result<Outcome, LedgerError> {
@@ -907,20 +889,22 @@ pub async fn cancel_order(
         &body,
     )?;
     let order = parse_id(OrderId::parse, &order_text, "$path.order_id")?;
-    if !body.is_empty() {
-        let _: serde_json::Value = parse_json(&body)?;
-    }
-    let _permit = app.admit(Class::Checkout, Some(shopper), peer.ip(), &headers)?;
-    let _key = app.begin_key(&keyed)?;
-    advance_reply(&app, &keyed, Command::CancelOrder { shopper, order }, order).await
+    ignore_body(&body)?;
+    let answer = app
+        .run_keyed(
+            Class::Checkout,
+            Some(shopper),
+            peer.ip(),
+            &headers,
+            &keyed,
+            Command::CancelOrder { shopper, order },
+        )
+        .await?;
+    advance_reply(&app, answer, order)
 }
 
-async fn advance_reply(app: &Arc<App>, keyed: &KeyedRequest, command: Command, order: OrderId) -> Reply {
-    let answer = app.submit_keyed(keyed, "", command).await?;
-    let (outcome, replayed) = match settle(answer) {
-        Ok(settled) => settled,
-        Err(response) => return Ok(response),
-    };
+fn advance_reply(app: &Arc<App>, answer: Answer, order: OrderId) -> Reply {
+    let (outcome, replayed) = settle(answer)?;
     let Outcome::OrderAdvanced { .. } = outcome else { return Err(unexpected(&outcome)) };
     let body = app.sequencer.read(|ledger| order_of(ledger, order));
     let body = body.ok_or_else(|| ApiError::not_found(format!("order {order} is no longer kept")))?;
@@ -965,15 +949,17 @@ pub async fn upload_catalog(
         ApiError::invalid(error.location().unwrap_or_else(|| "$".into()), error.to_string())
             .with_code(error.code())
     })?;
-    let _permit = app.admit(Class::Checkout, None, peer.ip(), &headers)?;
-    let _key = app.begin_key(&keyed)?;
     let answer = app
-        .submit_keyed(&keyed, "", Command::PublishCatalog { catalog: Arc::new(menu.into_parts().0) })
+        .run_keyed(
+            Class::Checkout,
+            None,
+            peer.ip(),
+            &headers,
+            &keyed,
+            Command::PublishCatalog { catalog: Arc::new(menu.into_parts().0) },
+        )
         .await?;
-    let (outcome, replayed) = match settle(answer) {
-        Ok(settled) => settled,
-        Err(response) => return Ok(response),
-    };
+    let (outcome, replayed) = settle(answer)?;
     let Outcome::CatalogPublished { catalog, n_items } = outcome else { return Err(unexpected(&outcome)) };
     Ok(json(
         StatusCode::CREATED,
@@ -982,17 +968,8 @@ pub async fn upload_catalog(
     ))
 }
 
-async fn merchant_update(
-    app: &Arc<App>,
-    keyed: &KeyedRequest,
-    command: Command,
-    merchant: MerchantId,
-) -> Reply {
-    let answer = app.submit_keyed(keyed, "", command).await?;
-    let (outcome, replayed) = match settle(answer) {
-        Ok(settled) => settled,
-        Err(response) => return Ok(response),
-    };
+fn merchant_update(app: &Arc<App>, answer: Answer, merchant: MerchantId) -> Reply {
+    let (outcome, replayed) = settle(answer)?;
     let Outcome::MerchantUpdated { .. } = outcome else { return Err(unexpected(&outcome)) };
     let body = app.sequencer.read(|ledger| summary_of(ledger, merchant));
     let body = body.ok_or_else(|| ApiError::not_found(format!("merchant {merchant} does not exist")))?;
@@ -1025,9 +1002,17 @@ pub async fn set_status(
             ));
         }
     };
-    let _permit = app.admit(Class::Checkout, None, peer.ip(), &headers)?;
-    let _key = app.begin_key(&keyed)?;
-    merchant_update(&app, &keyed, Command::SetMerchantStatus { merchant, status }, merchant).await
+    let answer = app
+        .run_keyed(
+            Class::Checkout,
+            None,
+            peer.ip(),
+            &headers,
+            &keyed,
+            Command::SetMerchantStatus { merchant, status },
+        )
+        .await?;
+    merchant_update(&app, answer, merchant)
 }
 
 #[utoipa::path(post, path = "/v1/merchant/capacity", tag = "merchant", security(("bearer" = [])),
@@ -1047,9 +1032,17 @@ pub async fn set_capacity(
     let request: CapacityRequest = parse_json(&body)?;
     let capacity = Capacity::new(request.orders_per_minute, request.open_orders_max)
         .map_err(|error| ApiError::invalid("$", error.to_string()))?;
-    let _permit = app.admit(Class::Checkout, None, peer.ip(), &headers)?;
-    let _key = app.begin_key(&keyed)?;
-    merchant_update(&app, &keyed, Command::SetMerchantCapacity { merchant, capacity }, merchant).await
+    let answer = app
+        .run_keyed(
+            Class::Checkout,
+            None,
+            peer.ip(),
+            &headers,
+            &keyed,
+            Command::SetMerchantCapacity { merchant, capacity },
+        )
+        .await?;
+    merchant_update(&app, answer, merchant)
 }
 
 #[utoipa::path(get, path = "/v1/merchant/orders", tag = "merchant", security(("bearer" = [])),
@@ -1100,12 +1093,18 @@ pub async fn advance_order(
             ));
         }
     };
-    if !body.is_empty() {
-        let _: serde_json::Value = parse_json(&body)?;
-    }
-    let _permit = app.admit(Class::Checkout, None, peer.ip(), &headers)?;
-    let _key = app.begin_key(&keyed)?;
-    advance_reply(&app, &keyed, Command::AdvanceOrder { merchant, order, event }, order).await
+    ignore_body(&body)?;
+    let answer = app
+        .run_keyed(
+            Class::Checkout,
+            None,
+            peer.ip(),
+            &headers,
+            &keyed,
+            Command::AdvanceOrder { merchant, order, event },
+        )
+        .await?;
+    advance_reply(&app, answer, order)
 }
 
 // ---- operator -------------------------------------------------------------------------------
@@ -1131,13 +1130,10 @@ pub async fn register_merchant(
         .map_err(|error| ApiError::invalid("$", error.to_string()))?;
     let merchant = Merchant::new(id, request.name, catalog, capacity)
         .map_err(|error| ApiError::invalid("$.name", error.to_string()))?;
-    let _permit = app.admit(Class::Checkout, None, peer.ip(), &headers)?;
-    let _key = app.begin_key(&keyed)?;
-    let answer = app.submit_keyed(&keyed, "", Command::RegisterMerchant { merchant }).await?;
-    let (outcome, replayed) = match settle(answer) {
-        Ok(settled) => settled,
-        Err(response) => return Ok(response),
-    };
+    let answer = app
+        .run_keyed(Class::Checkout, None, peer.ip(), &headers, &keyed, Command::RegisterMerchant { merchant })
+        .await?;
+    let (outcome, replayed) = settle(answer)?;
     let Outcome::MerchantRegistered { merchant } = outcome else { return Err(unexpected(&outcome)) };
     app.index.write().record_merchant(merchant);
     let body = app.sequencer.read(|ledger| summary_of(ledger, merchant));
@@ -1213,13 +1209,10 @@ pub async fn create_campaign(
         pace: pace_of(request.pace.as_ref()),
     };
     spec.validate().map_err(|error| ApiError::invalid("$", error.to_string()))?;
-    let _permit = app.admit(Class::Checkout, None, peer.ip(), &headers)?;
-    let _key = app.begin_key(&keyed)?;
-    let answer = app.submit_keyed(&keyed, "", Command::CreateCampaign { spec }).await?;
-    let (outcome, replayed) = match settle(answer) {
-        Ok(settled) => settled,
-        Err(response) => return Ok(response),
-    };
+    let answer = app
+        .run_keyed(Class::Checkout, None, peer.ip(), &headers, &keyed, Command::CreateCampaign { spec })
+        .await?;
+    let (outcome, replayed) = settle(answer)?;
     let Outcome::CampaignCreated { campaign } = outcome else { return Err(unexpected(&outcome)) };
     let now = app.now();
     let body =
@@ -1248,13 +1241,17 @@ async fn campaign_change(
     )?;
     let campaign = parse_id(CampaignId::parse, campaign_text, "$path.campaign_id")?;
     let edit = edit(body)?;
-    let _permit = app.admit(Class::Checkout, None, peer.ip(), headers)?;
-    let _key = app.begin_key(&keyed)?;
-    let answer = app.submit_keyed(&keyed, "", Command::EditCampaign { campaign, edit: edit.clone() }).await?;
-    let (outcome, replayed) = match settle(answer) {
-        Ok(settled) => settled,
-        Err(response) => return Ok(response),
-    };
+    let answer = app
+        .run_keyed(
+            Class::Checkout,
+            None,
+            peer.ip(),
+            headers,
+            &keyed,
+            Command::EditCampaign { campaign, edit: edit.clone() },
+        )
+        .await?;
+    let (outcome, replayed) = settle(answer)?;
     let Outcome::CampaignEdited { .. } = outcome else { return Err(unexpected(&outcome)) };
     // Every operator change is audited in the log (and durably, in the journal).
     tracing::info!(campaign = %campaign, action, edit = ?edit, replayed, "campaign changed");
