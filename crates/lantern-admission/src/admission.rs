@@ -13,6 +13,9 @@ use crate::line::{EntryState, Line};
 pub const ETA_MS_MAX: u64 = 3_600_000;
 /// Shortest `retry_after_ms` for a full waiting room: retrying sooner only adds load.
 pub const RETRY_AFTER_MS_MIN: u64 = 1000;
+/// Most promotions remembered for [`Admission::take_promoted`] between two calls. Past it the
+/// oldest are forgotten: their holders learn of it at their next poll instead of at once.
+pub const PROMOTED_LOG_MAX: usize = 4096;
 
 /// Admission control for the gateway. Pure: no I/O, no clock; the gateway holds one behind a
 /// mutex and passes the time in. Every method is O(log n) in the waiting tickets (amortized:
@@ -33,6 +36,9 @@ pub struct Admission {
     counters: [ClassCounters; CLASS_COUNT],
     shed_shopper_rate_limited: u64,
     shed_ip_rate_limited: u64,
+    /// Tickets promoted since the last [`Admission::take_promoted`], oldest first, at most
+    /// [`PROMOTED_LOG_MAX`]: the gateway wakes their long polls at once.
+    promoted_log: std::collections::VecDeque<Ticket>,
 }
 
 /// The right to run one request; hand it back to [`Admission::complete`] exactly once.
@@ -165,6 +171,7 @@ impl Admission {
             counters: [ClassCounters::default(); CLASS_COUNT],
             shed_shopper_rate_limited: 0,
             shed_ip_rate_limited: 0,
+            promoted_log: std::collections::VecDeque::new(),
         })
     }
 
@@ -288,6 +295,22 @@ impl Admission {
         self.promote(now_ms);
     }
 
+    /// Releases a permit whose request never reached the measured path (a read, a refusal by
+    /// the business rules): frees and refills its slot without feeding the limiter, which
+    /// adapts to the ledger's latency only.
+    pub fn complete_unmeasured(&mut self, permit: Permit, now_ms: u64) {
+        let now_ms = self.settle(now_ms);
+        debug_assert!(self.in_flight > 0, "completed {permit:?} but nothing is in flight (double complete?)");
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.promote(now_ms);
+    }
+
+    /// Moves the tickets promoted since the last call into `out` (oldest first), so their
+    /// holders can be told at once instead of at their next poll.
+    pub fn take_promoted(&mut self, out: &mut Vec<Ticket>) {
+        out.extend(self.promoted_log.drain(..));
+    }
+
     /// Drop idle tickets and unredeemed admitted tickets (freeing their slots, promoting the
     /// next). Call about every 100 ms; the other methods also do it first, lazily.
     pub fn expire(&mut self, now_ms: u64) {
@@ -373,10 +396,14 @@ impl Admission {
             if !self.has_room(class) {
                 break;
             }
-            if self.lines[class.index()].promote_first(until_ms).is_none() {
+            let Some((seq, issued_at_ms)) = self.lines[class.index()].promote_first(until_ms) else {
                 debug_assert!(false, "{class} has waiting tickets but none to promote");
                 break;
+            };
+            if self.promoted_log.len() == PROMOTED_LOG_MAX {
+                self.promoted_log.pop_front();
             }
+            self.promoted_log.push_back(Ticket { class, seq, issued_at_ms });
             self.reserved += 1;
             self.counters[class.index()].promoted += 1;
             self.drain.on_grant();

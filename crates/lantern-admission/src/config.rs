@@ -125,7 +125,9 @@ impl AdmissionConfig {
             class_share_permille: [1000, 950, 850, 700, 500],
             waiting_room_capacity: [5_000, 10_000, 20_000, 10_000, 5_000],
             ticket_idle_ttl_ms: 10_000,
-            admitted_ttl_ms: 10_000,
+            // Short: an admitted shopper is woken at once and is back within a round trip, and
+            // a slot held for one who walked away is capacity lost.
+            admitted_ttl_ms: 2_000,
             shopper_bucket: BucketConfig { burst: 20, per_second: 5 },
             ip_bucket: BucketConfig { burst: 200, per_second: 50 },
             bucket_keys_max: 200_000,

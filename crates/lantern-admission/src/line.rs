@@ -144,8 +144,9 @@ impl Line {
         self.list_push_back(ListKind::Idle, entry_idx);
     }
 
-    /// Promotes the first waiting ticket, holding its slot until `until_ms`; returns its `seq`.
-    pub(crate) fn promote_first(&mut self, until_ms: u64) -> Option<u64> {
+    /// Promotes the first waiting ticket, holding its slot until `until_ms`; returns its `seq`
+    /// and issue time.
+    pub(crate) fn promote_first(&mut self, until_ms: u64) -> Option<(u64, u64)> {
         let flag_idx = self.waiting_flags.first_set()?;
         let entry_idx = flag_idx.checked_sub(self.popped)?;
         debug_assert!(self.entries[entry_idx].state == EntryState::Waiting);
@@ -154,11 +155,11 @@ impl Line {
         let entry = &mut self.entries[entry_idx];
         entry.state = EntryState::Admitted;
         entry.clock_ms = until_ms;
-        let seq = entry.seq;
+        let (seq, issued_at_ms) = (entry.seq, entry.issued_at_ms);
         self.list_push_back(ListKind::Admitted, entry_idx);
         self.n_waiting -= 1;
         self.n_admitted += 1;
-        Some(seq)
+        Some((seq, issued_at_ms))
     }
 
     /// Takes a ticket out of line (expired or redeemed); returns the state it had.
@@ -301,7 +302,7 @@ mod tests {
                 live.remove(live_idx);
                 live_idx += 3;
             }
-            let promoted = line.promote_first(u64::MAX).expect("someone waits");
+            let (promoted, _) = line.promote_first(u64::MAX).expect("someone waits");
             assert_eq!(promoted, live.remove(0));
             for (rank, &seq) in live.iter().enumerate() {
                 let entry_idx = line.locate(seq, line_issued_at(&line, seq)).expect("live");

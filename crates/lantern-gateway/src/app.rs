@@ -18,6 +18,7 @@ use lantern_sequencer::{Clock, SequencerHandle};
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::{FxHashMap, FxHashSet};
 use sha2::Digest;
+use tokio::sync::Notify;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -49,13 +50,16 @@ pub struct GatewayConfig {
     pub ticket_ttl_ms: u64,
     /// Requests with an idempotency key being processed at once (each holds one entry).
     pub keys_in_flight_max: usize,
+    /// A state-changing request whose turn in the waiting room is due within this long waits
+    /// for it in the gateway instead of being answered with a ticket (0: always a ticket).
+    pub hold_ms: u64,
 }
 
 impl GatewayConfig {
     /// Checks every value; the message names the field and the allowed range.
     pub fn validate(&self) -> Result<(), String> {
         self.admission.validate().map_err(|error| error.to_string())?;
-        let checks: [(&str, u64, u64, u64); 7] = [
+        let checks: [(&str, u64, u64, u64); 8] = [
             ("limits.body_bytes_max", self.body_bytes_max as u64, 1_024, 64 << 20),
             ("limits.request_deadline_ms", self.request_deadline_ms, 10, 600_000),
             ("waiting_room.long_poll_ms", self.long_poll_ms, 100, 120_000),
@@ -63,6 +67,7 @@ impl GatewayConfig {
             ("limits.sse_lifetime_ms", self.sse_lifetime_ms, 1_000, 86_400_000),
             ("waiting_room.ticket_ttl_ms", self.ticket_ttl_ms, 1_000, 86_400_000),
             ("limits.keys_in_flight_max", self.keys_in_flight_max as u64, 1, 10_000_000),
+            ("waiting_room.hold_ms", self.hold_ms, 0, 30_000),
         ];
         for (field, value, min, max) in checks {
             if !(min..=max).contains(&value) {
@@ -84,6 +89,7 @@ impl GatewayConfig {
             sse_lifetime_ms: 600_000,
             ticket_ttl_ms: 30 * 60 * 1000,
             keys_in_flight_max: 1_000_000,
+            hold_ms: 2_000,
         }
     }
 }
@@ -134,6 +140,8 @@ pub struct App {
     pub index: RwLock<ReadIndex>,
     pub metrics: Metrics,
     keys_in_flight: Mutex<FxHashSet<(u64, u64)>>,
+    /// Long polls and streams waiting on a ticket, woken when it is promoted.
+    waiters: Mutex<FxHashMap<(usize, u64), WaiterEntry>>,
     pub ready: AtomicBool,
     next_request_id: AtomicU64,
     pub started: Instant,
@@ -156,6 +164,7 @@ impl App {
             index: RwLock::new(index),
             metrics: Metrics::default(),
             keys_in_flight: Mutex::new(FxHashSet::default()),
+            waiters: Mutex::new(FxHashMap::default()),
             ready: AtomicBool::new(true),
             next_request_id: AtomicU64::new(1),
             started: Instant::now(),
@@ -201,19 +210,6 @@ impl App {
         }
     }
 
-    /// Like [`App::submit`] for two commands that must reach the ledger back to back.
-    pub async fn submit_pair(
-        &self,
-        first: Command,
-        second: Command,
-    ) -> Result<(Result<Outcome, ApiError>, Result<Outcome, ApiError>), ApiError> {
-        let deadline = Duration::from_millis(self.config.request_deadline_ms);
-        match tokio::time::timeout(deadline, self.sequencer.submit_pair(first, second)).await {
-            Ok((first, second)) => Ok((first.map_err(ApiError::from), second.map_err(ApiError::from))),
-            Err(_) => Err(deadline_passed(self.config.request_deadline_ms)),
-        }
-    }
-
     /// Runs a keyed request: the ledger keeps its first answer with the write, so a repeat
     /// gets that answer (`replayed`), a different request under the same key is a conflict,
     /// and a repeat while the first is still running is told to wait.
@@ -242,9 +238,62 @@ impl App {
         keyed: &KeyedRequest,
         command: Command,
     ) -> Result<Answer, ApiError> {
-        let _permit = self.admit(class, shopper, ip, headers)?;
+        let (mut permit, _) = self.admit_or_hold(class, shopper, ip, headers).await?;
         let _key = self.begin_key(keyed)?;
-        self.submit_keyed(keyed, "", command).await
+        self.submit_measured(&mut permit, keyed, command).await
+    }
+
+    /// [`App::submit_keyed`], then the ledger's own latency for the concurrency limit: the limit
+    /// adapts to the ledger alone, not to time this task spent waiting for a busy core (under
+    /// overload the cores are busy turning requests away, and that must not shrink the limit).
+    pub async fn submit_measured(
+        &self,
+        permit: &mut PermitGuard,
+        keyed: &KeyedRequest,
+        command: Command,
+    ) -> Result<Answer, ApiError> {
+        let answer = self.submit_keyed(keyed, "", command).await;
+        let overloaded = matches!(&answer, Err(error) if error.status == StatusCode::SERVICE_UNAVAILABLE);
+        permit.measured(self.sequencer.ledger_latency_us(), overloaded);
+        answer
+    }
+
+    /// Expires departed shoppers' tickets and wakes promoted ones; the server calls it every
+    /// tick so that both happen even when no request comes.
+    pub fn admission_tick(&self) {
+        let now_ms = self.now().unix_ms();
+        let mut admission = self.admission.lock();
+        admission.expire(now_ms);
+        self.wake_promoted(admission);
+    }
+
+    /// Wakes the long polls of the tickets promoted since the last call.
+    fn wake_promoted(&self, mut admission: parking_lot::MutexGuard<'_, Admission>) {
+        let mut promoted = Vec::new();
+        admission.take_promoted(&mut promoted);
+        drop(admission);
+        if promoted.is_empty() {
+            return;
+        }
+        let waiters = self.waiters.lock();
+        for ticket in promoted {
+            if let Some((notify, _)) = waiters.get(&(ticket.class.index(), ticket.seq)) {
+                notify.notify_one();
+            }
+        }
+    }
+
+    /// Registers a long poll on `ticket`; it is woken when the ticket is promoted. `None` when
+    /// [`WAITERS_MAX`] polls are registered already: that poll checks on its own, less often.
+    pub fn wait_on(self: &Arc<App>, ticket: Ticket) -> Option<Waiter> {
+        let key = (ticket.class.index(), ticket.seq);
+        let mut waiters = self.waiters.lock();
+        if !waiters.contains_key(&key) && waiters.len() >= WAITERS_MAX {
+            return None;
+        }
+        let (notify, n_polls) = waiters.entry(key).or_insert_with(|| (Arc::new(Notify::new()), 0));
+        *n_polls += 1;
+        Some(Waiter { app: Arc::clone(self), key, notify: Arc::clone(notify) })
     }
 
     /// Marks a key as being processed; the guard unmarks it.
@@ -280,8 +329,76 @@ impl App {
         ip: IpAddr,
         headers: &HeaderMap,
     ) -> Result<PermitGuard, ApiError> {
+        self.admit_or_queue(class, shopper, ip, headers, false).map(|(permit, _)| permit)
+    }
+
+    /// [`App::admit`], except that a request whose turn is due within `hold_ms` waits for it
+    /// here, in its place in line, instead of being answered with a ticket to come back with:
+    /// its turn then costs no round trip, and the shopper no extra request. Returns the permit
+    /// and how long the request waited (0 when admitted at once).
+    pub async fn admit_or_hold(
+        self: &Arc<App>,
+        class: Class,
+        shopper: Option<ShopperId>,
+        ip: IpAddr,
+        headers: &HeaderMap,
+    ) -> Result<(PermitGuard, u64), ApiError> {
+        let hold_ms = self.config.hold_ms;
+        let (permit, queued) = match self.admit_or_queue(class, shopper, ip, headers, hold_ms > 0)? {
+            (permit, None) => return Ok((permit, 0)),
+            (permit, Some(queued)) => (permit, queued),
+        };
+        drop(permit);
+        let held_at = Instant::now();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(hold_ms);
+        let waiter = self.wait_on(queued.ticket);
+        loop {
+            let now_ms = self.now().unix_ms();
+            match self.admission.lock().redeem(queued.ticket, now_ms) {
+                Ok(permit) => {
+                    let waited_ms = u64::try_from(held_at.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    return Ok((PermitGuard::new(self, Some(permit)), waited_ms.max(1)));
+                }
+                Err(TicketState::Waiting { position, eta_ms }) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        // Not yet: the shopper keeps this place in line with the ticket.
+                        return Err(self.ticket_answer(queued.ticket, class, shopper, position, eta_ms));
+                    }
+                }
+                Err(TicketState::Admitted { .. } | TicketState::Gone) => {
+                    return Err(ApiError::unavailable(
+                        "ticket_lapsed",
+                        "your place in line lapsed while waiting; send the request again",
+                        1_000,
+                    ));
+                }
+            }
+            let refresh = tokio::time::Instant::now() + Duration::from_millis(HOLD_REFRESH_MS);
+            match &waiter {
+                Some(waiter) => {
+                    tokio::select! {
+                        () = waiter.promoted() => {}
+                        () = tokio::time::sleep_until(refresh.min(deadline)) => {}
+                    }
+                }
+                None => tokio::time::sleep_until(refresh.min(deadline)).await,
+            }
+        }
+    }
+
+    /// Admits, queues or refuses. With `may_hold`, a fresh request queued with an ETA within
+    /// the hold time comes back as `Some(Queued)` (its permit guard empty) for the caller to
+    /// wait on; otherwise a queued request is answered with its ticket.
+    fn admit_or_queue(
+        self: &Arc<App>,
+        class: Class,
+        shopper: Option<ShopperId>,
+        ip: IpAddr,
+        headers: &HeaderMap,
+        may_hold: bool,
+    ) -> Result<(PermitGuard, Option<Queued>), ApiError> {
         if !self.config.admission_enabled {
-            return Ok(PermitGuard { app: Arc::clone(self), permit: None, started: Instant::now() });
+            return Ok((PermitGuard::new(self, None), None));
         }
         let now = self.now();
         let now_ms = now.unix_ms();
@@ -305,13 +422,7 @@ impl App {
             }
             let ticket = Ticket { class, seq: signed.seq, issued_at_ms: signed.issued_at.unix_ms() };
             match admission.redeem(ticket, now_ms) {
-                Ok(permit) => {
-                    return Ok(PermitGuard {
-                        app: Arc::clone(self),
-                        permit: Some(permit),
-                        started: Instant::now(),
-                    });
-                }
+                Ok(permit) => return Ok((PermitGuard::new(self, Some(permit)), None)),
                 Err(TicketState::Waiting { position, eta_ms }) => {
                     drop(admission);
                     return Err(self.waiting(text.to_owned(), position, eta_ms));
@@ -323,11 +434,23 @@ impl App {
         let decision = admission.admit(class, now_ms);
         drop(admission);
         match decision {
-            Decision::Admit(permit) => {
-                Ok(PermitGuard { app: Arc::clone(self), permit: Some(permit), started: Instant::now() })
+            Decision::Admit(permit) => Ok((PermitGuard::new(self, Some(permit)), None)),
+            Decision::Wait { ticket, eta_ms, .. } if may_hold && eta_ms <= self.config.hold_ms => {
+                Ok((PermitGuard::new(self, None), Some(Queued { ticket })))
             }
             other => Err(self.refusal(other, class, shopper, now)),
         }
+    }
+
+    fn ticket_answer(
+        &self,
+        ticket: Ticket,
+        class: Class,
+        shopper: Option<ShopperId>,
+        position: u64,
+        eta_ms: u64,
+    ) -> ApiError {
+        self.refusal(Decision::Wait { ticket, position, eta_ms }, class, shopper, self.now())
     }
 
     fn refusal(
@@ -364,11 +487,10 @@ impl App {
                         "the waiting room for this kind of request is full; retry after the time given",
                     ),
                 };
-                let status = match reason {
-                    ShedReason::WaitingRoomFull => StatusCode::SERVICE_UNAVAILABLE,
-                    _ => StatusCode::TOO_MANY_REQUESTS,
-                };
-                ApiError::new(status, code, message).with_retry_after_ms(retry_after_ms)
+                // Every reason is "too many requests now", said with when to come back: a full
+                // waiting room is the gateway working as designed, not failing (that is 503).
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+                    .with_retry_after_ms(retry_after_ms)
             }
         }
     }
@@ -498,29 +620,80 @@ impl Drop for KeyGuard {
     }
 }
 
-/// An admitted request's slot; released (and measured) when the request ends.
+/// An admitted request's slot; released when the request ends, with the ledger's latency
+/// when the request reached the ledger (the limit adapts to that alone).
 #[derive(Debug)]
 pub struct PermitGuard {
     app: Arc<App>,
     permit: Option<Permit>,
-    started: Instant,
+    ledger_latency_us: Option<u64>,
+    overloaded: bool,
 }
 
 impl PermitGuard {
-    /// Marks the request as having met an overloaded ledger, a backoff signal.
-    pub fn overloaded(&mut self) {
-        if let Some(permit) = self.permit.take() {
-            let latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            self.app.admission.lock().complete(permit, latency_us, true, self.app.now().unix_ms());
-        }
+    fn new(app: &Arc<App>, permit: Option<Permit>) -> PermitGuard {
+        PermitGuard { app: Arc::clone(app), permit, ledger_latency_us: None, overloaded: false }
+    }
+
+    /// Records the ledger's latency, and whether it answered "overloaded" (a backoff signal).
+    pub fn measured(&mut self, ledger_latency_us: u64, overloaded: bool) {
+        self.ledger_latency_us = Some(ledger_latency_us);
+        self.overloaded = overloaded;
     }
 }
 
 impl Drop for PermitGuard {
     fn drop(&mut self) {
-        if let Some(permit) = self.permit.take() {
-            let latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            self.app.admission.lock().complete(permit, latency_us, false, self.app.now().unix_ms());
+        let Some(permit) = self.permit.take() else { return };
+        let now_ms = self.app.now().unix_ms();
+        let mut admission = self.app.admission.lock();
+        match self.ledger_latency_us {
+            Some(latency_us) => admission.complete(permit, latency_us, self.overloaded, now_ms),
+            None => admission.complete_unmeasured(permit, now_ms),
+        }
+        self.app.wake_promoted(admission);
+    }
+}
+
+/// A fresh request given a place in line that it may wait for in the gateway.
+#[derive(Clone, Copy, Debug)]
+struct Queued {
+    ticket: Ticket,
+}
+
+/// How often a held request looks at its place in line; a promotion wakes it at once.
+const HOLD_REFRESH_MS: u64 = 100;
+
+/// Most long polls and streams registered for a wake-up at once; past it they check on their
+/// own once a second.
+pub const WAITERS_MAX: usize = 200_000;
+
+/// The wake-up shared by the polls of one ticket (class index, seq), and how many there are.
+type WaiterEntry = (Arc<Notify>, u32);
+
+/// A registered long poll; unregisters when dropped.
+#[derive(Debug)]
+pub struct Waiter {
+    app: Arc<App>,
+    key: (usize, u64),
+    notify: Arc<Notify>,
+}
+
+impl Waiter {
+    /// Resolves when the ticket is promoted (or was, since registration).
+    pub async fn promoted(&self) {
+        self.notify.notified().await;
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        let mut waiters = self.app.waiters.lock();
+        if let Some((_, n_polls)) = waiters.get_mut(&self.key) {
+            *n_polls -= 1;
+            if *n_polls == 0 {
+                waiters.remove(&self.key);
+            }
         }
     }
 }

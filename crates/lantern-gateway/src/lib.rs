@@ -45,6 +45,8 @@ pub use error::ApiError;
 
 /// Longest request id echoed back; longer ones are replaced.
 const REQUEST_ID_BYTES_MAX: usize = 128;
+/// How often admission control expires departed shoppers' tickets on its own.
+const ADMISSION_TICK_MS: u64 = 100;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -204,8 +206,20 @@ async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> R
             app.metrics.n_other_requests.fetch_add(1, Ordering::Relaxed);
         }
     }
-    if status.is_server_error() {
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
         tracing::warn!(request_id, method = %method, route = route.as_deref().unwrap_or("-"), status = status.as_u16(), latency_us, "request failed");
+    } else if status.is_server_error() {
+        // An overloaded gateway answers thousands of these a second: they are counted in the
+        // metrics, and logged at most once a second with the count since the last line.
+        if let Some(n_since_last) = app.metrics.unavailable_log.sample(app.started.elapsed().as_secs()) {
+            tracing::warn!(
+                request_id,
+                route = route.as_deref().unwrap_or("-"),
+                status = status.as_u16(),
+                n_since_last,
+                "requests refused as unavailable"
+            );
+        }
     } else {
         tracing::debug!(request_id, method = %method, route = route.as_deref().unwrap_or("-"), status = status.as_u16(), latency_us, "request");
     }
@@ -228,13 +242,28 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = router(Arc::clone(&app));
+    // Expires departed shoppers' tickets and wakes the long polls of promoted ones even when no
+    // request comes to do it.
+    let ticker = tokio::spawn({
+        let app = Arc::clone(&app);
+        async move {
+            let mut interval = tokio::time::interval(std::time::Duration::from_millis(ADMISSION_TICK_MS));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                interval.tick().await;
+                app.admission_tick();
+            }
+        }
+    });
     let draining = Arc::clone(&app);
     let shutdown = async move {
         shutdown.await;
         draining.ready.store(false, Ordering::Relaxed);
         tracing::info!("shutdown requested; draining requests in flight");
     };
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+    let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    ticker.abort();
+    served
 }

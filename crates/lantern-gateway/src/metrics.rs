@@ -28,6 +28,31 @@ pub struct Metrics {
     classes: [ClassCounters; 5],
     /// Requests outside the classes (health, metrics, documents).
     pub n_other_requests: AtomicU64,
+    /// Paces the log line for 503 answers.
+    pub unavailable_log: LogSampler,
+}
+
+/// Lets one log line a second through and counts the rest, so an overload cannot flood the log.
+#[derive(Debug, Default)]
+pub struct LogSampler {
+    last_second: AtomicU64,
+    n_suppressed: AtomicU64,
+}
+
+impl LogSampler {
+    /// `Some(events since the last line)` when a line may be written in this second (`second`
+    /// counts from any fixed start), else `None` (the event is counted).
+    pub fn sample(&self, second: u64) -> Option<u64> {
+        let stamp = second + 1; // 0 means "never logged"
+        let last = self.last_second.load(Ordering::Relaxed);
+        if last != stamp
+            && self.last_second.compare_exchange(last, stamp, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            return Some(self.n_suppressed.swap(0, Ordering::Relaxed) + 1);
+        }
+        self.n_suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
 }
 
 impl Metrics {

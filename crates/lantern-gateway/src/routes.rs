@@ -35,7 +35,11 @@ const LIST_MAX: usize = 100;
 /// Shops offered instead of a busy one.
 const ALTERNATIVES_MAX: usize = 3;
 /// How often a long poll or an SSE stream looks at its ticket again.
-const TICKET_POLL_INTERVAL_MS: u64 = 250;
+/// On an answer that waited in line in the gateway: how long, in ms.
+pub const WAITED_HEADER: &str = "lantern-waited-ms";
+/// How often a waiting ticket's long poll or stream looks at its position; a promotion wakes
+/// it at once.
+const POSITION_REFRESH_MS: u64 = 1_000;
 
 fn json(status: StatusCode, body: &impl serde::Serialize, replayed: bool) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
@@ -513,9 +517,8 @@ pub async fn create_checkout(
     let request: CheckoutCreateRequest = parse_json(&body)?;
     let merchant = parse_id(MerchantId::parse, &request.merchant_id, "$.merchant_id")?;
     let lines = cart_lines(&request.line_items, "$.line_items")?;
-    let ids = app.index.read().merchants.clone();
     let (choice, code, rejected) = app.sequencer.read(|ledger| {
-        merchant_can_take(ledger, &ids, merchant)?;
+        merchant_can_take(ledger, &app.index.read().merchants, merchant)?;
         Ok::<_, ApiError>(coupon_choice(ledger, request.discounts.as_ref()))
     })?;
     let answer = app
@@ -766,47 +769,32 @@ pub async fn coupon_order(
 ) -> Reply {
     let claims = app.caller(&headers)?;
     let shopper = shopper_of(&claims)?;
+    // Admission first: under overload most requests are turned away, and turning one away
+    // should cost no more than checking its token.
+    let (mut permit, waited_ms) =
+        match app.admit_or_hold(Class::Checkout, Some(shopper), peer.ip(), &headers).await {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                // Business-aware: a shopper about to be queued for a closed campaign or a full shop
+                // is told that instead (the unused ticket lapses on its own).
+                if refusal.code == "queued"
+                    && let Ok(request) = parse_json::<CouponOrderRequest>(&body)
+                {
+                    coupon_order_target(&app, &request)?;
+                }
+                return Err(refusal);
+            }
+        };
     let keyed = KeyedRequest::from_request(&claims, &headers, "POST /v1/coupon_orders", &body)?;
     let request: CouponOrderRequest = parse_json(&body)?;
-    let campaign = parse_id(CampaignId::parse, &request.campaign_id, "$.campaign_id")?;
-    let merchant = parse_id(MerchantId::parse, &request.merchant_id, "$.merchant_id")?;
+    let (campaign, merchant) = coupon_order_target(&app, &request)?;
     let lines = cart_lines(&request.line_items, "$.line_items")?;
-    let now = app.now();
-    let ids = app.index.read().merchants.clone();
-    app.sequencer.read(|ledger| {
-        campaign_open(ledger, campaign, now)?;
-        merchant_can_take(ledger, &ids, merchant)
-    })?;
-    let mut permit = app.admit(Class::Checkout, Some(shopper), peer.ip(), &headers)?;
     let _key = app.begin_key(&keyed)?;
-    // The order's own key is kept only at the last step: a reuse for another request must be
-    // refused before the first step claims anything.
-    let kept = app.sequencer.read(|ledger| ledger.kept_request_fingerprint(keyed.scope, &keyed.key));
-    if kept.is_some_and(|fingerprint| fingerprint != keyed.fingerprint) {
-        return Err(LedgerError::RequestConflict.into());
-    }
-    // Claim and quote travel together (the intake is first in, first out, so the quote sees
-    // the claim); each step is kept under the request's key, so a retry replays all three.
-    let claim = keyed.wrap("claim", Command::ClaimCoupon { shopper, campaign, referred_by: None })?;
-    let ask = keyed.wrap(
-        "quote",
-        Command::Quote { shopper, merchant, lines, coupon: lantern_ledger::CouponChoice::Campaign(campaign) },
-    )?;
-    let (claimed, quoted) = match app.submit_pair(claim, ask).await {
-        Ok(pair) => pair,
-        Err(error) => {
-            permit.overloaded();
-            return Err(error);
-        }
-    };
-    claimed.and_then(|outcome| keyed_result(outcome).map_err(ApiError::from))?;
-    let quote = match keyed_result(quoted?) {
-        Ok(Outcome::Quoted(view)) => view.quote,
-        Ok(other) => return Err(unexpected(&other)),
-        Err(error) => return Err(error.into()),
-    };
-    let command = Command::PlaceOrder { shopper, quote, idempotency_key: keyed.key.clone() };
-    let (outcome, replayed) = settle(app.submit_keyed(&keyed, "", command).await?)?;
+    // Claim, quote and order are one ledger command: one journal entry, one durable round trip,
+    // and a retry under the same key replays the whole answer.
+    let command =
+        Command::CouponOrder { shopper, campaign, merchant, lines, idempotency_key: keyed.key.clone() };
+    let (outcome, replayed) = settle(app.submit_measured(&mut permit, &keyed, command).await?)?;
     let Outcome::OrderPlaced { receipt, .. } = outcome else { return Err(unexpected(&outcome)) };
     app.index.write().record_order(&receipt);
     let body =
@@ -814,14 +802,28 @@ pub async fn coupon_order(
     let body = body.ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "order_missing", "the placed order is not readable")
     })?;
-    Ok(json(StatusCode::CREATED, &body, replayed))
+    let mut response = json(StatusCode::CREATED, &body, replayed);
+    if waited_ms > 0 {
+        response.headers_mut().insert(WAITED_HEADER, axum::http::HeaderValue::from(waited_ms));
+    }
+    Ok(response)
 }
 
-fn keyed_result(outcome: Outcome) -> Result<Outcome, LedgerError> {
-    match outcome {
-        Outcome::Keyed { answer, .. } => *answer,
-        other => Ok(other),
-    }
+/// The campaign and shop of a coupon order, refused at once when the campaign cannot give a
+/// coupon or the shop cannot take the order (with faster shops to try).
+fn coupon_order_target(
+    app: &App,
+    request: &CouponOrderRequest,
+) -> Result<(CampaignId, MerchantId), ApiError> {
+    let campaign = parse_id(CampaignId::parse, &request.campaign_id, "$.campaign_id")?;
+    let merchant = parse_id(MerchantId::parse, &request.merchant_id, "$.merchant_id")?;
+    let now = app.now();
+    let index = app.index.read();
+    app.sequencer.read(|ledger| {
+        campaign_open(ledger, campaign, now)?;
+        merchant_can_take(ledger, &index.merchants, merchant)
+    })?;
+    Ok((campaign, merchant))
 }
 
 // ---- orders ---------------------------------------------------------------------------------
@@ -1470,18 +1472,50 @@ pub async fn poll_ticket(
         return Ok(ticket_stream(app, ticket, state).into_response());
     }
     let wait_ms = query.wait_ms.unwrap_or(0).min(app.config.long_poll_ms);
+    if wait_ms == 0 {
+        return Ok(json(StatusCode::OK, &ticket_body(state), false));
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
-    let mut state = state;
+    // Without `position` the poll waits for a change from where the ticket stands now.
+    let seen = query.position.or(match state {
+        TicketState::Waiting { position, .. } => Some(position),
+        _ => None,
+    });
+    let waiter = app.wait_on(ticket);
+    // Registered: a promotion from here on wakes this poll. One that came just before is seen here.
+    let mut state = app.admission.lock().peek(ticket);
     loop {
         let settled = match state {
-            TicketState::Waiting { position, .. } => query.position.is_none_or(|seen| seen != position),
+            TicketState::Waiting { position, .. } => seen.is_none_or(|seen| moved_enough(seen, position)),
             TicketState::Admitted { .. } | TicketState::Gone => true,
         };
-        if settled || tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if settled || now >= deadline {
             return Ok(json(StatusCode::OK, &ticket_body(state), false));
         }
-        tokio::time::sleep(Duration::from_millis(TICKET_POLL_INTERVAL_MS)).await;
+        next_ticket_change(waiter.as_ref(), deadline.min(now + Duration::from_millis(POSITION_REFRESH_MS)))
+            .await;
         state = app.admission.lock().poll(ticket, app.now().unix_ms());
+    }
+}
+
+/// Whether a waiting ticket's position moved enough to be worth an answer: by a tenth, or by
+/// any amount near the front. Under a fast drain positions change every millisecond, and an
+/// answer per change would make the waiting room a load of its own.
+fn moved_enough(seen: u64, position: u64) -> bool {
+    seen.abs_diff(position) >= (seen / 10).max(1)
+}
+
+/// Sleeps until the ticket is promoted (when registered for a wake-up) or until `until`.
+async fn next_ticket_change(waiter: Option<&crate::app::Waiter>, until: tokio::time::Instant) {
+    match waiter {
+        Some(waiter) => {
+            tokio::select! {
+                () = waiter.promoted() => {}
+                () = tokio::time::sleep_until(until) => {}
+            }
+        }
+        None => tokio::time::sleep_until(until).await,
     }
 }
 
@@ -1493,29 +1527,39 @@ fn ticket_stream(
     let lifetime = Duration::from_millis(app.config.sse_lifetime_ms);
     let keepalive = Duration::from_millis(app.config.sse_keepalive_ms);
     let ends_at = tokio::time::Instant::now() + lifetime;
+    let waiter = app.wait_on(ticket);
     let stream = futures_util::stream::unfold(
-        (app, Some(first), None::<TicketState>, false),
-        move |(app, next, last, done)| async move {
+        (app, waiter, Some(first), None::<TicketState>, false),
+        move |(app, waiter, next, last, done)| async move {
             if done {
                 return None;
             }
             let mut state = match next {
                 Some(state) => state,
-                None => {
-                    tokio::time::sleep(Duration::from_millis(TICKET_POLL_INTERVAL_MS)).await;
-                    app.admission.lock().poll(ticket, app.now().unix_ms())
-                }
+                None => app.admission.lock().poll(ticket, app.now().unix_ms()),
             };
-            // Send only changes; between them, poll quietly (keep-alive comments keep the line up).
-            while Some(state) == last && tokio::time::Instant::now() < ends_at {
-                tokio::time::sleep(Duration::from_millis(TICKET_POLL_INTERVAL_MS)).await;
+            // Send only changes worth sending; between them, wait for a promotion or the next
+            // refresh (keep-alive comments keep the line up).
+            while !worth_an_event(last, state) && tokio::time::Instant::now() < ends_at {
+                let refresh = tokio::time::Instant::now() + Duration::from_millis(POSITION_REFRESH_MS);
+                next_ticket_change(waiter.as_ref(), refresh.min(ends_at)).await;
                 state = app.admission.lock().poll(ticket, app.now().unix_ms());
             }
             let finished =
                 !matches!(state, TicketState::Waiting { .. }) || tokio::time::Instant::now() >= ends_at;
             let event = Event::default().event("ticket").json_data(ticket_body(state)).unwrap_or_default();
-            Some((Ok(event), (app, None, Some(state), finished)))
+            Some((Ok(event), (app, waiter, None, Some(state), finished)))
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(keepalive))
+}
+
+fn worth_an_event(last: Option<TicketState>, state: TicketState) -> bool {
+    match (last, state) {
+        (None, _) => true,
+        (Some(TicketState::Waiting { position: seen, .. }), TicketState::Waiting { position, .. }) => {
+            moved_enough(seen, position)
+        }
+        (Some(last), state) => last != state,
+    }
 }

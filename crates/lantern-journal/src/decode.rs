@@ -267,6 +267,13 @@ impl Reader<'_> {
                 quote: QuoteId::new(self.u64("place_order.quote")?),
                 idempotency_key: self.idempotency_key()?,
             },
+            command_tag::COUPON_ORDER => Command::CouponOrder {
+                shopper: ShopperId::new(self.u64("coupon_order.shopper")?),
+                campaign: CampaignId::new(self.u64("coupon_order.campaign")?),
+                merchant: MerchantId::new(self.u64("coupon_order.merchant")?),
+                lines: self.vec("coupon_order.lines", min_encoded_bytes::CART_LINE, Self::cart_line)?,
+                idempotency_key: self.idempotency_key()?,
+            },
             command_tag::CANCEL_ORDER => Command::CancelOrder {
                 shopper: ShopperId::new(self.u64("cancel_order.shopper")?),
                 order: OrderId::new(self.u64("cancel_order.order")?),

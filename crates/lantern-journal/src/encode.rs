@@ -129,6 +129,17 @@ fn put_command(out: &mut Vec<u8>, command: &Command) {
             put_u64(out, quote.get());
             put_str(out, idempotency_key.as_str());
         }
+        Command::CouponOrder { shopper, campaign, merchant, lines, idempotency_key } => {
+            out.push(command_tag::COUPON_ORDER);
+            put_u64(out, shopper.get());
+            put_u64(out, campaign.get());
+            put_u64(out, merchant.get());
+            put_len(out, lines.len());
+            for line in lines {
+                put_cart_line(out, line);
+            }
+            put_str(out, idempotency_key.as_str());
+        }
         Command::CancelOrder { shopper, order } => {
             out.push(command_tag::CANCEL_ORDER);
             put_u64(out, shopper.get());

@@ -47,6 +47,7 @@ pub(crate) mod command_tag {
     pub const CANCEL_QUOTE: u8 = 14;
     /// Wraps one command that is not itself keyed.
     pub const KEYED: u8 = 15;
+    pub const COUPON_ORDER: u8 = 16;
 }
 
 pub(crate) mod edit_tag {

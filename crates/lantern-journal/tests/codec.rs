@@ -256,6 +256,13 @@ fn every_command() -> Vec<Command> {
         coupon: CouponChoice::Campaign(campaign),
     });
     commands.push(Command::CancelQuote { shopper, quote: QuoteId::new(77) });
+    commands.push(Command::CouponOrder {
+        shopper,
+        campaign,
+        merchant: MerchantId::new(9),
+        lines: vec![],
+        idempotency_key: key("coupon-order-1"),
+    });
     commands.push(Command::Keyed {
         scope: u64::MAX,
         key: key("checkout-complete-1"),
@@ -287,7 +294,7 @@ fn command_problem(error: DecodeError) -> (usize, usize, CommandProblem) {
 fn every_command_round_trips() {
     let commands = every_command();
     let kinds: std::collections::BTreeSet<&str> = commands.iter().map(Command::kind).collect();
-    assert_eq!(kinds.len(), 14, "the sample must hold every command variant");
+    assert_eq!(kinds.len(), 15, "the sample must hold every command variant");
     let bytes = encode(&commands);
     let decoded = decode_batch(&bytes).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(decoded, commands);

@@ -92,6 +92,17 @@ pub enum Command {
         quote: QuoteId,
         idempotency_key: IdempotencyKey,
     },
+    /// Claim, quote and order in one step: what a shopper's agent does with a campaign's
+    /// coupon, and one journal entry instead of three. The claim is idempotent (at the cap it
+    /// reuses the coupon claimed before); a refused order cancels its quote, so the coupon goes
+    /// back to the wallet instead of staying held.
+    CouponOrder {
+        shopper: ShopperId,
+        campaign: CampaignId,
+        merchant: MerchantId,
+        lines: Vec<CartLine>,
+        idempotency_key: IdempotencyKey,
+    },
     /// The shopper cancels (only before the shop accepts); the coupon goes back to the wallet.
     CancelOrder {
         shopper: ShopperId,
@@ -133,6 +144,7 @@ impl Command {
             Command::Requote { .. } => "requote",
             Command::CancelQuote { .. } => "cancel_quote",
             Command::PlaceOrder { .. } => "place_order",
+            Command::CouponOrder { .. } => "coupon_order",
             Command::CancelOrder { .. } => "cancel_order",
             Command::AdvanceOrder { .. } => "advance_order",
             Command::Tick => "tick",

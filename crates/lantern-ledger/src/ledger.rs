@@ -333,6 +333,9 @@ impl Ledger {
             Command::PlaceOrder { shopper, quote, idempotency_key } => {
                 self.place(*shopper, *quote, idempotency_key, now)
             }
+            Command::CouponOrder { shopper, campaign, merchant, lines, idempotency_key } => {
+                self.coupon_order(*shopper, *campaign, *merchant, lines, idempotency_key, now)
+            }
             Command::Keyed { scope, key, fingerprint, command } => {
                 Ok(self.keyed(*scope, key, *fingerprint, command, now))
             }
@@ -753,6 +756,32 @@ impl Ledger {
         quote.canceled = true;
         self.expired_quotes.push_back((now.plus_ms(self.config.hold_ttl_ms), quote_id));
         Ok(Outcome::QuoteCanceled { quote: quote_id })
+    }
+
+    fn coupon_order(
+        &mut self,
+        shopper: ShopperId,
+        campaign: CampaignId,
+        merchant: MerchantId,
+        lines: &[CartLine],
+        idempotency_key: &IdempotencyKey,
+        now: Timestamp,
+    ) -> Result<Outcome, LedgerError> {
+        // A repeat of an order already placed answers with it before claiming anything.
+        if let Some(order) = self.idempotency.get(&(shopper, key_hash(idempotency_key))) {
+            let view = self.orders.get(*order).unwrap_or_else(|| panic!("ledger bug: key without order"));
+            return Ok(Outcome::OrderPlaced { receipt: view.receipt, replayed: true });
+        }
+        self.claim(shopper, campaign, None, now)?;
+        let quote = match self.quote(shopper, merchant, lines, CouponChoice::Campaign(campaign), now)? {
+            Outcome::Quoted(view) => view.quote,
+            other => panic!("ledger bug: a quote answered {other:?}"),
+        };
+        let placed = self.place(shopper, quote, idempotency_key, now);
+        if placed.is_err() {
+            self.cancel_quote(shopper, quote, now)?;
+        }
+        placed
     }
 
     /// Gives a quote's held coupon back to the wallet.

@@ -138,6 +138,10 @@ pub struct SequencerCounters {
     pub n_store_errors: AtomicU64,
     pub commit_ns_total: AtomicU64,
     pub last_commit_unix_ms: AtomicU64,
+    /// Microseconds from taking the latest batch off the intake to answering its last request
+    /// (commit and apply): what the ledger itself adds to a request, free of the caller's own
+    /// scheduling.
+    pub last_batch_us: AtomicU64,
 }
 
 /// Why a sequencer could not start.
@@ -218,6 +222,13 @@ impl SequencerHandle {
         answer.blocking_recv().unwrap_or(Err(SubmitError::Stopped))
     }
 
+    /// What the ledger adds to a request now, in microseconds: waiting for the batch in progress,
+    /// then its own batch (twice the latest batch's time). Free of the caller's own scheduling,
+    /// so an admission limit that adapts to it tracks the ledger, not a busy CPU.
+    pub fn ledger_latency_us(&self) -> u64 {
+        self.counters.last_batch_us.load(Ordering::Relaxed).saturating_mul(2)
+    }
+
     /// Reads the ledger's durable state. Never waits for the intake or the disk.
     pub fn read<R>(&self, read: impl FnOnce(&Ledger) -> R) -> R {
         read(&self.ledger.read())
@@ -276,7 +287,12 @@ impl Sequencer {
             counters: Arc::clone(&counters),
             body: Vec::new(),
         };
-        let applier = Applier { batches: apply_receiver, ledger: Arc::clone(&ledger), config };
+        let applier = Applier {
+            batches: apply_receiver,
+            ledger: Arc::clone(&ledger),
+            config,
+            counters: Arc::clone(&counters),
+        };
         let committer = spawn_named("lantern-committer", move || committer.run());
         let applier = spawn_named("lantern-applier", move || applier.run());
         let handle = SequencerHandle { intake, ledger, counters, intake_capacity: config.intake_capacity };
@@ -381,6 +397,7 @@ struct Committer {
 /// A durable batch on its way to the applier.
 struct CommittedBatch {
     now: Timestamp,
+    drained_at: Instant,
     requests: Vec<(Command, Option<oneshot::Sender<Reply>>)>,
 }
 
@@ -419,6 +436,7 @@ impl Committer {
     }
 
     fn commit(&mut self, requests: Vec<(Command, Option<oneshot::Sender<Reply>>)>) {
+        let drained_at = Instant::now();
         let now = self.clock.now().max(self.last_now);
         self.body.clear();
         lantern_journal::encode_batch(requests.iter().map(|(command, _)| command), &mut self.body);
@@ -442,7 +460,7 @@ impl Committer {
                 self.counters.commit_ns_total.fetch_add(commit_ns, Ordering::Relaxed);
                 self.counters.last_commit_unix_ms.store(now.unix_ms(), Ordering::Relaxed);
                 // The applier only stops after the committer, so a failed send means it died.
-                if self.applier.send(CommittedBatch { now, requests }).is_err() {
+                if self.applier.send(CommittedBatch { now, drained_at, requests }).is_err() {
                     panic!("applier thread stopped while the committer runs");
                 }
             }
@@ -466,6 +484,7 @@ struct Applier {
     batches: std_mpsc::Receiver<CommittedBatch>,
     ledger: Arc<RwLock<Ledger>>,
     config: SequencerConfig,
+    counters: Arc<SequencerCounters>,
 }
 
 impl Applier {
@@ -481,6 +500,8 @@ impl Applier {
                     let _ = reply.send(answer.map_err(SubmitError::Ledger));
                 }
             }
+            let batch_us = u64::try_from(batch.drained_at.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.counters.last_batch_us.store(batch_us, Ordering::Relaxed);
         }
     }
 }

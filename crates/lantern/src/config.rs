@@ -66,6 +66,9 @@ pub struct WaitingRoom {
     pub admitted_ttl_ms: u64,
     pub ticket_ttl_ms: u64,
     pub long_poll_ms: u64,
+    /// A state-changing request whose turn is due within this long waits for it in the gateway
+    /// instead of getting a ticket (0: always a ticket).
+    pub hold_ms: u64,
 }
 
 impl Default for ServeConfig {
@@ -122,6 +125,7 @@ impl Default for WaitingRoom {
             admitted_ttl_ms: admission.admitted_ttl_ms,
             ticket_ttl_ms: gateway.ticket_ttl_ms,
             long_poll_ms: gateway.long_poll_ms,
+            hold_ms: gateway.hold_ms,
         }
     }
 }
@@ -192,6 +196,7 @@ impl ServeConfig {
             sse_lifetime_ms: self.limits.sse_lifetime_ms,
             ticket_ttl_ms: self.waiting_room.ticket_ttl_ms,
             keys_in_flight_max: self.limits.keys_in_flight_max,
+            hold_ms: self.waiting_room.hold_ms,
         };
         gateway.validate().map_err(|problem| anyhow::anyhow!("the configuration is invalid: {problem}"))?;
         if self.expected_orders > lantern_ledger::EXPECTED_ENTRIES_MAX {

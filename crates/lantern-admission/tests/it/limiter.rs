@@ -118,3 +118,21 @@ fn a_shrinking_limit_revokes_nothing_and_new_requests_wait() {
     }
     assert!(matches!(admission.poll(ticket, 3 * WINDOW_MS), lantern_admission::TicketState::Admitted { .. }));
 }
+
+#[test]
+fn unmeasured_completions_free_the_slot_without_moving_the_limit() {
+    let mut admission = adaptive(32, 16, 64);
+    let mut permits = Vec::new();
+    fill(&mut admission, &mut permits, 0);
+    let (ticket, _) = admit_ticket(&mut admission, Class::CompleteCheckout, 0);
+    for permit in permits {
+        admission.complete_unmeasured(permit, 1_000);
+    }
+    let stats = admission.stats();
+    assert_eq!((stats.limit, stats.in_flight, stats.reserved), (32, 0, 1), "the waiting ticket took a slot");
+    let mut promoted = Vec::new();
+    admission.take_promoted(&mut promoted);
+    assert_eq!(promoted, vec![ticket], "and is reported once, to be woken");
+    admission.take_promoted(&mut promoted);
+    assert_eq!(promoted.len(), 1);
+}

@@ -104,6 +104,11 @@ async fn a_queued_request_waits_its_turn_and_is_admitted_with_its_ticket() {
     let held = poll(&server, &bobs_ticket, "?wait_ms=400&position=1").await;
     assert_eq!(held.ok(200)["status"], "waiting");
     assert!(started.elapsed() >= Duration::from_millis(350), "{:?}", started.elapsed());
+    // Without `position` it waits for a change from where the ticket stands, too.
+    let started = Instant::now();
+    let held = poll(&server, &bobs_ticket, "?wait_ms=400").await;
+    assert_eq!(held.ok(200)["status"], "waiting");
+    assert!(started.elapsed() >= Duration::from_millis(350), "{:?}", started.elapsed());
 
     // Bob waits on a long poll, Carol on a stream of server-sent events.
     let long_poll = {
@@ -172,7 +177,7 @@ async fn a_queued_request_waits_its_turn_and_is_admitted_with_its_ticket() {
 }
 
 #[tokio::test]
-async fn a_full_waiting_room_answers_503_with_retry_after() {
+async fn a_full_waiting_room_answers_429_with_a_reason_and_retry_after() {
     let mut config = one_at_a_time([10, 10, 1, 10, 10]);
     config.sse_lifetime_ms = 1_000;
     config.sse_keepalive_ms = 100;
@@ -203,8 +208,8 @@ async fn a_full_waiting_room_answers_503_with_retry_after() {
     assert!(events.contains("\"status\":\"waiting\""), "{events}");
     assert!(!events.contains("admitted"), "{events}");
     let carol = server.claim(&server.shopper(3), FESTIVAL).await;
-    let body = carol.refused(503, "waiting_room_full");
-    assert_eq!(body["type"], "service_unavailable");
+    let body = carol.refused(429, "waiting_room_full");
+    assert_eq!(body["type"], "invalid_request");
     assert!(carol.retry_after_s() >= 1);
     assert!(body["retry_after_ms"].as_u64().is_some_and(|ms| ms >= 1000), "{}", carol.text);
     // Browsing has its own room, and waits there rather than being shed.
@@ -365,4 +370,31 @@ async fn bad_tickets_are_refused_with_a_reason() {
         let reply = poll(&server, &unknown, query).await;
         reply.refused(400, "invalid");
     }
+}
+
+#[tokio::test]
+async fn a_request_whose_turn_is_near_waits_for_it_in_the_gateway() {
+    let mut config = one_at_a_time([10, 10, 10, 10, 10]);
+    config.hold_ms = 10_000;
+    let server = Server::with_config(config).await;
+    server.gate.close();
+    let alice = occupy(&server, 1).await;
+    // Bob's claim is queued behind Alice's; it waits in the gateway rather than getting a ticket.
+    let bob = {
+        let request = server
+            .http
+            .post(server.url("/v1/campaigns/cmp_1/claim"))
+            .bearer_auth(server.shopper(2))
+            .header("idempotency-key", server.key())
+            .json(&json!({}));
+        tokio::spawn(async move { read(request.send().await.unwrap()).await })
+    };
+    let app = Arc::clone(&server.app);
+    eventually("bob in line", || app.admission.lock().stats().per_class[2].waiting == 1).await;
+    assert!(!bob.is_finished(), "bob is held, not answered");
+    server.gate.open();
+    alice.await.unwrap().ok(201);
+    bob.await.unwrap().ok(201);
+    let stats = server.app.admission.lock().stats();
+    assert_eq!((stats.per_class[2].queued, stats.per_class[2].redeemed), (1, 1));
 }

@@ -447,7 +447,10 @@ impl Model {
                 self.place(*shopper, *quote, idempotency_key.as_str(), now, rules)
             }
             // Checkout-session updates and keyed requests are covered by the scenario tests.
-            Command::Requote { .. } | Command::CancelQuote { .. } | Command::Keyed { .. } => {
+            Command::Requote { .. }
+            | Command::CancelQuote { .. }
+            | Command::CouponOrder { .. }
+            | Command::Keyed { .. } => {
                 panic!("the property test does not generate {}", command.kind())
             }
             Command::CancelOrder { shopper, order } => {

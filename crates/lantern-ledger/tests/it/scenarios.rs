@@ -1037,3 +1037,42 @@ fn keyed_answers_are_forgotten_after_the_retention() {
     assert!(!replayed);
     assert_ne!(quote_of(later), first);
 }
+
+// ---- coupon orders: claim, quote and order in one command ------------------------------------
+
+fn coupon_order(shopper: ShopperId, campaign: CampaignId, merchant: MerchantId, key: &str) -> Command {
+    let idempotency_key = IdempotencyKey::new(key).expect("test keys are printable ASCII");
+    Command::CouponOrder { shopper, campaign, merchant, lines: one_tea(), idempotency_key }
+}
+
+#[test]
+fn a_coupon_order_claims_quotes_and_places_in_one_step_and_replays() {
+    let (mut ledger, campaign) = shop_with(amount_off(500, 100_000));
+    let ada = shopper(1);
+    let (receipt, replayed) = placed(&mut ledger, &coupon_order(ada, campaign, TEA_HOUSE, "k1"), T0);
+    assert!(!replayed);
+    assert_eq!(receipt.discount, Money::from_fen(500));
+    assert_eq!(stats(&ledger, campaign).n_issued, 1);
+    // The same key answers with the same order and claims nothing more.
+    let (again, replayed) = placed(&mut ledger, &coupon_order(ada, campaign, TEA_HOUSE, "k1"), at(10));
+    assert!(replayed);
+    assert_eq!(again.order, receipt.order);
+    assert_eq!(stats(&ledger, campaign).n_issued, 1);
+}
+
+#[test]
+fn a_refused_coupon_order_leaves_its_coupon_in_the_wallet_not_held() {
+    let (mut ledger, campaign) = shop_with(amount_off(500, 100_000));
+    let ada = shopper(1);
+    let busy = Command::SetMerchantStatus { merchant: TEA_KIOSK, status: MerchantStatus::Busy };
+    apply_ok(&mut ledger, &busy, T0);
+    let refused = apply_err(&mut ledger, &coupon_order(ada, campaign, TEA_KIOSK, "k1"), at(1));
+    assert_eq!(refused.code(), ReasonCode::MerchantBusy);
+    let wallet = ledger.wallet(ada);
+    assert_eq!(wallet.len(), 1, "the claim stands");
+    assert_eq!(wallet[0].status, CouponStatus::Claimed, "and the coupon is free for the next order");
+    // The next coupon order at an open shop uses that same coupon.
+    let (receipt, _) = placed(&mut ledger, &coupon_order(ada, campaign, TEA_HOUSE, "k2"), at(2));
+    assert_eq!(receipt.discount, Money::from_fen(500));
+    assert_eq!(stats(&ledger, campaign).n_issued, 1);
+}

@@ -30,6 +30,8 @@ pub struct Conn {
 pub struct Answer {
     pub status: u16,
     pub retry_after: bool,
+    /// The gateway held the request in line before serving it (`Lantern-Waited-Ms`).
+    pub waited: bool,
     pub body: Vec<u8>,
 }
 
@@ -42,6 +44,7 @@ pub struct Head {
     pub content_length: Option<usize>,
     pub chunked: bool,
     pub retry_after: bool,
+    pub waited: bool,
     pub close: bool,
 }
 
@@ -118,10 +121,15 @@ impl Conn {
             }
             let body = self.buf[head.head_bytes..self.filled].to_vec();
             self.filled = 0;
-            return Ok(Answer { status: head.status, retry_after: head.retry_after, body });
+            return Ok(Answer {
+                status: head.status,
+                retry_after: head.retry_after,
+                waited: head.waited,
+                body,
+            });
         };
         self.reusable = !head.close;
-        Ok(Answer { status: head.status, retry_after: head.retry_after, body })
+        Ok(Answer { status: head.status, retry_after: head.retry_after, waited: head.waited, body })
     }
 
     /// Reads more bytes; the end of the stream is an error (an answer was still expected).
@@ -204,6 +212,7 @@ pub fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
         content_length: None,
         chunked: false,
         retry_after: false,
+        waited: false,
         close: version == "HTTP/1.0",
     };
     for line in lines {
@@ -215,6 +224,8 @@ pub fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
             head.chunked = value.to_ascii_lowercase().contains("chunked");
         } else if name.eq_ignore_ascii_case("retry-after") {
             head.retry_after = !value.is_empty();
+        } else if name.eq_ignore_ascii_case("lantern-waited-ms") {
+            head.waited = true;
         } else if name.eq_ignore_ascii_case("connection") {
             let value = value.to_ascii_lowercase();
             if value.contains("close") {
