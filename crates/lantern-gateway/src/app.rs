@@ -52,14 +52,21 @@ pub struct GatewayConfig {
     pub keys_in_flight_max: usize,
     /// A state-changing request whose turn in the waiting room is due within this long waits
     /// for it in the gateway instead of being answered with a ticket (0: always a ticket).
-    pub hold_ms: u64,
+    pub line_wait_ms: u64,
+    /// The chat agent's settings; its language model is off unless `agent.llm` is set.
+    pub agent: lantern_agent::AgentConfig,
+    pub llm: Option<lantern_llm::LlmConfig>,
+    /// Chat sessions kept at once (each a cart and a pending quote).
+    pub chat_sessions_max: usize,
+    /// A chat session unused this long is forgotten.
+    pub chat_session_idle_ms: u64,
 }
 
 impl GatewayConfig {
     /// Checks every value; the message names the field and the allowed range.
     pub fn validate(&self) -> Result<(), String> {
         self.admission.validate().map_err(|error| error.to_string())?;
-        let checks: [(&str, u64, u64, u64); 8] = [
+        let checks: [(&str, u64, u64, u64); 10] = [
             ("limits.body_bytes_max", self.body_bytes_max as u64, 1_024, 64 << 20),
             ("limits.request_deadline_ms", self.request_deadline_ms, 10, 600_000),
             ("waiting_room.long_poll_ms", self.long_poll_ms, 100, 120_000),
@@ -67,12 +74,17 @@ impl GatewayConfig {
             ("limits.sse_lifetime_ms", self.sse_lifetime_ms, 1_000, 86_400_000),
             ("waiting_room.ticket_ttl_ms", self.ticket_ttl_ms, 1_000, 86_400_000),
             ("limits.keys_in_flight_max", self.keys_in_flight_max as u64, 1, 10_000_000),
-            ("waiting_room.hold_ms", self.hold_ms, 0, 30_000),
+            ("waiting_room.line_wait_ms", self.line_wait_ms, 0, 30_000),
+            ("chat.sessions_max", self.chat_sessions_max as u64, 1, 10_000_000),
+            ("chat.session_idle_ms", self.chat_session_idle_ms, 1_000, 86_400_000),
         ];
         for (field, value, min, max) in checks {
             if !(min..=max).contains(&value) {
                 return Err(format!("{field} must be {min}..={max}, got {value}"));
             }
+        }
+        if let Some(llm) = &self.llm {
+            llm.validate().map_err(|error| format!("llm: {error}"))?;
         }
         Ok(())
     }
@@ -89,7 +101,11 @@ impl GatewayConfig {
             sse_lifetime_ms: 600_000,
             ticket_ttl_ms: 30 * 60 * 1000,
             keys_in_flight_max: 1_000_000,
-            hold_ms: 2_000,
+            line_wait_ms: 2_000,
+            agent: lantern_agent::AgentConfig::default(),
+            llm: None,
+            chat_sessions_max: 100_000,
+            chat_session_idle_ms: 30 * 60 * 1000,
         }
     }
 }
@@ -138,6 +154,11 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub admission: Mutex<Admission>,
     pub index: RwLock<ReadIndex>,
+    /// Search index and the agent's lexicon.
+    pub catalogs: crate::catalogs::Catalogs,
+    /// The chat agent's model client, when one is configured.
+    pub llm: Option<lantern_llm::LlmClient>,
+    pub chat: crate::chat::ChatSessions,
     pub metrics: Metrics,
     keys_in_flight: Mutex<FxHashSet<(u64, u64)>>,
     /// Long polls and streams waiting on a ticket, woken when it is promoted.
@@ -155,6 +176,18 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> Arc<App> {
         let index = sequencer.read(ReadIndex::rebuild);
+        let catalogs = sequencer.read(crate::catalogs::Catalogs::from_ledger);
+        let llm = config.llm.clone().and_then(|llm| {
+            let key = std::env::var(&llm.api_key_env).ok().filter(|key| !key.is_empty());
+            match lantern_llm::LlmClient::new(llm, key) {
+                Ok(client) => Some(client),
+                Err(error) => {
+                    tracing::warn!(%error, "language model off: its client could not be made");
+                    None
+                }
+            }
+        });
+        let chat = crate::chat::ChatSessions::new(config.chat_sessions_max, config.chat_session_idle_ms);
         Arc::new(App {
             admission: Mutex::new(Admission::new(config.admission.clone())),
             config,
@@ -162,6 +195,9 @@ impl App {
             signer,
             clock,
             index: RwLock::new(index),
+            catalogs,
+            llm,
+            chat,
             metrics: Metrics::default(),
             keys_in_flight: Mutex::new(FxHashSet::default()),
             waiters: Mutex::new(FxHashMap::default()),
@@ -238,7 +274,7 @@ impl App {
         keyed: &KeyedRequest,
         command: Command,
     ) -> Result<Answer, ApiError> {
-        let (mut permit, _) = self.admit_or_hold(class, shopper, ip, headers).await?;
+        let (mut permit, _) = self.admit_or_wait(class, shopper, ip, headers).await?;
         let _key = self.begin_key(keyed)?;
         self.submit_measured(&mut permit, keyed, command).await
     }
@@ -332,31 +368,31 @@ impl App {
         self.admit_or_queue(class, shopper, ip, headers, false).map(|(permit, _)| permit)
     }
 
-    /// [`App::admit`], except that a request whose turn is due within `hold_ms` waits for it
+    /// [`App::admit`], except that a request whose turn is due within `line_wait_ms` waits for it
     /// here, in its place in line, instead of being answered with a ticket to come back with:
     /// its turn then costs no round trip, and the shopper no extra request. Returns the permit
     /// and how long the request waited (0 when admitted at once).
-    pub async fn admit_or_hold(
+    pub async fn admit_or_wait(
         self: &Arc<App>,
         class: Class,
         shopper: Option<ShopperId>,
         ip: IpAddr,
         headers: &HeaderMap,
     ) -> Result<(PermitGuard, u64), ApiError> {
-        let hold_ms = self.config.hold_ms;
-        let (permit, queued) = match self.admit_or_queue(class, shopper, ip, headers, hold_ms > 0)? {
+        let line_wait_ms = self.config.line_wait_ms;
+        let (permit, queued) = match self.admit_or_queue(class, shopper, ip, headers, line_wait_ms > 0)? {
             (permit, None) => return Ok((permit, 0)),
             (permit, Some(queued)) => (permit, queued),
         };
         drop(permit);
-        let held_at = Instant::now();
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(hold_ms);
+        let waiting_since = Instant::now();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(line_wait_ms);
         let waiter = self.wait_on(queued.ticket);
         loop {
             let now_ms = self.now().unix_ms();
             match self.admission.lock().redeem(queued.ticket, now_ms) {
                 Ok(permit) => {
-                    let waited_ms = u64::try_from(held_at.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    let waited_ms = u64::try_from(waiting_since.elapsed().as_millis()).unwrap_or(u64::MAX);
                     return Ok((PermitGuard::new(self, Some(permit)), waited_ms.max(1)));
                 }
                 Err(TicketState::Waiting { position, eta_ms }) => {
@@ -373,7 +409,7 @@ impl App {
                     ));
                 }
             }
-            let refresh = tokio::time::Instant::now() + Duration::from_millis(HOLD_REFRESH_MS);
+            let refresh = tokio::time::Instant::now() + Duration::from_millis(LINE_WAIT_REFRESH_MS);
             match &waiter {
                 Some(waiter) => {
                     tokio::select! {
@@ -386,8 +422,8 @@ impl App {
         }
     }
 
-    /// Admits, queues or refuses. With `may_hold`, a fresh request queued with an ETA within
-    /// the hold time comes back as `Some(Queued)` (its permit guard empty) for the caller to
+    /// Admits, queues or refuses. With `may_wait`, a fresh request queued with an ETA within
+    /// the line wait comes back as `Some(Queued)` (its permit guard empty) for the caller to
     /// wait on; otherwise a queued request is answered with its ticket.
     fn admit_or_queue(
         self: &Arc<App>,
@@ -395,7 +431,7 @@ impl App {
         shopper: Option<ShopperId>,
         ip: IpAddr,
         headers: &HeaderMap,
-        may_hold: bool,
+        may_wait: bool,
     ) -> Result<(PermitGuard, Option<Queued>), ApiError> {
         if !self.config.admission_enabled {
             return Ok((PermitGuard::new(self, None), None));
@@ -435,7 +471,7 @@ impl App {
         drop(admission);
         match decision {
             Decision::Admit(permit) => Ok((PermitGuard::new(self, Some(permit)), None)),
-            Decision::Wait { ticket, eta_ms, .. } if may_hold && eta_ms <= self.config.hold_ms => {
+            Decision::Wait { ticket, eta_ms, .. } if may_wait && eta_ms <= self.config.line_wait_ms => {
                 Ok((PermitGuard::new(self, None), Some(Queued { ticket })))
             }
             other => Err(self.refusal(other, class, shopper, now)),
@@ -662,7 +698,7 @@ struct Queued {
 }
 
 /// How often a held request looks at its place in line; a promotion wakes it at once.
-const HOLD_REFRESH_MS: u64 = 100;
+const LINE_WAIT_REFRESH_MS: u64 = 100;
 
 /// Most long polls and streams registered for a wake-up at once; past it they check on their
 /// own once a second.

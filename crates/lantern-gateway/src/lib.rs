@@ -19,10 +19,15 @@
 #![allow(clippy::result_large_err)]
 
 mod app;
+mod catalogs;
+mod chat;
 mod convert;
 mod error;
 mod metrics;
 mod routes;
+mod shop;
+
+pub use shop::GatewayShop;
 pub mod wire;
 
 use std::future::Future;
@@ -50,7 +55,7 @@ const ADMISSION_TICK_MS: u64 = 100;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Lantern gateway", version = "0.1.0", description = "Agentic shopping gateway: browse, coupons, checkout sessions (Agentic Commerce Protocol shapes), orders, merchant and operator controls. Amounts are integer fen. Every POST needs an Idempotency-Key. A 429 with `code: queued` carries a waiting-room ticket."),
+    info(title = "Lantern gateway", version = "0.1.0", description = "Agentic shopping gateway: browse, coupons, checkout sessions (Agentic Commerce Protocol shapes), orders, merchant and operator controls. Amounts are integer fen. Every POST but /v1/chat needs an Idempotency-Key (a chat order is placed only on the shopper's confirmation of a shown quote, once per quote). A 429 with `code: queued` carries a waiting-room ticket."),
     paths(
         routes::healthz, routes::readyz, routes::metrics,
         routes::list_merchants, routes::get_menu, routes::search, routes::list_campaigns,
@@ -59,7 +64,7 @@ const ADMISSION_TICK_MS: u64 = 100;
         routes::coupon_order, routes::list_orders, routes::get_order, routes::cancel_order,
         routes::upload_catalog, routes::set_status, routes::set_capacity, routes::merchant_orders, routes::advance_order,
         routes::register_merchant, routes::create_campaign, routes::edit_campaign, routes::pause_campaign, routes::resume_campaign,
-        routes::campaign_stats, routes::gateway_stats, routes::poll_ticket,
+        routes::campaign_stats, routes::gateway_stats, routes::poll_ticket, chat::chat,
     ),
     modifiers(&BearerAuth),
     tags((name = "shopper"), (name = "merchant"), (name = "operator"), (name = "system"))
@@ -111,6 +116,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/campaigns/{campaign_id}/resume", post(routes::resume_campaign))
         .route("/v1/campaigns/{campaign_id}/stats", get(routes::campaign_stats))
         .route("/v1/wallet", get(routes::wallet))
+        .route("/v1/chat", post(chat::chat))
         .route("/v1/checkout_sessions", post(routes::create_checkout))
         .route(
             "/v1/checkout_sessions/{checkout_session_id}",
@@ -167,6 +173,7 @@ fn class_of(method: &Method, route: &str) -> Option<Class> {
         (_, "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => return None,
         ("POST", "/v1/checkout_sessions/{checkout_session_id}/complete") => Class::CompleteCheckout,
         ("POST", "/v1/campaigns/{campaign_id}/claim") => Class::Claim,
+        ("POST", "/v1/chat") => Class::Chat,
         ("POST", _) => Class::Checkout,
         _ => Class::Browse,
     };

@@ -41,7 +41,7 @@ pub const WAITED_HEADER: &str = "lantern-waited-ms";
 /// it at once.
 const POSITION_REFRESH_MS: u64 = 1_000;
 
-fn json(status: StatusCode, body: &impl serde::Serialize, replayed: bool) -> Response {
+pub(crate) fn json(status: StatusCode, body: &impl serde::Serialize, replayed: bool) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     if replayed {
         response.headers_mut().insert(crate::error::REPLAYED_HEADER, HeaderValue::from_static("true"));
@@ -65,7 +65,7 @@ fn unexpected(outcome: &Outcome) -> ApiError {
     )
 }
 
-fn shopper_of(claims: &Claims) -> Result<ShopperId, ApiError> {
+pub(crate) fn shopper_of(claims: &Claims) -> Result<ShopperId, ApiError> {
     match claims.role {
         Role::Shopper(shopper) => Ok(shopper),
         _ => Err(ApiError::forbidden("this endpoint is for shoppers; use a shopper token")),
@@ -187,7 +187,8 @@ pub async fn get_menu(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
-    /// Words of an item's name, in English or Chinese.
+    /// What to look for, in English or Chinese: item names, aliases, options, shop names;
+    /// misspellings are tolerated.
     pub q: String,
 }
 
@@ -207,24 +208,26 @@ pub async fn search(
         return Err(ApiError::invalid("$query.q", "give 1..=100 characters to search for"));
     }
     let _permit = app.admit(Class::Browse, shopper_id(&claims), peer.ip(), &headers)?;
-    let ids = app.index.read().merchants.clone();
+    // The search index (names, aliases, options, Chinese words, typos) finds the items; the
+    // ledger gives their current menu entries.
+    let found = app
+        .catalogs
+        .search
+        .read()
+        .search(&needle, None, LIST_MAX)
+        .map_err(|error| ApiError::invalid("$query.q", error.to_string()))?;
     let hits = app.sequencer.read(|ledger| {
-        let mut hits = Vec::new();
-        for id in &ids {
-            let Some((merchant, ..)) = ledger.merchant(*id) else { continue };
-            let Some(catalog) = ledger.catalog(merchant.catalog) else { continue };
-            for item in catalog.items().iter().filter(|item| item.name.to_lowercase().contains(&needle)) {
-                hits.push(SearchHit {
-                    merchant_id: id.to_string(),
-                    merchant_name: merchant.name().to_owned(),
+        found
+            .iter()
+            .filter_map(|hit| {
+                let item = catalog_of(ledger, hit.merchant)?.item(hit.item)?;
+                Some(SearchHit {
+                    merchant_id: hit.merchant.to_string(),
+                    merchant_name: hit.merchant_name.clone(),
                     item: menu_item(item),
-                });
-                if hits.len() >= LIST_MAX {
-                    return hits;
-                }
-            }
-        }
-        hits
+                })
+            })
+            .collect()
     });
     Ok(json(StatusCode::OK, &SearchResults { hits }, false))
 }
@@ -356,7 +359,11 @@ pub async fn wallet(State(app): AppState, ConnectInfo(peer): Peer, headers: Head
 
 /// A busy or paused shop answers at once, before anything is queued, with shops of the same
 /// menu that can make it sooner.
-fn merchant_can_take(ledger: &Ledger, ids: &[MerchantId], merchant: MerchantId) -> Result<(), ApiError> {
+pub(crate) fn merchant_can_take(
+    ledger: &Ledger,
+    ids: &[MerchantId],
+    merchant: MerchantId,
+) -> Result<(), ApiError> {
     let (shop, backlog, _) = ledger
         .merchant(merchant)
         .ok_or_else(|| ApiError::not_found(format!("merchant {merchant} does not exist")))?;
@@ -772,7 +779,7 @@ pub async fn coupon_order(
     // Admission first: under overload most requests are turned away, and turning one away
     // should cost no more than checking its token.
     let (mut permit, waited_ms) =
-        match app.admit_or_hold(Class::Checkout, Some(shopper), peer.ip(), &headers).await {
+        match app.admit_or_wait(Class::Checkout, Some(shopper), peer.ip(), &headers).await {
             Ok(admitted) => admitted,
             Err(refusal) => {
                 // Business-aware: a shopper about to be queued for a closed campaign or a full shop
@@ -958,11 +965,14 @@ pub async fn upload_catalog(
             peer.ip(),
             &headers,
             &keyed,
-            Command::PublishCatalog { catalog: Arc::new(menu.into_parts().0) },
+            Command::PublishCatalog { catalog: Arc::new(menu.catalog().clone()) },
         )
         .await?;
     let (outcome, replayed) = settle(answer)?;
     let Outcome::CatalogPublished { catalog, n_items } = outcome else { return Err(unexpected(&outcome)) };
+    if !replayed {
+        app.catalogs.menu_published(&app.sequencer, catalog, menu);
+    }
     Ok(json(
         StatusCode::CREATED,
         &CatalogUploaded { catalog_id: catalog.to_string(), items: n_items },
@@ -1138,6 +1148,9 @@ pub async fn register_merchant(
     let (outcome, replayed) = settle(answer)?;
     let Outcome::MerchantRegistered { merchant } = outcome else { return Err(unexpected(&outcome)) };
     app.index.write().record_merchant(merchant);
+    if !replayed {
+        app.catalogs.merchant_registered(&app.sequencer, merchant);
+    }
     let body = app.sequencer.read(|ledger| summary_of(ledger, merchant));
     let body = body.ok_or_else(|| ApiError::not_found(format!("merchant {merchant} does not exist")))?;
     Ok(json(StatusCode::CREATED, &body, replayed))

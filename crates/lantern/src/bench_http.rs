@@ -953,7 +953,7 @@ impl Overload {
                 stats.tally.record(&answer, &verdict);
                 match &verdict {
                     Verdict::Ordered => {
-                        // Waited: came back with a ticket, or was held in line by the gateway.
+                        // Waited: came back with a ticket, or waited in line in the gateway.
                         let waited = rounds > 0 || answer.waited;
                         stats.shoppers_ordered += 1;
                         if waited {

@@ -26,6 +26,34 @@ pub struct ServeConfig {
     pub limits: Limits,
     pub admission: Admission,
     pub waiting_room: WaitingRoom,
+    pub chat: Chat,
+}
+
+/// The chat agent (`POST /v1/chat`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Chat {
+    /// Conversations kept at once.
+    pub sessions_max: usize,
+    /// A conversation unused this long is forgotten.
+    pub session_idle_ms: u64,
+    pub agent: lantern_agent::AgentConfig,
+    /// An OpenAI-compatible model for messages the fast path is unsure of (off when absent):
+    /// `base_url`, `model`, `api_key_env` (the name of the variable holding the key) and its
+    /// limits (see lantern-llm's `LlmConfig`).
+    pub llm: Option<lantern_llm::LlmConfig>,
+}
+
+impl Default for Chat {
+    fn default() -> Chat {
+        let gateway = GatewayConfig::default_for_serve();
+        Chat {
+            sessions_max: gateway.chat_sessions_max,
+            session_idle_ms: gateway.chat_session_idle_ms,
+            agent: gateway.agent,
+            llm: gateway.llm,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -68,7 +96,7 @@ pub struct WaitingRoom {
     pub long_poll_ms: u64,
     /// A state-changing request whose turn is due within this long waits for it in the gateway
     /// instead of getting a ticket (0: always a ticket).
-    pub hold_ms: u64,
+    pub line_wait_ms: u64,
 }
 
 impl Default for ServeConfig {
@@ -80,6 +108,7 @@ impl Default for ServeConfig {
             limits: Limits::default(),
             admission: Admission::default(),
             waiting_room: WaitingRoom::default(),
+            chat: Chat::default(),
         }
     }
 }
@@ -125,7 +154,7 @@ impl Default for WaitingRoom {
             admitted_ttl_ms: admission.admitted_ttl_ms,
             ticket_ttl_ms: gateway.ticket_ttl_ms,
             long_poll_ms: gateway.long_poll_ms,
-            hold_ms: gateway.hold_ms,
+            line_wait_ms: gateway.line_wait_ms,
         }
     }
 }
@@ -196,7 +225,11 @@ impl ServeConfig {
             sse_lifetime_ms: self.limits.sse_lifetime_ms,
             ticket_ttl_ms: self.waiting_room.ticket_ttl_ms,
             keys_in_flight_max: self.limits.keys_in_flight_max,
-            hold_ms: self.waiting_room.hold_ms,
+            line_wait_ms: self.waiting_room.line_wait_ms,
+            agent: self.chat.agent.clone(),
+            llm: self.chat.llm.clone(),
+            chat_sessions_max: self.chat.sessions_max,
+            chat_session_idle_ms: self.chat.session_idle_ms,
         };
         gateway.validate().map_err(|problem| anyhow::anyhow!("the configuration is invalid: {problem}"))?;
         if self.expected_orders > lantern_ledger::EXPECTED_ENTRIES_MAX {

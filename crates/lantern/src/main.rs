@@ -3,8 +3,9 @@
 //! Subcommands: `serve` runs the HTTP gateway and `token` issues development tokens; `demo` runs a small scripted campaign and prints what happened; `bench ledger`
 //! measures coupon orders through the durable sequencer and `bench http` through the gateway; `loadgen` drives load and prints each
 //! acknowledgement (the kill test's workload); `audit` re-reads a data directory and checks every
-//! invariant.
+//! invariant; `chat`, `parse`, `eval` and `bench agent` are the shopping agent's.
 
+mod agent_cli;
 mod audit;
 mod bench;
 mod bench_http;
@@ -69,6 +70,17 @@ enum CliCommand {
     /// never exceeded, accounts balanced, no shopper over the cap, no coupon redeemed twice, and
     /// (with --acks) every acknowledged claim and order present.
     Audit(audit::AuditArgs),
+    /// Talk to the shopping agent in the terminal (English or Chinese), over the demo shops in
+    /// this process: search, cart, coupons, a quote to confirm, the order.
+    Chat(agent_cli::ChatArgs),
+    /// Print, as JSON, what the agent's fast path reads from one message against a menu file:
+    /// the intent and the cart lines it would build (item, quantity, size, options added and
+    /// removed). Nothing is placed.
+    Parse(agent_cli::ParseArgs),
+    /// Evaluate the fast path on the shared utterance sets (../shared/data): intent accuracy
+    /// per set and intent, out-of-scope rejection, slot F1, train and held-out apart; and exact
+    /// whole-cart match on our own order-parsing set.
+    Eval(agent_cli::EvalArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +94,9 @@ enum BenchTarget {
     /// goodput, p99 of admitted requests, every refusal with a ticket or a reason), and the
     /// waiting room's server memory per waiting shopper.
     Http(bench_http::HttpBenchArgs),
+    /// The agent's fast path against a 10,000-item catalog: turns per second on one core,
+    /// latency percentiles, and model calls per completed order for a message mix.
+    Agent(agent_cli::AgentBenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -99,5 +114,9 @@ fn main() -> anyhow::Result<()> {
         CliCommand::Bench { target: BenchTarget::Http(args) } => bench_http::run(&args),
         CliCommand::Loadgen(args) => loadgen::run(&args),
         CliCommand::Audit(args) => audit::run(&args),
+        CliCommand::Chat(args) => agent_cli::chat(&args),
+        CliCommand::Parse(args) => agent_cli::parse(&args),
+        CliCommand::Eval(args) => agent_cli::eval(&args),
+        CliCommand::Bench { target: BenchTarget::Agent(args) } => agent_cli::bench(&args),
     }
 }

@@ -21,7 +21,7 @@ const SECRET_FILE_NAME: &str = "secret";
 /// Environment variable that supplies the secret instead of the file.
 const SECRET_ENV: &str = "LANTERN_SECRET";
 /// Idle ticks keep holds and campaigns expiring on time when no request arrives.
-const IDLE_TICK_MS: u64 = 1_000;
+pub(crate) const IDLE_TICK_MS: u64 = 1_000;
 /// Outlets the demo opens: tea shops, then coffee shops.
 const DEMO_TEA_SHOPS: u64 = 6;
 const DEMO_COFFEE_SHOPS: u64 = 4;
@@ -157,7 +157,7 @@ fn make_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(secret)
 }
 
-fn seed_demo(handle: &SequencerHandle, now: Timestamp) -> anyhow::Result<()> {
+pub(crate) fn seed_demo(handle: &SequencerHandle, now: Timestamp) -> anyhow::Result<()> {
     let capacity = Capacity::new(30, 40)?;
     for command in world::shop_commands(DEMO_TEA_SHOPS, DEMO_COFFEE_SHOPS, capacity) {
         handle.submit_blocking(command).context("seeding the demo shops")?;

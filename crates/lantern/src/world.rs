@@ -197,3 +197,75 @@ pub fn shop_commands(n_tea_shops: u64, n_coffee_shops: u64, capacity: Capacity) 
     }
     commands
 }
+
+/// Words the benchmark's generated menus are made of: (English, Chinese) flavours and bases.
+const BENCH_FLAVOURS: [(&str, &str); 20] = [
+    ("Mango", "芒果"),
+    ("Peach", "蜜桃"),
+    ("Lychee", "荔枝"),
+    ("Taro", "芋泥"),
+    ("Matcha", "抹茶"),
+    ("Brown Sugar", "黑糖"),
+    ("Osmanthus", "桂花"),
+    ("Grapefruit", "西柚"),
+    ("Passion Fruit", "百香果"),
+    ("Strawberry", "草莓"),
+    ("Coconut", "椰子"),
+    ("Red Bean", "红豆"),
+    ("Jasmine", "茉莉"),
+    ("Oolong", "乌龙"),
+    ("Lemon", "柠檬"),
+    ("Honey", "蜂蜜"),
+    ("Caramel", "焦糖"),
+    ("Hazelnut", "榛果"),
+    ("Vanilla", "香草"),
+    ("Almond", "杏仁"),
+];
+const BENCH_BASES: [(&str, &str); 10] = [
+    ("Milk Tea", "奶茶"),
+    ("Green Tea", "绿茶"),
+    ("Black Tea", "红茶"),
+    ("Smoothie", "冰沙"),
+    ("Yogurt", "酸奶"),
+    ("Cheese Foam Tea", "芝士奶盖"),
+    ("Cold Brew", "冷萃"),
+    ("Mocha", "摩卡"),
+    ("Cake", "蛋糕"),
+    ("Toast", "吐司"),
+];
+/// Items on each generated shop's menu.
+const BENCH_ITEMS_PER_SHOP: usize = 100;
+
+/// A lexicon over `n_items` items: the demo tea shop (`mer_1`) and coffee shop (`mer_2`), then
+/// generated shops of [`BENCH_ITEMS_PER_SHOP`] bilingual items each; and how long it took (ms).
+pub fn bench_lexicon(n_items: usize) -> anyhow::Result<(lantern_nlu::Lexicon, u128)> {
+    let started = std::time::Instant::now();
+    let mut lexicon = lantern_nlu::Lexicon::new();
+    let demo = [(1, "Lantern Tea 灯笼茶饮", tea_menu()), (2, "Lantern Coffee 灯笼咖啡", coffee_menu())];
+    let mut n_indexed = 0;
+    for (merchant, name, catalog) in demo {
+        n_indexed += catalog.items().len();
+        let menu = lantern_catalog_io::Menu::new(catalog, Vec::new())?;
+        lexicon.upsert_merchant(MerchantId::new(merchant), name, &menu);
+    }
+    let mut shop = 3u64;
+    while n_indexed < n_items {
+        let n_here = BENCH_ITEMS_PER_SHOP.min(n_items - n_indexed);
+        let items = (0..n_here)
+            .map(|index| {
+                let (flavour_en, flavour_zh) = BENCH_FLAVOURS[(index + shop as usize) % BENCH_FLAVOURS.len()];
+                let (base_en, base_zh) =
+                    BENCH_BASES[(index / BENCH_FLAVOURS.len() + shop as usize) % BENCH_BASES.len()];
+                let name = format!("{flavour_zh}{base_zh} {flavour_en} {base_en} No.{index}");
+                item(index as u64 + 1, &name, base_en, 1000 + (index as i64 % 20) * 100, tea_options(300))
+            })
+            .collect();
+        let catalog = Catalog::new(CatalogId::new(shop), items)?;
+        let menu = lantern_catalog_io::Menu::new(catalog, Vec::new())?;
+        lexicon.upsert_merchant(MerchantId::new(shop), &format!("Bench Shop {shop}"), &menu);
+        n_indexed += n_here;
+        shop += 1;
+    }
+    lexicon.prepare();
+    Ok((lexicon, started.elapsed().as_millis()))
+}

@@ -375,7 +375,7 @@ async fn bad_tickets_are_refused_with_a_reason() {
 #[tokio::test]
 async fn a_request_whose_turn_is_near_waits_for_it_in_the_gateway() {
     let mut config = one_at_a_time([10, 10, 10, 10, 10]);
-    config.hold_ms = 10_000;
+    config.line_wait_ms = 10_000;
     let server = Server::with_config(config).await;
     server.gate.close();
     let alice = occupy(&server, 1).await;

@@ -122,9 +122,9 @@ pub fn test_config() -> GatewayConfig {
     config.admission.ip_bucket.per_second = 1_000_000;
     config.body_bytes_max = 64 * 1024;
     config.long_poll_ms = 5_000;
-    // Queued requests get their ticket at once, so tests see the waiting room (the hold has a
+    // Queued requests get their ticket at once, so tests see the waiting room (the line wait has a
     // test of its own).
-    config.hold_ms = 0;
+    config.line_wait_ms = 0;
     config.sse_keepalive_ms = 200;
     config.sse_lifetime_ms = 5_000;
     config
