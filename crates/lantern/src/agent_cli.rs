@@ -2,6 +2,9 @@
 //! file), `eval` (accuracy on the shared utterance sets, held-out split apart), `chat` (the agent
 //! in the terminal over an in-process gateway) and `bench agent` (fast-path turn latency).
 
+// Benchmark figures (rates, microseconds) are printed as decimals; no money is computed here.
+#![allow(clippy::float_arithmetic)]
+
 use std::io::{BufRead, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -7,6 +7,7 @@
 //! - `admission`: the waiting room (ticket, long poll, SSE, redeem), full rooms, rate limits.
 //! - `bad_input`: malformed, mistyped, oversized and unknown input on every endpoint, and a
 //!   seeded fuzz of every POST endpoint (`LANTERN_FUZZ_SEED` to vary it).
+//! - `chat`: the shopping agent's orders, sessions, streaming and bad input; search.
 //! - `system`: health, readiness, metrics and the OpenAPI document.
 
 #![allow(clippy::unwrap_used)]
@@ -14,6 +15,7 @@
 mod admission;
 mod auth;
 mod bad_input;
+mod chat;
 mod flows;
 mod idempotency;
 mod support;

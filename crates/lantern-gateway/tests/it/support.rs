@@ -609,3 +609,8 @@ impl Rng {
         self.below(100) < percent
     }
 }
+
+/// Every byte percent-encoded.
+pub fn percent_encode(text: &str) -> String {
+    text.bytes().map(|byte| format!("%{byte:02X}")).collect()
+}
