@@ -117,14 +117,9 @@ impl<S: Shop> Agent<S> {
         llm: Option<LlmClient>,
         config: AgentConfig,
     ) -> Agent<S> {
-        Agent {
-            shop,
-            lexicon,
-            llm,
-            tools: planner::tools(),
-            config: config.clamped(),
-            counters: Counters::default(),
-        }
+        // The tools are for the model alone; without one there is nothing to describe them to.
+        let tools = if llm.is_some() { planner::tools() } else { Vec::new() };
+        Agent { shop, lexicon, llm, tools, config: config.clamped(), counters: Counters::default() }
     }
 
     pub fn config(&self) -> &AgentConfig {

@@ -410,15 +410,7 @@ impl App {
                 }
             }
             let refresh = tokio::time::Instant::now() + Duration::from_millis(LINE_WAIT_REFRESH_MS);
-            match &waiter {
-                Some(waiter) => {
-                    tokio::select! {
-                        () = waiter.promoted() => {}
-                        () = tokio::time::sleep_until(refresh.min(deadline)) => {}
-                    }
-                }
-                None => tokio::time::sleep_until(refresh.min(deadline)).await,
-            }
+            next_ticket_change(waiter.as_ref(), refresh.min(deadline)).await;
         }
     }
 
@@ -706,6 +698,19 @@ pub const WAITERS_MAX: usize = 200_000;
 
 /// The wake-up shared by the polls of one ticket (class index, seq), and how many there are.
 type WaiterEntry = (Arc<Notify>, u32);
+
+/// Sleeps until the ticket is promoted (when registered for a wake-up) or until `until`.
+pub(crate) async fn next_ticket_change(waiter: Option<&Waiter>, until: tokio::time::Instant) {
+    match waiter {
+        Some(waiter) => {
+            tokio::select! {
+                () = waiter.promoted() => {}
+                () = tokio::time::sleep_until(until) => {}
+            }
+        }
+        None => tokio::time::sleep_until(until).await,
+    }
+}
 
 /// A registered long poll; unregisters when dropped.
 #[derive(Debug)]

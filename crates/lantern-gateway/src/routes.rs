@@ -1506,8 +1506,11 @@ pub async fn poll_ticket(
         if settled || now >= deadline {
             return Ok(json(StatusCode::OK, &ticket_body(state), false));
         }
-        next_ticket_change(waiter.as_ref(), deadline.min(now + Duration::from_millis(POSITION_REFRESH_MS)))
-            .await;
+        crate::app::next_ticket_change(
+            waiter.as_ref(),
+            deadline.min(now + Duration::from_millis(POSITION_REFRESH_MS)),
+        )
+        .await;
         state = app.admission.lock().poll(ticket, app.now().unix_ms());
     }
 }
@@ -1517,19 +1520,6 @@ pub async fn poll_ticket(
 /// answer per change would make the waiting room a load of its own.
 fn moved_enough(seen: u64, position: u64) -> bool {
     seen.abs_diff(position) >= (seen / 10).max(1)
-}
-
-/// Sleeps until the ticket is promoted (when registered for a wake-up) or until `until`.
-async fn next_ticket_change(waiter: Option<&crate::app::Waiter>, until: tokio::time::Instant) {
-    match waiter {
-        Some(waiter) => {
-            tokio::select! {
-                () = waiter.promoted() => {}
-                () = tokio::time::sleep_until(until) => {}
-            }
-        }
-        None => tokio::time::sleep_until(until).await,
-    }
 }
 
 fn ticket_stream(
@@ -1555,7 +1545,7 @@ fn ticket_stream(
             // refresh (keep-alive comments keep the line up).
             while !worth_an_event(last, state) && tokio::time::Instant::now() < ends_at {
                 let refresh = tokio::time::Instant::now() + Duration::from_millis(POSITION_REFRESH_MS);
-                next_ticket_change(waiter.as_ref(), refresh.min(ends_at)).await;
+                crate::app::next_ticket_change(waiter.as_ref(), refresh.min(ends_at)).await;
                 state = app.admission.lock().poll(ticket, app.now().unix_ms());
             }
             let finished =

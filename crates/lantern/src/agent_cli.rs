@@ -252,6 +252,9 @@ pub struct AgentBenchArgs {
     json: bool,
 }
 
+/// The baseline scans the whole catalog per message, so it reads this many times fewer.
+const BASELINE_TURNS_DIVISOR: usize = 100;
+
 /// Ordinary shopping messages, English and Chinese: the mix the benchmark reads.
 const BENCH_MESSAGES: [&str; 12] = [
     "two large lattes and a blueberry muffin",
@@ -271,7 +274,7 @@ const BENCH_MESSAGES: [&str; 12] = [
 /// Fast-path understanding against a large catalog: turns per second on one core and the
 /// latency of each message, and how many would go to a model.
 pub fn bench(args: &AgentBenchArgs) -> anyhow::Result<()> {
-    let (lexicon, build_ms) = crate::world::bench_lexicon(args.items)?;
+    let (lexicon, names, build_ms) = crate::world::bench_lexicon(args.items)?;
     let context = Context { merchant: Some(MerchantId::new(1)), ..Context::default() };
     let mut latencies = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 10_000_000, 2)?;
     let threshold = lantern_agent::AgentConfig::default().llm_below_confidence_pct;
@@ -288,6 +291,20 @@ pub fn bench(args: &AgentBenchArgs) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     let turns_per_s = args.turns as f64 / elapsed.as_secs_f64();
+    // Baseline, same run: what a fast path without the lexicon's automaton would do, look for
+    // every item's name (or one of its words) in the message, item by item.
+    let baseline_turns = (args.turns / BASELINE_TURNS_DIVISOR).max(BENCH_MESSAGES.len());
+    let baseline_started = Instant::now();
+    let mut baseline_hits = 0usize;
+    for turn in 0..baseline_turns {
+        let message = BENCH_MESSAGES[turn % BENCH_MESSAGES.len()].to_lowercase();
+        baseline_hits += names
+            .iter()
+            .filter(|name| name.split(' ').any(|word| word.len() > 2 && message.contains(word)))
+            .count();
+    }
+    let baseline_turns_per_s = baseline_turns as f64 / baseline_started.elapsed().as_secs_f64();
+    std::hint::black_box(baseline_hits);
     let p50_us = latencies.value_at_quantile(0.50) as f64 / 1000.0;
     let p99_us = latencies.value_at_quantile(0.99) as f64 / 1000.0;
     let max_us = latencies.max() as f64 / 1000.0;
@@ -301,6 +318,8 @@ pub fn bench(args: &AgentBenchArgs) -> anyhow::Result<()> {
     println!("| figure | measured | target |");
     println!("|---|---|---|");
     println!("| turns per second (one core) | {turns_per_s:.0} | ≥ 5,000 |");
+    println!("| baseline: every item name scanned per message, turns/s | {baseline_turns_per_s:.0} | |");
+    println!("| fast path ÷ baseline | {:.1} | |", turns_per_s / baseline_turns_per_s);
     println!(
         "| turn latency p50 / p99 / max | {p50_us:.1} / {p99_us:.1} / {max_us:.1} µs | p99 < 2,000 µs |"
     );
@@ -314,6 +333,8 @@ pub fn bench(args: &AgentBenchArgs) -> anyhow::Result<()> {
             "items": args.items,
             "turns": args.turns,
             "turns_per_s": turns_per_s,
+            "baseline_turns_per_s": baseline_turns_per_s,
+            "ratio_vs_baseline": turns_per_s / baseline_turns_per_s,
             "p50_us": p50_us,
             "p99_us": p99_us,
             "max_us": max_us,

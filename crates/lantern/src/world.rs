@@ -237,14 +237,17 @@ const BENCH_BASES: [(&str, &str); 10] = [
 const BENCH_ITEMS_PER_SHOP: usize = 100;
 
 /// A lexicon over `n_items` items: the demo tea shop (`mer_1`) and coffee shop (`mer_2`), then
-/// generated shops of [`BENCH_ITEMS_PER_SHOP`] bilingual items each; and how long it took (ms).
-pub fn bench_lexicon(n_items: usize) -> anyhow::Result<(lantern_nlu::Lexicon, u128)> {
+/// generated shops of [`BENCH_ITEMS_PER_SHOP`] bilingual items each; the item names (lowercase)
+/// for the benchmark's baseline; and how long the lexicon took (ms).
+pub fn bench_lexicon(n_items: usize) -> anyhow::Result<(lantern_nlu::Lexicon, Vec<String>, u128)> {
     let started = std::time::Instant::now();
     let mut lexicon = lantern_nlu::Lexicon::new();
     let demo = [(1, "Lantern Tea 灯笼茶饮", tea_menu()), (2, "Lantern Coffee 灯笼咖啡", coffee_menu())];
     let mut n_indexed = 0;
+    let mut names = Vec::with_capacity(n_items);
     for (merchant, name, catalog) in demo {
         n_indexed += catalog.items().len();
+        names.extend(catalog.items().iter().map(|item| item.name.to_lowercase()));
         let menu = lantern_catalog_io::Menu::new(catalog, Vec::new())?;
         lexicon.upsert_merchant(MerchantId::new(merchant), name, &menu);
     }
@@ -261,11 +264,12 @@ pub fn bench_lexicon(n_items: usize) -> anyhow::Result<(lantern_nlu::Lexicon, u1
             })
             .collect();
         let catalog = Catalog::new(CatalogId::new(shop), items)?;
+        names.extend(catalog.items().iter().map(|item| item.name.to_lowercase()));
         let menu = lantern_catalog_io::Menu::new(catalog, Vec::new())?;
         lexicon.upsert_merchant(MerchantId::new(shop), &format!("Bench Shop {shop}"), &menu);
         n_indexed += n_here;
         shop += 1;
     }
     lexicon.prepare();
-    Ok((lexicon, started.elapsed().as_millis()))
+    Ok((lexicon, names, started.elapsed().as_millis()))
 }

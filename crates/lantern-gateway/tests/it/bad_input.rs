@@ -581,7 +581,9 @@ const STRINGS: [&str; 24] = [
     "9999-12-31T23:59:59Z",
 ];
 
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 18] = [
+    "message",
+    "session_id",
     "merchant_id",
     "line_items",
     "id",
@@ -707,7 +709,12 @@ async fn fuzzed_bodies_never_cause_a_server_error() {
     // Some real state, so that mutations of real ids reach deep.
     server.place_order(&shopper, TEA_1).await;
     server.checkout(&server.shopper(2), COFFEE, json!([{"id": "itm_201", "quantity": 1}])).await;
-    let endpoints = post_endpoints(&server);
+    let mut endpoints = post_endpoints(&server);
+    endpoints.push((
+        shopper.clone(),
+        "/v1/chat".into(),
+        json!({"message": "two pearl milk teas, less sugar", "session_id": "fuzz"}),
+    ));
     let tokens = [shopper.clone(), server.merchant(1), server.operator()];
     let rounds: u64 =
         std::env::var("LANTERN_FUZZ_ROUNDS").ok().and_then(|rounds| rounds.parse().ok()).unwrap_or(100);
