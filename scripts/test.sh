@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README's test command and CI run it: the Rust tests, then the
+# suites that drive Lantern from outside with real clients (each installs what it needs, into
+# target/ or from Debian's packages, and starts its own servers on loopback).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "== cargo test"
+cargo test --workspace --locked
+echo "== schemathesis against our own /openapi.json (no 5xx, answers match the schema)"
+bash scripts/schemathesis.sh
