@@ -95,6 +95,9 @@ impl<S: Shop> std::fmt::Debug for Agent<S> {
 pub struct TurnOutcome {
     /// What the fast path understood (also on turns the planner answered).
     pub intent: Intent,
+    /// The fast path was unsure enough that a model would be asked, whether or not one is
+    /// configured: with none, the turn was answered by the fast path plus a clarifying question.
+    pub wanted_planner: bool,
     /// The planner answered this turn: its tools' work was kept and its reply (or the template
     /// in place of a reply that failed the money check) was sent.
     pub used_llm: bool,
@@ -148,7 +151,8 @@ impl<S: Shop> Agent<S> {
         let intent = understanding.intent;
 
         let mut fallback = None;
-        if let Some(client) = self.llm.as_ref().filter(|_| self.wants_planner(&understanding)) {
+        let wanted_planner = self.wants_planner(&understanding);
+        if let Some(client) = self.llm.as_ref().filter(|_| wanted_planner) {
             bump(&self.counters.planner_turns);
             match self.plan(client, session, shopper, text, lang, emit).await {
                 Planned::Answered { fallback } => {
@@ -157,6 +161,7 @@ impl<S: Shop> Agent<S> {
                     }
                     return TurnOutcome {
                         intent,
+                        wanted_planner,
                         used_llm: true,
                         llm_fallback: fallback.map(str::to_string),
                         placed: None,
@@ -182,7 +187,13 @@ impl<S: Shop> Agent<S> {
         }
         let placed = turn.placed;
         turn.emit(AgentEvent::Text { text: answer });
-        TurnOutcome { intent, used_llm: false, llm_fallback: fallback.map(str::to_string), placed }
+        TurnOutcome {
+            intent,
+            wanted_planner,
+            used_llm: false,
+            llm_fallback: fallback.map(str::to_string),
+            placed,
+        }
     }
 
     /// Counters since the agent started, for metrics.

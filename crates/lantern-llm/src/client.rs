@@ -130,12 +130,15 @@ impl LlmClient {
     /// configured endpoint, so a stray `HTTP_PROXY` cannot reroute them.
     pub fn new(config: LlmConfig, api_key: Option<String>) -> Result<Self, ConfigError> {
         config.validate()?;
-        let http = reqwest::Client::builder()
+        install_tls_provider();
+        let mut builder = reqwest::Client::builder()
             .no_proxy()
             .user_agent(concat!("lantern-llm/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_millis(config.deadline_ms))
-            .build()
-            .map_err(|error| ConfigError::HttpClient { detail: error.to_string() })?;
+            .connect_timeout(Duration::from_millis(config.deadline_ms));
+        if config.base_url.starts_with("https://") {
+            builder = builder.tls_certs_merge(extra_root_certificates(&config.ca_cert_file)?);
+        }
+        let http = builder.build().map_err(|error| ConfigError::HttpClient { detail: error.to_string() })?;
         let now = Instant::now();
         let inner = Inner {
             url: config.chat_completions_url(),
@@ -352,6 +355,34 @@ async fn read_stream(
         accumulator.apply_event(&event, on_text)?;
     }
     accumulator.into_answer()
+}
+
+/// Makes ring the process's TLS provider unless one was chosen already. The workspace builds
+/// reqwest with rustls but without a provider of its own (aws-lc builds slowly here), and
+/// reqwest panics when a client is built before this: every crate or test that builds a reqwest
+/// client calls it first.
+pub fn install_tls_provider() {
+    // Err only means a provider is installed already, which serves as well.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The certificates of `ca_cert_file` (PEM; empty name: none).
+fn extra_root_certificates(ca_cert_file: &str) -> Result<Vec<reqwest::Certificate>, ConfigError> {
+    if ca_cert_file.is_empty() {
+        return Ok(Vec::new());
+    }
+    let invalid = |problem: String| ConfigError::Invalid { field: "ca_cert_file", problem };
+    let pem = std::fs::read(ca_cert_file).map_err(|error| {
+        invalid(format!("cannot read {ca_cert_file:?}: {error}; give a PEM file of CA certificates"))
+    })?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|error| invalid(format!("{ca_cert_file:?} is not a PEM certificate bundle: {error}")))?;
+    if certificates.is_empty() {
+        return Err(invalid(format!(
+            "{ca_cert_file:?} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        )));
+    }
+    Ok(certificates)
 }
 
 async fn read_bounded(response: reqwest::Response, limit: usize) -> Result<Vec<u8>, LlmError> {

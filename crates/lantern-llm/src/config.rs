@@ -51,9 +51,12 @@ pub const API_KEY_ENV_BYTES_MAX: usize = 128;
 pub struct LlmConfig {
     /// The endpoint's base URL, up to and including the API version, without the
     /// `/chat/completions` suffix: `http://127.0.0.1:8000/v1` (vLLM), `http://127.0.0.1:11434/v1`
-    /// (Ollama), `http://127.0.0.1:8080/v1` (llama.cpp server). Plain `http://` only: this build
-    /// has no TLS, so a remote `https://` endpoint needs a local TLS-terminating proxy.
+    /// (Ollama), `http://127.0.0.1:8080/v1` (llama.cpp server), or a hosted endpoint over TLS:
+    /// `https://dashscope.aliyuncs.com/compatible-mode/v1` (Qwen's OpenAI-compatible mode).
     pub base_url: String,
+    /// A PEM file of extra root certificates to trust for an `https://` endpoint, besides the
+    /// platform's (a private CA in front of a self-hosted model); empty for none.
+    pub ca_cert_file: String,
     /// The model name sent in every request (`qwen2.5-7b-instruct`, `qwen3:8b`, ...).
     pub model: String,
     /// Name of the environment variable holding the API key (its *name*, never the key). The
@@ -91,6 +94,7 @@ impl Default for LlmConfig {
     fn default() -> Self {
         LlmConfig {
             base_url: "http://127.0.0.1:8000/v1".to_string(),
+            ca_cert_file: String::new(),
             model: "qwen2.5-7b-instruct".to_string(),
             api_key_env: "LANTERN_LLM_API_KEY".to_string(),
             concurrency_max: 8,
@@ -189,17 +193,10 @@ impl LlmConfig {
         if url.len() > BASE_URL_BYTES_MAX {
             return Err(invalid("base_url", format!("is longer than {BASE_URL_BYTES_MAX} bytes")));
         }
-        if url.starts_with("https://") {
+        let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) else {
             return Err(invalid(
                 "base_url",
-                "https is not supported by this build (no TLS is compiled in); use http:// to a \
-                 local server, or put a TLS-terminating proxy on loopback in front of a remote endpoint",
-            ));
-        }
-        let Some(rest) = url.strip_prefix("http://") else {
-            return Err(invalid(
-                "base_url",
-                format!("{url:?} is not an http:// URL; write e.g. http://127.0.0.1:8000/v1"),
+                format!("{url:?} is not an http:// or https:// URL; write e.g. http://127.0.0.1:8000/v1"),
             ));
         };
         let host = rest.split('/').next().unwrap_or_default();
@@ -207,6 +204,12 @@ impl LlmConfig {
             return Err(invalid(
                 "base_url",
                 format!("{url:?} has no host; write e.g. http://127.0.0.1:8000/v1"),
+            ));
+        }
+        if !self.ca_cert_file.is_empty() && !url.starts_with("https://") {
+            return Err(invalid(
+                "ca_cert_file",
+                "is set but base_url is plain http://, which uses no certificates; write https:// or leave it empty",
             ));
         }
         if url.contains(['?', '#']) || url.chars().any(char::is_whitespace) {
@@ -269,17 +272,28 @@ mod tests {
     }
 
     #[test]
+    fn a_hosted_https_endpoint_is_valid() {
+        let config = LlmConfig {
+            base_url: "https://dashscope.aliyuncs.com/compatible-mode/v1".into(),
+            ..Default::default()
+        };
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
     fn bad_values_name_their_field() {
         let cases: Vec<(&str, LlmConfig)> = vec![
             (
                 "base_url",
-                LlmConfig { base_url: "https://dashscope.aliyuncs.com/v1".into(), ..Default::default() },
+                LlmConfig { base_url: "ftp://dashscope.aliyuncs.com/v1".into(), ..Default::default() },
             ),
+            ("base_url", LlmConfig { base_url: "https:///v1".into(), ..Default::default() }),
             ("base_url", LlmConfig { base_url: "127.0.0.1:8000".into(), ..Default::default() }),
             ("base_url", LlmConfig { base_url: "http:///v1".into(), ..Default::default() }),
             ("base_url", LlmConfig { base_url: "http://h/v1/chat/completions".into(), ..Default::default() }),
             ("base_url", LlmConfig { base_url: "http://h/v1?x=1".into(), ..Default::default() }),
             ("model", LlmConfig { model: " ".into(), ..Default::default() }),
+            ("ca_cert_file", LlmConfig { ca_cert_file: "/etc/ca.pem".into(), ..Default::default() }),
             ("api_key_env", LlmConfig { api_key_env: "sk-123".into(), ..Default::default() }),
             ("api_key_env", LlmConfig { api_key_env: "1KEY".into(), ..Default::default() }),
             ("concurrency_max", LlmConfig { concurrency_max: 0, ..Default::default() }),

@@ -45,9 +45,9 @@
 //!
 //! # Transport
 //!
-//! Plain `http://` only: no TLS is compiled in, which suits a model on loopback or the local
-//! network (vLLM, Ollama, llama.cpp). A remote `https://` endpoint (DashScope) needs a
-//! TLS-terminating proxy on loopback; [`LlmConfig::validate`] says so. Proxy variables in the
+//! `http://` for a model on loopback or the local network (vLLM, Ollama, llama.cpp), `https://`
+//! for a hosted one (Qwen's compatible mode on DashScope): TLS is rustls with the ring provider,
+//! verified against the platform's roots plus [`LlmConfig::ca_cert_file`]. Proxy variables in the
 //! environment are ignored. The API key is read by the caller from the variable named in
 //! [`LlmConfig::api_key_env`] and never printed.
 //!
@@ -69,7 +69,7 @@ mod wire;
 #[cfg(feature = "scripted")]
 pub mod scripted;
 
-pub use client::{LlmClient, LlmStats, PROMPT_BYTES_PER_TOKEN};
+pub use client::{LlmClient, LlmStats, PROMPT_BYTES_PER_TOKEN, install_tls_provider};
 pub use config::{
     API_KEY_ENV_BYTES_MAX, BASE_URL_BYTES_MAX, BREAKER_FAILURES_LIMIT_MAX, BREAKER_OPEN_MS_MAX,
     CONCURRENCY_LIMIT_MAX, ConfigError, DEADLINE_MS_MAX, DEADLINE_MS_MIN, LlmConfig,

@@ -228,14 +228,16 @@ type SharedState = Arc<Mutex<Shared>>;
 #[derive(Debug)]
 pub struct ScriptedHandle {
     address: SocketAddr,
+    scheme: &'static str,
     shared: SharedState,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl ScriptedHandle {
-    /// The base URL to configure a client with: `http://127.0.0.1:<port>/v1`.
+    /// The base URL to configure a client with: `http://127.0.0.1:<port>/v1` (`https://` when
+    /// served over TLS).
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.address)
+        format!("{}://{}/v1", self.scheme, self.address)
     }
 
     /// Every request received so far, in order.
@@ -269,6 +271,19 @@ impl ScriptedServer {
     /// with HTTP 500 once the script is used up). Call inside a Tokio runtime.
     pub async fn start(script: Vec<ScriptedTurn>) -> std::io::Result<(SocketAddr, ScriptedHandle)> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::serve(listener, "http", script)
+    }
+
+    /// Serves `script` on any listener, for instance one that does a TLS handshake first
+    /// (`scheme` is then `"https"`, for [`ScriptedHandle::base_url`]).
+    pub fn serve<L>(
+        listener: L,
+        scheme: &'static str,
+        script: Vec<ScriptedTurn>,
+    ) -> std::io::Result<(SocketAddr, ScriptedHandle)>
+    where
+        L: axum::serve::Listener<Addr = SocketAddr>,
+    {
         let address = listener.local_addr()?;
         let shared: SharedState =
             Arc::new(Mutex::new(Shared { script: script.into(), requests: Vec::new() }));
@@ -281,7 +296,7 @@ impl ScriptedServer {
                 tracing::warn!(%error, "scripted server stopped");
             }
         });
-        Ok((address, ScriptedHandle { address, shared, task }))
+        Ok((address, ScriptedHandle { address, scheme, shared, task }))
     }
 }
 

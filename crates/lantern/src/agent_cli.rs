@@ -247,6 +247,13 @@ pub struct AgentBenchArgs {
     /// Messages understood per round.
     #[arg(long, default_value_t = 200_000)]
     turns: usize,
+    /// Whole conversations run through the agent, the in-process gateway and the durable ledger
+    /// (each a new shopper: coupons, an order, checkout, yes, tracking); 0 skips this part.
+    #[arg(long, default_value_t = 4_000)]
+    conversations: usize,
+    /// Conversations in progress at once.
+    #[arg(long, default_value_t = 32)]
+    concurrent: usize,
     /// Print the figures as one JSON object on the last line.
     #[arg(long)]
     json: bool,
@@ -328,8 +335,10 @@ pub fn bench(args: &AgentBenchArgs) -> anyhow::Result<()> {
         args.turns
     );
     println!("| model calls per completed order (this mix) | {llm_calls_per_order:.2} | |");
+    let dialog = if args.conversations > 0 { Some(bench_dialog(args, p99_us)?) } else { None };
     if args.json {
         let out = serde_json::json!({
+            "dialog": dialog,
             "items": args.items,
             "turns": args.turns,
             "turns_per_s": turns_per_s,
@@ -343,4 +352,216 @@ pub fn bench(args: &AgentBenchArgs) -> anyhow::Result<()> {
         println!("{out}");
     }
     Ok(())
+}
+
+/// Two conversations, alternated: Chinese at the tea shop, English at the coffee shop. Each
+/// ends with an order placed on "yes" to the quote just shown.
+const DIALOG_SCRIPTS: [&[&str]; 2] = [
+    &["来两杯珍珠奶茶 少糖去冰", "用券", "show my cart", "checkout", "yes", "where is my order"],
+    &[
+        "two large americanos and a blueberry muffin",
+        "remove the muffin",
+        "use coupon",
+        "checkout",
+        "yes",
+        "thanks",
+    ],
+];
+
+/// Figures of whole dialog turns.
+#[derive(Debug, serde::Serialize)]
+struct DialogFigures {
+    conversations: usize,
+    turns: usize,
+    orders_placed: usize,
+    turns_per_s: f64,
+    cpu_us_per_turn: f64,
+    turns_per_cpu_s: f64,
+    p50_us: f64,
+    p99_us: f64,
+    p99_without_writes_us: f64,
+    p99_with_writes_us: f64,
+    would_ask_model_per_order: f64,
+    p99_ratio_to_understanding: f64,
+}
+
+/// Whole turns: the agent, the gateway's `Shop` (admission, reads, quotes, placements) and the
+/// durable ledger (fsync per batch) in this process, over the same 10,000-item catalogs. The
+/// agent and gateway run on one thread; the ledger on its own two.
+fn bench_dialog(args: &AgentBenchArgs, understanding_p99_us: f64) -> anyhow::Result<DialogFigures> {
+    use lantern_core::{Capacity, Merchant, Money, Validity};
+    use lantern_ledger::Command;
+
+    let data = std::env::temp_dir().join(format!("lantern-bench-agent-{}", std::process::id()));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (sequencer, _) = crate::node::start(
+        &data,
+        OpenMode::Create,
+        Durability::Full,
+        Arc::clone(&clock),
+        crate::serve::IDLE_TICK_MS,
+        args.conversations,
+    )?;
+    let handle = sequencer.handle();
+    // Shops that are never full: the benchmark times turns, not a busy shop's refusal.
+    let capacity = Capacity::new(lantern_core::ORDERS_PER_MINUTE_MAX, lantern_core::OPEN_ORDERS_MAX)?;
+    for (merchant, name, catalog) in crate::world::bench_catalogs(args.items)? {
+        let catalog_id = catalog.id();
+        handle.submit_blocking(Command::PublishCatalog { catalog: Arc::new(catalog) })?;
+        let merchant = Merchant::new(merchant, name, catalog_id, capacity)?;
+        handle.submit_blocking(Command::RegisterMerchant { merchant })?;
+    }
+    let now = clock.now();
+    let validity = Validity::new(now, now.plus_ms(30 * 24 * 60 * 60 * 1000))?;
+    let spec = crate::world::festival_campaign(Money::from_yuan(3_000_000_000), validity);
+    handle.submit_blocking(Command::CreateCampaign { spec })?;
+
+    let mut config = GatewayConfig::default_for_serve();
+    // Every conversation comes from this one process: no per-IP or per-shopper rate limit.
+    config.admission.ip_bucket.per_second = 0;
+    config.admission.shopper_bucket.per_second = 0;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let signer = lantern_auth::Signer::new(&[7; 32])?;
+    let (app, agent) = runtime.block_on(async {
+        let app = App::new(config, handle, signer, Arc::clone(&clock));
+        let shop = Arc::new(GatewayShop { app: Arc::clone(&app), ip: std::net::Ipv4Addr::LOCALHOST.into() });
+        let agent = Agent::new(shop, Arc::clone(&app.catalogs.lexicon), None, app.config.agent.clone());
+        (app, Arc::new(agent))
+    });
+
+    let progress = indicatif::ProgressBar::new(args.conversations as u64)
+        .with_style(indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} conversations")?)
+        .with_message("whole dialog turns");
+    let cpu_before = process_cpu_us();
+    let started = Instant::now();
+    let (all, without_writes, with_writes, orders_placed, wanted_model) = runtime.block_on(async {
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..args.concurrent.max(1) {
+            let agent = Arc::clone(&agent);
+            let next = Arc::clone(&next);
+            let progress = progress.clone();
+            let conversations = args.conversations;
+            tasks.spawn(async move {
+                let histogram = || hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 2);
+                let (mut all, mut reads, mut writes) = (histogram()?, histogram()?, histogram()?);
+                let (mut placed, mut wanted_model) = (0usize, 0usize);
+                loop {
+                    let conversation = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if conversation >= conversations {
+                        break;
+                    }
+                    let shopper = ShopperId::new(conversation as u64 + 1);
+                    let mut session = Session::new(&format!("bench-{conversation}"));
+                    for message in DIALOG_SCRIPTS[conversation % DIALOG_SCRIPTS.len()] {
+                        let began = Instant::now();
+                        let outcome = agent.turn(&mut session, shopper, message, &mut |_| {}).await;
+                        let us = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+                        all.saturating_record(us);
+                        // Claiming, quoting (which holds the coupon) and placing wait for fsync.
+                        let writes_ledger = matches!(*message, "用券" | "use coupon" | "checkout" | "yes");
+                        if writes_ledger {
+                            writes.saturating_record(us)
+                        } else {
+                            reads.saturating_record(us)
+                        }
+                        placed += usize::from(outcome.placed.is_some());
+                        wanted_model += usize::from(outcome.wanted_planner);
+                    }
+                    progress.inc(1);
+                }
+                anyhow::Ok((all, reads, writes, placed, wanted_model))
+            });
+        }
+        let histogram = || hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 2);
+        let (mut all, mut reads, mut writes) = (histogram()?, histogram()?, histogram()?);
+        let (mut placed, mut wanted_model) = (0usize, 0usize);
+        while let Some(joined) = tasks.join_next().await {
+            let (a, r, w, p, m) = joined??;
+            all.add(a)?;
+            reads.add(r)?;
+            writes.add(w)?;
+            placed += p;
+            wanted_model += m;
+        }
+        anyhow::Ok((all, reads, writes, placed, wanted_model))
+    })?;
+    let elapsed = started.elapsed();
+    let cpu_us = process_cpu_us().saturating_sub(cpu_before);
+    progress.finish_and_clear();
+    drop(app);
+    drop(agent);
+    drop(runtime);
+    sequencer.stop();
+    std::fs::remove_dir_all(&data).ok();
+
+    let turns = all.len() as usize;
+    let us =
+        |histogram: &hdrhistogram::Histogram<u64>, quantile| histogram.value_at_quantile(quantile) as f64;
+    let figures = DialogFigures {
+        conversations: args.conversations,
+        turns,
+        orders_placed,
+        turns_per_s: turns as f64 / elapsed.as_secs_f64(),
+        cpu_us_per_turn: cpu_us as f64 / turns.max(1) as f64,
+        turns_per_cpu_s: turns as f64 / (cpu_us.max(1) as f64 / 1e6),
+        p50_us: us(&all, 0.50),
+        p99_us: us(&all, 0.99),
+        p99_without_writes_us: us(&without_writes, 0.99),
+        p99_with_writes_us: us(&with_writes, 0.99),
+        would_ask_model_per_order: wanted_model as f64 / orders_placed.max(1) as f64,
+        p99_ratio_to_understanding: us(&all, 0.99) / understanding_p99_us.max(0.001),
+    };
+    println!();
+    println!(
+        "whole dialog turns: agent + gateway shop + durable ledger in this process, {} conversations, {} at once",
+        figures.conversations, args.concurrent
+    );
+    println!("| figure | measured | target |");
+    println!("|---|---|---|");
+    println!(
+        "| turns, orders placed | {} turns, {} orders | every conversation orders |",
+        figures.turns, figures.orders_placed
+    );
+    println!("| turns per second (wall) | {:.0} | |", figures.turns_per_s);
+    println!(
+        "| CPU per turn, every thread (agent, gateway, ledger, fsync) | {:.0} µs = {:.0} turns per CPU-second | ≥ 5,000 |",
+        figures.cpu_us_per_turn, figures.turns_per_cpu_s
+    );
+    println!("| turn latency p50 / p99 (all) | {:.0} / {:.0} µs | |", figures.p50_us, figures.p99_us);
+    println!(
+        "| p99 of turns that only read (add to cart, cart, status) | {:.0} µs | < 2,000 µs |",
+        figures.p99_without_writes_us
+    );
+    println!(
+        "| p99 of turns that wait for a durable write (claim, checkout, yes) | {:.0} µs | |",
+        figures.p99_with_writes_us
+    );
+    println!(
+        "| messages a model would be asked, per completed order | {:.2} | |",
+        figures.would_ask_model_per_order
+    );
+    println!(
+        "| whole-turn p99 ÷ understanding p99 (same run) | {:.0} | |",
+        figures.p99_ratio_to_understanding
+    );
+    anyhow::ensure!(
+        figures.orders_placed == args.conversations,
+        "only {} of {} conversations placed their order; the dialog did not go as scripted",
+        figures.orders_placed,
+        args.conversations
+    );
+    Ok(figures)
+}
+
+/// CPU time this process has used so far (user + system, every thread), in microseconds, from
+/// /proc/self/stat (clock ticks of 1/100 s, Linux's USER_HZ); 0 where there is no /proc.
+fn process_cpu_us() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0 };
+    // Fields after the command name (which may hold spaces) start at its closing parenthesis.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else { return 0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |index: usize| fields.get(index).and_then(|field| field.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) * 10_000
 }

@@ -236,24 +236,18 @@ const BENCH_BASES: [(&str, &str); 10] = [
 /// Items on each generated shop's menu.
 const BENCH_ITEMS_PER_SHOP: usize = 100;
 
-/// A lexicon over `n_items` items: the demo tea shop (`mer_1`) and coffee shop (`mer_2`), then
-/// generated shops of [`BENCH_ITEMS_PER_SHOP`] bilingual items each; the item names (lowercase)
-/// for the benchmark's baseline; and how long the lexicon took (ms).
-pub fn bench_lexicon(n_items: usize) -> anyhow::Result<(lantern_nlu::Lexicon, Vec<String>, u128)> {
-    let started = std::time::Instant::now();
-    let mut lexicon = lantern_nlu::Lexicon::new();
-    let demo = [(1, "Lantern Tea 灯笼茶饮", tea_menu()), (2, "Lantern Coffee 灯笼咖啡", coffee_menu())];
-    let mut n_indexed = 0;
-    let mut names = Vec::with_capacity(n_items);
-    for (merchant, name, catalog) in demo {
-        n_indexed += catalog.items().len();
-        names.extend(catalog.items().iter().map(|item| item.name.to_lowercase()));
-        let menu = lantern_catalog_io::Menu::new(catalog, Vec::new())?;
-        lexicon.upsert_merchant(MerchantId::new(merchant), name, &menu);
-    }
+/// The benchmark's catalogs: the demo tea shop (`mer_1`) and coffee shop (`mer_2`), then
+/// generated shops of [`BENCH_ITEMS_PER_SHOP`] bilingual items each, until `n_items` items.
+/// Each shop sells from its own catalog (catalog id = merchant id).
+pub fn bench_catalogs(n_items: usize) -> anyhow::Result<Vec<(MerchantId, String, Catalog)>> {
+    let mut shops = vec![
+        (MerchantId::new(1), "Lantern Tea 灯笼茶饮".to_string(), tea_menu()),
+        (MerchantId::new(2), "Lantern Coffee 灯笼咖啡".to_string(), coffee_menu()),
+    ];
+    let mut n_items_so_far: usize = shops.iter().map(|(_, _, catalog)| catalog.items().len()).sum();
     let mut shop = 3u64;
-    while n_indexed < n_items {
-        let n_here = BENCH_ITEMS_PER_SHOP.min(n_items - n_indexed);
+    while n_items_so_far < n_items {
+        let n_here = BENCH_ITEMS_PER_SHOP.min(n_items - n_items_so_far);
         let items = (0..n_here)
             .map(|index| {
                 let (flavour_en, flavour_zh) = BENCH_FLAVOURS[(index + shop as usize) % BENCH_FLAVOURS.len()];
@@ -263,12 +257,27 @@ pub fn bench_lexicon(n_items: usize) -> anyhow::Result<(lantern_nlu::Lexicon, Ve
                 item(index as u64 + 1, &name, base_en, 1000 + (index as i64 % 20) * 100, tea_options(300))
             })
             .collect();
-        let catalog = Catalog::new(CatalogId::new(shop), items)?;
+        shops.push((
+            MerchantId::new(shop),
+            format!("Bench Shop {shop}"),
+            Catalog::new(CatalogId::new(shop), items)?,
+        ));
+        n_items_so_far += n_here;
+        shop += 1;
+    }
+    Ok(shops)
+}
+
+/// A lexicon over [`bench_catalogs`]`(n_items)`, the item names (lowercase) for the benchmark's
+/// baseline, and how long the lexicon took (ms).
+pub fn bench_lexicon(n_items: usize) -> anyhow::Result<(lantern_nlu::Lexicon, Vec<String>, u128)> {
+    let started = std::time::Instant::now();
+    let mut lexicon = lantern_nlu::Lexicon::new();
+    let mut names = Vec::with_capacity(n_items);
+    for (merchant, name, catalog) in bench_catalogs(n_items)? {
         names.extend(catalog.items().iter().map(|item| item.name.to_lowercase()));
         let menu = lantern_catalog_io::Menu::new(catalog, Vec::new())?;
-        lexicon.upsert_merchant(MerchantId::new(shop), &format!("Bench Shop {shop}"), &menu);
-        n_indexed += n_here;
-        shop += 1;
+        lexicon.upsert_merchant(merchant, &name, &menu);
     }
     lexicon.prepare();
     Ok((lexicon, names, started.elapsed().as_millis()))

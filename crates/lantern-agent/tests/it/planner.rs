@@ -19,6 +19,7 @@ const VAGUE: &str = "I want something with mango";
 fn config(base_url: String) -> LlmConfig {
     LlmConfig {
         base_url,
+        ca_cert_file: String::new(),
         model: "qwen-plus".to_string(),
         api_key_env: String::new(),
         concurrency_max: 4,

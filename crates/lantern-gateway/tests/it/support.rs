@@ -398,6 +398,7 @@ impl Server {
         let task = tokio::spawn(lantern_gateway::serve(listener, Arc::clone(&app), async move {
             let _ = stopped.await;
         }));
+        lantern_llm::install_tls_provider();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
         Server {
             base: format!("http://{address}"),

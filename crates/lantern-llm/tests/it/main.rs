@@ -6,6 +6,8 @@
 //!   answers.
 //! - `bounds`: 429, 5xx and refused connections, the deadline (hang and mid-stream stall), the
 //!   circuit breaker (open, half-open probe, reopen), saturation, the token budget, stats.
+//! - `tls`: an `https://` endpoint with a certificate from a private CA: trusted through
+//!   `ca_cert_file`, refused without it.
 //! - `tool_loop`: a planner loop as the agent writes it: tool results passed back with their
 //!   `tool_call_id`, malformed arguments refused and explained to the model, injected
 //!   instructions in catalog text, money figures checked against tool results, bounded steps.
@@ -20,5 +22,6 @@ mod scripted;
 
 mod bounds;
 mod support;
+mod tls;
 mod tool_loop;
 mod wire;

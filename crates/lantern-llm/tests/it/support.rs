@@ -14,6 +14,7 @@ pub const API_KEY: &str = "sk-scripted-test";
 pub fn test_config(base_url: String) -> LlmConfig {
     LlmConfig {
         base_url,
+        ca_cert_file: String::new(),
         model: "qwen-plus".to_string(),
         api_key_env: "LANTERN_TEST_LLM_API_KEY".to_string(),
         concurrency_max: 4,
