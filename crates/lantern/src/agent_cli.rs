@@ -159,16 +159,59 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         orders.exact_per_mille / 10,
         orders.exact_per_mille % 10
     );
+    let chipotle = evaluate_chipotle(&args.data)?;
+    if let Some(chipotle) = &chipotle {
+        println!(
+            "order parsing (utterances written from Chipotle's real orders, {} carts): exact whole-cart match {} of {} ({}.{}%)",
+            chipotle.total,
+            chipotle.exact,
+            chipotle.total,
+            chipotle.exact_per_mille / 10,
+            chipotle.exact_per_mille % 10
+        );
+        for miss in chipotle.misses.iter().take(CHIPOTLE_MISSES_SHOWN) {
+            println!("  missed: {:?} read as {:?} with {} line(s)", miss.text, miss.intent, miss.got.len());
+        }
+    }
     println!("{} utterances read in {} ms", utterances.len(), elapsed.as_millis());
     if args.json {
         let out = serde_json::json!({
             "report": report,
             "orders_exact": orders.exact,
             "orders_total": orders.total,
+            "chipotle_orders_exact": chipotle.as_ref().map(|report| report.exact),
+            "chipotle_orders_total": chipotle.as_ref().map(|report| report.total),
         });
         println!("{}", serde_json::to_string(&out)?);
     }
     Ok(())
+}
+
+/// Chipotle orders turned into utterances for the evaluation (of the file's ~1,800).
+const CHIPOTLE_ORDERS_EVALUATED: usize = 1_000;
+/// Misses printed under the Chipotle figure, to show what fails.
+const CHIPOTLE_MISSES_SHOWN: usize = 5;
+
+/// Whole-cart exact match on utterances written from Chipotle's real orders (item, quantity and
+/// chosen options per line) against the menu derived from them; `None` when the data folder has
+/// no Chipotle files.
+fn evaluate_chipotle(data: &Path) -> anyhow::Result<Option<lantern_nlu::orders::OrderReport>> {
+    let menu_file = data.join("catalogs/chipotle_menu_derived.csv");
+    let orders_file = data.join("catalogs/chipotle_orders.tsv");
+    let (Ok(menu_csv), Ok(orders_tsv)) =
+        (std::fs::read_to_string(&menu_file), std::fs::read_to_string(&orders_file))
+    else {
+        return Ok(None);
+    };
+    let menu = lantern_nlu::orders::chipotle_menu(&menu_csv)
+        .with_context(|| format!("in {}", menu_file.display()))?;
+    let merchant = MerchantId::new(2);
+    let mut lexicon = Lexicon::new();
+    lexicon.upsert_merchant(merchant, "Chipotle", &menu);
+    lexicon.prepare();
+    let orders =
+        lantern_nlu::orders::chipotle_orders(&menu, merchant, &orders_tsv, CHIPOTLE_ORDERS_EVALUATED);
+    Ok(Some(lantern_nlu::orders::evaluate_generated(&lexicon, merchant, &orders)))
 }
 
 #[derive(Debug, clap::Args)]
