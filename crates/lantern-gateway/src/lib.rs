@@ -48,6 +48,9 @@ use utoipa::OpenApi;
 pub use app::{App, GatewayConfig, IDEMPOTENCY_KEY_HEADER, KeyedRequest, ReadIndex, TICKET_HEADER};
 pub use error::ApiError;
 
+/// Most bytes of request headers (names and values) the gateway reads; more is answered 431 in
+/// the usual error shape. hyper's own limits (100 headers, ~400 KB) stay as the outer bound.
+pub const HEADER_BYTES_MAX: usize = 32 * 1024;
 /// Longest request id echoed back; longer ones are replaced.
 const REQUEST_ID_BYTES_MAX: usize = 128;
 /// How often admission control expires departed shoppers' tickets on its own.
@@ -66,7 +69,7 @@ const ADMISSION_TICK_MS: u64 = 100;
         routes::register_merchant, routes::create_campaign, routes::edit_campaign, routes::pause_campaign, routes::resume_campaign,
         routes::campaign_stats, routes::gateway_stats, routes::poll_ticket, chat::chat,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &BodyLimitAnswers),
     tags((name = "shopper"), (name = "merchant"), (name = "operator"), (name = "system"))
 )]
 #[derive(Debug)]
@@ -82,6 +85,29 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Every POST can be answered 413 `body_too_large` (the body limit applies before any handler),
+/// so each one documents it, in the same error shape as its other refusals.
+struct BodyLimitAnswers;
+
+impl utoipa::Modify for BodyLimitAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        for item in openapi.paths.paths.values_mut() {
+            let Some(operation) = item.post.as_mut() else { continue };
+            operation.responses.responses.entry("413".to_string()).or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description("The body is over the gateway's limit; send less.")
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                    )
+                    .build()
+                    .into()
+            });
+        }
     }
 }
 
@@ -138,6 +164,7 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), observe))
+        .layer(axum::middleware::from_fn(limit_headers))
         // A bug in a handler answers 500 in the usual shape instead of dropping the connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_answer))
         .layer(DefaultBodyLimit::max(app.config.body_bytes_max))
@@ -231,6 +258,21 @@ async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> R
         tracing::debug!(request_id, method = %method, route = route.as_deref().unwrap_or("-"), status = status.as_u16(), latency_us, "request");
     }
     response
+}
+
+/// Refuses requests whose headers are over [`HEADER_BYTES_MAX`] before anything reads them.
+async fn limit_headers(request: Request, next: Next) -> Response {
+    let header_bytes: usize =
+        request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if header_bytes > HEADER_BYTES_MAX {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request's headers are {header_bytes} bytes, over {HEADER_BYTES_MAX}; send fewer or shorter headers"),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 fn is_json(response: &Response) -> bool {
