@@ -26,6 +26,7 @@
 #![allow(clippy::float_arithmetic)]
 
 mod client;
+mod h2;
 mod server;
 
 use std::collections::BTreeMap;
@@ -140,6 +141,10 @@ pub struct HttpBenchArgs {
     /// Do not run the waiting-room memory test.
     #[arg(long)]
     skip_waiting_room: bool,
+    /// Hold the waiting room's long polls over HTTP/1.1, one connection each (bounded by the
+    /// open-file limit), instead of HTTP/2 streams sharing connections.
+    #[arg(long)]
+    waiters_http1: bool,
     /// Bench outlets to register and spread the orders over.
     #[arg(long, default_value_t = 100)]
     outlets: u64,
@@ -291,7 +296,8 @@ pub fn run(args: &HttpBenchArgs) -> anyhow::Result<()> {
         let figures = runtime.block_on(async {
             wait_ready(server.addr).await?;
             register_outlets(&target, 1).await?;
-            run_waiting_room(&target, &server, args.waiters, args.connections, fd_limit).await
+            run_waiting_room(&target, &server, args.waiters, args.connections, fd_limit, !args.waiters_http1)
+                .await
         });
         let figures = match figures {
             Ok(figures) => figures,
@@ -1245,6 +1251,8 @@ struct WaitingFigures {
     polls_held: u64,
     polls_planned: u64,
     fd_limit: Option<u64>,
+    /// The long polls were HTTP/2 streams sharing connections (else one HTTP/1.1 connection each).
+    http2: bool,
     polls_ended_early: u64,
     rss_before_kib: u64,
     rss_queued_kib: u64,
@@ -1287,8 +1295,9 @@ async fn run_waiting_room(
     waiters: u64,
     connections: usize,
     fd_limit: Option<u64>,
+    http2: bool,
 ) -> anyhow::Result<WaitingFigures> {
-    let mut figures = WaitingFigures { target: waiters, fd_limit, ..WaitingFigures::default() };
+    let mut figures = WaitingFigures { target: waiters, fd_limit, http2, ..WaitingFigures::default() };
     figures.rss_before_kib = settle_rss(server).await;
     let tickets: Arc<Mutex<Vec<(u64, String)>>> = Arc::new(Mutex::new(Vec::new()));
     let tally = Arc::new(Mutex::new(Tally::default()));
@@ -1370,22 +1379,54 @@ async fn run_waiting_room(
         thousands(figures.rss_queued_kib)
     );
 
-    // Hold long polls: as many as both processes' open-file limits allow.
+    // Hold long polls: over HTTP/1.1 as many as both processes' open-file limits allow; over
+    // HTTP/2 every ticket, STREAMS_PER_CONNECTION to a connection.
     let mut chosen = std::mem::take(&mut *lock(&tickets));
     chosen.sort_by_key(|ticket| std::cmp::Reverse(ticket.0));
-    let budget = fd_limit.map_or(u64::MAX, |limit| limit.saturating_sub(FD_SPARE));
+    let budget =
+        if http2 { u64::MAX } else { fd_limit.map_or(u64::MAX, |limit| limit.saturating_sub(FD_SPARE)) };
     let planned = (chosen.len() as u64).min(waiters).min(budget);
     chosen.truncate(usize::try_from(planned).unwrap_or(usize::MAX));
     figures.polls_planned = planned;
     let holding = Arc::new(AtomicU64::new(0));
     let ended = Arc::new(AtomicU64::new(0));
-    let connecting = Arc::new(Semaphore::new(CONNECTS_AT_ONCE));
     let bar = progress_bar(planned, "{bar:40} {pos}/{len} long polls open");
     let mut polls = JoinSet::new();
+    if http2 {
+        hold_polls_http2(target.addr, chosen, &holding, &ended, &mut polls).await?;
+    } else {
+        hold_polls_http1(target.addr, chosen, &holding, &ended, &mut polls);
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while holding.load(Ordering::Relaxed) + ended.load(Ordering::Relaxed) < planned
+        && Instant::now() < deadline
+    {
+        bar.set_position(holding.load(Ordering::Relaxed));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bar.finish_and_clear();
+    // Let the server read every request and park its handler.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    figures.rss_polls_kib = settle_rss(server).await;
+    figures.polls_ended_early = ended.load(Ordering::Relaxed);
+    figures.polls_held = holding.load(Ordering::Relaxed).saturating_sub(figures.polls_ended_early);
+    polls.shutdown().await;
+    Ok(figures)
+}
+
+/// The waiters' long polls over HTTP/1.1: a connection each, opened at most
+/// [`CONNECTS_AT_ONCE`] at a time, each repolling while the ticket is still waiting.
+fn hold_polls_http1(
+    addr: SocketAddr,
+    chosen: Vec<(u64, String)>,
+    holding: &Arc<AtomicU64>,
+    ended: &Arc<AtomicU64>,
+    polls: &mut JoinSet<()>,
+) {
+    let connecting = Arc::new(Semaphore::new(CONNECTS_AT_ONCE));
     for (position, poll_url) in chosen {
-        let addr = target.addr;
-        let holding = Arc::clone(&holding);
-        let ended = Arc::clone(&ended);
+        let holding = Arc::clone(holding);
+        let ended = Arc::clone(ended);
         let connecting = Arc::clone(&connecting);
         polls.spawn(async move {
             let request = client::request(
@@ -1421,21 +1462,48 @@ async fn run_waiting_room(
             ended.fetch_add(1, Ordering::Relaxed);
         });
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while holding.load(Ordering::Relaxed) + ended.load(Ordering::Relaxed) < planned
-        && Instant::now() < deadline
-    {
-        bar.set_position(holding.load(Ordering::Relaxed));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// The waiters' long polls over HTTP/2: [`h2::STREAMS_PER_CONNECTION`] streams to a connection,
+/// each repolling while the ticket is still waiting.
+async fn hold_polls_http2(
+    addr: SocketAddr,
+    chosen: Vec<(u64, String)>,
+    holding: &Arc<AtomicU64>,
+    ended: &Arc<AtomicU64>,
+    polls: &mut JoinSet<()>,
+) -> anyhow::Result<()> {
+    for group in chosen.chunks(h2::STREAMS_PER_CONNECTION) {
+        let sender = h2::connect(addr).await.context("opening an HTTP/2 connection for long polls")?;
+        for (position, poll_url) in group {
+            let mut sender = sender.clone();
+            let holding = Arc::clone(holding);
+            let ended = Arc::clone(ended);
+            let path = format!("{poll_url}?wait_ms={WAITER_POLL_WAIT_MS}&position={position}");
+            polls.spawn(async move {
+                let mut counted = false;
+                loop {
+                    let on_sent = || {
+                        if !counted {
+                            holding.fetch_add(1, Ordering::Relaxed);
+                        }
+                    };
+                    let answer = h2::get(&mut sender, addr, &path, on_sent).await;
+                    counted = true;
+                    let still_waiting = answer.is_ok_and(|(status, body)| {
+                        status == 200
+                            && serde_json::from_slice::<TicketStatus>(&body)
+                                .is_ok_and(|status| status.status == "waiting")
+                    });
+                    if !still_waiting {
+                        break;
+                    }
+                }
+                ended.fetch_add(1, Ordering::Relaxed);
+            });
+        }
     }
-    bar.finish_and_clear();
-    // Let the server read every request and park its handler.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    figures.rss_polls_kib = settle_rss(server).await;
-    figures.polls_ended_early = ended.load(Ordering::Relaxed);
-    figures.polls_held = holding.load(Ordering::Relaxed).saturating_sub(figures.polls_ended_early);
-    polls.shutdown().await;
-    Ok(figures)
+    Ok(())
 }
 
 /// Counts an answer of the queueing phase and keeps its ticket; false for anything but a ticket.
@@ -1461,8 +1529,9 @@ fn record_issue(
 
 fn print_waiting(figures: &WaitingFigures) {
     println!(
-        "  {} long polls held at once (planned {}; open-file limit {}); server RSS {} KiB",
+        "  {} long polls held at once over {} (planned {}; open-file limit {}); server RSS {} KiB",
         thousands(figures.polls_held),
+        if figures.http2 { "HTTP/2 streams" } else { "HTTP/1.1 connections" },
         thousands(figures.polls_planned),
         figures.fd_limit.map_or("unlimited".into(), thousands),
         thousands(figures.rss_polls_kib)
@@ -1699,6 +1768,7 @@ fn print_json(
             "waiter_overall_kib": round2(waiting.overall_kib()),
             "waiter_rss_kib": [waiting.rss_before_kib, waiting.rss_queued_kib, waiting.rss_polls_kib],
             "open_files_limit": waiting.fd_limit,
+            "waiters_protocol": if waiting.http2 { "h2" } else { "http/1.1" },
         });
         merge_json(&mut summary, fields);
     }

@@ -323,3 +323,49 @@ async fn the_openapi_document_lists_the_413_every_post_can_answer() {
     }
     assert!(missing.is_empty(), "POST operations without a 413: {missing:#?}");
 }
+
+/// Phones reach the gateway through load balancers that speak HTTP/2 to their backends: many
+/// requests share one connection as streams (a waiting shopper's long poll costs a stream, not
+/// a socket). Cleartext HTTP/2 with prior knowledge is served beside HTTP/1.1 on the same port.
+#[tokio::test]
+async fn http2_streams_share_one_connection() {
+    use http_body_util::BodyExt as _;
+    let server = Server::start().await;
+    let authority = server.base.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let token = server.shopper(1);
+    let mut streams = tokio::task::JoinSet::new();
+    for path in ["/healthz", "/v1/campaigns", "/v1/wallet", "/v1/nowhere"] {
+        let mut sender = sender.clone();
+        let request = hyper::Request::get(format!("{}{path}", server.base))
+            .header("authorization", format!("Bearer {token}"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        streams.spawn(async move {
+            sender.ready().await.unwrap();
+            let response = sender.send_request(request).await.unwrap();
+            assert_eq!(response.version(), hyper::Version::HTTP_2);
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (path, status, serde_json::from_slice::<Value>(&body).unwrap())
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(answer) = streams.join_next().await {
+        answers.push(answer.unwrap());
+    }
+    answers.sort_by_key(|(path, ..)| *path);
+    let statuses: Vec<(&str, u16)> = answers.iter().map(|(path, status, _)| (*path, *status)).collect();
+    assert_eq!(
+        statuses,
+        [("/healthz", 200), ("/v1/campaigns", 200), ("/v1/nowhere", 404), ("/v1/wallet", 200)]
+    );
+    assert_eq!(answers[2].2["code"], "not_found", "{}", answers[2].2);
+}
