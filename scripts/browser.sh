@@ -11,11 +11,15 @@ cd "$(dirname "$0")/.."
 
 timeout_s="${BROWSER_TIMEOUT_S:-300}"
 
-echo "== browser: chromium"
-if [[ ! -x "${CHROMIUM_BIN:-/usr/bin/chromium}" ]]; then
+echo "== browser: chromium (and a Chinese font, so the screenshots show the Chinese text)"
+packages=()
+[[ -x "${CHROMIUM_BIN:-/usr/bin/chromium}" ]] || packages+=(chromium)
+[[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]] || packages+=(fonts-wqy-zenhei)
+if [[ ${#packages[@]} -gt 0 ]]; then
     if [[ $(id -u) -eq 0 ]]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
-    DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends chromium >/dev/null \
-        || { DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" update >/dev/null && DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends chromium >/dev/null; }
+    export DEBIAN_FRONTEND=noninteractive
+    "${apt_get[@]}" install -y --no-install-recommends "${packages[@]}" >/dev/null \
+        || { "${apt_get[@]}" update >/dev/null && "${apt_get[@]}" install -y --no-install-recommends "${packages[@]}" >/dev/null; }
 fi
 "${CHROMIUM_BIN:-/usr/bin/chromium}" --version
 

@@ -82,7 +82,7 @@ function addToLog(item) {
   const log = $('log');
   log.append(item);
   while (log.children.length > LOG_ITEMS_MAX) log.firstElementChild.remove();
-  item.scrollIntoView({ block: 'end' });
+  scrollToEnd();
   return item;
 }
 
@@ -108,13 +108,16 @@ async function send(message, { ticket = null, echo = true } = {}) {
   const bubble = addToLog(el('li', { class: 'bot', 'aria-busy': 'true' }));
   const headers = ticket ? { 'Lantern-Ticket': ticket } : {};
   let queued = null;
+  let walletMayChange = false;
   try {
     await sse('/v1/chat', {
       method: 'POST', token: state.token, headers,
       body: { message, session_id: state.session },
       onEvent: (name, data) => {
         if (name === 'queued') queued = data.waiting;
+        if (WALLET_EVENTS.has(name)) walletMayChange = true;
         drawEvent(bubble, name, data);
+        scrollToEnd();
       },
     });
   } catch (error) {
@@ -131,8 +134,14 @@ async function send(message, { ticket = null, echo = true } = {}) {
   }
   if (queued) waitForTurn(queued, message);
   else hideWaiting();
-  refreshWallet();
+  // Only turns that can move a coupon re-read the wallet: in a surge every read counts.
+  if (walletMayChange) refreshWallet();
 }
+
+/** Events after which the coupon wallet may have changed. */
+const WALLET_EVENTS = new Set(['coupons', 'quote', 'order_placed']);
+
+const scrollToEnd = coalesce(() => { const log = $('log'); log.scrollTop = log.scrollHeight; });
 
 function drawEvent(bubble, name, data) {
   switch (name) {

@@ -5,7 +5,8 @@
 /** A dropped live stream reconnects after this long, doubling on errors up to the maximum. */
 export const RECONNECT_DELAY_MS = 1000;
 export const RECONNECT_DELAY_MAX_MS = 15000;
-/** A read refused with 429 is tried again this many times, waiting at most this long each. */
+/** A read refused with 429 is tried again this many times, waiting at most this long each
+ * (following its waiting-room ticket when it got one). */
 export const READ_RETRIES_MAX = 4;
 export const READ_RETRY_WAIT_MAX_MS = 5000;
 /** Largest SSE event accepted (bytes); a longer one ends the stream. */
@@ -48,10 +49,38 @@ export async function api(path, { method = 'GET', token, body, headers = {}, key
     // times, with its waiting-room ticket when it was given one (so the place it waited for is
     // used, not left to lapse while holding a slot).
     if (method !== 'GET' || response.status !== 429 || attempt >= READ_RETRIES_MAX) throw error;
-    if (error.body.ticket) all['Lantern-Ticket'] = error.body.ticket;
-    const waitMs = Math.min(READ_RETRY_WAIT_MAX_MS, Math.max(250, error.body.eta_ms || error.body.retry_after_ms || Number(response.headers.get('retry-after')) * 1000 || 1000));
-    await new Promise((resolve) => setTimeout(resolve, waitMs));
+    if (error.body.ticket) {
+      // Follow the ticket and come back the moment it is admitted: an admitted ticket holds a
+      // slot for us, and every moment we sleep on it is a moment nobody else can use it.
+      all['Lantern-Ticket'] = error.body.ticket;
+      if (!(await ticketAdmitted(error.body.ticket, READ_RETRY_WAIT_MAX_MS))) delete all['Lantern-Ticket'];
+    } else {
+      const waitMs = Math.min(READ_RETRY_WAIT_MAX_MS, Math.max(250, error.body.retry_after_ms || Number(response.headers.get('retry-after')) * 1000 || 1000));
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
   }
+}
+
+/**
+ * Long-polls a waiting-room ticket until it is admitted (true), gone (false) or `maxMs` passes
+ * (true: try with it anyway, the gateway answers with the current place).
+ */
+export async function ticketAdmitted(ticket, maxMs) {
+  const deadline = Date.now() + maxMs;
+  while (Date.now() < deadline) {
+    const waitMs = Math.max(100, Math.min(5000, deadline - Date.now()));
+    let state;
+    try {
+      const response = await fetch(`/v1/waiting_room/${encodeURIComponent(ticket)}?wait_ms=${waitMs}`);
+      if (!response.ok) return false;
+      state = await response.json();
+    } catch {
+      return true;
+    }
+    if (state.status === 'admitted') return true;
+    if (state.status === 'gone') return false;
+  }
+  return true;
 }
 
 /**
