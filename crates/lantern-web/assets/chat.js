@@ -360,7 +360,8 @@ async function useToken(token) {
     $('who').textContent = `${t('who')} ${live.shopper_id}`;
     state.orders = new Map(live.orders.slice().reverse().map((order) => [order.id, order]));
     renderOrders();
-    trackOrders();
+    // A stream per shopper only once there is an order to follow: in a surge most pages have none.
+    if (state.orders.size > 0) trackOrders();
     refreshWallet();
   } catch (error) {
     systemNote(error.message, 'error');
