@@ -310,7 +310,7 @@ fn percentile_us(bounds: &[u64], counts: &[u64], permille: u64) -> u64 {
     for (index, count) in counts.iter().enumerate() {
         seen += count;
         if seen >= rank {
-            return bounds.get(index).copied().unwrap_or_default();
+            return bounds.get(index).or(bounds.last()).copied().unwrap_or_default();
         }
     }
     bounds.last().copied().unwrap_or_default()
@@ -671,5 +671,50 @@ pub async fn guest_token(
 impl App {
     fn live_handle(&self) -> Arc<Live> {
         Arc::clone(&self.live)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_the_bucket_bounds_holding_that_rank() {
+        let bounds = [1, 10, 100, 1_000];
+        assert_eq!(percentile_us(&bounds, &[0, 0, 0, 0], 500), 0, "no requests, no latency");
+        assert_eq!(percentile_us(&bounds, &[98, 1, 1, 0], 500), 1);
+        assert_eq!(percentile_us(&bounds, &[98, 1, 1, 0], 990), 10);
+        assert_eq!(percentile_us(&bounds, &[98, 1, 1, 0], 1_000), 100);
+        assert_eq!(percentile_us(&bounds, &[0, 0, 0, 1], 500), 1_000);
+        // Counts longer than the bounds (a shorter base sample) fall back to the last bound.
+        assert_eq!(percentile_us(&bounds[..2], &[0, 0, 5], 500), 10);
+    }
+
+    #[test]
+    fn rates_are_per_second_without_floats_and_zero_without_time() {
+        assert_eq!(per_s(10, 1_000), 10);
+        assert_eq!(per_s(10, 4_000), 2);
+        assert_eq!(per_s(10, 0), 0);
+        assert_eq!(per_s(u64::MAX, 1), u64::MAX, "saturates instead of wrapping");
+    }
+
+    #[test]
+    fn the_audit_list_keeps_the_newest_entries_only() {
+        let live = Live::default();
+        let claims = Claims {
+            role: Role::Operator,
+            issued_at: Timestamp::from_ms(0),
+            expires_at: Timestamp::from_ms(1),
+        };
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        for n in 0..AUDIT_ENTRIES_MAX + 5 {
+            let change =
+                AuditChange { action: "edit", campaign: "cmp_1", detail: format!("n {n}"), replayed: false };
+            live.audit(&claims, peer, change, Timestamp::from_ms(n as u64));
+        }
+        let audit = live.audit.lock();
+        assert_eq!(audit.len(), AUDIT_ENTRIES_MAX);
+        assert_eq!(audit.front().map(|entry| entry.detail.as_str()), Some("n 5"));
+        assert!(audit.back().is_some_and(|entry| entry.who.starts_with("operator (token issued ")));
     }
 }
