@@ -56,6 +56,7 @@ function onSnapshot(snapshot) {
   const sum = (key) => snapshot.classes.reduce((total, c) => total + c[key], 0);
   admissionChart.push([sum('admitted_per_s'), sum('queued_per_s'), sum('shed_per_s')]);
   latencyChart.push([snapshot.latency_p50_us / 1000, snapshot.latency_p99_us / 1000]);
+  for (const campaign of snapshot.campaigns) campaignView(campaign).record(campaign);
   render();
 }
 
@@ -119,13 +120,17 @@ function campaignView(campaign) {
         if (yuanAmount <= 0) { result.textContent = 'A top-up must be at least ¥1.'; return; }
         change(current, 'edit', { top_up: yuanAmount * 100 }, `Add ${yuan(yuanAmount * 100)} to the budget`, result);
       } }, 'Top up budget')));
+  const burnBox = el('div', { class: 'burn' });
+  const burn = new LineChart(burnBox, { label: `budget left of ${campaign.name}, last two minutes`, series: [{ name: 'budget left (¥)', color: '#b91c1c' }], format: (value) => `¥${value.toLocaleString()}` });
   const panel = el('article', { class: 'card', 'data-campaign': id },
     el('h3', {}, `${campaign.name} (${id}) `, status),
     el('div', { class: 'bar-track', role: 'img', 'aria-label': 'budget left' }, bar),
-    figures, coupons, controls, result);
+    figures, burnBox, coupons, controls, result);
   $('campaigns').append(panel);
   const view = {
+    record(c) { burn.push([c.budget_available / 100]); },
     update(c) {
+      burn.draw();
       current = c;
       status.textContent = c.status;
       status.className = `status ${c.status}`;
