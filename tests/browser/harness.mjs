@@ -82,6 +82,9 @@ export async function screenshots(page, name) {
   for (const [size, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
     await page.setViewportSize(viewport);
     await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${size}.png`), fullPage: true });
+    // Mobile first: nothing makes the page wider than the screen.
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= viewport.width, `${name} at ${size} size is ${width} px wide, wider than the ${viewport.width} px screen`);
   }
   await page.setViewportSize(PHONE);
 }
