@@ -51,6 +51,8 @@ pub const AUDIT_ENTRIES_MAX: usize = 200;
 pub const AUDIT_SHOWN_MAX: usize = 20;
 /// Most backlogged shops shown.
 pub const BACKLOGGED_SHOWN_MAX: usize = 5;
+/// Shops looked at per hold of the ledger's read lock when finding the most backlogged.
+pub const BACKLOG_SCAN_CHUNK: usize = 4_096;
 /// Orders in a merchant's live list (newest first).
 pub const MERCHANT_LIVE_ORDERS_MAX: usize = 50;
 /// Orders in a shopper's live list (newest first).
@@ -86,7 +88,8 @@ struct Sample {
     n_orders: u64,
     per_class: [(u64, u64, u64); 5],
     latency_buckets: Vec<u64>,
-    available_fen: Vec<(String, i64)>,
+    /// Per campaign: fen given out (budget total minus available), so a top-up is not a burn.
+    given_out_fen: Vec<(String, i64)>,
 }
 
 /// What an operator changed, for [`Live::audit`].
@@ -290,7 +293,7 @@ fn sample_now(app: &App, now_ms: u64, campaigns: &[(String, i64)]) -> Sample {
         n_orders: app.index.read().order_by_quote.len() as u64,
         per_class,
         latency_buckets: app.metrics.latency_buckets(),
-        available_fen: campaigns.to_vec(),
+        given_out_fen: campaigns.to_vec(),
     }
 }
 
@@ -337,9 +340,11 @@ pub fn ops_snapshot(app: &App) -> OpsSnapshot {
             })
             .collect::<Vec<_>>()
     });
-    let available: Vec<(String, i64)> =
-        stats.iter().map(|(stats, _)| (stats.campaign.to_string(), stats.available.fen())).collect();
-    let current = sample_now(app, now_ms, &available);
+    let given_out: Vec<(String, i64)> = stats
+        .iter()
+        .map(|(stats, _)| (stats.campaign.to_string(), stats.budget_total.fen() - stats.available.fen()))
+        .collect();
+    let current = sample_now(app, now_ms, &given_out);
     let mut samples = app.live.samples.lock();
     // The oldest sample within the window is the base of every rate.
     while samples.ring.len() > 1
@@ -379,8 +384,9 @@ pub fn ops_snapshot(app: &App) -> OpsSnapshot {
         .iter()
         .map(|(stats, body)| {
             let id = stats.campaign.to_string();
-            let before = base.available_fen.iter().find(|(other, _)| *other == id).map(|(_, fen)| *fen);
-            let burned = before.map_or(0, |before| before - stats.available.fen());
+            let before = base.given_out_fen.iter().find(|(other, _)| *other == id).map(|(_, fen)| *fen);
+            let given_out_now = stats.budget_total.fen() - stats.available.fen();
+            let burned = before.map_or(0, |before| given_out_now - before);
             let burn_fen_per_s = if elapsed_ms == 0 {
                 0
             } else {
@@ -445,23 +451,39 @@ pub fn ops_snapshot(app: &App) -> OpsSnapshot {
 }
 
 /// The shops with the longest kitchen backlog relative to what they declared they can hold.
+/// The scan takes the ledger's read lock for [`BACKLOG_SCAN_CHUNK`] shops at a time, so a
+/// dashboard over 300,000 outlets never holds the writer up for the whole scan, and keeps only
+/// the fullest few (no list of every shop is built).
 fn backlogged(app: &App) -> Vec<MerchantSummary> {
     let merchants = app.index.read().merchants.clone();
-    let mut summaries: Vec<MerchantSummary> = app.sequencer.read(|ledger| {
-        merchants
-            .iter()
-            .filter_map(|merchant| summary_of(ledger, *merchant))
-            .filter(|summary| summary.open_orders > 0)
-            .collect()
-    });
-    // Fullest first: backlog over capacity, compared without division.
-    summaries.sort_by(|a, b| {
-        (u64::from(b.open_orders) * u64::from(a.open_orders_max.max(1)))
-            .cmp(&(u64::from(a.open_orders) * u64::from(b.open_orders_max.max(1))))
-            .then(b.open_orders.cmp(&a.open_orders))
-    });
-    summaries.truncate(BACKLOGGED_SHOWN_MAX);
-    summaries
+    // (backlog, capacity, id), fullest first.
+    let mut top: Vec<(u32, u32, MerchantId)> = Vec::with_capacity(BACKLOGGED_SHOWN_MAX + 1);
+    let fuller = |a: &(u32, u32, MerchantId), b: &(u32, u32, MerchantId)| {
+        // a.0 / a.1 against b.0 / b.1, without division; then the longer backlog.
+        (u64::from(b.0) * u64::from(a.1.max(1)))
+            .cmp(&(u64::from(a.0) * u64::from(b.1.max(1))))
+            .then(b.0.cmp(&a.0))
+    };
+    for chunk in merchants.chunks(BACKLOG_SCAN_CHUNK) {
+        app.sequencer.read(|ledger| {
+            for merchant in chunk {
+                let Some((shop, backlog, _)) = ledger.merchant(*merchant) else { continue };
+                if backlog == 0 {
+                    continue;
+                }
+                let entry = (backlog, shop.capacity.open_orders_max(), *merchant);
+                if top.len() < BACKLOGGED_SHOWN_MAX
+                    || top.last().is_some_and(|last| fuller(&entry, last).is_lt())
+                {
+                    let at = top.partition_point(|other| fuller(other, &entry).is_le());
+                    top.insert(at, entry);
+                    top.truncate(BACKLOGGED_SHOWN_MAX);
+                }
+            }
+        });
+    }
+    app.sequencer
+        .read(|ledger| top.iter().filter_map(|(_, _, merchant)| summary_of(ledger, *merchant)).collect())
 }
 
 // ---- handlers --------------------------------------------------------------------------------

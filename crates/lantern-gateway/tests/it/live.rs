@@ -89,12 +89,16 @@ async fn the_operator_snapshot_shows_orders_budget_burn_backlog_and_audited_chan
         "{festival}"
     );
     let backlog = snapshot["backlogged_merchants"].as_array().unwrap();
+    assert_eq!(backlog.len(), 1, "only shops with a backlog: {snapshot}");
     assert_eq!(backlog[0]["id"], TEA_1, "{snapshot}");
     assert_eq!(backlog[0]["open_orders"], 1);
     let classes = snapshot["classes"].as_array().unwrap();
     assert!(classes.iter().any(|c| c["admitted"].as_u64().unwrap() >= 1), "{snapshot}");
     assert!(snapshot["latency_p99_us"].as_u64().unwrap() >= snapshot["latency_p50_us"].as_u64().unwrap());
 
+    // A fuller shop goes first.
+    server.place_order(&server.shopper(2), TEA_2).await;
+    server.place_order(&server.shopper(3), TEA_2).await;
     server.post(&operator, "/v1/campaigns/cmp_1/pause", &json!({})).await.ok(200);
     server.post(&operator, "/v1/campaigns/cmp_1/edit", &json!({"top_up": 100000})).await.ok(200);
     // Snapshots are shared for a moment; the next one shows the changes.
@@ -110,6 +114,16 @@ async fn the_operator_snapshot_shows_orders_budget_burn_backlog_and_audited_chan
     assert!(audit[1]["who"].as_str().unwrap().ends_with("from 127.0.0.1"), "{audit:?}");
     let festival = snapshot["campaigns"].as_array().unwrap().iter().find(|c| c["id"] == FESTIVAL).unwrap();
     assert_eq!(festival["status"], "paused");
+    let backlog: Vec<(&str, u64)> = snapshot["backlogged_merchants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|shop| (shop["id"].as_str().unwrap(), shop["open_orders"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(backlog, [(TEA_2, 2), (TEA_1, 1)], "{snapshot}");
+    assert_eq!(snapshot["orders_total"], 3);
+    assert!(festival["burn_fen_per_s"].as_i64().unwrap() > 0, "coupons went out in the window: {festival}");
+    assert!(festival["exhausts_at"].is_string(), "{festival}");
 }
 
 /// Reads an SSE response until `until` matches the text so far or `limit` passes.
