@@ -8,3 +8,5 @@ echo "== cargo test"
 cargo test --workspace --locked
 echo "== schemathesis against our own /openapi.json (no 5xx, answers match the schema)"
 bash scripts/schemathesis.sh
+echo "== the web pages in a real browser (chromium + playwright-core)"
+bash scripts/browser.sh

@@ -890,13 +890,16 @@ impl<S: Shop> Agent<S> {
             }
             None => {
                 let open: Vec<_> = campaigns.iter().filter(|campaign| campaign.open).collect();
-                match open.as_slice() {
-                    [] => {
+                match (open.as_slice(), campaigns.as_slice()) {
+                    // The only campaign is closed: ask for its coupon anyway, so the engine's
+                    // reason (paused, ended, budget given out) is what the shopper hears.
+                    ([], [only]) => only.clone(),
+                    ([], _) => {
                         t.say(text::no_coupons(lang));
                         return;
                     }
-                    [only] => (*only).clone(),
-                    several => {
+                    ([only], _) => (*only).clone(),
+                    (several, _) => {
                         let names: Vec<String> =
                             several.iter().map(|campaign| campaign.name.clone()).collect();
                         t.say(format!("{} {}", text::which_campaign(lang), text::list(lang, &names)));

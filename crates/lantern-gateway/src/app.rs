@@ -60,6 +60,8 @@ pub struct GatewayConfig {
     pub chat_sessions_max: usize,
     /// A chat session unused this long is forgotten.
     pub chat_session_idle_ms: u64,
+    /// `POST /v1/guest_token` hands out shopper tokens to anyone (the demo's chat page).
+    pub guest_tokens: bool,
 }
 
 impl GatewayConfig {
@@ -106,6 +108,7 @@ impl GatewayConfig {
             llm: None,
             chat_sessions_max: 100_000,
             chat_session_idle_ms: 30 * 60 * 1000,
+            guest_tokens: false,
         }
     }
 }
@@ -160,6 +163,8 @@ pub struct App {
     pub llm: Option<lantern_llm::LlmClient>,
     pub chat: crate::chat::ChatSessions,
     pub metrics: Metrics,
+    /// The live views' own counters, audit list and rate samples.
+    pub live: Arc<crate::live::Live>,
     keys_in_flight: Mutex<FxHashSet<(u64, u64)>>,
     /// Long polls and streams waiting on a ticket, woken when it is promoted.
     waiters: Mutex<FxHashMap<(usize, u64), WaiterEntry>>,
@@ -199,6 +204,7 @@ impl App {
             llm,
             chat,
             metrics: Metrics::default(),
+            live: Arc::default(),
             keys_in_flight: Mutex::new(FxHashSet::default()),
             waiters: Mutex::new(FxHashMap::default()),
             ready: AtomicBool::new(true),
@@ -330,6 +336,17 @@ impl App {
         let (notify, n_polls) = waiters.entry(key).or_insert_with(|| (Arc::new(Notify::new()), 0));
         *n_polls += 1;
         Some(Waiter { app: Arc::clone(self), key, notify: Arc::clone(notify) })
+    }
+
+    /// The per-address rate limit alone, for requests that take no slot (guest tokens).
+    pub fn check_ip_rate(&self, ip: IpAddr) -> Result<(), ApiError> {
+        let now = self.now();
+        let ip_key = match ip {
+            IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+            IpAddr::V6(v6) => u128::from(v6),
+        };
+        let checked = self.admission.lock().check_rate(None, ip_key, now.unix_ms());
+        checked.map_err(|decision| self.refusal(decision, Class::Browse, None, now))
     }
 
     /// Marks a key as being processed; the guard unmarks it.

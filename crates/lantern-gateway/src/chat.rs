@@ -160,7 +160,7 @@ pub async fn chat(
 ) -> Result<Response, ApiError> {
     let claims = app.caller(&headers)?;
     let shopper = shopper_of(&claims)?;
-    let permit = app.admit(Class::Chat, Some(shopper), peer.ip(), &headers)?;
+    let (permit, write_ticket) = admit_chat(&app, shopper, peer, &headers)?;
     let request: ChatRequest = parse_json(&body)?;
     let n_chars = request.message.chars().count();
     if request.message.trim().is_empty() || n_chars > CHAT_MESSAGE_CHARS_MAX {
@@ -180,7 +180,11 @@ pub async fn chat(
         ));
     }
     let mut session = app.chat.take(shopper, &session_id)?;
-    let shop = Arc::new(GatewayShop { app: Arc::clone(&app), ip: peer.ip() });
+    let mut shop = GatewayShop::new(Arc::clone(&app), peer.ip());
+    if let Some((class, ticket)) = write_ticket {
+        shop = shop.with_ticket(class, ticket);
+    }
+    let shop = Arc::new(shop);
     let agent =
         Agent::new(shop, Arc::clone(&app.catalogs.lexicon), app.llm.clone(), app.config.agent.clone());
     let wants_stream = headers
@@ -195,6 +199,7 @@ pub async fn chat(
             })
             .await;
         app.chat.put(shopper, &session_id, session);
+        app.live.record_turn(&outcome);
         drop(permit);
         return Ok(json(StatusCode::OK, &ChatTranscript { events, done: done_of(&outcome) }, false));
     }
@@ -214,6 +219,7 @@ pub async fn chat(
             })
             .await;
         app.chat.put(shopper, &session_id, session);
+        app.live.record_turn(&outcome);
         drop(permit);
         let done = Event::default().event("done").json_data(done_of(&outcome)).unwrap_or_default();
         let _ = sender.send(done).await;
@@ -222,4 +228,52 @@ pub async fn chat(
         receiver.recv().await.map(|event| (Ok::<_, std::convert::Infallible>(event), receiver))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+}
+
+/// The chat turn's own slot (none when an admitted write ticket stands for it) and the write
+/// ticket to hand to the shop.
+type ChatAdmission = (Option<crate::app::PermitGuard>, Option<(Class, String)>);
+
+/// The chat's own admission. A `Lantern-Ticket` of the chat class is redeemed as on any request.
+/// A ticket of a write's class (from an earlier turn's `queued` event) goes to the shop, whose
+/// first write of that class presents it; when that ticket is already admitted, its reserved
+/// slot stands for the turn and the chat takes no slot of its own (else a gateway whose every
+/// slot is reserved for returning shoppers could never let them back in to say "yes").
+fn admit_chat(
+    app: &Arc<App>,
+    shopper: ShopperId,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<ChatAdmission, ApiError> {
+    let Some(text) = headers.get(crate::app::TICKET_HEADER) else {
+        return Ok((Some(app.admit(Class::Chat, Some(shopper), peer.ip(), headers)?), None));
+    };
+    let text = text
+        .to_str()
+        .map_err(|_| ApiError::invalid("$header.Lantern-Ticket", "the ticket must be printable ASCII"))?
+        .to_owned();
+    let signed = app.signer.verify_ticket(&text, app.now()).map_err(|error| {
+        ApiError::invalid("$header.Lantern-Ticket", error.to_string()).with_code(error.code())
+    })?;
+    if signed.shopper != Some(shopper) {
+        return Err(ApiError::forbidden("this waiting-room ticket was issued to another shopper"));
+    }
+    let class = Class::ALL
+        .get(usize::from(signed.class))
+        .copied()
+        .ok_or_else(|| ApiError::invalid("$header.Lantern-Ticket", "the ticket names no known class"))?;
+    if class == Class::Chat {
+        return Ok((Some(app.admit(Class::Chat, Some(shopper), peer.ip(), headers)?), None));
+    }
+    let ticket =
+        lantern_admission::Ticket { class, seq: signed.seq, issued_at_ms: signed.issued_at.unix_ms() };
+    let admitted =
+        matches!(app.admission.lock().peek(ticket), lantern_admission::TicketState::Admitted { .. });
+    if admitted {
+        return Ok((None, Some((class, text))));
+    }
+    let mut without_ticket = headers.clone();
+    without_ticket.remove(crate::app::TICKET_HEADER);
+    let permit = app.admit(Class::Chat, Some(shopper), peer.ip(), &without_ticket)?;
+    Ok((Some(permit), Some((class, text))))
 }

@@ -23,9 +23,11 @@ mod catalogs;
 mod chat;
 mod convert;
 mod error;
+mod live;
 mod metrics;
 mod routes;
 mod shop;
+mod web;
 
 pub use shop::GatewayShop;
 pub mod wire;
@@ -58,7 +60,7 @@ const ADMISSION_TICK_MS: u64 = 100;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Lantern gateway", version = "0.1.0", description = "Agentic shopping gateway: browse, coupons, checkout sessions (Agentic Commerce Protocol shapes), orders, merchant and operator controls. Amounts are integer fen. Every POST but /v1/chat needs an Idempotency-Key (a chat order is placed only on the shopper's confirmation of a shown quote, once per quote). A 429 with `code: queued` carries a waiting-room ticket."),
+    info(title = "Lantern gateway", version = "0.1.0", description = "Agentic shopping gateway: browse, coupons, checkout sessions (Agentic Commerce Protocol shapes), orders, merchant and operator controls. Amounts are integer fen. Every POST but /v1/chat and /v1/guest_token needs an Idempotency-Key (a chat order is placed only on the shopper's confirmation of a shown quote, once per quote). A 429 with `code: queued` carries a waiting-room ticket."),
     paths(
         routes::healthz, routes::readyz, routes::metrics,
         routes::list_merchants, routes::get_menu, routes::search, routes::list_campaigns,
@@ -68,6 +70,7 @@ const ADMISSION_TICK_MS: u64 = 100;
         routes::upload_catalog, routes::set_status, routes::set_capacity, routes::merchant_orders, routes::advance_order,
         routes::register_merchant, routes::create_campaign, routes::edit_campaign, routes::pause_campaign, routes::resume_campaign,
         routes::campaign_stats, routes::gateway_stats, routes::poll_ticket, chat::chat,
+        live::ops_live, live::merchant_live, live::shopper_live, live::guest_token,
     ),
     modifiers(&BearerAuth, &BodyLimitAnswers),
     tags((name = "shopper"), (name = "merchant"), (name = "operator"), (name = "system"))
@@ -161,6 +164,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/merchant/orders/{order_id}/{event}", post(routes::advance_order))
         .route("/v1/stats", get(routes::gateway_stats))
         .route("/v1/waiting_room/{ticket}", get(routes::poll_ticket))
+        // Live views and the web pages.
+        .route("/v1/ops/live", get(live::ops_live))
+        .route("/v1/merchant/live", get(live::merchant_live))
+        .route("/v1/orders/live", get(live::shopper_live))
+        .route("/v1/guest_token", post(live::guest_token))
+        .route("/", get(web::chat_page))
+        .route("/ops", get(web::ops_page))
+        .route("/merchant", get(web::merchant_page))
+        .route("/assets/{*path}", get(web::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), observe))
@@ -198,6 +210,7 @@ async fn method_not_allowed() -> Response {
 fn class_of(method: &Method, route: &str) -> Option<Class> {
     let class = match (method.as_str(), route) {
         (_, "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => return None,
+        (_, "/" | "/ops" | "/merchant" | "/assets/{*path}") => return None,
         ("POST", "/v1/checkout_sessions/{checkout_session_id}/complete") => Class::CompleteCheckout,
         ("POST", "/v1/campaigns/{campaign_id}/claim") => Class::Claim,
         ("POST", "/v1/chat") => Class::Chat,

@@ -75,6 +75,15 @@ impl Metrics {
         }
     }
 
+    /// Requests per latency bucket so far, over every class (bounds: [`latency_bounds_us`]).
+    pub fn latency_buckets(&self) -> Vec<u64> {
+        (0..LATENCY_BUCKETS_US.len())
+            .map(|bucket| {
+                self.classes.iter().map(|class| class.latency_buckets[bucket].load(Ordering::Relaxed)).sum()
+            })
+            .collect()
+    }
+
     /// 5xx answers so far, over every class.
     pub fn n_server_errors(&self) -> u64 {
         self.classes.iter().map(|class| class.by_status[3].load(Ordering::Relaxed)).sum()
@@ -208,6 +217,11 @@ impl Metrics {
         }
         out
     }
+}
+
+/// The latency buckets' upper bounds, in microseconds.
+pub fn latency_bounds_us() -> Vec<u64> {
+    LATENCY_BUCKETS_US.to_vec()
 }
 
 /// Microseconds as decimal seconds, without floats.

@@ -1268,8 +1268,20 @@ async fn campaign_change(
         .await?;
     let (outcome, replayed) = settle(answer)?;
     let Outcome::CampaignEdited { .. } = outcome else { return Err(unexpected(&outcome)) };
-    // Every operator change is audited in the log (and durably, in the journal).
-    tracing::info!(campaign = %campaign, action, edit = ?edit, replayed, "campaign changed");
+    // Every operator change is audited: the dashboard's list and a log line (and durably, the
+    // command itself in the journal).
+    let detail = match &edit {
+        CampaignEdit::SetEndsAt(ends_at) => format!("ends_at {ends_at}"),
+        CampaignEdit::SetPace(IssuancePace::PerSecond { coupons_per_s, burst }) => {
+            format!("pace {coupons_per_s} coupons/s, burst {burst}")
+        }
+        CampaignEdit::SetPace(pace) => format!("pace {pace:?}"),
+        CampaignEdit::TopUp(amount) => format!("top_up {} fen", amount.fen()),
+        CampaignEdit::Pause => "paused".to_owned(),
+        CampaignEdit::Resume => "resumed".to_owned(),
+    };
+    let change = crate::live::AuditChange { action, campaign: campaign_text, detail, replayed };
+    app.live.audit(&claims, peer, change, app.now());
     let body = app.sequencer.read(|ledger| stats_body(ledger, campaign, app.now()));
     let body = body.ok_or_else(|| ApiError::not_found(format!("campaign {campaign} does not exist")))?;
     Ok(json(StatusCode::OK, &body, replayed))

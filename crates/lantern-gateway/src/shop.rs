@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use lantern_admission::Class;
 use lantern_agent::{
     Alternative, CampaignInfo, CampaignTerms, ChoiceInfo, CouponInfo, CouponNote, Found, ItemDetails,
@@ -15,24 +15,46 @@ use lantern_core::{CampaignId, IdempotencyKey, MerchantId, OrderId, QuoteId, Sho
 use lantern_ledger::{Command, Ledger, Outcome, QuoteView};
 use lantern_nlu::ItemRef;
 
-use crate::app::App;
+use crate::app::{App, TICKET_HEADER};
 use crate::error::ApiError;
+use parking_lot::Mutex;
 
 /// The shop as one chat request's shopper sees it (`ip` for admission's per-address limit).
 #[derive(Debug, Clone)]
 pub struct GatewayShop {
     pub app: Arc<App>,
     pub ip: IpAddr,
+    /// A waiting-room ticket the shopper came back with (from an earlier turn's `queued`): the
+    /// first write of its class presents it, so the shopper gets the place they waited for
+    /// instead of queueing again at the back.
+    ticket: Arc<Mutex<Option<(Class, String)>>>,
 }
 
 impl GatewayShop {
+    pub fn new(app: Arc<App>, ip: IpAddr) -> GatewayShop {
+        GatewayShop { app, ip, ticket: Arc::default() }
+    }
+
+    /// This shop presents `ticket` on its first write of `class`.
+    pub fn with_ticket(self, class: Class, ticket: String) -> GatewayShop {
+        *self.ticket.lock() = Some((class, ticket));
+        self
+    }
+
     /// Admission for `class`, then the command; refusals in the agent's terms.
     async fn run(&self, class: Class, shopper: ShopperId, command: Command) -> Result<Outcome, Refusal> {
-        let (_permit, _) = self
-            .app
-            .admit_or_wait(class, Some(shopper), self.ip, &HeaderMap::new())
-            .await
-            .map_err(refusal)?;
+        let mut headers = HeaderMap::new();
+        {
+            let mut ticket = self.ticket.lock();
+            if ticket.as_ref().is_some_and(|(ticket_class, _)| *ticket_class == class)
+                && let Some((_, text)) = ticket.take()
+                && let Ok(value) = HeaderValue::from_str(&text)
+            {
+                headers.insert(TICKET_HEADER, value);
+            }
+        }
+        let (_permit, _) =
+            self.app.admit_or_wait(class, Some(shopper), self.ip, &headers).await.map_err(refusal)?;
         self.app.submit(command).await.map_err(refusal)
     }
 }

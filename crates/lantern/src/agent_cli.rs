@@ -243,7 +243,7 @@ pub fn chat(args: &ChatArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let signer = lantern_auth::Signer::new(&[7; 32])?;
     let app = App::new(GatewayConfig::default_for_serve(), handle, signer, clock);
-    let shop = Arc::new(GatewayShop { app: Arc::clone(&app), ip: std::net::Ipv4Addr::LOCALHOST.into() });
+    let shop = Arc::new(GatewayShop::new(Arc::clone(&app), std::net::Ipv4Addr::LOCALHOST.into()));
     let agent = Agent::new(shop, Arc::clone(&app.catalogs.lexicon), None, app.config.agent.clone());
     let mut session = Session::new("terminal");
     println!(

@@ -27,6 +27,16 @@ pub struct ServeConfig {
     pub admission: Admission,
     pub waiting_room: WaitingRoom,
     pub chat: Chat,
+    pub web: Web,
+}
+
+/// The web pages (`/`, `/ops`, `/merchant`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Web {
+    /// Hand out guest shopper tokens (`POST /v1/guest_token`) so the chat page works without
+    /// one; on with `--demo`, off otherwise.
+    pub guest_tokens: bool,
 }
 
 /// The chat agent (`POST /v1/chat`).
@@ -109,6 +119,7 @@ impl Default for ServeConfig {
             admission: Admission::default(),
             waiting_room: WaitingRoom::default(),
             chat: Chat::default(),
+            web: Web::default(),
         }
     }
 }
@@ -230,6 +241,7 @@ impl ServeConfig {
             llm: self.chat.llm.clone(),
             chat_sessions_max: self.chat.sessions_max,
             chat_session_idle_ms: self.chat.session_idle_ms,
+            guest_tokens: self.web.guest_tokens,
         };
         gateway.validate().map_err(|problem| anyhow::anyhow!("the configuration is invalid: {problem}"))?;
         if self.expected_orders > lantern_ledger::EXPECTED_ENTRIES_MAX {

@@ -39,7 +39,8 @@ pub struct ServeArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Seed demo shops (bubble tea and coffee, menus in Chinese and English) and the Spring
-    /// Festival campaign (25-yuan coupons, valid to Feb 28) when the data directory is new.
+    /// Festival campaign (25-yuan coupons, valid to Feb 28) when the data directory is new, and
+    /// hand out guest shopper tokens to the chat page at /.
     #[arg(long)]
     demo: bool,
     /// Turn admission control off (for comparisons only: shows what happens without it).
@@ -60,6 +61,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     }
     if args.no_admission {
         config.admission.enabled = false;
+    }
+    if args.demo {
+        // The demo's chat page works without a token of its own.
+        config.web.guest_tokens = true;
     }
     let gateway_config = config.gateway()?;
     let fresh = !lantern_store::SqliteStore::database_exists(&config.data);

@@ -331,7 +331,7 @@ async fn unknown_malformed_and_foreign_ids_in_paths() {
     // Unknown endpoints and methods answer in the same shape.
     let nowhere = server.get(&shopper, "/v1/nowhere").await;
     nowhere.refused(404, "not_found");
-    let root = server.send(server.http.get(server.url("/"))).await;
+    let root = server.send(server.http.get(server.url("/index.php"))).await;
     root.refused(404, "not_found");
     for (method, path) in [
         ("DELETE", "/v1/wallet"),

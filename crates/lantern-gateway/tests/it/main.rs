@@ -8,6 +8,7 @@
 //! - `bad_input`: malformed, mistyped, oversized and unknown input on every endpoint, and a
 //!   seeded fuzz of every POST endpoint (`LANTERN_FUZZ_SEED` to vary it).
 //! - `chat`: the shopping agent's orders, sessions, streaming and bad input; search.
+//! - `live`: the web pages and assets, guest tokens, live views, the audit list, chat tickets.
 //! - `system`: health, readiness, metrics and the OpenAPI document.
 
 #![allow(clippy::unwrap_used)]
@@ -18,5 +19,6 @@ mod bad_input;
 mod chat;
 mod flows;
 mod idempotency;
+mod live;
 mod support;
 mod system;

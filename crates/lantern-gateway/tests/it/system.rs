@@ -38,10 +38,14 @@ const ROUTES: [(&str, &[&str]); 26] = [
     ("/v1/stats", &["get"]),
 ];
 /// Served but described apart: the document itself, the order events and the waiting room.
-const MORE_ROUTES: [(&str, &[&str]); 3] = [
+const MORE_ROUTES: [(&str, &[&str]); 7] = [
     ("/v1/merchant/orders/{order_id}/{event}", &["post"]),
     ("/v1/waiting_room/{ticket}", &["get"]),
     ("/v1/chat", &["post"]),
+    ("/v1/ops/live", &["get"]),
+    ("/v1/merchant/live", &["get"]),
+    ("/v1/orders/live", &["get"]),
+    ("/v1/guest_token", &["post"]),
 ];
 
 /// `name{labels} value` lines of a Prometheus exposition.
@@ -252,14 +256,15 @@ async fn the_openapi_document_describes_every_route() {
         assert!(operation["responses"].as_object().is_some_and(|responses| !responses.is_empty()));
         let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
         // A chat message is not a request to repeat: its order is placed once per confirmed quote.
-        if method == "post" && path != "/v1/chat" {
+        // Nor is a guest token: it writes nothing.
+        if method == "post" && path != "/v1/chat" && path != "/v1/guest_token" {
             assert!(
                 parameters.iter().any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header"),
                 "{method} {path} does not document Idempotency-Key"
             );
         }
-        let public =
-            ["/healthz", "/readyz", "/metrics", "/v1/waiting_room/{ticket}"].contains(&path.as_str());
+        let public = ["/healthz", "/readyz", "/metrics", "/v1/waiting_room/{ticket}", "/v1/guest_token"]
+            .contains(&path.as_str());
         assert_eq!(
             operation["security"].is_array(),
             !public,
