@@ -467,7 +467,7 @@ fn bench_dialog(args: &AgentBenchArgs, understanding_p99_us: f64) -> anyhow::Res
     let signer = lantern_auth::Signer::new(&[7; 32])?;
     let (app, agent) = runtime.block_on(async {
         let app = App::new(config, handle, signer, Arc::clone(&clock));
-        let shop = Arc::new(GatewayShop { app: Arc::clone(&app), ip: std::net::Ipv4Addr::LOCALHOST.into() });
+        let shop = Arc::new(GatewayShop::new(Arc::clone(&app), std::net::Ipv4Addr::LOCALHOST.into()));
         let agent = Agent::new(shop, Arc::clone(&app.catalogs.lexicon), None, app.config.agent.clone());
         (app, Arc::new(agent))
     });
