@@ -60,6 +60,8 @@ pub struct GatewayConfig {
     pub chat_sessions_max: usize,
     /// A chat session unused this long is forgotten.
     pub chat_session_idle_ms: u64,
+    /// The Agentic Commerce Protocol: order links and webhooks.
+    pub acp: crate::acp::AcpConfig,
 }
 
 impl GatewayConfig {
@@ -82,6 +84,9 @@ impl GatewayConfig {
             if !(min..=max).contains(&value) {
                 return Err(format!("{field} must be {min}..={max}, got {value}"));
             }
+        }
+        if let Some(webhook) = &self.acp.webhook {
+            webhook.validate()?;
         }
         if let Some(llm) = &self.llm {
             llm.validate().map_err(|error| format!("llm: {error}"))?;
@@ -106,6 +111,7 @@ impl GatewayConfig {
             llm: None,
             chat_sessions_max: 100_000,
             chat_session_idle_ms: 30 * 60 * 1000,
+            acp: crate::acp::AcpConfig { public_url: "http://localhost:8080".into(), webhook: None },
         }
     }
 }
@@ -159,6 +165,8 @@ pub struct App {
     /// The chat agent's model client, when one is configured.
     pub llm: Option<lantern_llm::LlmClient>,
     pub chat: crate::chat::ChatSessions,
+    /// ACP order webhooks waiting to be sent.
+    pub webhooks: crate::webhooks::Webhooks,
     pub metrics: Metrics,
     keys_in_flight: Mutex<FxHashSet<(u64, u64)>>,
     /// Long polls and streams waiting on a ticket, woken when it is promoted.
@@ -188,7 +196,9 @@ impl App {
             }
         });
         let chat = crate::chat::ChatSessions::new(config.chat_sessions_max, config.chat_session_idle_ms);
+        let webhooks = crate::webhooks::Webhooks::new(config.acp.webhook.clone());
         Arc::new(App {
+            webhooks,
             admission: Mutex::new(Admission::new(config.admission.clone())),
             config,
             sequencer,

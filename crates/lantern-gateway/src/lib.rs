@@ -18,6 +18,7 @@
 // size on the error path costs nothing worth boxing for.
 #![allow(clippy::result_large_err)]
 
+mod acp;
 mod app;
 mod catalogs;
 mod chat;
@@ -26,6 +27,7 @@ mod error;
 mod metrics;
 mod routes;
 mod shop;
+pub mod webhooks;
 
 pub use shop::GatewayShop;
 pub mod wire;
@@ -45,6 +47,7 @@ use axum::routing::{get, post};
 use lantern_admission::Class;
 use utoipa::OpenApi;
 
+pub use acp::{ACP_API_VERSION, AcpConfig, canonical_json};
 pub use app::{App, GatewayConfig, IDEMPOTENCY_KEY_HEADER, KeyedRequest, ReadIndex, TICKET_HEADER};
 pub use error::ApiError;
 
@@ -124,6 +127,11 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/checkout_sessions/{checkout_session_id}/complete", post(routes::complete_checkout))
         .route("/v1/checkout_sessions/{checkout_session_id}/cancel", post(routes::cancel_checkout))
+        // The Agentic Commerce Protocol's checkout (API-Version 2026-04-17).
+        .route("/checkout_sessions", post(acp::create))
+        .route("/checkout_sessions/{checkout_session_id}", get(acp::get).post(acp::update))
+        .route("/checkout_sessions/{checkout_session_id}/complete", post(acp::complete))
+        .route("/checkout_sessions/{checkout_session_id}/cancel", post(acp::cancel))
         .route("/v1/coupon_orders", post(routes::coupon_order))
         .route("/v1/orders", get(routes::list_orders))
         .route("/v1/orders/{order_id}", get(routes::get_order))
@@ -172,6 +180,7 @@ fn class_of(method: &Method, route: &str) -> Option<Class> {
     let class = match (method.as_str(), route) {
         (_, "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => return None,
         ("POST", "/v1/checkout_sessions/{checkout_session_id}/complete") => Class::CompleteCheckout,
+        ("POST", "/checkout_sessions/{checkout_session_id}/complete") => Class::CompleteCheckout,
         ("POST", "/v1/campaigns/{campaign_id}/claim") => Class::Claim,
         ("POST", "/v1/chat") => Class::Chat,
         ("POST", _) => Class::Checkout,
@@ -262,6 +271,7 @@ pub async fn serve(
             }
         }
     });
+    let webhooks = webhooks::Webhooks::start(&app);
     let draining = Arc::clone(&app);
     let shutdown = async move {
         shutdown.await;
@@ -272,5 +282,8 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     ticker.abort();
+    if let Some(webhooks) = webhooks {
+        webhooks.abort();
+    }
     served
 }
