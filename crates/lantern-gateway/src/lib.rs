@@ -24,6 +24,7 @@ mod catalogs;
 mod chat;
 mod convert;
 mod error;
+pub mod mcp;
 mod metrics;
 mod routes;
 mod shop;
@@ -93,8 +94,13 @@ pub fn openapi_json() -> String {
     ApiDoc::openapi().to_pretty_json().unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
 }
 
-/// The whole application.
+/// The whole application: the API and `/mcp`.
 pub fn router(app: Arc<App>) -> Router {
+    api_router(Arc::clone(&app)).merge(mcp::http_router(&app))
+}
+
+/// The API (everything but `/mcp`, whose tools call it in-process).
+pub(crate) fn api_router(app: Arc<App>) -> Router {
     let document = Arc::new(openapi_json());
     Router::new()
         .route("/healthz", get(routes::healthz))
@@ -250,6 +256,20 @@ fn is_json(response: &Response) -> bool {
         .is_some_and(|value| value.starts_with("application/json"))
 }
 
+/// Expires departed shoppers' tickets and wakes the long polls of promoted ones even when no
+/// request comes to do it.
+pub(crate) fn spawn_admission_ticker(app: &Arc<App>) -> tokio::task::JoinHandle<()> {
+    let app = Arc::clone(app);
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(std::time::Duration::from_millis(ADMISSION_TICK_MS));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            interval.tick().await;
+            app.admission_tick();
+        }
+    })
+}
+
 /// Serves until `shutdown` resolves, then stops taking connections and waits for requests in
 /// flight. The caller stops the sequencer afterwards, which commits what is queued.
 pub async fn serve(
@@ -258,19 +278,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = router(Arc::clone(&app));
-    // Expires departed shoppers' tickets and wakes the long polls of promoted ones even when no
-    // request comes to do it.
-    let ticker = tokio::spawn({
-        let app = Arc::clone(&app);
-        async move {
-            let mut interval = tokio::time::interval(std::time::Duration::from_millis(ADMISSION_TICK_MS));
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                interval.tick().await;
-                app.admission_tick();
-            }
-        }
-    });
+    let ticker = spawn_admission_ticker(&app);
     let webhooks = webhooks::Webhooks::start(&app);
     let draining = Arc::clone(&app);
     let shutdown = async move {
