@@ -8,3 +8,4 @@ echo "== cargo test"
 cargo test --workspace --locked
 echo "== schemathesis against our own /openapi.json (no 5xx, answers match the schema)"
 bash scripts/schemathesis.sh
+bash scripts/mcp-acp.sh

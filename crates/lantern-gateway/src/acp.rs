@@ -378,10 +378,13 @@ pub fn acp_session(app: &App, session: &CheckoutSession) -> AcpSession {
 
 // ---- request checks ---------------------------------------------------------------------------
 
-/// `API-Version` must name the version this gateway speaks.
-fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
+/// `API-Version` must name the version this gateway speaks. A read without one is answered in
+/// this version (the file documents no 400 for it); a write without one is refused, as the RFC
+/// says.
+fn check_version(headers: &HeaderMap, write: bool) -> Result<(), ApiError> {
     match headers.get(API_VERSION_HEADER).map(HeaderValue::to_str) {
         Some(Ok(ACP_API_VERSION)) => Ok(()),
+        None if !write => Ok(()),
         Some(_) => Err(ApiError::invalid(
             "$header.API-Version",
             format!("this API-Version is not supported; supported_versions: [\"{ACP_API_VERSION}\"]"),
@@ -398,10 +401,10 @@ fn check_version(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// The caller, a shopper, with the version checked.
-fn shopper_caller(app: &App, headers: &HeaderMap) -> Result<(Claims, ShopperId), ApiError> {
+fn shopper_caller(app: &App, headers: &HeaderMap, write: bool) -> Result<(Claims, ShopperId), ApiError> {
     let claims = app.caller(headers)?;
     let shopper = shopper_of(&claims)?;
-    check_version(headers)?;
+    check_version(headers, write)?;
     Ok((claims, shopper))
 }
 
@@ -574,7 +577,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> AcpReply {
-    let (claims, shopper) = shopper_caller(&app, &headers)?;
+    let (claims, shopper) = shopper_caller(&app, &headers, true)?;
     let keyed = acp_keyed(&claims, &headers, "POST /checkout_sessions", &body)?;
     let request: AcpCreateRequest = parse_json(&body)?;
     if let Some(currency) = &request.currency
@@ -610,7 +613,7 @@ pub async fn update(
     Path(session_text): Path<String>,
     body: Bytes,
 ) -> AcpReply {
-    let (claims, shopper) = shopper_caller(&app, &headers)?;
+    let (claims, shopper) = shopper_caller(&app, &headers, true)?;
     let keyed = acp_keyed(&claims, &headers, &format!("POST /checkout_sessions/{session_text}"), &body)?;
     let quote = parse_session_id(&session_text)?;
     let request: AcpUpdateRequest = parse_json(&body)?;
@@ -644,7 +647,7 @@ pub async fn get(
     headers: HeaderMap,
     Path(session_text): Path<String>,
 ) -> AcpReply {
-    let (_, shopper) = shopper_caller(&app, &headers)?;
+    let (_, shopper) = shopper_caller(&app, &headers, false)?;
     let quote = parse_session_id(&session_text)?;
     let _permit = app.admit(Class::Browse, Some(shopper), peer.ip(), &headers)?;
     let session = routes::read_session(&app, shopper, quote)?;
@@ -658,7 +661,7 @@ pub async fn complete(
     Path(session_text): Path<String>,
     body: Bytes,
 ) -> AcpReply {
-    let (claims, shopper) = shopper_caller(&app, &headers)?;
+    let (claims, shopper) = shopper_caller(&app, &headers, true)?;
     let keyed =
         acp_keyed(&claims, &headers, &format!("POST /checkout_sessions/{session_text}/complete"), &body)?;
     let quote = parse_session_id(&session_text)?;
@@ -686,10 +689,12 @@ pub async fn cancel(
     Path(session_text): Path<String>,
     body: Bytes,
 ) -> AcpReply {
-    let (claims, shopper) = shopper_caller(&app, &headers)?;
+    let (claims, shopper) = shopper_caller(&app, &headers, true)?;
     let keyed =
         acp_keyed(&claims, &headers, &format!("POST /checkout_sessions/{session_text}/cancel"), &body)?;
-    let quote = parse_session_id(&session_text)?;
+    // The file documents no 404 for cancel: an unknown session is a bad request there.
+    let quote = parse_session_id(&session_text)
+        .map_err(|error| ApiError { status: StatusCode::BAD_REQUEST, ..error })?;
     if !body.is_empty() {
         let _: serde_json::Map<String, serde_json::Value> = parse_json(&body)?;
     }
@@ -709,6 +714,9 @@ pub async fn cancel(
         Ok((session, replayed)) => Ok(answer(&app, StatusCode::OK, &session, replayed, &headers)),
         Err(error) if final_before && !error.replayed => {
             Err(not_cancelable(before.as_deref().unwrap_or("closed")).into())
+        }
+        Err(error) if error.status == StatusCode::NOT_FOUND => {
+            Err(ApiError { status: StatusCode::BAD_REQUEST, ..error }.into())
         }
         Err(error) => Err(error.into()),
     }

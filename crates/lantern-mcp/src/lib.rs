@@ -498,8 +498,9 @@ impl LanternMcp {
 )]
 impl rmcp::ServerHandler for LanternMcp {}
 
-/// A 2xx answer as the tool's structured result; anything else as [`refusal`].
-fn result(answer: &ApiAnswer) -> CallToolResult {
+/// A 2xx answer as the tool's structured result; anything else as a refusal the model can act
+/// on (`isError: true`, never a protocol error).
+pub fn result(answer: &ApiAnswer) -> CallToolResult {
     if (200..300).contains(&answer.status) {
         CallToolResult::structured(answer.body.clone())
     } else {

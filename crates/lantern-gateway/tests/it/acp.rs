@@ -290,6 +290,15 @@ async fn cancel_gives_the_coupon_back_and_a_full_gateway_answers_in_acp_shape() 
     assert_acp_error(&acp(&server, &shopper, &cancel_path, Some("c2"), "{}").await, 405, "not_cancelable");
     assert_eq!(server.wallet(&shopper).await[0]["status"], "claimed", "the coupon is back in the wallet");
 
+    // A read needs no version header; cancelling an unknown session is a bad request (the
+    // file documents no 404 for cancel).
+    assert_eq!(server.get(&shopper, &format!("/checkout_sessions/{id}")).await.ok(200)["status"], "canceled");
+    assert_acp_error(
+        &acp(&server, &shopper, "/checkout_sessions/cs_999/cancel", Some("c3"), "{}").await,
+        400,
+        "not_found",
+    );
+
     // Bad input names the field.
     let mixed = r#"{"currency":"cny","line_items":[{"id":"mer_1/itm_101"},{"id":"mer_3/itm_201"}]}"#;
     let refused = acp(&server, &shopper, "/checkout_sessions", Some("m"), mixed).await;
@@ -327,6 +336,26 @@ async fn cancel_gives_the_coupon_back_and_a_full_gateway_answers_in_acp_shape() 
     assert_eq!(queued.header("lantern-queue-position"), Some("1"));
     assert!(queued.header("lantern-ticket").is_some_and(|ticket| ticket.starts_with("lw1.")));
     assert!(queued.header("lantern-queue-eta-ms").is_some());
+    // The same through the MCP tools: a tool result (not a protocol error) with the place in
+    // line, the ETA and the ticket to call again with.
+    let api =
+        lantern_gateway::mcp::InProcessApi::as_shopper(&server.app, lantern_core::ShopperId::new(8), 60_000);
+    let request = lantern_mcp::ApiRequest {
+        post: true,
+        path: "/checkout_sessions".into(),
+        idempotency_key: Some("q-mcp".into()),
+        api_version: Some(VERSION.into()),
+        ticket: None,
+        body: Some(serde_json::from_str(body).unwrap()),
+    };
+    let answer = lantern_mcp::Api::call(&api, &rmcp::model::Extensions::new(), request).await;
+    let tool = lantern_mcp::result(&answer);
+    assert_eq!(tool.is_error, Some(true));
+    let content = tool.structured_content.unwrap();
+    assert_eq!(content["status"], "queued", "{content}");
+    assert_eq!(content["position"], 2, "{content}");
+    assert!(content["eta_ms"].as_u64().is_some_and(|eta| eta >= 1), "{content}");
+    assert!(content["ticket"].as_str().is_some_and(|ticket| ticket.starts_with("lw1.")), "{content}");
     server.gate.open();
     assert_eq!(tokio::time::timeout(Duration::from_secs(10), occupied).await.unwrap().unwrap().status, 201);
 }
