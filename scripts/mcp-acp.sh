@@ -18,6 +18,7 @@
 # environments: target/py-mcp (mcp) and target/py (schemathesis, shared with schemathesis.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/demo-server.sh
 
 mcp_version="${MCP_VERSION:-2.3.0}"
 st_version="${SCHEMATHESIS_VERSION:-4.32.5}"
@@ -36,10 +37,7 @@ if ! target/py-mcp/bin/python -c "import importlib.metadata as m, sys; sys.exit(
     python3 -m venv target/py-mcp
     target/py-mcp/bin/pip install --quiet --disable-pip-version-check "mcp==$mcp_version"
 fi
-if ! target/py/bin/st --version 2>/dev/null | grep -q "version $st_version\$"; then
-    python3 -m venv target/py
-    target/py/bin/pip install --quiet --disable-pip-version-check "schemathesis==$st_version"
-fi
+ensure_schemathesis "$st_version"
 
 echo "== mcp-acp: building lantern"
 cargo build --locked --quiet -p lantern --bin lantern
@@ -57,22 +55,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== mcp-acp: starting lantern serve --demo"
-LANTERN_ADMISSION__SHOPPER_PER_SECOND=1000000 \
-LANTERN_ADMISSION__SHOPPER_BURST=1000000 \
-LANTERN_ADMISSION__IP_PER_SECOND=1000000 \
-LANTERN_ADMISSION__IP_BURST=1000000 \
-LANTERN_LOG="${LANTERN_LOG:-warn}" \
-    "$lantern" serve --demo --data "$work/data" --listen 127.0.0.1:0 >"$work/stdout" 2>"$work/stderr" &
-server_pid=$!
-address=""
-for _ in $(seq 1 300); do
-    address="$(sed -n 's|^lantern listening on http://||p' "$work/stdout")"
-    [[ -n "$address" ]] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/stderr" >&2; exit 1; }
-    sleep 0.1
-done
-[[ -n "$address" ]] || { echo "lantern serve did not start within 30 s" >&2; cat "$work/stderr" >&2; exit 1; }
-echo "listening on $address"
+start_demo_server
 
 failed=()
 echo "== mcp-acp: the Python MCP SDK over stdio and Streamable HTTP"
@@ -112,14 +95,7 @@ st_run() {
 st_run positive not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
 st_run negative not_a_server_error,content_type_conformance,response_schema_conformance,response_headers_conformance
 
-if ! kill -0 "$server_pid" 2>/dev/null; then
-    tail -50 "$work/stderr" >&2
-    failed+=("server died")
-fi
-if grep -q "panicked at" "$work/stderr"; then
-    grep -A2 "panicked at" "$work/stderr" | head -20 >&2
-    failed+=("handler panic")
-fi
+check_demo_server
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "mcp-acp: FAILED: ${failed[*]}" >&2
     exit 1

@@ -27,10 +27,10 @@ use sha2::Digest;
 use crate::app::{App, IDEMPOTENCY_KEY_HEADER, KeyedRequest, TICKET_HEADER};
 use crate::convert::{parse_json, parse_session_id};
 use crate::error::{ApiError, REPLAYED_HEADER, retry_after_header};
-use crate::routes::{self, shopper_of};
+use crate::routes::{self, SessionCall, shopper_of};
 use crate::wire::{
-    CheckoutCreateRequest, CheckoutSession, CheckoutUpdateRequest, DiscountsRequest, ItemRequest, OrderBody,
-    TotalBody,
+    CheckoutCreateRequest, CheckoutSession, CheckoutUpdateRequest, DiscountsRequest, ErrorBody, ItemRequest,
+    OrderBody, TotalBody,
 };
 
 /// The Agentic Commerce Protocol's settings.
@@ -50,17 +50,6 @@ pub const API_VERSION_HEADER: &str = "api-version";
 pub const QUEUE_POSITION_HEADER: &str = "lantern-queue-position";
 pub const QUEUE_ETA_HEADER: &str = "lantern-queue-eta-ms";
 
-/// ACP's `Error`: exactly these fields (the schema allows no others).
-#[derive(Debug, Clone, Serialize)]
-pub struct AcpErrorBody {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub code: String,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub param: Option<String>,
-}
-
 /// A refusal in ACP's shape. What does not fit `Error` (retry time, waiting-room ticket,
 /// position, ETA) travels in headers.
 #[derive(Debug)]
@@ -75,12 +64,8 @@ impl From<ApiError> for AcpError {
 impl IntoResponse for AcpError {
     fn into_response(self) -> Response {
         let error = self.0;
-        let mut body = AcpErrorBody {
-            kind: error.kind().into(),
-            code: error.code.clone(),
-            message: error.message.clone(),
-            param: error.param.clone(),
-        };
+        // ACP's `Error` allows exactly type, code, message and param: the rest goes in headers.
+        let mut body = ErrorBody { retry_after_ms: None, alternatives: Vec::new(), ..error.body() };
         let mut response_headers = Vec::new();
         if let Some(waiting) = &error.waiting {
             body.message = waiting.message.clone();
@@ -554,6 +539,19 @@ fn codes(discounts: Option<DiscountsRequest>, coupons: Option<Vec<String>>) -> O
     discounts.or_else(|| coupons.map(|codes| DiscountsRequest { codes }))
 }
 
+/// The caller, the key and the session of a POST on `/checkout_sessions/{id}{verb}`.
+fn session_post(
+    app: &App,
+    headers: &HeaderMap,
+    session_text: &str,
+    verb: &str,
+    body: &[u8],
+) -> Result<(ShopperId, KeyedRequest, lantern_core::QuoteId), ApiError> {
+    let (claims, shopper) = shopper_caller(app, headers, true)?;
+    let keyed = acp_keyed(&claims, headers, &format!("POST /checkout_sessions/{session_text}{verb}"), body)?;
+    Ok((shopper, keyed, parse_session_id(session_text)?))
+}
+
 // ---- handlers ---------------------------------------------------------------------------------
 
 /// The answer to an ACP POST: the session, `Idempotency-Key` echoed, replays marked.
@@ -593,7 +591,8 @@ pub async fn create(
         line_items,
         discounts: codes(request.discounts, request.coupons),
     };
-    let created = routes::create_session(&app, shopper, peer.ip(), &headers, &keyed, &lantern).await;
+    let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };
+    let created = routes::create_session(&call, &lantern).await;
     let (session, replayed) = created.map_err(|error| merchant_param(error, "$.line_items[0].id"))?;
     Ok(answer(&app, StatusCode::CREATED, &session, replayed, &headers))
 }
@@ -613,9 +612,7 @@ pub async fn update(
     Path(session_text): Path<String>,
     body: Bytes,
 ) -> AcpReply {
-    let (claims, shopper) = shopper_caller(&app, &headers, true)?;
-    let keyed = acp_keyed(&claims, &headers, &format!("POST /checkout_sessions/{session_text}"), &body)?;
-    let quote = parse_session_id(&session_text)?;
+    let (shopper, keyed, quote) = session_post(&app, &headers, &session_text, "", &body)?;
     let request: AcpUpdateRequest = parse_json(&body)?;
     let line_items = match &request.line_items {
         Some(items) => {
@@ -636,8 +633,8 @@ pub async fn update(
         None => None,
     };
     let lantern = CheckoutUpdateRequest { line_items, discounts: codes(request.discounts, request.coupons) };
-    let (session, replayed) =
-        routes::update_session(&app, shopper, peer.ip(), &headers, &keyed, quote, &lantern).await?;
+    let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };
+    let (session, replayed) = routes::update_session(&call, quote, &lantern).await?;
     Ok(answer(&app, StatusCode::OK, &session, replayed, &headers))
 }
 
@@ -661,10 +658,7 @@ pub async fn complete(
     Path(session_text): Path<String>,
     body: Bytes,
 ) -> AcpReply {
-    let (claims, shopper) = shopper_caller(&app, &headers, true)?;
-    let keyed =
-        acp_keyed(&claims, &headers, &format!("POST /checkout_sessions/{session_text}/complete"), &body)?;
-    let quote = parse_session_id(&session_text)?;
+    let (shopper, keyed, quote) = session_post(&app, &headers, &session_text, "/complete", &body)?;
     let request: AcpCompleteRequest = parse_json(&body)?;
     if request.payment_data.is_none() {
         return Err(ApiError::invalid(
@@ -674,8 +668,8 @@ pub async fn complete(
         .with_code("missing")
         .into());
     }
-    let (session, replayed) =
-        routes::complete_session(&app, shopper, peer.ip(), &headers, &keyed, quote).await?;
+    let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };
+    let (session, replayed) = routes::complete_session(&call, quote).await?;
     if !replayed && let Some(order) = &session.order {
         app.webhooks.order_created(&app, order);
     }
@@ -689,12 +683,15 @@ pub async fn cancel(
     Path(session_text): Path<String>,
     body: Bytes,
 ) -> AcpReply {
-    let (claims, shopper) = shopper_caller(&app, &headers, true)?;
-    let keyed =
-        acp_keyed(&claims, &headers, &format!("POST /checkout_sessions/{session_text}/cancel"), &body)?;
     // The file documents no 404 for cancel: an unknown session is a bad request there.
-    let quote = parse_session_id(&session_text)
-        .map_err(|error| ApiError { status: StatusCode::BAD_REQUEST, ..error })?;
+    let (shopper, keyed, quote) =
+        session_post(&app, &headers, &session_text, "/cancel", &body).map_err(|error| {
+            if error.status == StatusCode::NOT_FOUND {
+                ApiError { status: StatusCode::BAD_REQUEST, ..error }
+            } else {
+                error
+            }
+        })?;
     if !body.is_empty() {
         let _: serde_json::Map<String, serde_json::Value> = parse_json(&body)?;
     }
@@ -709,7 +706,8 @@ pub async fn cancel(
             format!("checkout session {session_text} is already {status}"),
         )
     };
-    match routes::cancel_session(&app, shopper, peer.ip(), &headers, &keyed, quote).await {
+    let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };
+    match routes::cancel_session(&call, quote).await {
         Ok((session, false)) if final_before => Err(not_cancelable(&session.status).into()),
         Ok((session, replayed)) => Ok(answer(&app, StatusCode::OK, &session, replayed, &headers)),
         Err(error) if final_before && !error.replayed => {

@@ -522,21 +522,29 @@ pub async fn create_checkout(
     let shopper = shopper_of(&claims)?;
     let keyed = KeyedRequest::from_request(&claims, &headers, "POST /v1/checkout_sessions", &body)?;
     let request: CheckoutCreateRequest = parse_json(&body)?;
-    let (body, replayed) = create_session(&app, shopper, peer.ip(), &headers, &keyed, &request).await?;
+    let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };
+    let (body, replayed) = create_session(&call, &request).await?;
     Ok(json(StatusCode::CREATED, &body, replayed))
+}
+
+/// Who asks for a checkout step, from where, with which key: what every step needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SessionCall<'a> {
+    pub app: &'a Arc<App>,
+    pub shopper: ShopperId,
+    pub ip: std::net::IpAddr,
+    pub headers: &'a HeaderMap,
+    pub keyed: &'a KeyedRequest,
 }
 
 /// Creates a checkout session (a quote holding its coupon): the work behind
 /// `POST /v1/checkout_sessions` and the Agentic Commerce Protocol's create. Returns the session
 /// and whether it was a replay.
 pub(crate) async fn create_session(
-    app: &Arc<App>,
-    shopper: ShopperId,
-    ip: std::net::IpAddr,
-    headers: &HeaderMap,
-    keyed: &KeyedRequest,
+    call: &SessionCall<'_>,
     request: &CheckoutCreateRequest,
 ) -> Result<(CheckoutSession, bool), ApiError> {
+    let SessionCall { app, shopper, ip, headers, keyed } = *call;
     let merchant = parse_id(MerchantId::parse, &request.merchant_id, "$.merchant_id")?;
     let lines = cart_lines(&request.line_items, "$.line_items")?;
     let (choice, code, rejected) = app.sequencer.read(|ledger| {
@@ -590,22 +598,19 @@ pub async fn update_checkout(
     )?;
     let quote = parse_session_id(&session)?;
     let request: CheckoutUpdateRequest = parse_json(&body)?;
-    let (body, replayed) =
-        update_session(&app, shopper, peer.ip(), &headers, &keyed, quote, &request).await?;
+    let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };
+    let (body, replayed) = update_session(&call, quote, &request).await?;
     Ok(json(StatusCode::OK, &body, replayed))
 }
 
 /// Re-prices an open checkout session with new lines or codes (the work behind both APIs'
 /// update).
 pub(crate) async fn update_session(
-    app: &Arc<App>,
-    shopper: ShopperId,
-    ip: std::net::IpAddr,
-    headers: &HeaderMap,
-    keyed: &KeyedRequest,
+    call: &SessionCall<'_>,
     quote: QuoteId,
     request: &CheckoutUpdateRequest,
 ) -> Result<(CheckoutSession, bool), ApiError> {
+    let SessionCall { app, shopper, ip, headers, keyed } = *call;
     let session = session_id(quote);
     let new_lines = match &request.line_items {
         Some(items) => Some(cart_lines(items, "$.line_items")?),
@@ -743,30 +748,50 @@ pub async fn complete_checkout(
     Path(session_text): Path<String>,
     body: Bytes,
 ) -> Reply {
-    let claims = app.caller(&headers)?;
+    session_step(&app, peer, &headers, &session_text, &body, Step::Complete).await
+}
+
+/// The last steps of a session, which take no input.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Complete,
+    Cancel,
+}
+
+/// `POST /v1/checkout_sessions/{id}/complete` and `.../cancel`.
+async fn session_step(
+    app: &Arc<App>,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    session_text: &str,
+    body: &[u8],
+    step: Step,
+) -> Reply {
+    let claims = app.caller(headers)?;
     let shopper = shopper_of(&claims)?;
-    let keyed = KeyedRequest::from_request(
-        &claims,
-        &headers,
-        &format!("POST /v1/checkout_sessions/{session_text}/complete"),
-        &body,
-    )?;
-    let quote = parse_session_id(&session_text)?;
-    ignore_body(&body)?;
-    let (body, replayed) = complete_session(&app, shopper, peer.ip(), &headers, &keyed, quote).await?;
+    let verb = match step {
+        Step::Complete => "complete",
+        Step::Cancel => "cancel",
+    };
+    let path = format!("POST /v1/checkout_sessions/{session_text}/{verb}");
+    let keyed = KeyedRequest::from_request(&claims, headers, &path, body)?;
+    let quote = parse_session_id(session_text)?;
+    ignore_body(body)?;
+    let call = SessionCall { app, shopper, ip: peer.ip(), headers, keyed: &keyed };
+    let (body, replayed) = match step {
+        Step::Complete => complete_session(&call, quote).await?,
+        Step::Cancel => cancel_session(&call, quote).await?,
+    };
     Ok(json(StatusCode::OK, &body, replayed))
 }
 
 /// Places the order of an open checkout session (the work behind both APIs' complete); the
 /// answer shows the order as placed, so a replay renders the same body.
 pub(crate) async fn complete_session(
-    app: &Arc<App>,
-    shopper: ShopperId,
-    ip: std::net::IpAddr,
-    headers: &HeaderMap,
-    keyed: &KeyedRequest,
+    call: &SessionCall<'_>,
     quote: QuoteId,
 ) -> Result<(CheckoutSession, bool), ApiError> {
+    let SessionCall { app, shopper, ip, headers, keyed } = *call;
     let command = Command::PlaceOrder { shopper, quote, idempotency_key: keyed.key.clone() };
     let answer = app.run_keyed(Class::CompleteCheckout, Some(shopper), ip, headers, keyed, command).await?;
     let (outcome, replayed) = settle(answer)?;
@@ -791,29 +816,15 @@ pub async fn cancel_checkout(
     Path(session_text): Path<String>,
     body: Bytes,
 ) -> Reply {
-    let claims = app.caller(&headers)?;
-    let shopper = shopper_of(&claims)?;
-    let keyed = KeyedRequest::from_request(
-        &claims,
-        &headers,
-        &format!("POST /v1/checkout_sessions/{session_text}/cancel"),
-        &body,
-    )?;
-    let quote = parse_session_id(&session_text)?;
-    ignore_body(&body)?;
-    let (body, replayed) = cancel_session(&app, shopper, peer.ip(), &headers, &keyed, quote).await?;
-    Ok(json(StatusCode::OK, &body, replayed))
+    session_step(&app, peer, &headers, &session_text, &body, Step::Cancel).await
 }
 
 /// Cancels an open checkout session, giving its coupon back to the wallet.
 pub(crate) async fn cancel_session(
-    app: &Arc<App>,
-    shopper: ShopperId,
-    ip: std::net::IpAddr,
-    headers: &HeaderMap,
-    keyed: &KeyedRequest,
+    call: &SessionCall<'_>,
     quote: QuoteId,
 ) -> Result<(CheckoutSession, bool), ApiError> {
+    let SessionCall { app, shopper, ip, headers, keyed } = *call;
     let answer = app
         .run_keyed(
             Class::Checkout,

@@ -319,18 +319,7 @@ async fn cancel_gives_the_coupon_back_and_a_full_gateway_answers_in_acp_shape() 
 
     // The only slot is taken and the waiting room answers: ACP's Error, the ticket in headers.
     server.gate.close();
-    let occupied = {
-        let request = server
-            .http
-            .post(server.url("/v1/campaigns/cmp_1/claim"))
-            .bearer_auth(server.shopper(9))
-            .header("idempotency-key", server.key())
-            .json(&json!({}));
-        let task = tokio::spawn(async move { read(request.send().await.unwrap()).await });
-        let app = Arc::clone(&server.app);
-        eventually("a request in flight", || app.admission.lock().stats().in_flight == 1).await;
-        task
-    };
+    let occupied = crate::admission::occupy(&server, 9).await;
     let queued = acp(&server, &shopper, "/checkout_sessions", Some("q"), body).await;
     assert_acp_error(&queued, 429, "queued");
     assert_eq!(queued.header("lantern-queue-position"), Some("1"));
