@@ -43,16 +43,7 @@ echo "== mcp-acp: building lantern"
 cargo build --locked --quiet -p lantern --bin lantern
 lantern="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/lantern"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/lantern-mcp-acp.XXXXXX")"
-server_pid=""
-cleanup() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+make_work_dir lantern-mcp-acp
 
 echo "== mcp-acp: starting lantern serve --demo"
 start_demo_server

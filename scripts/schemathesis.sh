@@ -29,16 +29,7 @@ echo "== schemathesis: building lantern"
 cargo build --locked --quiet -p lantern --bin lantern
 lantern="${CARGO_TARGET_DIR:-target}/debug/lantern"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/lantern-schemathesis.XXXXXX")"
-server_pid=""
-cleanup() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+make_work_dir lantern-schemathesis
 
 echo "== schemathesis: starting lantern serve --demo"
 start_demo_server LANTERN_WAITING_ROOM__LONG_POLL_MS=1000 LANTERN_LIMITS__SSE_LIFETIME_MS=2000

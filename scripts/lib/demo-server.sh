@@ -3,6 +3,22 @@
 # demo server on a free loopback port with rate limits raised, so that fuzzers and clients are
 # not simply told to slow down.
 
+# Makes `work`, a temporary directory named after $1, with an EXIT trap that stops the server
+# and removes it.
+make_work_dir() {
+    work="$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")"
+    server_pid=""
+    trap stop_demo_server EXIT
+}
+
+stop_demo_server() {
+    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+
 # Installs schemathesis $1 into target/py unless that version is there.
 ensure_schemathesis() {
     local version="$1"
