@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -29,6 +29,11 @@ use crate::error::ApiError;
 
 /// Largest API answer a tool reads (a menu is the largest).
 const TOOL_ANSWER_BYTES_MAX: usize = 4 << 20;
+/// MCP sessions over HTTP kept at once; past it a new session is refused (503) until one ends.
+pub const MCP_SESSIONS_MAX: usize = 10_000;
+/// An MCP session unused this long is closed.
+pub const MCP_SESSION_IDLE_MS: u64 = 5 * 60 * 1000;
+
 /// Headers of an API answer that a tool passes on to the model.
 const ANSWER_HEADERS: [&str; 5] = [
     TICKET_HEADER,
@@ -155,14 +160,21 @@ pub fn http_router(app: &Arc<App>) -> Router {
         hosts.push(host);
     }
     let config = StreamableHttpServerConfig::default().with_allowed_hosts(hosts);
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(std::time::Duration::from_millis(MCP_SESSION_IDLE_MS));
+    let sessions = Arc::new(sessions);
     let service = StreamableHttpService::new(
         move || Ok(LanternMcp::new(Arc::clone(&api))),
-        Arc::new(LocalSessionManager::default()),
+        Arc::clone(&sessions),
         config,
     );
-    Router::new()
-        .nest_service("/mcp", service)
-        .layer(axum::middleware::from_fn_with_state(Arc::clone(app), authenticate))
+    let app = Arc::clone(app);
+    Router::new().nest_service("/mcp", service).layer(axum::middleware::from_fn(
+        move |request: Request, next: Next| {
+            let (app, sessions) = (Arc::clone(&app), Arc::clone(&sessions));
+            async move { authenticate(&app, &sessions, request, next).await }
+        },
+    ))
 }
 
 /// The host of a URL like `https://shop.example.com:8443/base`.
@@ -175,9 +187,22 @@ fn host_of(url: &str) -> Option<String> {
 
 /// Only a shopper's valid token reaches the MCP server; anything else is answered 401 with
 /// `WWW-Authenticate`, as MCP's authorization asks.
-async fn authenticate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+/// A request that would open a new session is refused while [`MCP_SESSIONS_MAX`] are open.
+async fn authenticate(app: &App, sessions: &LocalSessionManager, request: Request, next: Next) -> Response {
     let refused = match app.caller(request.headers()) {
-        Ok(Claims { role: Role::Shopper(_), .. }) => return next.run(request).await,
+        Ok(Claims { role: Role::Shopper(_), .. }) => {
+            let opens_session =
+                request.method() == Method::POST && !request.headers().contains_key("mcp-session-id");
+            if opens_session && sessions.sessions.read().await.len() >= MCP_SESSIONS_MAX {
+                let busy = ApiError::unavailable(
+                    "mcp_sessions_full",
+                    format!("{MCP_SESSIONS_MAX} MCP sessions are open; retry shortly"),
+                    5_000,
+                );
+                return busy.into_response();
+            }
+            return next.run(request).await;
+        }
         Ok(_) => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "not_a_shopper",
