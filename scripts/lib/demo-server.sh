@@ -32,6 +32,8 @@ ensure_schemathesis() {
 # sets `server_pid` and `address` (host:port), and stops the script if it does not come up.
 # The caller's EXIT trap stops it.
 start_demo_server() {
+    # The file exists before the server's shell opens it, so the first look cannot fail.
+    : >"$work/stdout"
     env LANTERN_ADMISSION__SHOPPER_PER_SECOND=1000000 \
         LANTERN_ADMISSION__SHOPPER_BURST=1000000 \
         LANTERN_ADMISSION__IP_PER_SECOND=1000000 \

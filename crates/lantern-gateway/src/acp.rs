@@ -554,19 +554,29 @@ fn session_post(
 
 // ---- handlers ---------------------------------------------------------------------------------
 
-/// The answer to an ACP POST: the session, `Idempotency-Key` echoed, replays marked.
-fn answer(
-    app: &App,
-    status: StatusCode,
-    session: &CheckoutSession,
-    replayed: bool,
-    headers: &HeaderMap,
-) -> Response {
-    let mut response = routes::json(status, &acp_session(app, session), replayed);
-    if let Some(key) = headers.get(IDEMPOTENCY_KEY_HEADER) {
-        response.headers_mut().insert(IDEMPOTENCY_KEY_HEADER, key.clone());
+/// The ACP routes; every answer to a POST echoes its `Idempotency-Key`, refusals included.
+pub fn routes() -> axum::Router<Arc<App>> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/checkout_sessions", post(create))
+        .route("/checkout_sessions/{checkout_session_id}", get(get_session).post(update))
+        .route("/checkout_sessions/{checkout_session_id}/complete", post(complete))
+        .route("/checkout_sessions/{checkout_session_id}/cancel", post(cancel))
+        .layer(axum::middleware::from_fn(echo_key))
+}
+
+async fn echo_key(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let key = request.headers().get(IDEMPOTENCY_KEY_HEADER).cloned();
+    let mut response = next.run(request).await;
+    if let Some(key) = key {
+        response.headers_mut().insert(IDEMPOTENCY_KEY_HEADER, key);
     }
     response
+}
+
+/// The answer to an ACP POST: the session, replays marked.
+fn answer(app: &App, status: StatusCode, session: &CheckoutSession, replayed: bool) -> Response {
+    routes::json(status, &acp_session(app, session), replayed)
 }
 
 pub async fn create(
@@ -594,7 +604,7 @@ pub async fn create(
     let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };
     let created = routes::create_session(&call, &lantern).await;
     let (session, replayed) = created.map_err(|error| merchant_param(error, "$.line_items[0].id"))?;
-    Ok(answer(&app, StatusCode::CREATED, &session, replayed, &headers))
+    Ok(answer(&app, StatusCode::CREATED, &session, replayed))
 }
 
 /// Lantern names the shop in its own field; in ACP it is part of the item id.
@@ -635,10 +645,10 @@ pub async fn update(
     let lantern = CheckoutUpdateRequest { line_items, discounts: codes(request.discounts, request.coupons) };
     let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };
     let (session, replayed) = routes::update_session(&call, quote, &lantern).await?;
-    Ok(answer(&app, StatusCode::OK, &session, replayed, &headers))
+    Ok(answer(&app, StatusCode::OK, &session, replayed))
 }
 
-pub async fn get(
+pub async fn get_session(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): Peer,
     headers: HeaderMap,
@@ -673,7 +683,7 @@ pub async fn complete(
     if !replayed && let Some(order) = &session.order {
         app.webhooks.order_created(&app, order);
     }
-    Ok(answer(&app, StatusCode::OK, &session, replayed, &headers))
+    Ok(answer(&app, StatusCode::OK, &session, replayed))
 }
 
 pub async fn cancel(
@@ -709,7 +719,7 @@ pub async fn cancel(
     let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };
     match routes::cancel_session(&call, quote).await {
         Ok((session, false)) if final_before => Err(not_cancelable(&session.status).into()),
-        Ok((session, replayed)) => Ok(answer(&app, StatusCode::OK, &session, replayed, &headers)),
+        Ok((session, replayed)) => Ok(answer(&app, StatusCode::OK, &session, replayed)),
         Err(error) if final_before && !error.replayed => {
             Err(not_cancelable(before.as_deref().unwrap_or("closed")).into())
         }

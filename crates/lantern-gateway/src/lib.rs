@@ -134,10 +134,7 @@ pub(crate) fn api_router(app: Arc<App>) -> Router {
         .route("/v1/checkout_sessions/{checkout_session_id}/complete", post(routes::complete_checkout))
         .route("/v1/checkout_sessions/{checkout_session_id}/cancel", post(routes::cancel_checkout))
         // The Agentic Commerce Protocol's checkout (API-Version 2026-04-17).
-        .route("/checkout_sessions", post(acp::create))
-        .route("/checkout_sessions/{checkout_session_id}", get(acp::get).post(acp::update))
-        .route("/checkout_sessions/{checkout_session_id}/complete", post(acp::complete))
-        .route("/checkout_sessions/{checkout_session_id}/cancel", post(acp::cancel))
+        .merge(acp::routes())
         .route("/v1/coupon_orders", post(routes::coupon_order))
         .route("/v1/orders", get(routes::list_orders))
         .route("/v1/orders/{order_id}", get(routes::get_order))

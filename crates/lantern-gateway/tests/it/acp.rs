@@ -197,6 +197,7 @@ async fn create_update_complete_and_the_signed_webhook_with_replays_and_conflict
     let complete_path = format!("/checkout_sessions/{id}/complete");
     let missing = acp(&server, &shopper, &complete_path, Some("pay-0"), "{}").await;
     assert_acp_error(&missing, 400, "missing");
+    assert_eq!(missing.header("idempotency-key"), Some("pay-0"), "refusals echo the key too");
     assert_eq!(missing.json["param"], "$.payment_data");
     let pay = r#"{"payment_data":{"purchase_order_number":"pay_at_pickup"}}"#;
     let completed = acp(&server, &shopper, &complete_path, Some("pay-1"), pay).await;
