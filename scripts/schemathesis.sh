@@ -19,11 +19,9 @@ examples="${SCHEMATHESIS_EXAMPLES:-200}"
 timeout_s="${SCHEMATHESIS_TIMEOUT_S:-150}"
 venv="target/py"
 
+source scripts/lib/demo-server.sh
 echo "== schemathesis: python environment ($venv, schemathesis $version)"
-if ! "$venv/bin/st" --version 2>/dev/null | grep -q "version $version\$"; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
-fi
+ensure_schemathesis "$version"
 st="$PWD/$venv/bin/st"
 "$st" --version
 
@@ -31,44 +29,10 @@ echo "== schemathesis: building lantern"
 cargo build --locked --quiet -p lantern --bin lantern
 lantern="${CARGO_TARGET_DIR:-target}/debug/lantern"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/lantern-schemathesis.XXXXXX")"
-server_pid=""
-cleanup() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+make_work_dir lantern-schemathesis
 
 echo "== schemathesis: starting lantern serve --demo"
-LANTERN_ADMISSION__SHOPPER_PER_SECOND=1000000 \
-LANTERN_ADMISSION__SHOPPER_BURST=1000000 \
-LANTERN_ADMISSION__IP_PER_SECOND=1000000 \
-LANTERN_ADMISSION__IP_BURST=1000000 \
-LANTERN_WAITING_ROOM__LONG_POLL_MS=1000 \
-LANTERN_LIMITS__SSE_LIFETIME_MS=2000 \
-LANTERN_LOG="${LANTERN_LOG:-warn}" \
-    "$lantern" serve --demo --data "$work/data" --listen 127.0.0.1:0 >"$work/stdout" 2>"$work/stderr" &
-server_pid=$!
-address=""
-for _ in $(seq 1 300); do
-    address="$(sed -n 's|^lantern listening on http://||p' "$work/stdout")"
-    [[ -n "$address" ]] && break
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        echo "lantern serve exited before listening:" >&2
-        cat "$work/stderr" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-if [[ -z "$address" ]]; then
-    echo "lantern serve did not print its address within 30 s" >&2
-    cat "$work/stderr" >&2
-    exit 1
-fi
-echo "listening on $address"
+start_demo_server LANTERN_WAITING_ROOM__LONG_POLL_MS=1000 LANTERN_LIMITS__SSE_LIFETIME_MS=2000
 
 token() { "$lantern" token "$@" --data "$work/data" --ttl-s 3600; }
 operator_token="$(token operator)"
@@ -101,16 +65,7 @@ run shopper "$shopper_token"
 run merchant "$merchant_token"
 run operator "$operator_token"
 
-if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "lantern serve died during the run:" >&2
-    tail -50 "$work/stderr" >&2
-    failed+=("server died")
-fi
-if grep -q "panicked at" "$work/stderr"; then
-    echo "lantern serve panicked while handling a request (the client saw its connection closed):" >&2
-    grep -A2 "panicked at" "$work/stderr" | head -20 >&2
-    failed+=("handler panic")
-fi
+check_demo_server
 
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "schemathesis: FAILED: ${failed[*]}" >&2

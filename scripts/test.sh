@@ -10,3 +10,5 @@ echo "== schemathesis against our own /openapi.json (no 5xx, answers match the s
 bash scripts/schemathesis.sh
 echo "== the web pages in a real browser (chromium + playwright-core)"
 bash scripts/browser.sh
+echo "== MCP (the official Python SDK, stdio and Streamable HTTP) and ACP (schemathesis on its OpenAPI file)"
+bash scripts/mcp-acp.sh

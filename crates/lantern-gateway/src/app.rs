@@ -62,6 +62,8 @@ pub struct GatewayConfig {
     pub chat_session_idle_ms: u64,
     /// `POST /v1/guest_token` hands out shopper tokens to anyone (the demo's chat page).
     pub guest_tokens: bool,
+    /// The Agentic Commerce Protocol: order links and webhooks.
+    pub acp: crate::acp::AcpConfig,
 }
 
 impl GatewayConfig {
@@ -84,6 +86,9 @@ impl GatewayConfig {
             if !(min..=max).contains(&value) {
                 return Err(format!("{field} must be {min}..={max}, got {value}"));
             }
+        }
+        if let Some(webhook) = &self.acp.webhook {
+            webhook.validate()?;
         }
         if let Some(llm) = &self.llm {
             llm.validate().map_err(|error| format!("llm: {error}"))?;
@@ -109,6 +114,7 @@ impl GatewayConfig {
             chat_sessions_max: 100_000,
             chat_session_idle_ms: 30 * 60 * 1000,
             guest_tokens: false,
+            acp: crate::acp::AcpConfig { public_url: "http://localhost:8080".into(), webhook: None },
         }
     }
 }
@@ -162,6 +168,8 @@ pub struct App {
     /// The chat agent's model client, when one is configured.
     pub llm: Option<lantern_llm::LlmClient>,
     pub chat: crate::chat::ChatSessions,
+    /// ACP order webhooks waiting to be sent.
+    pub webhooks: crate::webhooks::Webhooks,
     pub metrics: Metrics,
     /// The live views' own counters, audit list and rate samples.
     pub live: Arc<crate::live::Live>,
@@ -193,7 +201,9 @@ impl App {
             }
         });
         let chat = crate::chat::ChatSessions::new(config.chat_sessions_max, config.chat_session_idle_ms);
+        let webhooks = crate::webhooks::Webhooks::new(config.acp.webhook.clone());
         Arc::new(App {
+            webhooks,
             admission: Mutex::new(Admission::new(config.admission.clone())),
             config,
             sequencer,

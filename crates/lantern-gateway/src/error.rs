@@ -85,7 +85,7 @@ impl ApiError {
         self
     }
 
-    fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             "service_unavailable"
         } else if self.status.is_server_error() {

@@ -18,16 +18,19 @@
 // size on the error path costs nothing worth boxing for.
 #![allow(clippy::result_large_err)]
 
+mod acp;
 mod app;
 mod catalogs;
 mod chat;
 mod convert;
 mod error;
 mod live;
+pub mod mcp;
 mod metrics;
 mod routes;
 mod shop;
 mod web;
+pub mod webhooks;
 
 pub use shop::GatewayShop;
 pub mod wire;
@@ -47,6 +50,7 @@ use axum::routing::{get, post};
 use lantern_admission::Class;
 use utoipa::OpenApi;
 
+pub use acp::{ACP_API_VERSION, AcpConfig, canonical_json};
 pub use app::{App, GatewayConfig, IDEMPOTENCY_KEY_HEADER, KeyedRequest, ReadIndex, TICKET_HEADER};
 pub use error::ApiError;
 
@@ -119,8 +123,13 @@ pub fn openapi_json() -> String {
     ApiDoc::openapi().to_pretty_json().unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
 }
 
-/// The whole application.
+/// The whole application: the API and `/mcp`.
 pub fn router(app: Arc<App>) -> Router {
+    api_router(Arc::clone(&app)).merge(mcp::http_router(&app))
+}
+
+/// The API (everything but `/mcp`, whose tools call it in-process).
+pub(crate) fn api_router(app: Arc<App>) -> Router {
     let document = Arc::new(openapi_json());
     Router::new()
         .route("/healthz", get(routes::healthz))
@@ -153,6 +162,8 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/v1/checkout_sessions/{checkout_session_id}/complete", post(routes::complete_checkout))
         .route("/v1/checkout_sessions/{checkout_session_id}/cancel", post(routes::cancel_checkout))
+        // The Agentic Commerce Protocol's checkout (API-Version 2026-04-17).
+        .merge(acp::routes())
         .route("/v1/coupon_orders", post(routes::coupon_order))
         .route("/v1/orders", get(routes::list_orders))
         .route("/v1/orders/{order_id}", get(routes::get_order))
@@ -212,6 +223,7 @@ fn class_of(method: &Method, route: &str) -> Option<Class> {
         (_, "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => return None,
         (_, "/" | "/ops" | "/merchant" | "/assets/{*path}") => return None,
         ("POST", "/v1/checkout_sessions/{checkout_session_id}/complete") => Class::CompleteCheckout,
+        ("POST", "/checkout_sessions/{checkout_session_id}/complete") => Class::CompleteCheckout,
         ("POST", "/v1/campaigns/{campaign_id}/claim") => Class::Claim,
         ("POST", "/v1/chat") => Class::Chat,
         ("POST", _) => Class::Checkout,
@@ -296,6 +308,20 @@ fn is_json(response: &Response) -> bool {
         .is_some_and(|value| value.starts_with("application/json"))
 }
 
+/// Expires departed shoppers' tickets and wakes the long polls of promoted ones even when no
+/// request comes to do it.
+pub(crate) fn spawn_admission_ticker(app: &Arc<App>) -> tokio::task::JoinHandle<()> {
+    let app = Arc::clone(app);
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(std::time::Duration::from_millis(ADMISSION_TICK_MS));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            interval.tick().await;
+            app.admission_tick();
+        }
+    })
+}
+
 /// Serves until `shutdown` resolves, then stops taking connections and waits for requests in
 /// flight. The caller stops the sequencer afterwards, which commits what is queued.
 pub async fn serve(
@@ -304,19 +330,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = router(Arc::clone(&app));
-    // Expires departed shoppers' tickets and wakes the long polls of promoted ones even when no
-    // request comes to do it.
-    let ticker = tokio::spawn({
-        let app = Arc::clone(&app);
-        async move {
-            let mut interval = tokio::time::interval(std::time::Duration::from_millis(ADMISSION_TICK_MS));
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                interval.tick().await;
-                app.admission_tick();
-            }
-        }
-    });
+    let ticker = spawn_admission_ticker(&app);
+    let webhooks = webhooks::Webhooks::start(&app);
     let draining = Arc::clone(&app);
     let shutdown = async move {
         shutdown.await;
@@ -327,5 +342,8 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     ticker.abort();
+    if let Some(webhooks) = webhooks {
+        webhooks.abort();
+    }
     served
 }

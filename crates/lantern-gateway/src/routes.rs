@@ -522,6 +522,29 @@ pub async fn create_checkout(
     let shopper = shopper_of(&claims)?;
     let keyed = KeyedRequest::from_request(&claims, &headers, "POST /v1/checkout_sessions", &body)?;
     let request: CheckoutCreateRequest = parse_json(&body)?;
+    let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };
+    let (body, replayed) = create_session(&call, &request).await?;
+    Ok(json(StatusCode::CREATED, &body, replayed))
+}
+
+/// Who asks for a checkout step, from where, with which key: what every step needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SessionCall<'a> {
+    pub app: &'a Arc<App>,
+    pub shopper: ShopperId,
+    pub ip: std::net::IpAddr,
+    pub headers: &'a HeaderMap,
+    pub keyed: &'a KeyedRequest,
+}
+
+/// Creates a checkout session (a quote holding its coupon): the work behind
+/// `POST /v1/checkout_sessions` and the Agentic Commerce Protocol's create. Returns the session
+/// and whether it was a replay.
+pub(crate) async fn create_session(
+    call: &SessionCall<'_>,
+    request: &CheckoutCreateRequest,
+) -> Result<(CheckoutSession, bool), ApiError> {
+    let SessionCall { app, shopper, ip, headers, keyed } = *call;
     let merchant = parse_id(MerchantId::parse, &request.merchant_id, "$.merchant_id")?;
     let lines = cart_lines(&request.line_items, "$.line_items")?;
     let (choice, code, rejected) = app.sequencer.read(|ledger| {
@@ -532,16 +555,25 @@ pub async fn create_checkout(
         .run_keyed(
             Class::Checkout,
             Some(shopper),
-            peer.ip(),
-            &headers,
-            &keyed,
+            ip,
+            headers,
+            keyed,
             Command::Quote { shopper, merchant, lines, coupon: choice },
         )
         .await?;
+    quoted(app, answer, code, rejected)
+}
+
+/// A quote's answer as a checkout session.
+fn quoted(
+    app: &App,
+    answer: Answer,
+    code: Option<String>,
+    rejected: Vec<RejectedDiscountBody>,
+) -> Result<(CheckoutSession, bool), ApiError> {
     let (outcome, replayed) = settle(answer)?;
     let Outcome::Quoted(view) = outcome else { return Err(unexpected(&outcome)) };
-    let body = app.sequencer.read(|ledger| session_from_view(ledger, &view, code, rejected));
-    Ok(json(StatusCode::CREATED, &body, replayed))
+    Ok((app.sequencer.read(|ledger| session_from_view(ledger, &view, code, rejected)), replayed))
 }
 
 #[utoipa::path(post, path = "/v1/checkout_sessions/{checkout_session_id}", tag = "shopper", security(("bearer" = [])),
@@ -566,6 +598,20 @@ pub async fn update_checkout(
     )?;
     let quote = parse_session_id(&session)?;
     let request: CheckoutUpdateRequest = parse_json(&body)?;
+    let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };
+    let (body, replayed) = update_session(&call, quote, &request).await?;
+    Ok(json(StatusCode::OK, &body, replayed))
+}
+
+/// Re-prices an open checkout session with new lines or codes (the work behind both APIs'
+/// update).
+pub(crate) async fn update_session(
+    call: &SessionCall<'_>,
+    quote: QuoteId,
+    request: &CheckoutUpdateRequest,
+) -> Result<(CheckoutSession, bool), ApiError> {
+    let SessionCall { app, shopper, ip, headers, keyed } = *call;
+    let session = session_id(quote);
     let new_lines = match &request.line_items {
         Some(items) => Some(cart_lines(items, "$.line_items")?),
         None => None,
@@ -586,16 +632,13 @@ pub async fn update_checkout(
         .run_keyed(
             Class::Checkout,
             Some(shopper),
-            peer.ip(),
-            &headers,
-            &keyed,
+            ip,
+            headers,
+            keyed,
             Command::Requote { shopper, quote, lines, coupon: choice },
         )
         .await?;
-    let (outcome, replayed) = settle(answer)?;
-    let Outcome::Quoted(view) = outcome else { return Err(unexpected(&outcome)) };
-    let body = app.sequencer.read(|ledger| session_from_view(ledger, &view, code, rejected));
-    Ok(json(StatusCode::OK, &body, replayed))
+    quoted(app, answer, code, rejected)
 }
 
 #[utoipa::path(get, path = "/v1/checkout_sessions/{checkout_session_id}", tag = "shopper", security(("bearer" = [])),
@@ -612,11 +655,18 @@ pub async fn get_checkout(
     let shopper = shopper_of(&claims)?;
     let quote = parse_session_id(&session_text)?;
     let _permit = app.admit(Class::Browse, Some(shopper), peer.ip(), &headers)?;
+    Ok(json(StatusCode::OK, &read_session(&app, shopper, quote)?, false))
+}
+
+/// A checkout session as it is now: open, completed (with its order), canceled or expired.
+pub(crate) fn read_session(
+    app: &App,
+    shopper: ShopperId,
+    quote: QuoteId,
+) -> Result<CheckoutSession, ApiError> {
     let placed = app.index.read().order_by_quote.get(&quote).copied();
     let body = app.sequencer.read(|ledger| render_session(ledger, shopper, quote, placed, false));
-    let body =
-        body.ok_or_else(|| ApiError::not_found(format!("checkout session {session_text} does not exist")))?;
-    Ok(json(StatusCode::OK, &body, false))
+    body.ok_or_else(|| ApiError::not_found(format!("checkout session {} does not exist", session_id(quote))))
 }
 
 /// An order as its placement answered it (status `placed`), whatever happened to it since:
@@ -698,19 +748,52 @@ pub async fn complete_checkout(
     Path(session_text): Path<String>,
     body: Bytes,
 ) -> Reply {
-    let claims = app.caller(&headers)?;
+    session_step(&app, peer, &headers, &session_text, &body, Step::Complete).await
+}
+
+/// The last steps of a session, which take no input.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Complete,
+    Cancel,
+}
+
+/// `POST /v1/checkout_sessions/{id}/complete` and `.../cancel`.
+async fn session_step(
+    app: &Arc<App>,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    session_text: &str,
+    body: &[u8],
+    step: Step,
+) -> Reply {
+    let claims = app.caller(headers)?;
     let shopper = shopper_of(&claims)?;
-    let keyed = KeyedRequest::from_request(
-        &claims,
-        &headers,
-        &format!("POST /v1/checkout_sessions/{session_text}/complete"),
-        &body,
-    )?;
-    let quote = parse_session_id(&session_text)?;
-    ignore_body(&body)?;
+    let verb = match step {
+        Step::Complete => "complete",
+        Step::Cancel => "cancel",
+    };
+    let path = format!("POST /v1/checkout_sessions/{session_text}/{verb}");
+    let keyed = KeyedRequest::from_request(&claims, headers, &path, body)?;
+    let quote = parse_session_id(session_text)?;
+    ignore_body(body)?;
+    let call = SessionCall { app, shopper, ip: peer.ip(), headers, keyed: &keyed };
+    let (body, replayed) = match step {
+        Step::Complete => complete_session(&call, quote).await?,
+        Step::Cancel => cancel_session(&call, quote).await?,
+    };
+    Ok(json(StatusCode::OK, &body, replayed))
+}
+
+/// Places the order of an open checkout session (the work behind both APIs' complete); the
+/// answer shows the order as placed, so a replay renders the same body.
+pub(crate) async fn complete_session(
+    call: &SessionCall<'_>,
+    quote: QuoteId,
+) -> Result<(CheckoutSession, bool), ApiError> {
+    let SessionCall { app, shopper, ip, headers, keyed } = *call;
     let command = Command::PlaceOrder { shopper, quote, idempotency_key: keyed.key.clone() };
-    let answer =
-        app.run_keyed(Class::CompleteCheckout, Some(shopper), peer.ip(), &headers, &keyed, command).await?;
+    let answer = app.run_keyed(Class::CompleteCheckout, Some(shopper), ip, headers, keyed, command).await?;
     let (outcome, replayed) = settle(answer)?;
     let Outcome::OrderPlaced { receipt, .. } = outcome else { return Err(unexpected(&outcome)) };
     app.index.write().record_order(&receipt);
@@ -718,7 +801,7 @@ pub async fn complete_checkout(
     let body = body.ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "order_missing", "the placed order is not readable")
     })?;
-    Ok(json(StatusCode::OK, &body, replayed))
+    Ok((body, replayed))
 }
 
 #[utoipa::path(post, path = "/v1/checkout_sessions/{checkout_session_id}/cancel", tag = "shopper", security(("bearer" = [])),
@@ -733,32 +816,32 @@ pub async fn cancel_checkout(
     Path(session_text): Path<String>,
     body: Bytes,
 ) -> Reply {
-    let claims = app.caller(&headers)?;
-    let shopper = shopper_of(&claims)?;
-    let keyed = KeyedRequest::from_request(
-        &claims,
-        &headers,
-        &format!("POST /v1/checkout_sessions/{session_text}/cancel"),
-        &body,
-    )?;
-    let quote = parse_session_id(&session_text)?;
-    ignore_body(&body)?;
+    session_step(&app, peer, &headers, &session_text, &body, Step::Cancel).await
+}
+
+/// Cancels an open checkout session, giving its coupon back to the wallet.
+pub(crate) async fn cancel_session(
+    call: &SessionCall<'_>,
+    quote: QuoteId,
+) -> Result<(CheckoutSession, bool), ApiError> {
+    let SessionCall { app, shopper, ip, headers, keyed } = *call;
     let answer = app
         .run_keyed(
             Class::Checkout,
             Some(shopper),
-            peer.ip(),
-            &headers,
-            &keyed,
+            ip,
+            headers,
+            keyed,
             Command::CancelQuote { shopper, quote },
         )
         .await?;
     let (outcome, replayed) = settle(answer)?;
     let Outcome::QuoteCanceled { .. } = outcome else { return Err(unexpected(&outcome)) };
     let body = app.sequencer.read(|ledger| render_session(ledger, shopper, quote, None, false));
-    let body =
-        body.ok_or_else(|| ApiError::not_found(format!("checkout session {session_text} does not exist")))?;
-    Ok(json(StatusCode::OK, &body, replayed))
+    let body = body.ok_or_else(|| {
+        ApiError::not_found(format!("checkout session {} does not exist", session_id(quote)))
+    })?;
+    Ok((body, replayed))
 }
 
 /// One request that claims the coupon, quotes the cart with it and places the order: what a
@@ -915,6 +998,9 @@ pub async fn cancel_order(
 fn advance_reply(app: &Arc<App>, answer: Answer, order: OrderId) -> Reply {
     let (outcome, replayed) = settle(answer)?;
     let Outcome::OrderAdvanced { .. } = outcome else { return Err(unexpected(&outcome)) };
+    if !replayed {
+        app.webhooks.order_changed(app, order);
+    }
     let body = app.sequencer.read(|ledger| order_of(ledger, order));
     let body = body.ok_or_else(|| ApiError::not_found(format!("order {order} is no longer kept")))?;
     Ok(json(StatusCode::OK, &body, replayed))

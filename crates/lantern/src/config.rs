@@ -28,6 +28,7 @@ pub struct ServeConfig {
     pub waiting_room: WaitingRoom,
     pub chat: Chat,
     pub web: Web,
+    pub acp: Acp,
 }
 
 /// The web pages (`/`, `/ops`, `/merchant`).
@@ -37,6 +38,65 @@ pub struct Web {
     /// Hand out guest shopper tokens (`POST /v1/guest_token`) so the chat page works without
     /// one; on with `--demo`, off otherwise.
     pub guest_tokens: bool,
+}
+
+/// The Agentic Commerce Protocol (`/checkout_sessions`): order links and order webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Acp {
+    /// Where agents reach this gateway: the base of the orders' `permalink_url`.
+    pub public_url: String,
+    /// The agent platform's receiver for order events; none are sent when empty.
+    pub webhook_url: String,
+    /// The environment variable holding the shared HMAC secret (at least 16 bytes).
+    pub webhook_secret_env: String,
+    /// Events waiting to be sent, at most (past it they are dropped and counted).
+    pub webhook_outbox_max: usize,
+    /// Tries per event, the first included.
+    pub webhook_attempts_max: u32,
+    /// Wait before the first retry, doubled each time up to `webhook_retry_max_ms`.
+    pub webhook_retry_base_ms: u64,
+    pub webhook_retry_max_ms: u64,
+    /// How long one try may take.
+    pub webhook_timeout_ms: u64,
+}
+
+impl Default for Acp {
+    fn default() -> Acp {
+        Acp {
+            public_url: GatewayConfig::default_for_serve().acp.public_url,
+            webhook_url: String::new(),
+            webhook_secret_env: "LANTERN_WEBHOOK_SECRET".into(),
+            webhook_outbox_max: 10_000,
+            webhook_attempts_max: 6,
+            webhook_retry_base_ms: 500,
+            webhook_retry_max_ms: 30_000,
+            webhook_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Acp {
+    /// The gateway's settings; the secret is read from its variable when webhooks are on.
+    pub fn gateway(&self) -> anyhow::Result<lantern_gateway::AcpConfig> {
+        let webhook = if self.webhook_url.is_empty() {
+            None
+        } else {
+            let secret = std::env::var(&self.webhook_secret_env).with_context(|| {
+                format!("acp.webhook_url is set, so {} must hold the webhook secret", self.webhook_secret_env)
+            })?;
+            Some(lantern_gateway::webhooks::WebhookConfig {
+                url: self.webhook_url.clone(),
+                secret: secret.into_bytes(),
+                outbox_max: self.webhook_outbox_max,
+                attempts_max: self.webhook_attempts_max,
+                retry_base_ms: self.webhook_retry_base_ms,
+                retry_max_ms: self.webhook_retry_max_ms,
+                timeout_ms: self.webhook_timeout_ms,
+            })
+        };
+        Ok(lantern_gateway::AcpConfig { public_url: self.public_url.clone(), webhook })
+    }
 }
 
 /// The chat agent (`POST /v1/chat`).
@@ -120,6 +180,7 @@ impl Default for ServeConfig {
             waiting_room: WaitingRoom::default(),
             chat: Chat::default(),
             web: Web::default(),
+            acp: Acp::default(),
         }
     }
 }
@@ -188,7 +249,7 @@ impl ServeConfig {
         for (name, value) in environment {
             let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
             // Variables of other tools that share the prefix are not ours.
-            if matches!(key, "LOG" | "SECRET" | "BENCH_WORKERS" | "KILL_SEED") {
+            if matches!(key, "LOG" | "SECRET" | "WEBHOOK_SECRET" | "BENCH_WORKERS" | "KILL_SEED") {
                 continue;
             }
             let path: Vec<String> = key.split("__").map(str::to_lowercase).collect();
@@ -242,6 +303,7 @@ impl ServeConfig {
             chat_sessions_max: self.chat.sessions_max,
             chat_session_idle_ms: self.chat.session_idle_ms,
             guest_tokens: self.web.guest_tokens,
+            acp: self.acp.gateway()?,
         };
         gateway.validate().map_err(|problem| anyhow::anyhow!("the configuration is invalid: {problem}"))?;
         if self.expected_orders > lantern_ledger::EXPECTED_ENTRIES_MAX {

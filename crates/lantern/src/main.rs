@@ -3,7 +3,8 @@
 //! Subcommands: `serve` runs the HTTP gateway and `token` issues development tokens; `demo` runs a small scripted campaign and prints what happened; `bench ledger`
 //! measures coupon orders through the durable sequencer and `bench http` through the gateway; `loadgen` drives load and prints each
 //! acknowledgement (the kill test's workload); `audit` re-reads a data directory and checks every
-//! invariant; `chat`, `parse`, `eval` and `bench agent` are the shopping agent's.
+//! invariant; `chat`, `parse`, `eval` and `bench agent` are the shopping agent's;
+//! `mcp` serves the MCP tools over stdio.
 
 mod agent_cli;
 mod audit;
@@ -12,6 +13,7 @@ mod bench_http;
 mod config;
 mod demo;
 mod loadgen;
+mod mcp_cli;
 mod node;
 mod serve;
 mod world;
@@ -81,6 +83,10 @@ enum CliCommand {
     /// per set and intent, out-of-scope rejection, slot F1, train and held-out apart; and exact
     /// whole-cart match on our own order-parsing set.
     Eval(agent_cli::EvalArgs),
+    /// Serve Lantern's shopping tools to an AI assistant over MCP on stdin/stdout (search,
+    /// coupons, Agentic Commerce Protocol checkout, orders), acting for one shopper over this
+    /// process's own gateway. A running `lantern serve` offers the same tools at /mcp over HTTP.
+    Mcp(mcp_cli::McpArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +123,7 @@ fn main() -> anyhow::Result<()> {
         CliCommand::Chat(args) => agent_cli::chat(&args),
         CliCommand::Parse(args) => agent_cli::parse(&args),
         CliCommand::Eval(args) => agent_cli::eval(&args),
+        CliCommand::Mcp(args) => mcp_cli::run(&args),
         CliCommand::Bench { target: BenchTarget::Agent(args) } => agent_cli::bench(&args),
     }
 }

@@ -52,39 +52,20 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
-    let mut config = ServeConfig::load(args.config.as_deref(), std::env::vars())?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    if let Some(data) = &args.data {
-        config.data = data.clone();
-    }
-    if args.no_admission {
-        config.admission.enabled = false;
-    }
-    if args.demo {
-        // The demo's chat page works without a token of its own.
-        config.web.guest_tokens = true;
-    }
-    let gateway_config = config.gateway()?;
-    let fresh = !lantern_store::SqliteStore::database_exists(&config.data);
-    let mode = if fresh { OpenMode::Create } else { OpenMode::Existing };
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (sequencer, replay) = node::start(
-        &config.data,
-        mode,
-        Durability::Full,
-        Arc::clone(&clock),
-        IDLE_TICK_MS,
-        config.expected_orders,
-    )?;
-    tracing::info!(data = %config.data.display(), batches = replay.n_batches, commands = replay.n_commands, elapsed_ms = replay.elapsed_ms, "ledger rebuilt");
-    let signer = load_or_make_signer(&config.data)?;
+    let opened = open(args.config.as_deref(), args.data.as_deref(), args.demo, |config| {
+        if let Some(listen) = args.listen {
+            config.listen = listen;
+        }
+        if args.no_admission {
+            config.admission.enabled = false;
+        }
+        if args.demo {
+            // The demo's chat page works without a token of its own.
+            config.web.guest_tokens = true;
+        }
+    })?;
+    let Opened { config, gateway_config, clock, sequencer, signer } = opened;
     let handle = sequencer.handle();
-    if args.demo && fresh {
-        seed_demo(&handle, clock.now())?;
-        tracing::info!(shops = DEMO_TEA_SHOPS + DEMO_COFFEE_SHOPS, "demo shops and campaign seeded");
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -105,6 +86,49 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     sequencer.stop();
     tracing::info!("stopped");
     result
+}
+
+/// A gateway's parts, opened over its data directory.
+pub(crate) struct Opened {
+    pub config: ServeConfig,
+    pub gateway_config: lantern_gateway::GatewayConfig,
+    pub clock: Arc<dyn Clock>,
+    pub sequencer: lantern_sequencer::Sequencer,
+    pub signer: Signer,
+}
+
+/// Loads the configuration (file, environment, then `adjust` and `data`), replays the ledger
+/// and, with `demo` on a new data directory, seeds the demo shops and campaign.
+pub(crate) fn open(
+    config_file: Option<&Path>,
+    data: Option<&Path>,
+    demo: bool,
+    adjust: impl FnOnce(&mut ServeConfig),
+) -> anyhow::Result<Opened> {
+    let mut config = ServeConfig::load(config_file, std::env::vars())?;
+    if let Some(data) = data {
+        config.data = data.to_path_buf();
+    }
+    adjust(&mut config);
+    let gateway_config = config.gateway()?;
+    let fresh = !lantern_store::SqliteStore::database_exists(&config.data);
+    let mode = if fresh { OpenMode::Create } else { OpenMode::Existing };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (sequencer, replay) = node::start(
+        &config.data,
+        mode,
+        Durability::Full,
+        Arc::clone(&clock),
+        IDLE_TICK_MS,
+        config.expected_orders,
+    )?;
+    tracing::info!(data = %config.data.display(), batches = replay.n_batches, commands = replay.n_commands, elapsed_ms = replay.elapsed_ms, "ledger rebuilt");
+    let signer = load_or_make_signer(&config.data)?;
+    if demo && fresh {
+        seed_demo(&sequencer.handle(), clock.now())?;
+        tracing::info!(shops = DEMO_TEA_SHOPS + DEMO_COFFEE_SHOPS, "demo shops and campaign seeded");
+    }
+    Ok(Opened { config, gateway_config, clock, sequencer, signer })
 }
 
 async fn shutdown_signal() {

@@ -28,7 +28,7 @@ fn one_at_a_time(waiting_room: [u32; 5]) -> GatewayConfig {
 
 /// Sends a claim in the background (it will wait on the closed journal) and waits until it
 /// holds the only slot.
-async fn occupy(server: &Server, shopper: u64) -> JoinHandle<Reply> {
+pub(crate) async fn occupy(server: &Server, shopper: u64) -> JoinHandle<Reply> {
     let request = server
         .http
         .post(server.url("/v1/campaigns/cmp_1/claim"))

@@ -9,10 +9,13 @@
 //!   seeded fuzz of every POST endpoint (`LANTERN_FUZZ_SEED` to vary it).
 //! - `chat`: the shopping agent's orders, sessions, streaming and bad input; search.
 //! - `live`: the web pages and assets, guest tokens, live views, the audit list, chat tickets.
+//! - `acp`: the Agentic Commerce Protocol's checkout walked by hand, with replays, conflicts
+//!   and the signed order webhook received on loopback.
 //! - `system`: health, readiness, metrics and the OpenAPI document.
 
 #![allow(clippy::unwrap_used)]
 
+mod acp;
 mod admission;
 mod auth;
 mod bad_input;

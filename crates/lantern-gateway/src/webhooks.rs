@@ -1,0 +1,230 @@
+//! Order webhooks of the Agentic Commerce Protocol (`openapi.agentic_checkout_webhook.yaml`):
+//! `order_create` when an ACP checkout is completed, `order_update` when that order moves
+//! (accepted, ready, cancelled, ...), each with the full order, POSTed to the configured URL
+//! and signed `Merchant-Signature: t=<unix_s>,v1=<hex HMAC-SHA256(secret, t + "." + body)>`.
+//!
+//! Events wait in a bounded outbox (`outbox_max`; when it is full an event is dropped, counted
+//! and logged, never blocking a checkout); one worker sends them in order, each at most
+//! `attempts_max` times with exponential backoff from `retry_base_ms` up to `retry_max_ms`. A
+//! 4xx other than 408 and 429 is final: the receiver refused that event. The outbox lives in
+//! memory: events not yet delivered when the process stops are lost (the order itself is not;
+//! an agent can read it at any time).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use lantern_core::OrderId;
+use parking_lot::Mutex;
+use rustc_hash::FxHashSet;
+use sha2::Sha256;
+use tokio::sync::mpsc;
+
+use crate::app::App;
+use crate::wire::OrderBody;
+
+/// The header that carries the signature.
+pub const SIGNATURE_HEADER: &str = "merchant-signature";
+/// Orders whose changes are sent (the most recent ACP orders; older ones are forgotten first).
+pub const TRACKED_ORDERS_MAX: usize = 1_000_000;
+
+/// Where and how order events go.
+#[derive(Clone)]
+pub struct WebhookConfig {
+    /// The receiver, e.g. `https://agent.example.com/agentic_checkout/webhooks/order_events`.
+    pub url: String,
+    /// The shared HMAC secret.
+    pub secret: Vec<u8>,
+    /// Events waiting to be sent, at most.
+    pub outbox_max: usize,
+    /// Tries per event, the first included.
+    pub attempts_max: u32,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// How long one try may take.
+    pub timeout_ms: u64,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("WebhookConfig")
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .field("outbox_max", &self.outbox_max)
+            .field("attempts_max", &self.attempts_max)
+            .field("retry_base_ms", &self.retry_base_ms)
+            .field("retry_max_ms", &self.retry_max_ms)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+impl WebhookConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(format!("acp.webhook_url must be an http(s) URL, got {:?}", self.url));
+        }
+        if self.secret.len() < 16 {
+            return Err("the webhook secret must be at least 16 bytes".into());
+        }
+        let checks: [(&str, u64, u64, u64); 5] = [
+            ("acp.webhook_outbox_max", self.outbox_max as u64, 1, 1_000_000),
+            ("acp.webhook_attempts_max", u64::from(self.attempts_max), 1, 100),
+            ("acp.webhook_retry_base_ms", self.retry_base_ms, 1, 600_000),
+            ("acp.webhook_retry_max_ms", self.retry_max_ms, self.retry_base_ms, 3_600_000),
+            ("acp.webhook_timeout_ms", self.timeout_ms, 10, 600_000),
+        ];
+        for (field, value, min, max) in checks {
+            if !(min..=max).contains(&value) {
+                return Err(format!("{field} must be {min}..={max}, got {value}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `t=<unix_s>,v1=<hex>` for `body` sent at `unix_s`.
+pub fn signature(secret: &[u8], unix_s: u64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    mac.update(unix_s.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let hex: String = mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("t={unix_s},v1={hex}")
+}
+
+#[derive(Debug)]
+struct Event {
+    id: u64,
+    body: Vec<u8>,
+}
+
+/// The outbox and what has become of its events.
+#[derive(Debug, Default)]
+pub struct Webhooks {
+    config: Option<WebhookConfig>,
+    sender: Option<mpsc::Sender<Event>>,
+    receiver: Mutex<Option<mpsc::Receiver<Event>>>,
+    tracked: Mutex<(FxHashSet<OrderId>, VecDeque<OrderId>)>,
+    next_event: AtomicU64,
+    pub n_delivered: AtomicU64,
+    pub n_failed: AtomicU64,
+    pub n_dropped: AtomicU64,
+}
+
+impl Webhooks {
+    pub fn new(config: Option<WebhookConfig>) -> Webhooks {
+        let (sender, receiver) = match &config {
+            Some(config) => {
+                let (sender, receiver) = mpsc::channel(config.outbox_max);
+                (Some(sender), Some(receiver))
+            }
+            None => (None, None),
+        };
+        Webhooks { config, sender, receiver: Mutex::new(receiver), ..Webhooks::default() }
+    }
+
+    /// Starts the sender (once; later calls do nothing). Needs a tokio runtime.
+    pub fn start(app: &Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
+        let config = app.webhooks.config.clone()?;
+        let receiver = app.webhooks.receiver.lock().take()?;
+        Some(tokio::spawn(deliver_all(Arc::clone(app), config, receiver)))
+    }
+
+    /// An ACP checkout placed `order`: send `order_create` and follow the order from now on.
+    pub fn order_created(&self, app: &App, order: &OrderBody) {
+        if self.sender.is_none() {
+            return;
+        }
+        if let Ok(id) = OrderId::parse(&order.id) {
+            let mut tracked = self.tracked.lock();
+            if tracked.0.insert(id) {
+                tracked.1.push_back(id);
+                if tracked.1.len() > TRACKED_ORDERS_MAX
+                    && let Some(oldest) = tracked.1.pop_front()
+                {
+                    tracked.0.remove(&oldest);
+                }
+            }
+        }
+        self.enqueue("order_create", app, order);
+    }
+
+    /// `order` moved: send `order_update` when it came through ACP.
+    pub fn order_changed(&self, app: &App, order: OrderId) {
+        if self.sender.is_none() || !self.tracked.lock().0.contains(&order) {
+            return;
+        }
+        if let Some(body) = app.sequencer.read(|ledger| crate::convert::order_of(ledger, order)) {
+            self.enqueue("order_update", app, &body);
+        }
+    }
+
+    fn enqueue(&self, kind: &str, app: &App, order: &OrderBody) {
+        let Some(sender) = &self.sender else { return };
+        let data = crate::acp::acp_order(order, &app.config.acp.public_url);
+        let body = serde_json::to_vec(&serde_json::json!({ "type": kind, "data": data })).unwrap_or_default();
+        let id = self.next_event.fetch_add(1, Ordering::Relaxed) + 1;
+        if sender.try_send(Event { id, body }).is_err() {
+            let n_dropped = self.n_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::warn!(order = %order.id, kind, n_dropped, "webhook outbox full; event dropped");
+        }
+    }
+}
+
+async fn deliver_all(app: Arc<App>, config: WebhookConfig, mut receiver: mpsc::Receiver<Event>) {
+    // Webhook receivers may be https://; reqwest needs the process's TLS provider first.
+    lantern_llm::install_tls_provider();
+    let client = match reqwest::Client::builder().timeout(Duration::from_millis(config.timeout_ms)).build() {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "webhooks off: no HTTP client");
+            return;
+        }
+    };
+    while let Some(event) = receiver.recv().await {
+        let delivered = deliver(&app, &client, &config, &event).await;
+        let counter = if delivered { &app.webhooks.n_delivered } else { &app.webhooks.n_failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Sends one event, retrying as configured; true when the receiver took it.
+async fn deliver(app: &App, client: &reqwest::Client, config: &WebhookConfig, event: &Event) -> bool {
+    let mut backoff_ms = config.retry_base_ms;
+    for attempt in 1..=config.attempts_max {
+        let now = app.now();
+        let unix_s = now.unix_ms() / 1000;
+        let sent = client
+            .post(&config.url)
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, signature(&config.secret, unix_s, &event.body))
+            .header("request-id", format!("evt_{}", event.id))
+            .header("timestamp", now.to_string())
+            .body(event.body.clone())
+            .send()
+            .await;
+        let outcome = match sent {
+            Ok(response) if response.status().is_success() => return true,
+            Ok(response) => {
+                let status = response.status().as_u16();
+                if (400..500).contains(&status) && status != 408 && status != 429 {
+                    tracing::warn!(event = event.id, status, "webhook refused by the receiver; not retried");
+                    return false;
+                }
+                format!("status {status}")
+            }
+            Err(error) => error.to_string(),
+        };
+        tracing::info!(event = event.id, attempt, outcome, "webhook not delivered");
+        if attempt < config.attempts_max {
+            tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+            backoff_ms = backoff_ms.saturating_mul(2).min(config.retry_max_ms);
+        }
+    }
+    tracing::warn!(event = event.id, attempts = config.attempts_max, "webhook given up");
+    false
+}

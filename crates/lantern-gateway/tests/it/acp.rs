@@ -1,0 +1,351 @@
+//! The Agentic Commerce Protocol's checkout (`/checkout_sessions`), walked by hand as an agent
+//! platform would: create -> update with discount codes -> complete -> the signed order webhook
+//! received by a real HTTP receiver on loopback, with replays and conflicting replays of
+//! idempotency keys at every step, the version header, 405 on cancelling a completed session,
+//! and the waiting room's answer in ACP's error shape.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use hmac::{Hmac, Mac};
+use lantern_gateway::webhooks::WebhookConfig;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::support::*;
+
+const WEBHOOK_SECRET: &[u8] = b"an-acp-webhook-secret-for-tests";
+const VERSION: &str = "2026-04-17";
+
+/// One POST the receiver got: its signature header and raw body.
+#[derive(Debug, Clone)]
+struct Received {
+    signature: String,
+    body: Vec<u8>,
+}
+
+/// A webhook receiver on loopback that answers 503 to the first `fail_first` tries (so the
+/// gateway must retry) and 200 after.
+async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<Received>>>) {
+    let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let log = Arc::clone(&received);
+    let app = axum::Router::new().route(
+        "/agentic_checkout/webhooks/order_events",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let log = Arc::clone(&log);
+            async move {
+                let signature =
+                    headers.get("merchant-signature").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let mut log = log.lock();
+                log.push(Received { signature, body: body.to_vec() });
+                if log.len() <= fail_first {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "{}").into_response()
+                } else {
+                    (axum::http::StatusCode::OK, r#"{"received":true}"#).into_response()
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}/agentic_checkout/webhooks/order_events"), received)
+}
+
+/// Checks `t=<unix_s>,v1=<hex>` as a receiver must: HMAC-SHA256 over `t + "." + body`, and a
+/// timestamp within 300 s.
+fn signature_ok(received: &Received) -> bool {
+    let Some((t, v1)) = received.signature.strip_prefix("t=").and_then(|rest| rest.split_once(",v1=")) else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET).unwrap();
+    mac.update(t.as_bytes());
+    mac.update(b".");
+    mac.update(&received.body);
+    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    v1 == expected && t.parse::<u64>().is_ok_and(|t| t.abs_diff(now_s) <= 300)
+}
+
+/// The event, once its signature verifies.
+fn verify(received: &Received) -> Value {
+    assert!(signature_ok(received), "the signature {:?} does not verify", received.signature);
+    serde_json::from_slice(&received.body).unwrap()
+}
+
+async fn acp(server: &Server, token: &str, path: &str, key: Option<&str>, body: &str) -> Reply {
+    let mut request = server
+        .http
+        .post(server.url(path))
+        .bearer_auth(token)
+        .header("api-version", VERSION)
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    server.send(request).await
+}
+
+#[track_caller]
+fn assert_acp_error(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(reply.status, status, "{}", reply.text);
+    assert_eq!(reply.json["code"], code, "{}", reply.text);
+    let fields: Vec<&String> = reply.json.as_object().unwrap().keys().collect();
+    for field in &fields {
+        assert!(["type", "code", "message", "param"].contains(&field.as_str()), "ACP Error has no {field}");
+    }
+    assert!(
+        ["invalid_request", "processing_error", "service_unavailable"]
+            .contains(&reply.json["type"].as_str().unwrap())
+    );
+}
+
+fn total(session: &Value) -> i64 {
+    session["totals"].as_array().unwrap().iter().find(|t| t["type"] == "total").unwrap()["amount"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn create_update_complete_and_the_signed_webhook_with_replays_and_conflicts() {
+    let (url, received) = receiver(1).await;
+    let mut config = test_config();
+    config.acp.public_url = "https://shop.example.com".into();
+    config.acp.webhook = Some(WebhookConfig {
+        url,
+        secret: WEBHOOK_SECRET.to_vec(),
+        outbox_max: 16,
+        attempts_max: 4,
+        retry_base_ms: 50,
+        retry_max_ms: 200,
+        timeout_ms: 2_000,
+    });
+    let server = Server::with_config(config).await;
+    let shopper = server.shopper(7);
+    assert_eq!(server.claim(&shopper, FESTIVAL).await.status, 201);
+
+    // The version header is required and checked.
+    let no_version = server
+        .send(
+            server
+                .http
+                .post(server.url("/checkout_sessions"))
+                .bearer_auth(&shopper)
+                .header("idempotency-key", "k0")
+                .body("{}"),
+        )
+        .await;
+    assert_acp_error(&no_version, 400, "missing_api_version");
+    let body = r#"{"currency":"cny","capabilities":{},"line_items":[{"id":"mer_1/itm_101"},{"id":"mer_1/itm_102"}],"discounts":{"codes":[]}}"#;
+    assert_acp_error(
+        &acp(&server, &shopper, "/checkout_sessions", None, body).await,
+        400,
+        "idempotency_key_required",
+    );
+
+    // Create, without a coupon (an empty code list).
+    let created = acp(&server, &shopper, "/checkout_sessions", Some("create-1"), body).await;
+    let session = created.ok(201).clone();
+    assert_eq!(created.header("idempotency-key"), Some("create-1"));
+    assert_eq!(session["status"], "ready_for_payment");
+    assert_eq!(session["protocol"]["version"], VERSION);
+    // Defaults are filled in: medium, regular sugar.
+    assert_eq!(session["line_items"][0]["item"]["id"], "mer_1/itm_101/1,10");
+    assert_eq!(total(&session), 1500 + 1900);
+    let id = session["id"].as_str().unwrap().to_owned();
+
+    // The same request (keys in another order) replays; another body under the key conflicts.
+    let reordered = r#"{"line_items":[{"id":"mer_1/itm_101"},{"id":"mer_1/itm_102"}],"discounts":{"codes":[]},"capabilities":{},"currency":"cny"}"#;
+    let replay = acp(&server, &shopper, "/checkout_sessions", Some("create-1"), reordered).await;
+    assert_eq!(replay.ok(201)["id"], id.as_str());
+    assert!(replay.replayed());
+    let other = r#"{"currency":"cny","capabilities":{},"line_items":[{"id":"mer_1/itm_106"}]}"#;
+    assert_acp_error(
+        &acp(&server, &shopper, "/checkout_sessions", Some("create-1"), other).await,
+        422,
+        "idempotency_conflict",
+    );
+
+    // Update with codes: the festival applies, a second code is refused (no stacking), and an
+    // unknown code is invalid. The same key on another endpoint is another request.
+    let update_path = format!("/checkout_sessions/{id}");
+    let codes = r#"{"discounts":{"codes":["cmp_1","NO-SUCH-CODE"]}}"#;
+    let updated = acp(&server, &shopper, &update_path, Some("create-1"), codes).await;
+    let session = updated.ok(200).clone();
+    assert!(!updated.replayed());
+    assert_eq!(total(&session), 1500 + 1900 - 2500);
+    assert_eq!(session["discounts"]["applied"][0]["code"], "cmp_1");
+    assert_eq!(session["discounts"]["applied"][0]["amount"], 2500);
+    assert_eq!(session["discounts"]["rejected"][0]["code"], "NO-SUCH-CODE");
+    assert_eq!(session["discounts"]["rejected"][0]["reason"], "discount_code_combination_disallowed");
+    let replay = acp(&server, &shopper, &update_path, Some("create-1"), codes).await;
+    assert!(replay.replayed());
+    assert_eq!(total(replay.ok(200)), 900);
+    let invalid =
+        acp(&server, &shopper, &update_path, Some("update-2"), r#"{"discounts":{"codes":["NO-SUCH-CODE"]}}"#)
+            .await;
+    assert_eq!(invalid.ok(200)["discounts"]["rejected"][0]["reason"], "discount_code_invalid");
+    assert_eq!(invalid.json["messages"][0]["code"], "discount_code_invalid");
+    let updated = acp(&server, &shopper, &update_path, Some("update-3"), r#"{"coupons":["cmp_1"]}"#).await;
+    assert_eq!(total(updated.ok(200)), 900);
+
+    // Complete: payment_data is required; then the order, replayed on repeat, refused on change.
+    let complete_path = format!("/checkout_sessions/{id}/complete");
+    let missing = acp(&server, &shopper, &complete_path, Some("pay-0"), "{}").await;
+    assert_acp_error(&missing, 400, "missing");
+    assert_eq!(missing.header("idempotency-key"), Some("pay-0"), "refusals echo the key too");
+    assert_eq!(missing.json["param"], "$.payment_data");
+    let pay = r#"{"payment_data":{"purchase_order_number":"pay_at_pickup"}}"#;
+    let completed = acp(&server, &shopper, &complete_path, Some("pay-1"), pay).await;
+    let session = completed.ok(200).clone();
+    assert_eq!(session["status"], "completed");
+    let order = session["order"].clone();
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!(order["checkout_session_id"], id.as_str());
+    assert_eq!(order["permalink_url"], format!("https://shop.example.com/v1/orders/{order_id}"));
+    let replay = acp(&server, &shopper, &complete_path, Some("pay-1"), pay).await;
+    assert!(replay.replayed());
+    assert_eq!(replay.ok(200)["order"]["id"], order_id.as_str());
+    let conflict = acp(
+        &server,
+        &shopper,
+        &complete_path,
+        Some("pay-1"),
+        r#"{"payment_data":{"purchase_order_number":"other"}}"#,
+    )
+    .await;
+    assert_acp_error(&conflict, 422, "idempotency_conflict");
+    // One order, whatever was repeated.
+    assert_eq!(server.get(&shopper, "/v1/orders").await.ok(200)["orders"].as_array().unwrap().len(), 1);
+
+    // Read back, and a completed session cannot be cancelled (405).
+    let read = server
+        .send(server.http.get(server.url(&update_path)).bearer_auth(&shopper).header("api-version", VERSION))
+        .await;
+    assert_eq!(read.ok(200)["status"], "completed");
+    assert_acp_error(
+        &acp(&server, &shopper, &format!("/checkout_sessions/{id}/cancel"), Some("c-1"), "{}").await,
+        405,
+        "not_cancelable",
+    );
+
+    // The order_create webhook arrives, signed, after one refused try.
+    eventually("order_create delivered", || received.lock().len() >= 2).await;
+    let deliveries = received.lock().clone();
+    assert_eq!(deliveries[0].body, deliveries[1].body, "a retry sends the same event");
+    let event = verify(&deliveries[1]);
+    assert_eq!(event["type"], "order_create");
+    assert_eq!(event["data"]["type"], "order");
+    assert_eq!(event["data"]["id"], order_id.as_str());
+    assert_eq!(event["data"]["checkout_session_id"], id.as_str());
+    assert_eq!(event["data"]["status"], "placed");
+
+    // The shop accepts it: order_update follows.
+    let accepted =
+        server.post(&server.merchant(1), &format!("/v1/merchant/orders/{order_id}/accept"), &json!({})).await;
+    accepted.ok(200);
+    eventually("order_update delivered", || received.lock().len() >= 3).await;
+    let event = verify(&received.lock()[2]);
+    assert_eq!(event["type"], "order_update");
+    assert_eq!(event["data"]["status"], "accepted");
+    // A tampered body does not verify.
+    let mut tampered = received.lock()[2].clone();
+    tampered.body.push(b' ');
+    assert!(!signature_ok(&tampered));
+    let webhooks = &server.app.webhooks;
+    eventually("both counted", || webhooks.n_delivered.load(std::sync::atomic::Ordering::Relaxed) == 2).await;
+}
+
+#[tokio::test]
+async fn cancel_gives_the_coupon_back_and_a_full_gateway_answers_in_acp_shape() {
+    let mut config = test_config();
+    config.admission.limiter.initial_limit = 1;
+    config.admission.limiter.min_limit = 1;
+    config.admission.limiter.max_limit = 1;
+    let server = Server::with_config(config).await;
+    let shopper = server.shopper(8);
+    assert_eq!(server.claim(&shopper, FESTIVAL).await.status, 201);
+    let body =
+        r#"{"currency":"cny","capabilities":{},"line_items":[{"id":"mer_1/itm_101/2,30","quantity":2}]}"#;
+    let created = acp(&server, &shopper, "/checkout_sessions", Some("a"), body).await;
+    let session = created.ok(201).clone();
+    assert_eq!(session["line_items"][0]["quantity"], 2);
+    assert_eq!(
+        session["discounts"]["applied"][0]["automatic"], true,
+        "the best coupon applies without a code"
+    );
+    let id = session["id"].as_str().unwrap().to_owned();
+    let cancel_path = format!("/checkout_sessions/{id}/cancel");
+    let canceled =
+        acp(&server, &shopper, &cancel_path, Some("c"), r#"{"intent_trace":{"reason_code":"other"}}"#).await;
+    assert_eq!(canceled.ok(200)["status"], "canceled");
+    assert!(
+        acp(&server, &shopper, &cancel_path, Some("c"), r#"{"intent_trace":{"reason_code":"other"}}"#)
+            .await
+            .replayed()
+    );
+    assert_acp_error(&acp(&server, &shopper, &cancel_path, Some("c2"), "{}").await, 405, "not_cancelable");
+    assert_eq!(server.wallet(&shopper).await[0]["status"], "claimed", "the coupon is back in the wallet");
+
+    // A read needs no version header; cancelling an unknown session is a bad request (the
+    // file documents no 404 for cancel).
+    assert_eq!(server.get(&shopper, &format!("/checkout_sessions/{id}")).await.ok(200)["status"], "canceled");
+    assert_acp_error(
+        &acp(&server, &shopper, "/checkout_sessions/cs_999/cancel", Some("c3"), "{}").await,
+        400,
+        "not_found",
+    );
+
+    // Bad input names the field.
+    let mixed = r#"{"currency":"cny","line_items":[{"id":"mer_1/itm_101"},{"id":"mer_3/itm_201"}]}"#;
+    let refused = acp(&server, &shopper, "/checkout_sessions", Some("m"), mixed).await;
+    assert_acp_error(&refused, 400, "invalid");
+    assert_eq!(refused.json["param"], "$.line_items[1].id");
+    assert_acp_error(
+        &acp(
+            &server,
+            &shopper,
+            "/checkout_sessions",
+            Some("u"),
+            r#"{"currency":"usd","line_items":[{"id":"mer_1/itm_101"}]}"#,
+        )
+        .await,
+        400,
+        "invalid",
+    );
+
+    // The only slot is taken and the waiting room answers: ACP's Error, the ticket in headers.
+    server.gate.close();
+    let occupied = crate::admission::occupy(&server, 9).await;
+    let queued = acp(&server, &shopper, "/checkout_sessions", Some("q"), body).await;
+    assert_acp_error(&queued, 429, "queued");
+    assert_eq!(queued.header("lantern-queue-position"), Some("1"));
+    assert!(queued.header("lantern-ticket").is_some_and(|ticket| ticket.starts_with("lw1.")));
+    assert!(queued.header("lantern-queue-eta-ms").is_some());
+    // The same through the MCP tools: a tool result (not a protocol error) with the place in
+    // line, the ETA and the ticket to call again with.
+    let api =
+        lantern_gateway::mcp::InProcessApi::as_shopper(&server.app, lantern_core::ShopperId::new(8), 60_000);
+    let request = lantern_mcp::ApiRequest {
+        post: true,
+        path: "/checkout_sessions".into(),
+        idempotency_key: Some("q-mcp".into()),
+        api_version: Some(VERSION.into()),
+        ticket: None,
+        body: Some(serde_json::from_str(body).unwrap()),
+    };
+    let answer = lantern_mcp::Api::call(&api, &rmcp::model::Extensions::new(), request).await;
+    let tool = lantern_mcp::result(&answer);
+    assert_eq!(tool.is_error, Some(true));
+    let content = tool.structured_content.unwrap();
+    assert_eq!(content["status"], "queued", "{content}");
+    assert_eq!(content["position"], 2, "{content}");
+    assert!(content["eta_ms"].as_u64().is_some_and(|eta| eta >= 1), "{content}");
+    assert!(content["ticket"].as_str().is_some_and(|ticket| ticket.starts_with("lw1.")), "{content}");
+    server.gate.open();
+    assert_eq!(tokio::time::timeout(Duration::from_secs(10), occupied).await.unwrap().unwrap().status, 201);
+}
