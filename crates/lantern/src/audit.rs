@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use lantern_core::{
-    CampaignId, CampaignStatus, CouponId, CouponStatus, Money, OrderId, OrderStatus, ShopperId,
+    CampaignId, CampaignStatus, CouponId, CouponStatus, MerchantId, Money, OrderId, OrderStatus, ShopperId,
+    Timestamp,
 };
 use lantern_ledger::{Account, Ledger};
 use lantern_store::{Durability, OpenMode};
@@ -61,6 +62,37 @@ pub fn order_line(order: OrderId, shopper: ShopperId, coupon: Option<CouponId>, 
 }
 
 impl Acks {
+    /// Adds an order its placer saw acknowledged.
+    pub fn push_order(&mut self, receipt: &lantern_ledger::OrderReceipt) {
+        self.orders.push(AckedOrder {
+            order: receipt.order,
+            shopper: receipt.shopper,
+            coupon: receipt.coupon,
+            total: receipt.total,
+        });
+    }
+
+    /// Acknowledged orders so far.
+    pub fn n_orders(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// Order ids acknowledged more than once (a duplicate the placer was handed), at most `limit`.
+    pub fn duplicate_orders(&self, limit: usize) -> (usize, Vec<OrderId>) {
+        let mut seen = HashSet::with_capacity(self.orders.len());
+        let mut duplicates = Vec::new();
+        let mut n_duplicates = 0;
+        for acked in &self.orders {
+            if !seen.insert(acked.order) {
+                n_duplicates += 1;
+                if duplicates.len() < limit {
+                    duplicates.push(acked.order);
+                }
+            }
+        }
+        (n_duplicates, duplicates)
+    }
+
     /// Parses acknowledgement lines; lines of other kinds are skipped, malformed ones refused.
     pub fn parse(text: &str) -> anyhow::Result<Acks> {
         let mut acks = Acks::default();
@@ -145,6 +177,59 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<()> {
         anyhow::bail!("audit failed: see the FAIL lines above");
     }
     Ok(())
+}
+
+/// Checks that no merchant took orders faster than its declared capacity: each outlet's orders,
+/// by placing time, are replayed through a token bucket of `orders_per_minute` orders refilled
+/// at that rate (the ledger's rule), which must never run dry; and no kitchen holds more than
+/// `open_orders_max` open orders now. Assumes capacities did not change during the run (the
+/// surge never changes them).
+pub fn capacity_check(ledger: &Ledger) -> Check {
+    // Milli-tokens per order: one order is one minute of one slot (as in the ledger).
+    const UNITS_PER_ORDER: u64 = 60_000;
+    let mut placed: Vec<(MerchantId, Timestamp)> =
+        ledger.orders().map(|view| (view.receipt.merchant, view.receipt.placed_at)).collect();
+    placed.sort_unstable();
+    let mut failures = Vec::new();
+    let mut run_start = 0;
+    let n_merchants = ledger.merchant_ids().len();
+    while run_start < placed.len() {
+        let merchant = placed[run_start].0;
+        let run_end = run_start + placed[run_start..].partition_point(|(id, _)| *id == merchant);
+        let Some((state, backlog, _)) = ledger.merchant(merchant) else {
+            failures.push(format!("{merchant} has orders but is not registered"));
+            run_start = run_end;
+            continue;
+        };
+        let rate = u64::from(state.capacity.orders_per_minute());
+        let units_max = rate * UNITS_PER_ORDER;
+        let mut units = units_max;
+        let mut refilled_at = placed[run_start].1;
+        for (_, at) in &placed[run_start..run_end] {
+            units = units.saturating_add(refilled_at.ms_until(*at).saturating_mul(rate)).min(units_max);
+            refilled_at = *at;
+            if units < UNITS_PER_ORDER {
+                failures.push(format!("{merchant} took an order at {at} beyond its {rate} orders a minute"));
+                break;
+            }
+            units -= UNITS_PER_ORDER;
+        }
+        if backlog > state.capacity.open_orders_max() {
+            failures.push(format!(
+                "{merchant} has {backlog} open orders, over its {}",
+                state.capacity.open_orders_max()
+            ));
+        }
+        run_start = run_end;
+    }
+    check(
+        "no merchant over capacity",
+        &failures,
+        format!(
+            "{} orders at {n_merchants} outlets within each outlet's rate and kitchen backlog",
+            placed.len()
+        ),
+    )
 }
 
 fn check(name: &'static str, failures: &[String], passed_detail: String) -> Check {

@@ -14,6 +14,7 @@ mod demo;
 mod loadgen;
 mod node;
 mod serve;
+mod surge;
 mod world;
 
 use std::path::PathBuf;
@@ -81,6 +82,11 @@ enum CliCommand {
     /// per set and intent, out-of-scope rejection, slot F1, train and held-out apart; and exact
     /// whole-cart match on our own order-parsing set.
     Eval(agent_cli::EvalArgs),
+    /// Replay a campaign's rush (the Spring Festival: 10 M orders from 8 M shoppers over 9
+    /// simulated hours, or `--profile` of your own) against the engine in this process or a
+    /// gateway over HTTP, with shoppers who retry; then audit the store and write a report
+    /// (Markdown, HTML with charts, JSON). `--scale 0.02` for a quick run.
+    Surge(surge::SurgeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,5 +124,6 @@ fn main() -> anyhow::Result<()> {
         CliCommand::Parse(args) => agent_cli::parse(&args),
         CliCommand::Eval(args) => agent_cli::eval(&args),
         CliCommand::Bench { target: BenchTarget::Agent(args) } => agent_cli::bench(&args),
+        CliCommand::Surge(args) => surge::run(&args),
     }
 }
