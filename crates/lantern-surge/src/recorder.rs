@@ -61,6 +61,9 @@ pub struct Minute {
     pub offered: u64,
     pub first_tries: u64,
     pub answers: [u64; ANSWERS],
+    /// Orders whose acknowledgement arrived in this minute (admitted tries are counted in the
+    /// minute they were sent; goodput is counted when they finish).
+    pub completed: u64,
     /// Orders placed through the chat agent.
     pub chat_orders: u64,
     /// Shoppers who stopped trying.
@@ -81,6 +84,7 @@ impl Minute {
             offered: 0,
             first_tries: 0,
             answers: [0; ANSWERS],
+            completed: 0,
             chat_orders: 0,
             gave_up: 0,
             latency_us: histogram(),
@@ -140,6 +144,7 @@ pub struct MinuteRow {
     pub busy: u64,
     pub budget_exhausted: u64,
     pub failed: u64,
+    pub completed: u64,
     pub chat_orders: u64,
     pub gave_up: u64,
     pub latency: Percentiles,
@@ -181,6 +186,11 @@ impl Recorder {
         let wait_us = wait_us.clamp(1, LATENCY_US_MAX);
         self.minute_mut(minute).wait_us.saturating_record(wait_us);
         self.wait_us.saturating_record(wait_us);
+    }
+
+    /// An order's acknowledgement arrived in `minute`.
+    pub fn record_completed(&mut self, minute: u32) {
+        self.minute_mut(minute).completed += 1;
     }
 
     pub fn record_chat_order(&mut self, minute: u32) {
@@ -243,6 +253,7 @@ impl Recorder {
                 busy: minute.count(Answer::Busy),
                 budget_exhausted: minute.count(Answer::BudgetExhausted),
                 failed: minute.count(Answer::Failed),
+                completed: minute.completed,
                 chat_orders: minute.chat_orders,
                 gave_up: minute.gave_up,
                 latency: percentiles(&minute.latency_us),

@@ -52,7 +52,8 @@ pub struct Summary {
     pub given_out_fen: i64,
     /// Orders per second the target sustained in a closed loop before the run (HTTP runs).
     pub capacity_per_s: Option<f64>,
-    /// Minutes whose tries came faster than the capacity, and the orders per second placed in them.
+    /// Minutes whose tries came faster than the capacity, and the orders per second completed
+    /// in them (acknowledged within those minutes, whenever sent).
     pub overload_minutes: u32,
     pub overload_goodput_per_s: Option<f64>,
     pub goodput_over_capacity: Option<f64>,
@@ -63,13 +64,15 @@ impl Summary {
     /// overload.
     pub fn from_recorder(
         recorder: &Recorder,
-        orders_planned: u64,
+        profile: &Profile,
         budget_fen: i64,
         wall_s: f64,
         capacity_per_s: Option<f64>,
     ) -> Summary {
         let minutes = recorder.minutes();
-        let simulated_s = minutes.len() as f64 * MINUTE_S;
+        let orders_planned = profile.orders;
+        // The profile's span, not the recorder's: retries after its end are part of the run.
+        let simulated_s = f64::from(profile.duration_minutes) * MINUTE_S;
         let wall_s = wall_s.max(1e-9);
         let mut overload_minutes = 0;
         let mut overload_admitted = 0u64;
@@ -79,11 +82,11 @@ impl Summary {
             let span_ms = minute.gauges.wall_ms.saturating_sub(previous_wall_ms);
             previous_wall_ms = minute.gauges.wall_ms.max(previous_wall_ms);
             if let Some(capacity) = capacity_per_s
-                && span_ms >= 200
+                && span_ms > 0
                 && minute.offered as f64 / (span_ms as f64 / 1_000.0) > capacity
             {
                 overload_minutes += 1;
-                overload_admitted += minute.count(Answer::Admitted);
+                overload_admitted += minute.completed;
                 overload_wall_ms += span_ms;
             }
         }
@@ -476,6 +479,7 @@ mod tests {
         for minute in 0..3 {
             for _ in 0..100 {
                 recorder.record(minute, true, Answer::Admitted, 900);
+                recorder.record_completed(minute);
             }
             recorder.record(minute, false, Answer::Queued, 300);
             recorder.set_gauges(
@@ -488,7 +492,9 @@ mod tests {
                 },
             );
         }
-        let summary = Summary::from_recorder(&recorder, 303, 3_000_000_000, 3.0, Some(50.0));
+        let mut short = profile.clone();
+        short.duration_minutes = 3;
+        let summary = Summary::from_recorder(&recorder, &short, 3_000_000_000, 3.0, Some(50.0));
         let run = RunReport {
             label: "http (admission on)".into(),
             summary,

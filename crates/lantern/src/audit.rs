@@ -72,6 +72,21 @@ impl Acks {
         });
     }
 
+    /// Adds an order its placer saw acknowledged, from the fields of its answer.
+    pub fn push(&mut self, order: OrderId, shopper: ShopperId, coupon: Option<CouponId>, total: Money) {
+        self.orders.push(AckedOrder { order, shopper, coupon, total });
+    }
+
+    /// The acknowledged orders as `lantern loadgen` prints them (what `--acks` reads).
+    pub fn to_lines(&self) -> String {
+        let mut text = String::new();
+        for acked in &self.orders {
+            text.push_str(&order_line(acked.order, acked.shopper, acked.coupon, acked.total));
+            text.push('\n');
+        }
+        text
+    }
+
     /// Acknowledged orders so far.
     pub fn n_orders(&self) -> usize {
         self.orders.len()
@@ -370,4 +385,45 @@ pub fn audit_ledger(ledger: &Ledger, acks: &Acks) -> Vec<Check> {
             format!("{} acknowledged orders present and unchanged", acks.orders.len()),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use lantern_core::pricing::CartLine;
+    use lantern_core::{Capacity, IdempotencyKey, ItemId};
+    use lantern_ledger::{Command, CouponChoice, Outcome};
+
+    use super::*;
+    use crate::world;
+
+    #[test]
+    fn capacity_check_catches_an_outlet_over_its_rate() {
+        let mut ledger = Ledger::new(crate::node::ledger_config(0));
+        let now = world::FESTIVAL_STARTS_AT.plus_ms(60_000);
+        let merchant = MerchantId::new(1);
+        for command in world::menu_commands() {
+            ledger.apply(&command, now).unwrap();
+        }
+        ledger.apply(&world::tea_outlet(1, Capacity::new(2, 100).unwrap()), now).unwrap();
+        for shopper in 1..=2 {
+            let shopper = ShopperId::new(shopper);
+            let lines = vec![CartLine { item: ItemId::new(101), quantity: 1, options: vec![] }];
+            let quote = match ledger
+                .apply(&Command::Quote { shopper, merchant, lines, coupon: CouponChoice::None }, now)
+            {
+                Ok(Outcome::Quoted(view)) => view.quote,
+                other => panic!("quote: {other:?}"),
+            };
+            let idempotency_key = IdempotencyKey::new(format!("k{shopper}")).unwrap();
+            ledger.apply(&Command::PlaceOrder { shopper, quote, idempotency_key }, now).unwrap();
+        }
+        let held = capacity_check(&ledger);
+        assert!(held.passed, "{held:?}");
+        // Two orders in the same instant are over a rate of one a minute.
+        let capacity = Capacity::new(1, 100).unwrap();
+        ledger.apply(&Command::SetMerchantCapacity { merchant, capacity }, now).unwrap();
+        let broken = capacity_check(&ledger);
+        assert!(!broken.passed && broken.detail.contains("beyond its 1 orders a minute"), "{broken:?}");
+    }
 }

@@ -209,7 +209,7 @@ pub fn run(args: &SurgeArgs, workload: &Workload) -> anyhow::Result<RunReport> {
     drop(handle);
     sequencer.stop();
     let budget_fen = lantern_core::Money::from_yuan(profile.campaign.budget_yuan).fen();
-    let summary = Summary::from_recorder(&driver.recorder, profile.orders, budget_fen, wall_s, None);
+    let summary = Summary::from_recorder(&driver.recorder, profile, budget_fen, wall_s, None);
     println!("  played in {wall_s:.1} s; auditing the store");
     let audit = super::audit_store(&data, &driver.seen)?;
     if temporary && !args.keep_data {
@@ -308,6 +308,7 @@ impl Driver<'_> {
         let (answer, refusal) = match reply {
             Ok(Outcome::OrderPlaced { receipt, .. }) => {
                 self.seen.acks.push_order(&receipt);
+                self.recorder.record_completed(minute);
                 self.send_to_kitchen(receipt.merchant, receipt.order);
                 (Answer::Admitted, None)
             }
