@@ -186,6 +186,37 @@ impl Workload {
     }
 }
 
+/// The tea menu's drinks by item id, as a shopper names them in Chinese.
+const DRINK_NAMES: [&str; 5] = ["珍珠奶茶", "杨枝甘露", "多肉葡萄", "茉莉绿茶", "芝士奶盖红茶"];
+
+/// What a chat shopper says, in order: claim the coupon, ask for the drink (quantity, size and
+/// sugar as in the arrival's cart), check out, confirm the quote.
+pub fn chat_messages(arrival: &Arrival) -> [String; 4] {
+    let line = &arrival.line;
+    let name = usize::try_from(line.item.get().saturating_sub(DRINK_FIRST))
+        .ok()
+        .and_then(|index| DRINK_NAMES.get(index))
+        .copied()
+        .unwrap_or(DRINK_NAMES[0]);
+    let mut words = Vec::new();
+    for option in &line.options {
+        words.push(match option.get() {
+            1 => "中杯",
+            2 => "大杯",
+            10 => "标准糖",
+            11 => "少糖",
+            12 => "半糖",
+            _ => "无糖",
+        });
+    }
+    [
+        "用优惠券".to_owned(),
+        format!("{}杯{name} {}", line.quantity, words.join(" ")),
+        "结算".to_owned(),
+        "好的".to_owned(),
+    ]
+}
+
 /// Why a try did not end in an order, as the shopper sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -364,6 +395,20 @@ mod tests {
         );
         let chat = first.iter().filter(|arrival| arrival.channel == Channel::Chat).count();
         assert!(chat > 0 && chat < first.len() / 10, "{chat} of {}", first.len());
+    }
+
+    #[test]
+    fn chat_shoppers_say_what_their_cart_holds() {
+        let workload = Workload::new(&festival(), 2).unwrap();
+        let mut arrival = workload.arrival(5, 0);
+        arrival.line = CartLine {
+            item: ItemId::new(102),
+            quantity: 2,
+            options: vec![OptionId::new(2), OptionId::new(11)],
+        };
+        let messages = chat_messages(&arrival);
+        assert_eq!(messages[1], "2杯杨枝甘露 大杯 少糖");
+        assert_eq!(messages[3], "好的");
     }
 
     #[test]

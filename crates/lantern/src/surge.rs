@@ -57,6 +57,10 @@ pub struct SurgeArgs {
     /// With --http: run twice, with and without admission control, and report side by side.
     #[arg(long, conflicts_with = "no_admission")]
     compare_admission: bool,
+    /// With --http: an environment override for the gateway (KEY=VALUE, repeatable), e.g.
+    /// `LANTERN_ADMISSION__TARGET_LATENCY_MS=500` for a debug build.
+    #[arg(long, value_name = "KEY=VALUE")]
+    server_env: Vec<String>,
     /// Over HTTP: wall-clock seconds the 9 simulated hours are compressed into (default: what
     /// the measured capacity needs to play the profile at about half of it on average).
     #[arg(long)]

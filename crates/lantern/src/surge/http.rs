@@ -19,7 +19,7 @@ use lantern_auth::{Role, Signer};
 use lantern_core::{CampaignId, CouponId, Money, OrderId, ShopperId};
 use lantern_sequencer::{Clock, SystemClock};
 use lantern_surge::recorder::{Answer, Gauges, Recorder};
-use lantern_surge::{Arrival, MINUTE_MS, Refusal, RunReport, Summary, Workload};
+use lantern_surge::{Arrival, Channel, MINUTE_MS, Refusal, RunReport, Summary, Workload};
 use tokio::sync::Semaphore;
 
 use super::{Seen, SurgeArgs};
@@ -143,6 +143,10 @@ fn start_gateway(args: &SurgeArgs, workload: &Workload, admission: bool) -> anyh
     let secret_text = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &secret);
     let mut env = bench_http::base_env(&secret_text);
     env.push(("LANTERN_EXPECTED_ORDERS".into(), (workload.profile().orders * 2).to_string()));
+    for pair in &args.server_env {
+        let (key, value) = pair.split_once('=').context("--server-env takes KEY=VALUE")?;
+        env.push((key.to_owned(), value.to_owned()));
+    }
     let flags: &[&str] = if admission { &[] } else { &["--no-admission"] };
     let server = Server::start_with("surge", &env, flags)?;
     println!(
@@ -311,6 +315,19 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
     let (mut attempt, mut busy_answers, mut switches, mut tickets) = (0u32, 0u32, 0u32, 0u32);
     let mut ticket: Option<String> = None;
     let mut first_try = true;
+    if arrival.channel == Channel::Chat {
+        // Through the agent first; a chat that ends without an order sends the shopper to the
+        // promotion page (the coupon-order request below), as a retry.
+        let sent_minute = shared.minute_now();
+        let began = Instant::now();
+        let answer = chat_order(shared, &mut conn, &arrival).await;
+        shared.record(sent_minute, true, answer, began.elapsed());
+        if answer == Answer::Admitted {
+            return;
+        }
+        first_try = false;
+        attempt = 1;
+    }
     loop {
         // A new outlet is a new request, so it gets a new key; a repeat (a lost answer, a
         // ticket) keeps the key and the body, so it can never place twice.
@@ -401,6 +418,62 @@ fn unanswered(shared: &Shared) {
     if let Ok(mut seen) = shared.seen.lock() {
         seen.n_unanswered += 1;
     }
+}
+
+/// One chat conversation (`POST /v1/chat`, JSON): claim, the drink, checkout, "yes". Admitted
+/// when the agent placed the order (then read back with `GET /v1/orders/{id}` for the audit),
+/// busy when a shop was busy, shed when admission turned a message away, else failed.
+async fn chat_order(shared: &Shared, conn: &mut Option<Conn>, arrival: &Arrival) -> Answer {
+    let authorization = shared.shopper_token(arrival.shopper);
+    let session = format!("surge-{}", arrival.index);
+    let mut busy = false;
+    for message in lantern_surge::chat_messages(arrival) {
+        let body = serde_json::json!({ "message": message, "session_id": session }).to_string();
+        let request = client::request(
+            "POST",
+            "/v1/chat",
+            &[("authorization", authorization.as_str()), ("content-type", "application/json")],
+            body.as_bytes(),
+        );
+        let Ok(answer) = bench_http::exchange(conn, shared.target.addr, &request, REQUEST_TIMEOUT).await
+        else {
+            return Answer::Failed;
+        };
+        if answer.status == 429 || answer.status == 503 {
+            return if matches!(bench_http::classify(&answer), Verdict::NoReason) {
+                Answer::Failed
+            } else {
+                Answer::Shed
+            };
+        }
+        let Ok(turn) = serde_json::from_slice::<serde_json::Value>(&answer.body) else {
+            return Answer::Failed;
+        };
+        busy |= turn["events"]
+            .as_array()
+            .is_some_and(|events| events.iter().any(|event| event["type"] == "busy"));
+        if let Some(order) = turn["done"]["order_id"].as_str() {
+            let path = format!("/v1/orders/{order}");
+            let request = client::request("GET", &path, &[("authorization", authorization.as_str())], b"");
+            return match bench_http::exchange(conn, shared.target.addr, &request, REQUEST_TIMEOUT).await {
+                Ok(answer) if answer.status == 200 => {
+                    acknowledge(shared, arrival, &answer.body);
+                    if let Ok(mut recorder) = shared.recorder.lock() {
+                        let minute = shared.minute_now();
+                        recorder.record_completed(minute);
+                        recorder.record_chat_order(minute);
+                    }
+                    Answer::Admitted
+                }
+                // Placed, but its acknowledgement could not be read back: an answer lost.
+                _ => {
+                    unanswered(shared);
+                    Answer::Failed
+                }
+            };
+        }
+    }
+    if busy { Answer::Busy } else { Answer::Failed }
 }
 
 /// Records an order the gateway acknowledged (201), as the audit will look for it.
