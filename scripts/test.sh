@@ -8,5 +8,5 @@ echo "== cargo test"
 cargo test --workspace --locked
 echo "== schemathesis against our own /openapi.json (no 5xx, answers match the schema)"
 bash scripts/schemathesis.sh
-echo "== the surge, scaled down: 200,000 orders in-process and over HTTP, audited (scripts/surge-ci.sh)"
+echo "== the surge, scaled down: 200,000 orders in-process and 50,000 over HTTP, audited (scripts/surge-ci.sh)"
 bash scripts/surge-ci.sh

@@ -1,5 +1,5 @@
 //! `lantern surge` end to end at a small scale: the report, the JSON line, the audit, and the
-//! errors an operator sees for a bad profile. (CI's 200,000-order runs are scripts/surge-ci.sh.)
+//! errors an operator sees for a bad profile. (CI's larger runs are scripts/surge-ci.sh.)
 
 use crate::support::{TempDir, lantern, text};
 
