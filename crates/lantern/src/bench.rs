@@ -366,16 +366,7 @@ fn seed(handle: &SequencerHandle, n_merchants: u64) -> anyhow::Result<()> {
     // capacity under surge is the surge simulator's subject.
     let capacity = Capacity::new(100_000, 1_000_000)?;
     let commands = world::shop_commands(n_merchants, 0, capacity);
-    for chunk in commands.chunks(4_096) {
-        let answers: Vec<_> = chunk
-            .iter()
-            .map(|command| handle.try_submit(command.clone()))
-            .collect::<Result<_, _>>()
-            .context("seeding merchants")?;
-        for answer in answers {
-            answer.blocking_recv().context("seeding merchants")??;
-        }
-    }
+    node::submit_all(handle, &commands).context("seeding merchants")?;
     let budget = Money::from_yuan(3_000_000_000);
     let spec = world::festival_campaign(budget, world::festival_validity());
     handle.submit_blocking(Command::CreateCampaign { spec }).context("creating the campaign")?;

@@ -231,16 +231,7 @@ fn seed(handle: &SequencerHandle, workload: &Workload) -> anyhow::Result<()> {
     let outlets = (1..=profile.merchants.outlets)
         .map(|id| world::tea_outlet(id, workload.capacity(MerchantId::new(id))));
     let commands: Vec<Command> = world::menu_commands().into_iter().chain(outlets).collect();
-    for chunk in commands.chunks(4_096) {
-        let answers: Vec<_> = chunk
-            .iter()
-            .map(|command| handle.try_submit(command.clone()))
-            .collect::<Result<_, _>>()
-            .context("seeding outlets")?;
-        for answer in answers {
-            answer.blocking_recv().context("seeding outlets")??;
-        }
-    }
+    node::submit_all(handle, &commands).context("seeding outlets")?;
     let validity = Validity::new(world::FESTIVAL_STARTS_AT, world::FESTIVAL_ENDS_AT)?;
     let spec = super::campaign_spec(profile, validity);
     handle.submit_blocking(Command::CreateCampaign { spec }).context("creating the campaign")?;
