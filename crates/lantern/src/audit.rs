@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use lantern_core::{
-    CampaignId, CampaignStatus, CouponId, CouponStatus, Money, OrderId, OrderStatus, ShopperId,
+    CampaignId, CampaignStatus, CouponId, CouponStatus, MerchantId, Money, OrderId, OrderStatus, ShopperId,
+    Timestamp,
 };
 use lantern_ledger::{Account, Ledger};
 use lantern_store::{Durability, OpenMode};
@@ -61,6 +62,52 @@ pub fn order_line(order: OrderId, shopper: ShopperId, coupon: Option<CouponId>, 
 }
 
 impl Acks {
+    /// Adds an order its placer saw acknowledged.
+    pub fn push_order(&mut self, receipt: &lantern_ledger::OrderReceipt) {
+        self.orders.push(AckedOrder {
+            order: receipt.order,
+            shopper: receipt.shopper,
+            coupon: receipt.coupon,
+            total: receipt.total,
+        });
+    }
+
+    /// Adds an order its placer saw acknowledged, from the fields of its answer.
+    pub fn push(&mut self, order: OrderId, shopper: ShopperId, coupon: Option<CouponId>, total: Money) {
+        self.orders.push(AckedOrder { order, shopper, coupon, total });
+    }
+
+    /// The acknowledged orders as `lantern loadgen` prints them (what `--acks` reads).
+    pub fn to_lines(&self) -> String {
+        let mut text = String::new();
+        for acked in &self.orders {
+            text.push_str(&order_line(acked.order, acked.shopper, acked.coupon, acked.total));
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Acknowledged orders so far.
+    pub fn n_orders(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// Order ids acknowledged more than once (a duplicate the placer was handed), at most `limit`.
+    pub fn duplicate_orders(&self, limit: usize) -> (usize, Vec<OrderId>) {
+        let mut seen = HashSet::with_capacity(self.orders.len());
+        let mut duplicates = Vec::new();
+        let mut n_duplicates = 0;
+        for acked in &self.orders {
+            if !seen.insert(acked.order) {
+                n_duplicates += 1;
+                if duplicates.len() < limit {
+                    duplicates.push(acked.order);
+                }
+            }
+        }
+        (n_duplicates, duplicates)
+    }
+
     /// Parses acknowledgement lines; lines of other kinds are skipped, malformed ones refused.
     pub fn parse(text: &str) -> anyhow::Result<Acks> {
         let mut acks = Acks::default();
@@ -145,6 +192,59 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<()> {
         anyhow::bail!("audit failed: see the FAIL lines above");
     }
     Ok(())
+}
+
+/// Checks that no merchant took orders faster than its declared capacity: each outlet's orders,
+/// by placing time, are replayed through a token bucket of `orders_per_minute` orders refilled
+/// at that rate (the ledger's rule), which must never run dry; and no kitchen holds more than
+/// `open_orders_max` open orders now. Assumes capacities did not change during the run (the
+/// surge never changes them).
+pub fn capacity_check(ledger: &Ledger) -> Check {
+    // Milli-tokens per order: one order is one minute of one slot (as in the ledger).
+    const UNITS_PER_ORDER: u64 = 60_000;
+    let mut placed: Vec<(MerchantId, Timestamp)> =
+        ledger.orders().map(|view| (view.receipt.merchant, view.receipt.placed_at)).collect();
+    placed.sort_unstable();
+    let mut failures = Vec::new();
+    let mut run_start = 0;
+    let n_merchants = ledger.merchant_ids().len();
+    while run_start < placed.len() {
+        let merchant = placed[run_start].0;
+        let run_end = run_start + placed[run_start..].partition_point(|(id, _)| *id == merchant);
+        let Some((state, backlog, _)) = ledger.merchant(merchant) else {
+            failures.push(format!("{merchant} has orders but is not registered"));
+            run_start = run_end;
+            continue;
+        };
+        let rate = u64::from(state.capacity.orders_per_minute());
+        let units_max = rate * UNITS_PER_ORDER;
+        let mut units = units_max;
+        let mut refilled_at = placed[run_start].1;
+        for (_, at) in &placed[run_start..run_end] {
+            units = units.saturating_add(refilled_at.ms_until(*at).saturating_mul(rate)).min(units_max);
+            refilled_at = *at;
+            if units < UNITS_PER_ORDER {
+                failures.push(format!("{merchant} took an order at {at} beyond its {rate} orders a minute"));
+                break;
+            }
+            units -= UNITS_PER_ORDER;
+        }
+        if backlog > state.capacity.open_orders_max() {
+            failures.push(format!(
+                "{merchant} has {backlog} open orders, over its {}",
+                state.capacity.open_orders_max()
+            ));
+        }
+        run_start = run_end;
+    }
+    check(
+        "no merchant over capacity",
+        &failures,
+        format!(
+            "{} orders at {n_merchants} outlets within each outlet's rate and kitchen backlog",
+            placed.len()
+        ),
+    )
 }
 
 fn check(name: &'static str, failures: &[String], passed_detail: String) -> Check {
@@ -285,4 +385,45 @@ pub fn audit_ledger(ledger: &Ledger, acks: &Acks) -> Vec<Check> {
             format!("{} acknowledged orders present and unchanged", acks.orders.len()),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use lantern_core::pricing::CartLine;
+    use lantern_core::{Capacity, IdempotencyKey, ItemId};
+    use lantern_ledger::{Command, CouponChoice, Outcome};
+
+    use super::*;
+    use crate::world;
+
+    #[test]
+    fn capacity_check_catches_an_outlet_over_its_rate() {
+        let mut ledger = Ledger::new(crate::node::ledger_config(0));
+        let now = world::FESTIVAL_STARTS_AT.plus_ms(60_000);
+        let merchant = MerchantId::new(1);
+        for command in world::menu_commands() {
+            ledger.apply(&command, now).unwrap();
+        }
+        ledger.apply(&world::tea_outlet(1, Capacity::new(2, 100).unwrap()), now).unwrap();
+        for shopper in 1..=2 {
+            let shopper = ShopperId::new(shopper);
+            let lines = vec![CartLine { item: ItemId::new(101), quantity: 1, options: vec![] }];
+            let quote = match ledger
+                .apply(&Command::Quote { shopper, merchant, lines, coupon: CouponChoice::None }, now)
+            {
+                Ok(Outcome::Quoted(view)) => view.quote,
+                other => panic!("quote: {other:?}"),
+            };
+            let idempotency_key = IdempotencyKey::new(format!("k{shopper}")).unwrap();
+            ledger.apply(&Command::PlaceOrder { shopper, quote, idempotency_key }, now).unwrap();
+        }
+        let held = capacity_check(&ledger);
+        assert!(held.passed, "{held:?}");
+        // Two orders in the same instant are over a rate of one a minute.
+        let capacity = Capacity::new(1, 100).unwrap();
+        ledger.apply(&Command::SetMerchantCapacity { merchant, capacity }, now).unwrap();
+        let broken = capacity_check(&ledger);
+        assert!(!broken.passed && broken.detail.contains("beyond its 1 orders a minute"), "{broken:?}");
+    }
 }

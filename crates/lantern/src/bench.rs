@@ -20,6 +20,8 @@ use lantern_ledger::{Command, CouponChoice, Outcome};
 use lantern_sequencer::{ManualClock, SequencerHandle, SubmitError};
 use lantern_store::{Durability, OpenMode};
 
+use lantern_surge::{Zipf, mix};
+
 use crate::{node, world};
 
 /// Most concurrent producers a run may use.
@@ -245,53 +247,6 @@ fn run_peer(script: &PathBuf) -> anyhow::Result<f64> {
     report["ops_per_s"].as_f64().context("the peer's report has no ops_per_s")
 }
 
-/// A fast, deterministic mix of an index (splitmix64), for reproducible workloads.
-fn mix(index: u64) -> u64 {
-    let mut z = index.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Zipf (s = 1) sampling over `n` merchants by inverse lookup in the cumulative weights, with a
-/// guide table on the top 16 bits so a draw touches a few cache lines instead of a binary search
-/// over 300,000 entries.
-struct Zipf {
-    cumulative: Vec<u64>,
-    guide: Vec<u32>,
-}
-
-impl Zipf {
-    const GUIDE_BITS: u32 = 16;
-
-    fn new(n: u64) -> Zipf {
-        let harmonic: f64 = (1..=n).map(|rank| 1.0 / rank as f64).sum();
-        let mut sum = 0.0;
-        let cumulative: Vec<u64> = (1..=n)
-            .map(|rank| {
-                sum += 1.0 / rank as f64 / harmonic;
-                (sum.min(1.0) * u64::MAX as f64) as u64
-            })
-            .collect();
-        let guide = (0..=1u64 << Zipf::GUIDE_BITS)
-            .map(|bucket| {
-                let floor = bucket.checked_shl(64 - Zipf::GUIDE_BITS).unwrap_or(u64::MAX);
-                let floor = if bucket == 1 << Zipf::GUIDE_BITS { u64::MAX } else { floor };
-                cumulative.partition_point(|c| *c < floor) as u32
-            })
-            .collect();
-        Zipf { cumulative, guide }
-    }
-
-    /// The 0-based rank drawn by `random`.
-    fn sample(&self, random: u64) -> u64 {
-        let bucket = (random >> (64 - Zipf::GUIDE_BITS)) as usize;
-        let low = self.guide[bucket] as usize;
-        let high = (self.guide[bucket + 1] as usize + 1).min(self.cumulative.len());
-        (low + self.cumulative[low..high].partition_point(|c| *c < random)) as u64
-    }
-}
-
 fn run_workload(
     args: &LedgerBenchArgs,
     workload: Workload,
@@ -411,16 +366,7 @@ fn seed(handle: &SequencerHandle, n_merchants: u64) -> anyhow::Result<()> {
     // capacity under surge is the surge simulator's subject.
     let capacity = Capacity::new(100_000, 1_000_000)?;
     let commands = world::shop_commands(n_merchants, 0, capacity);
-    for chunk in commands.chunks(4_096) {
-        let answers: Vec<_> = chunk
-            .iter()
-            .map(|command| handle.try_submit(command.clone()))
-            .collect::<Result<_, _>>()
-            .context("seeding merchants")?;
-        for answer in answers {
-            answer.blocking_recv().context("seeding merchants")??;
-        }
-    }
+    node::submit_all(handle, &commands).context("seeding merchants")?;
     let budget = Money::from_yuan(3_000_000_000);
     let spec = world::festival_campaign(budget, world::festival_validity());
     handle.submit_blocking(Command::CreateCampaign { spec }).context("creating the campaign")?;
@@ -475,27 +421,4 @@ fn accepted(reply: Result<Outcome, SubmitError>) -> anyhow::Result<bool> {
 /// committer and applier (`LANTERN_BENCH_WORKERS` overrides, for experiments).
 fn bench_worker_threads() -> usize {
     std::env::var("LANTERN_BENCH_WORKERS").ok().and_then(|workers| workers.parse().ok()).unwrap_or(1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zipf_guide_table_draws_what_a_full_search_draws() {
-        for n in [1, 2, 7, 1_000, 300_000] {
-            let zipf = Zipf::new(n);
-            for index in 0..20_000u64 {
-                let random = mix(index);
-                let full = zipf.cumulative.partition_point(|c| *c < random) as u64;
-                assert_eq!(zipf.sample(random), full, "n {n} random {random}");
-            }
-            assert_eq!(zipf.sample(u64::MAX), zipf.cumulative.partition_point(|c| *c < u64::MAX) as u64);
-            assert_eq!(zipf.sample(0), 0);
-        }
-        // Rank 1 of 300,000 draws about 1/H(300,000) = 7.6 % of the orders.
-        let zipf = Zipf::new(300_000);
-        let top = (0..100_000u64).filter(|index| zipf.sample(mix(*index)) == 0).count();
-        assert!((6_600..8_600).contains(&top), "top merchant drew {top} of 100,000");
-    }
 }

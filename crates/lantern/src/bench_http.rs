@@ -25,9 +25,9 @@
 // Throughput and latency figures are floats; money never is.
 #![allow(clippy::float_arithmetic)]
 
-mod client;
+pub(crate) mod client;
 mod h2;
-mod server;
+pub(crate) mod server;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -66,7 +66,7 @@ const LOAD_SERVER_EXPECTED_ORDERS: u64 = 2_000_000;
 /// The capacity run's first second warms connections and the limiter and is not counted.
 const WARMUP: Duration = Duration::from_secs(1);
 /// A request not answered within this is counted unanswered (the server's own deadline is 10 s).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most requests the overload generator keeps outstanding at once, i.e. open connections in use
 /// (fresh orders, ticket polls and repeated orders together). An arrival due while all are in
 /// use is not sent and is counted as "generator saturated". Well inside the open-file limit of
@@ -316,14 +316,14 @@ pub fn run(args: &HttpBenchArgs) -> anyhow::Result<()> {
 
 /// Environment every bench server gets: the shared secret (so the bench mints tokens) and no
 /// per-IP limit (every shopper of the bench comes from 127.0.0.1).
-fn base_env(secret_text: &str) -> Vec<(String, String)> {
+pub(crate) fn base_env(secret_text: &str) -> Vec<(String, String)> {
     vec![
         ("LANTERN_SECRET".into(), secret_text.to_owned()),
         ("LANTERN_ADMISSION__IP_PER_SECOND".into(), "0".into()),
     ]
 }
 
-fn random_secret() -> anyhow::Result<Vec<u8>> {
+pub(crate) fn random_secret() -> anyhow::Result<Vec<u8>> {
     let mut secret = vec![0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut random| std::io::Read::read_exact(&mut random, &mut secret))
@@ -400,8 +400,8 @@ fn quantile_ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
 
 /// The server under test and what the bench signs for it.
 #[derive(Debug)]
-struct Target {
-    addr: SocketAddr,
+pub(crate) struct Target {
+    pub(crate) addr: SocketAddr,
     signer: Signer,
     issued_at: Timestamp,
     expires_at: Timestamp,
@@ -409,12 +409,12 @@ struct Target {
 }
 
 impl Target {
-    fn new(addr: SocketAddr, signer: Signer, outlets: u64) -> Target {
+    pub(crate) fn new(addr: SocketAddr, signer: Signer, outlets: u64) -> Target {
         let issued_at = SystemClock.now();
         Target { addr, signer, issued_at, expires_at: issued_at.plus_ms(TOKEN_TTL_MS), outlets }
     }
 
-    fn token(&self, role: Role) -> String {
+    pub(crate) fn token(&self, role: Role) -> String {
         self.signer.issue_token(&Claims { role, issued_at: self.issued_at, expires_at: self.expires_at })
     }
 
@@ -439,7 +439,7 @@ impl Target {
     }
 }
 
-async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
+pub(crate) async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let request = client::request("GET", "/readyz", &[], b"");
     loop {
@@ -455,7 +455,7 @@ async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
 }
 
 /// Registers `mer_1001`.. as operator, each with its own Idempotency-Key.
-async fn register_outlets(target: &Target, outlets: u64) -> anyhow::Result<()> {
+pub(crate) async fn register_outlets(target: &Target, outlets: u64) -> anyhow::Result<()> {
     let mut conn = Conn::connect(target.addr).await?;
     let authorization = format!("Bearer {}", target.token(Role::Operator));
     for id in OUTLET_FIRST..OUTLET_FIRST + outlets {
@@ -499,7 +499,7 @@ fn checkout_class(stats: &serde_json::Value) -> Option<&serde_json::Value> {
 
 /// One request on `conn` (opened first if need be); a kept-alive connection the server has
 /// closed meanwhile is replaced once.
-async fn exchange(
+pub(crate) async fn exchange(
     conn: &mut Option<Conn>,
     addr: SocketAddr,
     request: &[u8],
@@ -548,7 +548,7 @@ fn is_stale(error: &io::Error) -> bool {
 
 /// What an answer to a coupon order says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     Ordered,
     /// 429 `queued`, with a ticket and `Retry-After`.
     Queued {
@@ -578,13 +578,13 @@ struct RefusalBody {
 }
 
 #[derive(Debug, Deserialize)]
-struct TicketStatus {
-    status: String,
+pub(crate) struct TicketStatus {
+    pub(crate) status: String,
     #[serde(default)]
-    position: u64,
+    pub(crate) position: u64,
 }
 
-fn classify(answer: &Answer) -> Verdict {
+pub(crate) fn classify(answer: &Answer) -> Verdict {
     if answer.status == 201 {
         return Verdict::Ordered;
     }
@@ -690,18 +690,18 @@ impl Tally {
 // ---- capacity -------------------------------------------------------------------------------
 
 #[derive(Debug)]
-struct CapacityFigures {
+pub(crate) struct CapacityFigures {
     connections: usize,
     seconds: f64,
     orders: u64,
-    orders_per_s: f64,
+    pub(crate) orders_per_s: f64,
     p50_ms: f64,
     p99_ms: f64,
     tally: Tally,
     cores: Cores,
 }
 
-async fn run_capacity(
+pub(crate) async fn run_capacity(
     target: &Arc<Target>,
     next_shopper: &Arc<AtomicU64>,
     connections: usize,

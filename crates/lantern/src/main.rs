@@ -16,6 +16,7 @@ mod loadgen;
 mod mcp_cli;
 mod node;
 mod serve;
+mod surge;
 mod world;
 
 use std::path::PathBuf;
@@ -87,6 +88,11 @@ enum CliCommand {
     /// coupons, Agentic Commerce Protocol checkout, orders), acting for one shopper over this
     /// process's own gateway. A running `lantern serve` offers the same tools at /mcp over HTTP.
     Mcp(mcp_cli::McpArgs),
+    /// Replay a campaign's rush (the Spring Festival: 10 M orders from 8 M shoppers over 9
+    /// simulated hours, or `--profile` of your own) against the engine in this process or a
+    /// gateway over HTTP, with shoppers who retry; then audit the store and write a report
+    /// (Markdown, HTML with charts, JSON). `--scale 0.02` for a quick run.
+    Surge(surge::SurgeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,5 +131,6 @@ fn main() -> anyhow::Result<()> {
         CliCommand::Eval(args) => agent_cli::eval(&args),
         CliCommand::Mcp(args) => mcp_cli::run(&args),
         CliCommand::Bench { target: BenchTarget::Agent(args) } => agent_cli::bench(&args),
+        CliCommand::Surge(args) => surge::run(&args),
     }
 }

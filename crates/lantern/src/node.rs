@@ -55,6 +55,22 @@ pub fn start(
     Ok((sequencer, summary))
 }
 
+/// Submits `commands` in order from a plain thread, 4,096 at a time (the intake holds 65,536),
+/// and waits for every answer; the first refusal is the error.
+pub fn submit_all(
+    handle: &lantern_sequencer::SequencerHandle,
+    commands: &[lantern_ledger::Command],
+) -> anyhow::Result<()> {
+    for chunk in commands.chunks(4_096) {
+        let answers: Vec<_> =
+            chunk.iter().map(|command| handle.try_submit(command.clone())).collect::<Result<_, _>>()?;
+        for answer in answers {
+            answer.blocking_recv()??;
+        }
+    }
+    Ok(())
+}
+
 /// Peak resident memory of this process in bytes (Linux `VmHWM`), if it can be read.
 pub fn peak_rss_bytes() -> Option<u64> {
     read_status_kib("VmHWM:").map(|kib| kib * 1024)

@@ -178,22 +178,33 @@ pub fn festival_validity() -> Validity {
         .unwrap_or_else(|error| panic!("demo validity is valid: {error}"))
 }
 
-/// Commands that publish both menus and register `n_tea_shops` + `n_coffee_shops` outlets.
-pub fn shop_commands(n_tea_shops: u64, n_coffee_shops: u64, capacity: Capacity) -> Vec<Command> {
-    let mut commands = vec![
+/// Commands that publish both menus (tea: catalog 1, coffee: catalog 2).
+pub fn menu_commands() -> Vec<Command> {
+    vec![
         Command::PublishCatalog { catalog: Arc::new(tea_menu()) },
         Command::PublishCatalog { catalog: Arc::new(coffee_menu()) },
-    ];
-    let outlet = |id: u64, name: String, catalog: u64| {
-        let merchant = Merchant::new(MerchantId::new(id), name, CatalogId::new(catalog), capacity)
-            .unwrap_or_else(|error| panic!("demo merchant is valid: {error}"));
-        Command::RegisterMerchant { merchant }
-    };
+    ]
+}
+
+/// Registers tea outlet `mer_<id>` (the tea menu), with its own capacity.
+pub fn tea_outlet(id: u64, capacity: Capacity) -> Command {
+    outlet(id, format!("茶颜 Tea House #{id}"), 1, capacity)
+}
+
+fn outlet(id: u64, name: String, catalog: u64, capacity: Capacity) -> Command {
+    let merchant = Merchant::new(MerchantId::new(id), name, CatalogId::new(catalog), capacity)
+        .unwrap_or_else(|error| panic!("demo merchant is valid: {error}"));
+    Command::RegisterMerchant { merchant }
+}
+
+/// Commands that publish both menus and register `n_tea_shops` + `n_coffee_shops` outlets.
+pub fn shop_commands(n_tea_shops: u64, n_coffee_shops: u64, capacity: Capacity) -> Vec<Command> {
+    let mut commands = menu_commands();
     for index in 0..n_tea_shops {
-        commands.push(outlet(1 + index, format!("茶颜 Tea House #{}", index + 1), 1));
+        commands.push(tea_outlet(1 + index, capacity));
     }
     for index in 0..n_coffee_shops {
-        commands.push(outlet(1_000_001 + index, format!("瑞咖 Coffee #{}", index + 1), 2));
+        commands.push(outlet(1_000_001 + index, format!("瑞咖 Coffee #{}", index + 1), 2, capacity));
     }
     commands
 }

@@ -29,6 +29,11 @@ impl Server {
     /// Starts `lantern serve --demo` on 127.0.0.1 (a free port) with `envs` added to this
     /// process's environment, and waits for its listening line.
     pub fn start(label: &str, envs: &[(String, String)]) -> anyhow::Result<Server> {
+        Server::start_with(label, envs, &[])
+    }
+
+    /// As [`Server::start`], with more `lantern serve` flags (e.g. `--no-admission`).
+    pub fn start_with(label: &str, envs: &[(String, String)], flags: &[&str]) -> anyhow::Result<Server> {
         let dir = crate::node::temp_data_dir(label);
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let log_path = dir.join("server.log");
@@ -38,6 +43,7 @@ impl Server {
         let spawned = Command::new(exe)
             .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data"])
             .arg(dir.join("data"))
+            .args(flags)
             .envs(envs.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -92,6 +98,24 @@ impl Server {
     /// Whether the server process is still running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Stops the server as an operator would (SIGTERM: drain, commit, exit) and waits for it,
+    /// so its data directory can be opened by another process.
+    pub fn terminate(&mut self) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .context("cannot run kill")?;
+        anyhow::ensure!(status.success(), "kill -TERM {} failed", self.pid);
+        let exit = self.child.wait().context("waiting for the server to stop")?;
+        tracing::info!(pid = self.pid, ?exit, "gateway stopped");
+        Ok(())
     }
 
     /// The last lines of the server's log.
