@@ -370,6 +370,9 @@ impl Reader<'_> {
             edit_tag::TOP_UP => CampaignEdit::TopUp(self.money("edit_campaign.top_up")?),
             edit_tag::PAUSE => CampaignEdit::Pause,
             edit_tag::RESUME => CampaignEdit::Resume,
+            edit_tag::DRAW_FROM_LEASES => CampaignEdit::DrawFromLeases,
+            edit_tag::LEASE_IN => CampaignEdit::LeaseIn(self.money("edit_campaign.lease_in")?),
+            edit_tag::LEASE_OUT => CampaignEdit::LeaseOut(self.money("edit_campaign.lease_out")?),
             tag => return Err(self.unknown_tag("edit_campaign.edit", tag, offset)),
         };
         Ok(edit)

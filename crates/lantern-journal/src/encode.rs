@@ -217,6 +217,15 @@ fn put_campaign_edit(out: &mut Vec<u8>, edit: &CampaignEdit) {
         }
         CampaignEdit::Pause => out.push(edit_tag::PAUSE),
         CampaignEdit::Resume => out.push(edit_tag::RESUME),
+        CampaignEdit::DrawFromLeases => out.push(edit_tag::DRAW_FROM_LEASES),
+        CampaignEdit::LeaseIn(amount) => {
+            out.push(edit_tag::LEASE_IN);
+            put_money(out, *amount);
+        }
+        CampaignEdit::LeaseOut(amount) => {
+            out.push(edit_tag::LEASE_OUT);
+            put_money(out, *amount);
+        }
     }
 }
 

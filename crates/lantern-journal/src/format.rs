@@ -56,6 +56,9 @@ pub(crate) mod edit_tag {
     pub const TOP_UP: u8 = 2;
     pub const PAUSE: u8 = 3;
     pub const RESUME: u8 = 4;
+    pub const DRAW_FROM_LEASES: u8 = 5;
+    pub const LEASE_IN: u8 = 6;
+    pub const LEASE_OUT: u8 = 7;
 }
 
 pub(crate) mod template_tag {

@@ -200,6 +200,10 @@ fn every_command() -> Vec<Command> {
         Command::EditCampaign { campaign, edit: CampaignEdit::TopUp(Money::from_yuan(500_000_000)) },
         Command::EditCampaign { campaign, edit: CampaignEdit::Pause },
         Command::EditCampaign { campaign, edit: CampaignEdit::Resume },
+        Command::EditCampaign { campaign, edit: CampaignEdit::DrawFromLeases },
+        Command::EditCampaign { campaign, edit: CampaignEdit::LeaseIn(Money::from_yuan(250_000)) },
+        Command::EditCampaign { campaign, edit: CampaignEdit::LeaseIn(Money::ZERO) },
+        Command::EditCampaign { campaign, edit: CampaignEdit::LeaseOut(Money::from_fen(2_501)) },
         Command::PublishCatalog { catalog: Arc::new(bubble_tea_catalog()) },
     ];
     for status in [MerchantStatus::Open, MerchantStatus::Busy, MerchantStatus::Paused] {

@@ -19,6 +19,16 @@ pub enum CampaignEdit {
     TopUp(Money),
     Pause,
     Resume,
+    /// This node's copy of the campaign draws its budget from leases of a central pool shared
+    /// by several nodes: the budget it was created with goes back to the funding account, and
+    /// from now on only `LeaseIn` brings budget. Only before the first coupon is claimed.
+    DrawFromLeases,
+    /// Budget leased from the central pool arrives (funding → available). Zero records that the
+    /// pool had nothing left, so an empty lease reads "budget exhausted", not "try again".
+    LeaseIn(Money),
+    /// Unspent budget goes back to the central pool (available → funding); refused when less is
+    /// available. Allowed after the campaign ended, so its leftovers return.
+    LeaseOut(Money),
 }
 
 /// Which coupon a quote should use.

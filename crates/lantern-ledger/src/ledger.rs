@@ -72,7 +72,23 @@ struct CampaignState {
     n_issued: u64,
     n_referral_issued: u64,
     n_redeemed: u64,
+    /// Set once the campaign draws its budget from leases (`CampaignEdit::DrawFromLeases`).
+    lease: Option<LeaseState>,
 }
+
+/// A node's lease of a campaign's central budget, as running totals (see `CampaignEdit`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeaseState {
+    /// Everything leased in from the central pool.
+    pub granted: Money,
+    /// Everything given back to it.
+    pub returned: Money,
+    /// The last lease asked for found the pool empty.
+    pub pool_drained: bool,
+}
+
+/// How soon a claim refused for want of a lease should be retried: about one top-up.
+pub const LEASE_RETRY_AFTER_MS: u64 = 200;
 
 type CouponStep = fn(CouponStatus) -> Result<CouponStatus, lantern_core::CouponTransitionError>;
 
@@ -402,6 +418,7 @@ impl Ledger {
             n_issued: 0,
             n_referral_issued: 0,
             n_redeemed: 0,
+            lease: None,
         });
         Ok(Outcome::CampaignCreated { campaign: id })
     }
@@ -414,6 +431,53 @@ impl Ledger {
     ) -> Result<Outcome, LedgerError> {
         let state = self.campaign_mut(id)?;
         match edit {
+            CampaignEdit::DrawFromLeases => {
+                if state.campaign.status() == CampaignStatus::Ended {
+                    return Err(lantern_core::CampaignError::Ended.into());
+                }
+                let available = state.accounts.balance(Account::Available);
+                if state.lease.is_some() || available != state.accounts.budget_total() {
+                    return Err(LedgerError::Invalid {
+                        field: "draw_from_leases",
+                        reason: "only a campaign that has given nothing out and does not lease yet can \
+                                 switch to leases"
+                            .into(),
+                    });
+                }
+                transfer(&mut state.accounts, Account::Available, Account::Funding, available);
+                state.lease = Some(LeaseState::default());
+            }
+            CampaignEdit::LeaseIn(amount) => {
+                if state.campaign.status() == CampaignStatus::Ended {
+                    return Err(lantern_core::CampaignError::Ended.into());
+                }
+                let budget_after = state.accounts.budget_total().checked_add(*amount)?;
+                let Some(lease) = state.lease.as_mut() else { return Err(not_leasing()) };
+                if amount.is_negative() || budget_after > lantern_core::CAMPAIGN_BUDGET_MAX {
+                    return Err(LedgerError::Invalid {
+                        field: "lease_in",
+                        reason: format!(
+                            "must be zero or more and keep the budget within {}",
+                            lantern_core::CAMPAIGN_BUDGET_MAX
+                        ),
+                    });
+                }
+                lease.granted = lease.granted.checked_add(*amount)?;
+                lease.pool_drained = *amount == Money::ZERO;
+                transfer(&mut state.accounts, Account::Funding, Account::Available, *amount);
+            }
+            CampaignEdit::LeaseOut(amount) => {
+                let available = state.accounts.balance(Account::Available);
+                let Some(lease) = state.lease.as_mut() else { return Err(not_leasing()) };
+                if *amount <= Money::ZERO || *amount > available {
+                    return Err(LedgerError::Invalid {
+                        field: "lease_out",
+                        reason: format!("must be positive and at most the {available} available"),
+                    });
+                }
+                lease.returned = lease.returned.checked_add(*amount)?;
+                transfer(&mut state.accounts, Account::Available, Account::Funding, *amount);
+            }
             CampaignEdit::SetEndsAt(ends_at) => state.campaign.set_ends_at(*ends_at, now)?,
             CampaignEdit::SetPace(pace) => {
                 // Time before the change counts at the old pace.
@@ -498,6 +562,10 @@ impl Ledger {
         let face_value = state.campaign.face_value();
         let available = state.accounts.balance(Account::Available);
         if available < face_value {
+            // A leasing node that is waiting for its next lease says "try again", not "gone".
+            if state.lease.is_some_and(|lease| !lease.pool_drained) {
+                return Err(LedgerError::LeaseExhausted { campaign, retry_after_ms: LEASE_RETRY_AFTER_MS });
+            }
             return Err(LedgerError::BudgetExhausted { campaign, available, needed: face_value });
         }
         refill_pace(state, now);
@@ -1118,6 +1186,11 @@ impl Ledger {
         self.campaign_ref(campaign).map(|state| &state.accounts)
     }
 
+    /// The campaign's lease of a central budget, when it draws from one.
+    pub fn campaign_lease(&self, campaign: CampaignId) -> Option<LeaseState> {
+        self.campaign_ref(campaign)?.lease
+    }
+
     pub fn campaign_stats(&self, campaign: CampaignId) -> Option<CampaignStats> {
         let state = self.campaign_ref(campaign)?;
         let spec = state.campaign.spec();
@@ -1393,5 +1466,12 @@ impl OrderBook {
     fn slot_bytes(&self) -> u64 {
         let n_slots: usize = self.chunks.iter().map(Vec::capacity).sum();
         (n_slots * std::mem::size_of::<Option<OrderView>>()) as u64
+    }
+}
+
+fn not_leasing() -> LedgerError {
+    LedgerError::Invalid {
+        field: "lease",
+        reason: "the campaign does not draw from leases; send draw_from_leases first".into(),
     }
 }

@@ -92,6 +92,8 @@ pub struct ModelCampaign {
     pub pace_refilled_at: Timestamp,
     pub n_issued: u64,
     pub n_referral_issued: u64,
+    /// `Some(pool_drained)` once the campaign draws its budget from leases.
+    pub lease: Option<bool>,
 }
 
 impl ModelCampaign {
@@ -549,6 +551,7 @@ impl Model {
             pace_refilled_at: now,
             n_issued: 0,
             n_referral_issued: 0,
+            lease: None,
         });
         Expect::CampaignCreated { index: self.campaigns.len() - 1 }
     }
@@ -556,7 +559,20 @@ impl Model {
     fn edit_campaign(&mut self, id: CampaignId, edit: &CampaignEdit, now: Timestamp) -> Expect {
         let Some(index) = self.campaign_index(id) else { return refused(ReasonCode::NotFound) };
         let campaign = &mut self.campaigns[index];
-        // An ended campaign cannot change at all.
+        // Leftover budget may go back to the pool even after the end.
+        if let CampaignEdit::LeaseOut(amount) = edit {
+            if campaign.lease.is_none() || *amount <= Money::ZERO || *amount > campaign.available_balance() {
+                return refused(ReasonCode::Invalid);
+            }
+            campaign.budget_total = campaign.budget_total.checked_sub(*amount).expect("checked");
+            return Expect::Edited {
+                campaign: id,
+                status: campaign.status,
+                ends_at: campaign.spec.validity.ends_at(),
+                budget_total: campaign.budget_total,
+            };
+        }
+        // An ended campaign cannot change otherwise.
         if campaign.status == CampaignStatus::Ended {
             return refused(ReasonCode::CampaignEnded);
         }
@@ -600,6 +616,24 @@ impl Model {
                 }
                 campaign.budget_total = after.expect("checked");
             }
+            CampaignEdit::DrawFromLeases => {
+                if campaign.lease.is_some() || campaign.available_balance() != campaign.budget_total {
+                    return refused(ReasonCode::Invalid);
+                }
+                campaign.budget_total = Money::ZERO;
+                campaign.lease = Some(false);
+            }
+            CampaignEdit::LeaseIn(amount) => {
+                let after = campaign.budget_total.checked_add(*amount);
+                let within_limit =
+                    after.as_ref().is_ok_and(|after| *after <= lantern_core::CAMPAIGN_BUDGET_MAX);
+                if campaign.lease.is_none() || amount.is_negative() || !within_limit {
+                    return refused(ReasonCode::Invalid);
+                }
+                campaign.budget_total = after.expect("checked");
+                campaign.lease = Some(*amount == Money::ZERO);
+            }
+            CampaignEdit::LeaseOut(_) => unreachable!("handled above"),
             CampaignEdit::Pause | CampaignEdit::Resume => {
                 let (from, to) = if *edit == CampaignEdit::Pause {
                     (CampaignStatus::Active, CampaignStatus::Paused)
@@ -650,6 +684,13 @@ impl Model {
         }
         // Budget before pace: when the money is gone, the answer is "budget exhausted" at once.
         if campaign.available_balance() < face_value {
+            // A leasing node waiting for its next lease says "try again".
+            if campaign.lease == Some(false) {
+                return Expect::Refused {
+                    code: ReasonCode::RateLimited,
+                    wait_ms: Some(lantern_ledger::LEASE_RETRY_AFTER_MS),
+                };
+            }
             return refused(ReasonCode::BudgetExhausted);
         }
         campaign.refill_pace(now);
