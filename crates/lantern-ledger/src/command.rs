@@ -25,6 +25,7 @@ pub enum CampaignEdit {
     DrawFromLeases,
     /// Budget leased from the central pool arrives (funding → available). Zero records that the
     /// pool had nothing left, so an empty lease reads "budget exhausted", not "try again".
+    /// Allowed after the campaign ended, so a grant cut short by a crash can always finish.
     LeaseIn(Money),
     /// Unspent budget goes back to the central pool (available → funding); refused when less is
     /// available. Allowed after the campaign ended, so its leftovers return.

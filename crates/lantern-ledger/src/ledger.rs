@@ -447,10 +447,9 @@ impl Ledger {
                 transfer(&mut state.accounts, Account::Available, Account::Funding, available);
                 state.lease = Some(LeaseState::default());
             }
+            // Allowed after the end: a grant the central row made must always reach the journal,
+            // so that the same money can then be given back.
             CampaignEdit::LeaseIn(amount) => {
-                if state.campaign.status() == CampaignStatus::Ended {
-                    return Err(lantern_core::CampaignError::Ended.into());
-                }
                 let budget_after = state.accounts.budget_total().checked_add(*amount)?;
                 let Some(lease) = state.lease.as_mut() else { return Err(not_leasing()) };
                 if amount.is_negative() || budget_after > lantern_core::CAMPAIGN_BUDGET_MAX {

@@ -449,6 +449,12 @@ fn check_schema(client: &mut Client, target: &str) -> Result<(), StoreError> {
 /// Applies every missing migration in one transaction, under an advisory lock so nodes that
 /// start together do it once.
 pub(crate) fn migrate(client: &mut Client, target: &str) -> Result<(), StoreError> {
+    if let Some(version) = schema_version(client, target)? {
+        check_version(target, version)?;
+        if version == POSTGRES_SCHEMA_VERSION {
+            return Ok(());
+        }
+    }
     let on_error = |error: postgres::Error| database_error(target, "migrating the schema in", &error);
     let mut transaction = client.transaction().map_err(on_error)?;
     transaction

@@ -9,6 +9,8 @@ mod agent_cli;
 mod audit;
 mod bench;
 mod bench_http;
+mod cluster;
+mod cluster_audit;
 mod config;
 mod demo;
 mod loadgen;

@@ -559,12 +559,26 @@ impl Model {
     fn edit_campaign(&mut self, id: CampaignId, edit: &CampaignEdit, now: Timestamp) -> Expect {
         let Some(index) = self.campaign_index(id) else { return refused(ReasonCode::NotFound) };
         let campaign = &mut self.campaigns[index];
-        // Leftover budget may go back to the pool even after the end.
-        if let CampaignEdit::LeaseOut(amount) = edit {
-            if campaign.lease.is_none() || *amount <= Money::ZERO || *amount > campaign.available_balance() {
-                return refused(ReasonCode::Invalid);
+        // Lease moves happen even after the end: leftovers go back, cut-short grants finish.
+        if let CampaignEdit::LeaseOut(amount) | CampaignEdit::LeaseIn(amount) = edit {
+            if let CampaignEdit::LeaseIn(_) = edit {
+                let after = campaign.budget_total.checked_add(*amount);
+                let within_limit =
+                    after.as_ref().is_ok_and(|after| *after <= lantern_core::CAMPAIGN_BUDGET_MAX);
+                if campaign.lease.is_none() || amount.is_negative() || !within_limit {
+                    return refused(ReasonCode::Invalid);
+                }
+                campaign.budget_total = after.expect("checked");
+                campaign.lease = Some(*amount == Money::ZERO);
+            } else {
+                if campaign.lease.is_none()
+                    || *amount <= Money::ZERO
+                    || *amount > campaign.available_balance()
+                {
+                    return refused(ReasonCode::Invalid);
+                }
+                campaign.budget_total = campaign.budget_total.checked_sub(*amount).expect("checked");
             }
-            campaign.budget_total = campaign.budget_total.checked_sub(*amount).expect("checked");
             return Expect::Edited {
                 campaign: id,
                 status: campaign.status,
@@ -623,17 +637,7 @@ impl Model {
                 campaign.budget_total = Money::ZERO;
                 campaign.lease = Some(false);
             }
-            CampaignEdit::LeaseIn(amount) => {
-                let after = campaign.budget_total.checked_add(*amount);
-                let within_limit =
-                    after.as_ref().is_ok_and(|after| *after <= lantern_core::CAMPAIGN_BUDGET_MAX);
-                if campaign.lease.is_none() || amount.is_negative() || !within_limit {
-                    return refused(ReasonCode::Invalid);
-                }
-                campaign.budget_total = after.expect("checked");
-                campaign.lease = Some(*amount == Money::ZERO);
-            }
-            CampaignEdit::LeaseOut(_) => unreachable!("handled above"),
+            CampaignEdit::LeaseIn(_) | CampaignEdit::LeaseOut(_) => unreachable!("handled above"),
             CampaignEdit::Pause | CampaignEdit::Resume => {
                 let (from, to) = if *edit == CampaignEdit::Pause {
                     (CampaignStatus::Active, CampaignStatus::Paused)
