@@ -25,6 +25,7 @@ mod convert;
 mod error;
 mod metrics;
 mod routes;
+pub mod sharding;
 mod shop;
 
 pub use shop::GatewayShop;
@@ -137,6 +138,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/waiting_room/{ticket}", get(routes::poll_ticket))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // A shopper's request on another node's shard goes there (307), before any work here.
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), sharding::redirect_to_owner))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), observe))
         // A bug in a handler answers 500 in the usual shape instead of dropping the connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_answer))

@@ -284,6 +284,7 @@ impl Reader<'_> {
                 event: self.order_event()?,
             },
             command_tag::TICK => Command::Tick,
+            command_tag::DRAW_ALL_FROM_LEASES => Command::DrawAllFromLeases,
             tag => return Err(self.unknown_tag("command", tag, tag_offset)),
         };
         Ok(command)

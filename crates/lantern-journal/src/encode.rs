@@ -152,6 +152,7 @@ fn put_command(out: &mut Vec<u8>, command: &Command) {
             out.push(order_event_tag_of(*event));
         }
         Command::Tick => out.push(command_tag::TICK),
+        Command::DrawAllFromLeases => out.push(command_tag::DRAW_ALL_FROM_LEASES),
     }
 }
 

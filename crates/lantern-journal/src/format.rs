@@ -48,6 +48,7 @@ pub(crate) mod command_tag {
     /// Wraps one command that is not itself keyed.
     pub const KEYED: u8 = 15;
     pub const COUPON_ORDER: u8 = 16;
+    pub const DRAW_ALL_FROM_LEASES: u8 = 17;
 }
 
 pub(crate) mod edit_tag {

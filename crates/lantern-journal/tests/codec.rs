@@ -253,6 +253,7 @@ fn every_command() -> Vec<Command> {
         });
     }
     commands.push(Command::Tick);
+    commands.push(Command::DrawAllFromLeases);
     commands.push(Command::Requote {
         shopper,
         quote: QuoteId::new(77),

@@ -127,6 +127,10 @@ pub enum Command {
     },
     /// Time passes: expire holds and campaigns. The sequencer sends one when idle.
     Tick,
+    /// This ledger is one node of a cluster: from now on every campaign it creates draws its
+    /// budget from leases of the central pool (see `CampaignEdit::DrawFromLeases`), and existing
+    /// campaigns that have given nothing out switch now. Journaled once, when the node starts.
+    DrawAllFromLeases,
     /// A request made under an idempotency key: the first answer is kept (in the same journal
     /// batch as the write it made) and every later request with the same `scope` and `key`
     /// gets it again, or a conflict when its `fingerprint` (a hash of the request) differs.
@@ -159,6 +163,7 @@ impl Command {
             Command::CancelOrder { .. } => "cancel_order",
             Command::AdvanceOrder { .. } => "advance_order",
             Command::Tick => "tick",
+            Command::DrawAllFromLeases => "draw_all_from_leases",
             Command::Keyed { command, .. } => command.kind(),
         }
     }
@@ -248,6 +253,10 @@ pub enum Outcome {
     },
     Ticked {
         holds_released: u32,
+    },
+    /// Campaigns draw from leases from now on; `n_switched` existing ones switched.
+    LeasesOn {
+        n_switched: u32,
     },
     QuoteCanceled {
         quote: QuoteId,

@@ -254,6 +254,8 @@ pub struct Ledger {
     request_expiry: VecDeque<(Timestamp, (u64, u64))>,
     next_quote_seq: u64,
     next_order_seq: u64,
+    /// Set by `Command::DrawAllFromLeases`: new campaigns start with a lease and no budget.
+    draw_from_leases: bool,
 }
 
 /// A stable hash of an idempotency key. Stable across runs (replay must find the same entries),
@@ -294,6 +296,7 @@ impl Ledger {
             request_expiry: VecDeque::new(),
             next_quote_seq: 1,
             next_order_seq: 1,
+            draw_from_leases: false,
         }
     }
 
@@ -372,6 +375,7 @@ impl Ledger {
                 self.advance_order(*order, *event, now)
             }
             Command::Tick => Ok(Outcome::Ticked { holds_released }),
+            Command::DrawAllFromLeases => Ok(self.draw_all_from_leases()),
         }
     }
 
@@ -420,6 +424,10 @@ impl Ledger {
             n_redeemed: 0,
             lease: None,
         });
+        if self.draw_from_leases {
+            let state = self.campaigns.last_mut().unwrap_or_else(|| panic!("ledger bug: just pushed"));
+            switch_to_leases(state);
+        }
         Ok(Outcome::CampaignCreated { campaign: id })
     }
 
@@ -444,8 +452,7 @@ impl Ledger {
                             .into(),
                     });
                 }
-                transfer(&mut state.accounts, Account::Available, Account::Funding, available);
-                state.lease = Some(LeaseState::default());
+                switch_to_leases(state);
             }
             // Allowed after the end: a grant the central row made must always reach the journal,
             // so that the same money can then be given back.
@@ -1185,6 +1192,24 @@ impl Ledger {
         self.campaign_ref(campaign).map(|state| &state.accounts)
     }
 
+    fn draw_all_from_leases(&mut self) -> Outcome {
+        self.draw_from_leases = true;
+        let mut n_switched = 0;
+        for state in &mut self.campaigns {
+            let untouched = state.accounts.balance(Account::Available) == state.accounts.budget_total();
+            if state.lease.is_none() && untouched && state.campaign.status() != CampaignStatus::Ended {
+                switch_to_leases(state);
+                n_switched += 1;
+            }
+        }
+        Outcome::LeasesOn { n_switched }
+    }
+
+    /// Whether campaigns created from now on draw from leases.
+    pub fn draws_from_leases(&self) -> bool {
+        self.draw_from_leases
+    }
+
     /// The campaign's lease of a central budget, when it draws from one.
     pub fn campaign_lease(&self, campaign: CampaignId) -> Option<LeaseState> {
         self.campaign_ref(campaign)?.lease
@@ -1473,4 +1498,11 @@ fn not_leasing() -> LedgerError {
         field: "lease",
         reason: "the campaign does not draw from leases; send draw_from_leases first".into(),
     }
+}
+
+/// Sends the campaign's whole budget back to funding: from now on only leases bring budget.
+fn switch_to_leases(state: &mut CampaignState) {
+    let available = state.accounts.balance(Account::Available);
+    transfer(&mut state.accounts, Account::Available, Account::Funding, available);
+    state.lease = Some(LeaseState::default());
 }

@@ -123,6 +123,21 @@ fn open_shard(
     }
 }
 
+/// Makes the node's ledger draw every campaign's budget from leases (journaled once, before the
+/// node serves anything, so no campaign of a node ever spends a budget it did not lease).
+pub fn draw_all_from_leases(handle: &SequencerHandle) -> anyhow::Result<()> {
+    if handle.read(|ledger| ledger.draws_from_leases()) {
+        return Ok(());
+    }
+    match handle.submit_blocking(Command::DrawAllFromLeases) {
+        Ok(Outcome::LeasesOn { n_switched }) => {
+            tracing::info!(n_switched, "campaigns draw their budget from leases");
+            Ok(())
+        }
+        other => anyhow::bail!("switching the ledger to leases answered {other:?}"),
+    }
+}
+
 /// The lease keeper's thread; stopping it gives every lease back first.
 #[derive(Debug)]
 pub struct LeaseKeeper {
@@ -258,7 +273,16 @@ impl Keeper {
         let tracked = self.tracked.entry(campaign).or_default();
         let central = match tracked.central {
             Some(central) => central,
-            None => central_of(budget.lease(campaign.get(), self.shard)?),
+            None => {
+                // First sight: the campaign's central row is made from its spec, as every node
+                // (given the same spec) would make it.
+                let spec_budget =
+                    self.handle.read(|ledger| ledger.campaign(campaign).map(|state| state.spec().budget));
+                if let Some(spec_budget) = spec_budget {
+                    budget.ensure_campaign(campaign.get(), spec_budget.fen())?;
+                }
+                central_of(budget.lease(campaign.get(), self.shard)?)
+            }
         };
         tracked.central = Some(central);
         let Some((journal, stats)) = self

@@ -12,7 +12,7 @@ use lantern_core::{
     CampaignId, Capacity, IdempotencyKey, ItemId, MerchantId, Money, OptionId, OrderEvent, ShopperId,
     Validity,
 };
-use lantern_ledger::{CampaignEdit, Command, CouponChoice, Outcome};
+use lantern_ledger::{Command, CouponChoice, Outcome};
 use lantern_sequencer::{Clock, SequencerHandle, SubmitError, SystemClock};
 use lantern_store::{Durability, OpenMode};
 
@@ -168,15 +168,9 @@ fn seed(handle: &SequencerHandle, budget_coupons: i64) -> anyhow::Result<()> {
 /// drawing from leases, and the campaign's central budget row.
 fn seed_leasing_node(handle: &SequencerHandle, url: &str, budget_coupons: i64) -> anyhow::Result<()> {
     let budget = Money::from_yuan(25 * budget_coupons);
+    cluster::draw_all_from_leases(handle)?;
     if handle.read(|ledger| ledger.campaign_ids().is_empty()) {
         seed(handle, budget_coupons)?;
-    }
-    // Also after a crash between creating the campaign and switching it: no claim can have
-    // happened in between, because workers start only after this.
-    if handle.read(|ledger| ledger.campaign(CAMPAIGN).is_some() && ledger.campaign_lease(CAMPAIGN).is_none())
-    {
-        let draw = Command::EditCampaign { campaign: CAMPAIGN, edit: CampaignEdit::DrawFromLeases };
-        handle.submit_blocking(draw).context("switching the campaign to leases")?;
     }
     let mut central = lantern_store::PostgresBudget::connect(url)?;
     central.ensure_campaign(CAMPAIGN.get(), budget.fen())?;

@@ -8,6 +8,7 @@
 //! - `bad_input`: malformed, mistyped, oversized and unknown input on every endpoint, and a
 //!   seeded fuzz of every POST endpoint (`LANTERN_FUZZ_SEED` to vary it).
 //! - `chat`: the shopping agent's orders, sessions, streaming and bad input; search.
+//! - `sharding`: a shopper's request at another node's gateway is redirected (307) there.
 //! - `system`: health, readiness, metrics and the OpenAPI document.
 
 #![allow(clippy::unwrap_used)]
@@ -18,5 +19,6 @@ mod bad_input;
 mod chat;
 mod flows;
 mod idempotency;
+mod sharding;
 mod support;
 mod system;

@@ -245,6 +245,40 @@ proptest! {
 }
 
 #[test]
+fn a_cluster_node_creates_campaigns_without_budget_until_a_lease_arrives() {
+    let mut ledger = Ledger::new(config());
+    let spec = plain_spec(
+        CouponTemplate::AmountOff { amount: Money::from_fen(FACE_FEN) },
+        Money::from_fen(FACE_FEN * 10),
+    );
+    ledger.apply(&Command::CreateCampaign { spec: spec.clone() }, T0).unwrap();
+    let claim_first =
+        Command::ClaimCoupon { shopper: ShopperId::new(1), campaign: CAMPAIGN, referred_by: None };
+    ledger.apply(&claim_first, T0).unwrap();
+    // The first campaign gave out a coupon from its own budget, so it stays as it is; the next
+    // one starts empty.
+    assert_eq!(ledger.apply(&Command::DrawAllFromLeases, T0).unwrap(), Outcome::LeasesOn { n_switched: 0 });
+    assert!(ledger.campaign_lease(CAMPAIGN).is_none());
+    ledger.apply(&Command::CreateCampaign { spec }, T0).unwrap();
+    let second = CampaignId::new(2);
+    let stats = ledger.campaign_stats(second).unwrap();
+    assert_eq!((stats.budget_total, stats.available), (Money::ZERO, Money::ZERO));
+    let claim_second =
+        Command::ClaimCoupon { shopper: ShopperId::new(2), campaign: second, referred_by: None };
+    assert!(matches!(ledger.apply(&claim_second, T0), Err(LedgerError::LeaseExhausted { .. })));
+    let lease_in =
+        Command::EditCampaign { campaign: second, edit: CampaignEdit::LeaseIn(Money::from_fen(FACE_FEN)) };
+    ledger.apply(&lease_in, T0).unwrap();
+    assert!(matches!(
+        ledger.apply(&claim_second, T0),
+        Ok(Outcome::CouponClaimed { newly_claimed: true, .. })
+    ));
+    let lease_out =
+        Command::EditCampaign { campaign: second, edit: CampaignEdit::LeaseOut(Money::from_fen(1)) };
+    assert!(ledger.apply(&lease_out, T0).is_err(), "nothing is left to give back");
+}
+
+#[test]
 fn a_busy_node_tops_up_before_it_runs_dry_and_an_idle_one_gives_back() {
     let mut cluster = Cluster::new(2, Money::from_fen(FACE_FEN * 100), policy());
     assert_eq!(cluster.keep(0, false, false), LeaseStep::Grant(policy().chunk));

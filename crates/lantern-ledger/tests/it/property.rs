@@ -860,6 +860,7 @@ fn outcome_kind(outcome: &Outcome) -> &'static str {
         Outcome::OrderPlaced { .. } => "placed",
         Outcome::OrderAdvanced { .. } => "advanced",
         Outcome::Ticked { .. } => "ticked",
+        Outcome::LeasesOn { .. } => "leases on",
         Outcome::QuoteCanceled { .. } => "quote canceled",
         Outcome::Keyed { .. } => "keyed",
     }
