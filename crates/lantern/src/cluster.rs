@@ -70,13 +70,17 @@ impl StoreTarget {
 /// to the pool about this long after it died.
 pub const LEASE_TTL_MS_DEFAULT: u64 = 10_000;
 
-/// The lease policy for a campaign whose coupons are worth `face_value`: chunks of 64 coupons,
-/// topped up below 16, idle nodes give back after 2 s, leases lapse after `lease_ttl_ms`.
-pub fn lease_policy(face_value: Money, lease_ttl_ms: u64) -> LeasePolicy {
+/// The lease policy for a campaign whose coupons are worth `face_value`: chunks of 1/64 of the
+/// budget (at least 16 and at most 4,096 coupons, so a busy node asks the central row at most a
+/// few times a second and a small campaign still spreads over its nodes), topped up below a
+/// quarter chunk; idle nodes give back after 2 s; leases lapse after `lease_ttl_ms`.
+pub fn lease_policy(face_value: Money, budget: Money, lease_ttl_ms: u64) -> LeasePolicy {
+    let face_fen = face_value.fen().max(1);
+    let chunk_coupons = (budget.fen() / 64 / face_fen).clamp(16, 4_096);
     let coupons = |n: i64| face_value.checked_mul(n).unwrap_or(Money::from_fen(i64::MAX / 2));
     LeasePolicy {
-        chunk: coupons(64),
-        low_water: coupons(16),
+        chunk: coupons(chunk_coupons),
+        low_water: coupons(chunk_coupons / 4),
         idle_return_ms: 2_000,
         lease_ttl_ms,
         drained_retry_ms: 1_000,
@@ -295,7 +299,10 @@ impl Keeper {
             tracked.n_issued = stats.n_issued;
             tracked.last_issue_ms = now_ms;
         }
-        let policy = lease_policy(stats.face_value, self.lease_ttl_ms);
+        let spec_budget =
+            self.handle.read(|ledger| ledger.campaign(campaign).map(|state| state.spec().budget));
+        let policy =
+            lease_policy(stats.face_value, spec_budget.unwrap_or(stats.face_value), self.lease_ttl_ms);
         let view = LeaseView {
             journal,
             central,
