@@ -188,7 +188,7 @@ fn measure(url: &str, n_nodes: u32, args: &NodesBenchArgs) -> anyhow::Result<Mea
 }
 
 fn seed(handle: &SequencerHandle) -> anyhow::Result<()> {
-    let capacity = Capacity::new(1_000_000, 10_000_000)?;
+    let capacity = Capacity::new(100_000, 1_000_000)?;
     for command in world::shop_commands(N_SHOPS, 0, capacity) {
         handle.submit_blocking(command).context("seeding shops")?;
     }
