@@ -4,6 +4,7 @@
 # target/ or from Debian's packages, and starts its own servers on loopback).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/postgres.sh  # PostgreSQL binaries for the tests of nodes over PostgreSQL
 echo "== cargo test"
 cargo test --workspace --locked
 echo "== schemathesis against our own /openapi.json (no 5xx, answers match the schema)"

@@ -26,6 +26,7 @@ mod money;
 mod order;
 pub mod pricing;
 mod reason;
+pub mod sharding;
 mod time;
 
 pub use campaign::{

@@ -64,12 +64,17 @@ pub struct GatewayConfig {
     pub guest_tokens: bool,
     /// The Agentic Commerce Protocol: order links and webhooks.
     pub acp: crate::acp::AcpConfig,
+    /// The cluster this node belongs to, when shoppers are sharded over several nodes.
+    pub shards: Option<crate::sharding::ShardMap>,
 }
 
 impl GatewayConfig {
     /// Checks every value; the message names the field and the allowed range.
     pub fn validate(&self) -> Result<(), String> {
         self.admission.validate().map_err(|error| error.to_string())?;
+        if let Some(shards) = &self.shards {
+            shards.validate()?;
+        }
         let checks: [(&str, u64, u64, u64); 10] = [
             ("limits.body_bytes_max", self.body_bytes_max as u64, 1_024, 64 << 20),
             ("limits.request_deadline_ms", self.request_deadline_ms, 10, 600_000),
@@ -115,6 +120,7 @@ impl GatewayConfig {
             chat_session_idle_ms: 30 * 60 * 1000,
             guest_tokens: false,
             acp: crate::acp::AcpConfig { public_url: "http://localhost:8080".into(), webhook: None },
+            shards: None,
         }
     }
 }

@@ -28,6 +28,7 @@ mod live;
 pub mod mcp;
 mod metrics;
 mod routes;
+pub mod sharding;
 mod shop;
 mod web;
 pub mod webhooks;
@@ -186,6 +187,8 @@ pub(crate) fn api_router(app: Arc<App>) -> Router {
         .route("/assets/{*path}", get(web::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // A shopper's request on another node's shard goes there (307), before any work here.
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), sharding::redirect_to_owner))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), observe))
         .layer(axum::middleware::from_fn(limit_headers))
         // A bug in a handler answers 500 in the usual shape instead of dropping the connection.

@@ -1365,6 +1365,11 @@ async fn campaign_change(
         CampaignEdit::TopUp(amount) => format!("top_up {} fen", amount.fen()),
         CampaignEdit::Pause => "paused".to_owned(),
         CampaignEdit::Resume => "resumed".to_owned(),
+        // Lease moves are the lease keeper's, never an operator's request (the API has no
+        // field for them); named here so the audit line is still true if one is ever made.
+        CampaignEdit::DrawFromLeases => "draws from leases".to_owned(),
+        CampaignEdit::LeaseIn(amount) => format!("lease_in {} fen", amount.fen()),
+        CampaignEdit::LeaseOut(amount) => format!("lease_out {} fen", amount.fen()),
     };
     let change = crate::live::AuditChange { action, campaign: campaign_text, detail, replayed };
     app.live.audit(&claims, peer, change, app.now());

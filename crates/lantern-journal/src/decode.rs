@@ -284,6 +284,7 @@ impl Reader<'_> {
                 event: self.order_event()?,
             },
             command_tag::TICK => Command::Tick,
+            command_tag::DRAW_ALL_FROM_LEASES => Command::DrawAllFromLeases,
             tag => return Err(self.unknown_tag("command", tag, tag_offset)),
         };
         Ok(command)
@@ -370,6 +371,9 @@ impl Reader<'_> {
             edit_tag::TOP_UP => CampaignEdit::TopUp(self.money("edit_campaign.top_up")?),
             edit_tag::PAUSE => CampaignEdit::Pause,
             edit_tag::RESUME => CampaignEdit::Resume,
+            edit_tag::DRAW_FROM_LEASES => CampaignEdit::DrawFromLeases,
+            edit_tag::LEASE_IN => CampaignEdit::LeaseIn(self.money("edit_campaign.lease_in")?),
+            edit_tag::LEASE_OUT => CampaignEdit::LeaseOut(self.money("edit_campaign.lease_out")?),
             tag => return Err(self.unknown_tag("edit_campaign.edit", tag, offset)),
         };
         Ok(edit)

@@ -152,6 +152,7 @@ fn put_command(out: &mut Vec<u8>, command: &Command) {
             out.push(order_event_tag_of(*event));
         }
         Command::Tick => out.push(command_tag::TICK),
+        Command::DrawAllFromLeases => out.push(command_tag::DRAW_ALL_FROM_LEASES),
     }
 }
 
@@ -217,6 +218,15 @@ fn put_campaign_edit(out: &mut Vec<u8>, edit: &CampaignEdit) {
         }
         CampaignEdit::Pause => out.push(edit_tag::PAUSE),
         CampaignEdit::Resume => out.push(edit_tag::RESUME),
+        CampaignEdit::DrawFromLeases => out.push(edit_tag::DRAW_FROM_LEASES),
+        CampaignEdit::LeaseIn(amount) => {
+            out.push(edit_tag::LEASE_IN);
+            put_money(out, *amount);
+        }
+        CampaignEdit::LeaseOut(amount) => {
+            out.push(edit_tag::LEASE_OUT);
+            put_money(out, *amount);
+        }
     }
 }
 

@@ -48,6 +48,7 @@ pub(crate) mod command_tag {
     /// Wraps one command that is not itself keyed.
     pub const KEYED: u8 = 15;
     pub const COUPON_ORDER: u8 = 16;
+    pub const DRAW_ALL_FROM_LEASES: u8 = 17;
 }
 
 pub(crate) mod edit_tag {
@@ -56,6 +57,9 @@ pub(crate) mod edit_tag {
     pub const TOP_UP: u8 = 2;
     pub const PAUSE: u8 = 3;
     pub const RESUME: u8 = 4;
+    pub const DRAW_FROM_LEASES: u8 = 5;
+    pub const LEASE_IN: u8 = 6;
+    pub const LEASE_OUT: u8 = 7;
 }
 
 pub(crate) mod template_tag {

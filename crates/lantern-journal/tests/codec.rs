@@ -200,6 +200,10 @@ fn every_command() -> Vec<Command> {
         Command::EditCampaign { campaign, edit: CampaignEdit::TopUp(Money::from_yuan(500_000_000)) },
         Command::EditCampaign { campaign, edit: CampaignEdit::Pause },
         Command::EditCampaign { campaign, edit: CampaignEdit::Resume },
+        Command::EditCampaign { campaign, edit: CampaignEdit::DrawFromLeases },
+        Command::EditCampaign { campaign, edit: CampaignEdit::LeaseIn(Money::from_yuan(250_000)) },
+        Command::EditCampaign { campaign, edit: CampaignEdit::LeaseIn(Money::ZERO) },
+        Command::EditCampaign { campaign, edit: CampaignEdit::LeaseOut(Money::from_fen(2_501)) },
         Command::PublishCatalog { catalog: Arc::new(bubble_tea_catalog()) },
     ];
     for status in [MerchantStatus::Open, MerchantStatus::Busy, MerchantStatus::Paused] {
@@ -249,6 +253,7 @@ fn every_command() -> Vec<Command> {
         });
     }
     commands.push(Command::Tick);
+    commands.push(Command::DrawAllFromLeases);
     commands.push(Command::Requote {
         shopper,
         quote: QuoteId::new(77),
@@ -294,7 +299,7 @@ fn command_problem(error: DecodeError) -> (usize, usize, CommandProblem) {
 fn every_command_round_trips() {
     let commands = every_command();
     let kinds: std::collections::BTreeSet<&str> = commands.iter().map(Command::kind).collect();
-    assert_eq!(kinds.len(), 15, "the sample must hold every command variant");
+    assert_eq!(kinds.len(), 16, "the sample must hold every command variant");
     let bytes = encode(&commands);
     let decoded = decode_batch(&bytes).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(decoded, commands);

@@ -19,6 +19,17 @@ pub enum CampaignEdit {
     TopUp(Money),
     Pause,
     Resume,
+    /// This node's copy of the campaign draws its budget from leases of a central pool shared
+    /// by several nodes: the budget it was created with goes back to the funding account, and
+    /// from now on only `LeaseIn` brings budget. Only before the first coupon is claimed.
+    DrawFromLeases,
+    /// Budget leased from the central pool arrives (funding → available). Zero records that the
+    /// pool had nothing left, so an empty lease reads "budget exhausted", not "try again".
+    /// Allowed after the campaign ended, so a grant cut short by a crash can always finish.
+    LeaseIn(Money),
+    /// Unspent budget goes back to the central pool (available → funding); refused when less is
+    /// available. Allowed after the campaign ended, so its leftovers return.
+    LeaseOut(Money),
 }
 
 /// Which coupon a quote should use.
@@ -116,6 +127,10 @@ pub enum Command {
     },
     /// Time passes: expire holds and campaigns. The sequencer sends one when idle.
     Tick,
+    /// This ledger is one node of a cluster: from now on every campaign it creates draws its
+    /// budget from leases of the central pool (see `CampaignEdit::DrawFromLeases`), and existing
+    /// campaigns that have given nothing out switch now. Journaled once, when the node starts.
+    DrawAllFromLeases,
     /// A request made under an idempotency key: the first answer is kept (in the same journal
     /// batch as the write it made) and every later request with the same `scope` and `key`
     /// gets it again, or a conflict when its `fingerprint` (a hash of the request) differs.
@@ -148,6 +163,7 @@ impl Command {
             Command::CancelOrder { .. } => "cancel_order",
             Command::AdvanceOrder { .. } => "advance_order",
             Command::Tick => "tick",
+            Command::DrawAllFromLeases => "draw_all_from_leases",
             Command::Keyed { command, .. } => command.kind(),
         }
     }
@@ -237,6 +253,10 @@ pub enum Outcome {
     },
     Ticked {
         holds_released: u32,
+    },
+    /// Campaigns draw from leases from now on; `n_switched` existing ones switched.
+    LeasesOn {
+        n_switched: u32,
     },
     QuoteCanceled {
         quote: QuoteId,

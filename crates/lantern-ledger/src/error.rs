@@ -36,6 +36,11 @@ pub enum LedgerError {
     CampaignEnded(CampaignId),
     #[error("campaign {campaign} has given out its budget ({available} left, a coupon needs {needed})")]
     BudgetExhausted { campaign: CampaignId, available: Money, needed: Money },
+    #[error(
+        "this node's lease of campaign {campaign}'s budget is spent and the next one has not arrived; \
+         try again in {retry_after_ms} ms"
+    )]
+    LeaseExhausted { campaign: CampaignId, retry_after_ms: u64 },
     #[error("campaign {campaign} is handing out coupons at its set pace; try again in {retry_after_ms} ms")]
     PaceExceeded { campaign: CampaignId, retry_after_ms: u64 },
     #[error("campaign {campaign} has released all its coupons")]
@@ -86,7 +91,7 @@ impl LedgerError {
             LedgerError::CampaignNotStarted { .. } => ReasonCode::CampaignNotStarted,
             LedgerError::CampaignEnded(_) => ReasonCode::CampaignEnded,
             LedgerError::BudgetExhausted { .. } => ReasonCode::BudgetExhausted,
-            LedgerError::PaceExceeded { .. } => ReasonCode::RateLimited,
+            LedgerError::PaceExceeded { .. } | LedgerError::LeaseExhausted { .. } => ReasonCode::RateLimited,
             LedgerError::IssuanceComplete { .. } => ReasonCode::DiscountCodeUsageLimitReached,
             LedgerError::CouponExpired { .. } => ReasonCode::DiscountCodeExpired,
             LedgerError::QuoteExpired { .. } | LedgerError::QuoteSuperseded(_) => ReasonCode::Expired,
@@ -101,7 +106,8 @@ impl LedgerError {
     /// When retrying later can succeed, how much later.
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
-            LedgerError::PaceExceeded { retry_after_ms, .. } => Some(*retry_after_ms),
+            LedgerError::PaceExceeded { retry_after_ms, .. }
+            | LedgerError::LeaseExhausted { retry_after_ms, .. } => Some(*retry_after_ms),
             LedgerError::MerchantBusy { eta_ms, .. } => Some((*eta_ms).min(60_000)),
             _ => None,
         }

@@ -72,7 +72,23 @@ struct CampaignState {
     n_issued: u64,
     n_referral_issued: u64,
     n_redeemed: u64,
+    /// Set once the campaign draws its budget from leases (`CampaignEdit::DrawFromLeases`).
+    lease: Option<LeaseState>,
 }
+
+/// A node's lease of a campaign's central budget, as running totals (see `CampaignEdit`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeaseState {
+    /// Everything leased in from the central pool.
+    pub granted: Money,
+    /// Everything given back to it.
+    pub returned: Money,
+    /// The last lease asked for found the pool empty.
+    pub pool_drained: bool,
+}
+
+/// How soon a claim refused for want of a lease should be retried: about one top-up.
+pub const LEASE_RETRY_AFTER_MS: u64 = 200;
 
 type CouponStep = fn(CouponStatus) -> Result<CouponStatus, lantern_core::CouponTransitionError>;
 
@@ -238,6 +254,8 @@ pub struct Ledger {
     request_expiry: VecDeque<(Timestamp, (u64, u64))>,
     next_quote_seq: u64,
     next_order_seq: u64,
+    /// Set by `Command::DrawAllFromLeases`: new campaigns start with a lease and no budget.
+    draw_from_leases: bool,
 }
 
 /// A stable hash of an idempotency key. Stable across runs (replay must find the same entries),
@@ -278,6 +296,7 @@ impl Ledger {
             request_expiry: VecDeque::new(),
             next_quote_seq: 1,
             next_order_seq: 1,
+            draw_from_leases: false,
         }
     }
 
@@ -356,6 +375,7 @@ impl Ledger {
                 self.advance_order(*order, *event, now)
             }
             Command::Tick => Ok(Outcome::Ticked { holds_released }),
+            Command::DrawAllFromLeases => Ok(self.draw_all_from_leases()),
         }
     }
 
@@ -402,7 +422,12 @@ impl Ledger {
             n_issued: 0,
             n_referral_issued: 0,
             n_redeemed: 0,
+            lease: None,
         });
+        if self.draw_from_leases {
+            let state = self.campaigns.last_mut().unwrap_or_else(|| panic!("ledger bug: just pushed"));
+            switch_to_leases(state);
+        }
         Ok(Outcome::CampaignCreated { campaign: id })
     }
 
@@ -414,6 +439,51 @@ impl Ledger {
     ) -> Result<Outcome, LedgerError> {
         let state = self.campaign_mut(id)?;
         match edit {
+            CampaignEdit::DrawFromLeases => {
+                if state.campaign.status() == CampaignStatus::Ended {
+                    return Err(lantern_core::CampaignError::Ended.into());
+                }
+                let available = state.accounts.balance(Account::Available);
+                if state.lease.is_some() || available != state.accounts.budget_total() {
+                    return Err(LedgerError::Invalid {
+                        field: "draw_from_leases",
+                        reason: "only a campaign that has given nothing out and does not lease yet can \
+                                 switch to leases"
+                            .into(),
+                    });
+                }
+                switch_to_leases(state);
+            }
+            // Allowed after the end: a grant the central row made must always reach the journal,
+            // so that the same money can then be given back.
+            CampaignEdit::LeaseIn(amount) => {
+                let budget_after = state.accounts.budget_total().checked_add(*amount)?;
+                let Some(lease) = state.lease.as_mut() else { return Err(not_leasing()) };
+                if amount.is_negative() || budget_after > lantern_core::CAMPAIGN_BUDGET_MAX {
+                    return Err(LedgerError::Invalid {
+                        field: "lease_in",
+                        reason: format!(
+                            "must be zero or more and keep the budget within {}",
+                            lantern_core::CAMPAIGN_BUDGET_MAX
+                        ),
+                    });
+                }
+                lease.granted = lease.granted.checked_add(*amount)?;
+                lease.pool_drained = *amount == Money::ZERO;
+                transfer(&mut state.accounts, Account::Funding, Account::Available, *amount);
+            }
+            CampaignEdit::LeaseOut(amount) => {
+                let available = state.accounts.balance(Account::Available);
+                let Some(lease) = state.lease.as_mut() else { return Err(not_leasing()) };
+                if *amount <= Money::ZERO || *amount > available {
+                    return Err(LedgerError::Invalid {
+                        field: "lease_out",
+                        reason: format!("must be positive and at most the {available} available"),
+                    });
+                }
+                lease.returned = lease.returned.checked_add(*amount)?;
+                transfer(&mut state.accounts, Account::Available, Account::Funding, *amount);
+            }
             CampaignEdit::SetEndsAt(ends_at) => state.campaign.set_ends_at(*ends_at, now)?,
             CampaignEdit::SetPace(pace) => {
                 // Time before the change counts at the old pace.
@@ -498,6 +568,10 @@ impl Ledger {
         let face_value = state.campaign.face_value();
         let available = state.accounts.balance(Account::Available);
         if available < face_value {
+            // A leasing node that is waiting for its next lease says "try again", not "gone".
+            if state.lease.is_some_and(|lease| !lease.pool_drained) {
+                return Err(LedgerError::LeaseExhausted { campaign, retry_after_ms: LEASE_RETRY_AFTER_MS });
+            }
             return Err(LedgerError::BudgetExhausted { campaign, available, needed: face_value });
         }
         refill_pace(state, now);
@@ -1118,6 +1192,29 @@ impl Ledger {
         self.campaign_ref(campaign).map(|state| &state.accounts)
     }
 
+    fn draw_all_from_leases(&mut self) -> Outcome {
+        self.draw_from_leases = true;
+        let mut n_switched = 0;
+        for state in &mut self.campaigns {
+            let untouched = state.accounts.balance(Account::Available) == state.accounts.budget_total();
+            if state.lease.is_none() && untouched && state.campaign.status() != CampaignStatus::Ended {
+                switch_to_leases(state);
+                n_switched += 1;
+            }
+        }
+        Outcome::LeasesOn { n_switched }
+    }
+
+    /// Whether campaigns created from now on draw from leases.
+    pub fn draws_from_leases(&self) -> bool {
+        self.draw_from_leases
+    }
+
+    /// The campaign's lease of a central budget, when it draws from one.
+    pub fn campaign_lease(&self, campaign: CampaignId) -> Option<LeaseState> {
+        self.campaign_ref(campaign)?.lease
+    }
+
     pub fn campaign_stats(&self, campaign: CampaignId) -> Option<CampaignStats> {
         let state = self.campaign_ref(campaign)?;
         let spec = state.campaign.spec();
@@ -1394,4 +1491,18 @@ impl OrderBook {
         let n_slots: usize = self.chunks.iter().map(Vec::capacity).sum();
         (n_slots * std::mem::size_of::<Option<OrderView>>()) as u64
     }
+}
+
+fn not_leasing() -> LedgerError {
+    LedgerError::Invalid {
+        field: "lease",
+        reason: "the campaign does not draw from leases; send draw_from_leases first".into(),
+    }
+}
+
+/// Sends the campaign's whole budget back to funding: from now on only leases bring budget.
+fn switch_to_leases(state: &mut CampaignState) {
+    let available = state.accounts.balance(Account::Available);
+    transfer(&mut state.accounts, Account::Available, Account::Funding, available);
+    state.lease = Some(LeaseState::default());
 }

@@ -10,18 +10,26 @@
 //! Subsidy money moves only by transfers between a campaign's accounts
 //! (`funding -> available -> wallets -> held -> redeemed -> settled`), and no account but
 //! `funding` may go below zero, so a campaign can never give out more than its budget.
+//!
+//! When several nodes share a campaign, each node's copy draws its budget from leases of a
+//! central pool (`CampaignEdit::DrawFromLeases`, `LeaseIn`, `LeaseOut`, journaled like any
+//! command); [`next_step`] (module `lease`) is the pure policy that decides when to top up,
+//! give back, or finish a move a crash cut in half.
 
 mod accounts;
 mod command;
 mod error;
+mod lease;
 mod ledger;
 mod wallet;
 
 pub use accounts::{Account, CampaignAccounts};
 pub use command::{CampaignEdit, Command, CouponChoice, OrderReceipt, Outcome, QuoteView, RejectedCoupon};
 pub use error::LedgerError;
+pub use lease::{CentralLease, LeasePolicy, LeaseStep, LeaseView, expiry_ms, next_step};
 pub use ledger::{
-    CAMPAIGNS_MAX, CampaignStats, EXPECTED_ENTRIES_MAX, EXPIRY_SWEEP_MAX, Ledger, LedgerConfig,
-    MemoryEstimate, ORDER_RETENTION_MS_MIN, OrderView, QuoteRecord, QuoteStatus, WalletCoupon,
+    CAMPAIGNS_MAX, CampaignStats, EXPECTED_ENTRIES_MAX, EXPIRY_SWEEP_MAX, LEASE_RETRY_AFTER_MS, LeaseState,
+    Ledger, LedgerConfig, MemoryEstimate, ORDER_RETENTION_MS_MIN, OrderView, QuoteRecord, QuoteStatus,
+    WalletCoupon,
 };
 pub use wallet::WALLET_COUPONS_MAX;

@@ -44,4 +44,37 @@ pub enum StoreError {
         "{what} = {value} is too large to store (the database keeps signed 64-bit integers); this is a bug in the caller"
     )]
     Unstorable { what: &'static str, value: u64 },
+
+    #[error(
+        "cannot reach PostgreSQL at {target}: {reason}; check that the server runs and that the store URL \
+         (host, port, user, database) is right"
+    )]
+    Unreachable { target: String, reason: String },
+
+    #[error("{action} PostgreSQL at {target} failed: {reason}")]
+    Database { target: String, action: &'static str, reason: String },
+
+    #[error(
+        "shard {shard} at {target} is being written by another lantern node (it holds the shard's lock); \
+         stop that node, or start this one with another node index"
+    )]
+    ShardLocked { target: String, shard: u32 },
+
+    #[error(
+        "PostgreSQL at {target} has no lantern schema; start the first node with --create (it runs the migrations)"
+    )]
+    SchemaMissing { target: String },
+
+    #[error(
+        "shard {shard} at {target} already has {n_batches} journal batches; open it without --create, or use \
+         another node index or database"
+    )]
+    ShardNotEmpty { target: String, shard: u32, n_batches: u64 },
+
+    #[error(
+        "the connection to PostgreSQL at {target} broke while batch {batch_seq} of shard {shard} was committing, \
+         and that batch did commit, so this node's memory is behind its journal; restart the node (it replays \
+         the journal)"
+    )]
+    BehindJournal { target: String, shard: u32, batch_seq: u64 },
 }

@@ -15,11 +15,26 @@
 //! - [`MemoryStore`]: a vector in memory for tests of the layers above, with a switch to make
 //!   appends fail as a broken disk would.
 //!
-//! The schema is kept to SQL that PostgreSQL also runs, so a PostgreSQL store can share it.
+//! - [`PostgresStore`]: the journal in PostgreSQL, for several lantern nodes over one database:
+//!   each node writes its own shard (locked with an advisory lock), one `INSERT` per batch.
+//!   Versioned migrations (`lantern_migrations`) create the schema.
+//!
+//! [`PostgresBudget`] is the central campaign budget those nodes lease chunks from
+//! (`campaign_budget`, `budget_lease`), and [`LocalPostgres`] starts a private PostgreSQL
+//! server on loopback for tests and benchmarks.
+//!
+//! The journal's schema is the same SQL in SQLite and PostgreSQL (BLOB there, BYTEA here).
 
+mod budget;
 mod error;
+mod local_postgres;
 mod memory;
+mod postgres;
 mod sqlite;
+
+pub use budget::{CampaignBudget, LeaseTotals, PostgresBudget};
+pub use local_postgres::{LocalPostgres, LocalPostgresError};
+pub use postgres::{MIGRATIONS, POSTGRES_SCHEMA_VERSION, PostgresStore};
 
 pub use error::StoreError;
 pub use memory::MemoryStore;

@@ -17,8 +17,16 @@ use crate::node;
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
     /// The data directory to audit (it must exist; stop the lantern process using it first).
+    #[arg(long, required_unless_present = "store")]
+    data: Option<PathBuf>,
+    /// Audit a cluster instead: every shard of the journal in this PostgreSQL, checked one by one
+    /// and together (central budget conserved and never exceeded, caps across nodes, each
+    /// acknowledged order present once). Nodes may still run; the audit reads.
     #[arg(long)]
-    data: PathBuf,
+    store: Option<String>,
+    /// How many nodes the cluster has (acknowledgements are checked on their shopper's node).
+    #[arg(long, default_value_t = 1)]
+    nodes: u32,
     /// A file of acknowledgement lines as `lantern loadgen` prints them; each must be present.
     #[arg(long)]
     acks: Option<PathBuf>,
@@ -42,7 +50,7 @@ pub struct Acks {
     orders: Vec<AckedOrder>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct AckedOrder {
     order: OrderId,
     shopper: ShopperId,
@@ -108,6 +116,28 @@ impl Acks {
         (n_duplicates, duplicates)
     }
 
+    /// The acknowledgements of shoppers that `keep` accepts.
+    pub fn filtered(&self, keep: impl Fn(ShopperId) -> bool) -> Acks {
+        Acks {
+            claims: self.claims.iter().copied().filter(|coupon| keep(coupon.shopper)).collect(),
+            orders: self
+                .orders
+                .iter()
+                .filter(|order| keep(order.shopper))
+                .map(|order| AckedOrder { ..*order })
+                .collect(),
+        }
+    }
+
+    /// The shoppers with an acknowledged order.
+    pub fn order_shoppers(&self) -> impl Iterator<Item = ShopperId> + '_ {
+        self.orders.iter().map(|order| order.shopper)
+    }
+
+    pub fn n_claims(&self) -> usize {
+        self.claims.len()
+    }
+
     /// Parses acknowledgement lines; lines of other kinds are skipped, malformed ones refused.
     pub fn parse(text: &str) -> anyhow::Result<Acks> {
         let mut acks = Acks::default();
@@ -155,36 +185,52 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<()> {
         )?,
         None => Acks::default(),
     };
+    if let Some(url) = &args.store {
+        return crate::cluster_audit::run(url, args.nodes, &acks, args.json);
+    }
+    let data = args.data.as_ref().context("give --data or --store")?;
     let clock = Arc::new(lantern_sequencer::ManualClock::new(lantern_core::Timestamp::EPOCH));
-    let (sequencer, summary) = node::start(&args.data, OpenMode::Existing, Durability::Full, clock, 0, 0)?;
+    let (sequencer, summary) = node::start(data, OpenMode::Existing, Durability::Full, clock, 0, 0)?;
     let checks = sequencer.handle().read(|ledger| audit_ledger(ledger, &acks));
     let (n_orders, n_campaigns) =
         sequencer.handle().read(|ledger| (ledger.orders().count(), ledger.campaign_ids().len()));
     sequencer.stop();
-    let passed = checks.iter().all(|check| check.passed);
     println!(
         "audit of {}: {} batches, {} commands replayed in {} ms; {n_campaigns} campaigns, {n_orders} orders",
-        args.data.display(),
+        data.display(),
         summary.n_batches,
         summary.n_commands,
         summary.elapsed_ms
     );
-    for check in &checks {
+    report(&checks, &acks, (summary.n_batches, summary.n_commands, n_orders), None, args.json)
+}
+
+/// Prints the checks (and the JSON line), and fails when one failed.
+pub fn report(
+    checks: &[Check],
+    acks: &Acks,
+    (n_batches, n_commands, n_orders): (u64, u64, usize),
+    cluster: Option<serde_json::Value>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let passed = checks.iter().all(|check| check.passed);
+    for check in checks {
         println!("  {} {}: {}", if check.passed { "PASS" } else { "FAIL" }, check.name, check.detail);
     }
-    if args.json {
+    if json {
         let checks_json: Vec<_> = checks
             .iter()
             .map(|check| serde_json::json!({"name": check.name, "passed": check.passed, "detail": check.detail}))
             .collect();
         let report = serde_json::json!({
             "passed": passed,
-            "n_batches": summary.n_batches,
-            "n_commands": summary.n_commands,
+            "n_batches": n_batches,
+            "n_commands": n_commands,
             "n_orders": n_orders,
             "n_acked_claims": acks.claims.len(),
             "n_acked_orders": acks.orders.len(),
             "checks": checks_json,
+            "cluster": cluster,
         });
         println!("{report}");
     }
@@ -247,7 +293,7 @@ pub fn capacity_check(ledger: &Ledger) -> Check {
     )
 }
 
-fn check(name: &'static str, failures: &[String], passed_detail: String) -> Check {
+pub fn check(name: &'static str, failures: &[String], passed_detail: String) -> Check {
     match failures.first() {
         None => Check { name, passed: true, detail: passed_detail },
         Some(first) => {

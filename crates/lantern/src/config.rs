@@ -29,6 +29,10 @@ pub struct ServeConfig {
     pub chat: Chat,
     pub web: Web,
     pub acp: Acp,
+    /// Where the journal lives: a SQLite data directory (default: `data`), or
+    /// `postgres://USER@HOST:PORT/DATABASE` for a node of a cluster over PostgreSQL.
+    pub store: Option<String>,
+    pub cluster: Cluster,
 }
 
 /// The web pages (`/`, `/ops`, `/merchant`).
@@ -96,6 +100,35 @@ impl Acp {
             })
         };
         Ok(lantern_gateway::AcpConfig { public_url: self.public_url.clone(), webhook })
+    }
+}
+
+/// Several nodes over one PostgreSQL (`store = "postgres://..."`): shoppers are sharded over
+/// `nodes` by their id and campaign budget is leased to each node in chunks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cluster {
+    /// Every node's base URL, in node order (one node when empty).
+    pub nodes: Vec<String>,
+    /// This node's position in `nodes` (0-based); also its journal shard.
+    pub node_index: u32,
+    /// How long a budget lease lasts unrenewed: a dead node's unspent lease returns to the pool
+    /// about this long after it died.
+    pub lease_ttl_ms: u64,
+}
+
+impl Default for Cluster {
+    fn default() -> Cluster {
+        Cluster { nodes: Vec::new(), node_index: 0, lease_ttl_ms: crate::cluster::LEASE_TTL_MS_DEFAULT }
+    }
+}
+
+impl Cluster {
+    fn shard_map(&self) -> Option<lantern_gateway::sharding::ShardMap> {
+        (!self.nodes.is_empty()).then(|| lantern_gateway::sharding::ShardMap {
+            nodes: self.nodes.clone(),
+            node_index: self.node_index,
+        })
     }
 }
 
@@ -181,6 +214,8 @@ impl Default for ServeConfig {
             chat: Chat::default(),
             web: Web::default(),
             acp: Acp::default(),
+            store: None,
+            cluster: Cluster::default(),
         }
     }
 }
@@ -304,8 +339,12 @@ impl ServeConfig {
             chat_session_idle_ms: self.chat.session_idle_ms,
             guest_tokens: self.web.guest_tokens,
             acp: self.acp.gateway()?,
+            shards: self.cluster.shard_map(),
         };
         gateway.validate().map_err(|problem| anyhow::anyhow!("the configuration is invalid: {problem}"))?;
+        if self.cluster.lease_ttl_ms < 1_000 {
+            bail!("the configuration is invalid: cluster.lease_ttl_ms must be at least 1000");
+        }
         if self.expected_orders > lantern_ledger::EXPECTED_ENTRIES_MAX {
             bail!(
                 "the configuration is invalid: expected_orders must be at most {}",

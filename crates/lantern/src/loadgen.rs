@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use lantern_core::pricing::CartLine;
+use lantern_core::sharding::{NODES_MAX, node_of};
 use lantern_core::{
     CampaignId, Capacity, IdempotencyKey, ItemId, MerchantId, Money, OptionId, OrderEvent, ShopperId,
     Validity,
@@ -16,16 +17,32 @@ use lantern_sequencer::{Clock, SequencerHandle, SubmitError, SystemClock};
 use lantern_store::{Durability, OpenMode};
 
 use crate::audit::{claim_line, order_line};
-use crate::{node, world};
+use crate::cluster::{self, LeaseKeeper, StoreTarget};
+use crate::world;
 
 /// Most worker threads `loadgen` starts.
 const WORKERS_MAX: usize = 256;
 
 #[derive(Debug, clap::Args)]
 pub struct LoadgenArgs {
-    /// The data directory.
+    /// The data directory (SQLite).
+    #[arg(long, required_unless_present = "store")]
+    data: Option<PathBuf>,
+    /// The journal in PostgreSQL instead (`postgres://USER@HOST:PORT/DATABASE`): this process is
+    /// node `--node-index` of `--nodes`, writes its own shard, serves only the shoppers it owns,
+    /// and leases the campaign's budget from the central row. Schema and seed are made as needed.
     #[arg(long)]
-    data: PathBuf,
+    store: Option<String>,
+    /// This node's index (0-based) among `--nodes`.
+    #[arg(long, default_value_t = 0)]
+    node_index: u32,
+    /// How many nodes share the shoppers.
+    #[arg(long, default_value_t = 1)]
+    nodes: u32,
+    /// How long a budget lease lasts unrenewed (a dead node's unspent lease returns this long
+    /// after it died).
+    #[arg(long, default_value_t = cluster::LEASE_TTL_MS_DEFAULT)]
+    lease_ttl_ms: u64,
     /// Create the data directory and seed it (shops and a campaign); without it the directory
     /// must already exist.
     #[arg(long)]
@@ -49,12 +66,43 @@ const N_SHOPS: u64 = 3;
 
 pub fn run(args: &LoadgenArgs) -> anyhow::Result<()> {
     anyhow::ensure!((1..=WORKERS_MAX).contains(&args.workers), "--workers must be 1..={WORKERS_MAX}");
-    let mode = if args.create { OpenMode::Create } else { OpenMode::Existing };
-    let (sequencer, _) = node::start(&args.data, mode, Durability::Full, Arc::new(SystemClock), 1_000, 0)?;
+    anyhow::ensure!(
+        (1..=NODES_MAX).contains(&args.nodes) && args.node_index < args.nodes,
+        "--nodes must be 1..={NODES_MAX} and --node-index below it"
+    );
+    let target = match (&args.store, &args.data) {
+        (Some(store), _) => StoreTarget::parse(store, args.node_index),
+        (None, Some(data)) => StoreTarget::Sqlite(data.clone()),
+        (None, None) => anyhow::bail!("give --data or --store"),
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mode = match &target {
+        StoreTarget::Sqlite(_) if args.create => OpenMode::Create,
+        StoreTarget::Sqlite(_) => OpenMode::Existing,
+        StoreTarget::Postgres { .. } if target.exists()? => OpenMode::Existing,
+        StoreTarget::Postgres { .. } => OpenMode::Create,
+    };
+    let (sequencer, _) = cluster::start_node(&target, mode, Durability::Full, Arc::clone(&clock), 1_000, 0)?;
     let handle = sequencer.handle();
-    if args.create {
-        seed(&handle, args.budget_coupons)?;
-    }
+    let keeper = match &target {
+        StoreTarget::Sqlite(_) => {
+            if args.create {
+                seed(&handle, args.budget_coupons)?;
+            }
+            None
+        }
+        StoreTarget::Postgres { url, shard } => {
+            seed_leasing_node(&handle, url, args.budget_coupons)?;
+            anyhow::ensure!(args.lease_ttl_ms >= 1_000, "--lease-ttl-ms must be at least 1000");
+            Some(LeaseKeeper::start(
+                url.clone(),
+                *shard,
+                handle.clone(),
+                Arc::clone(&clock),
+                args.lease_ttl_ms,
+            ))
+        }
+    };
     println!("ready round {}", args.round);
     let n_orders = Arc::new(AtomicU64::new(0));
     let stdout = Arc::new(std::sync::Mutex::new(std::io::stdout()));
@@ -64,11 +112,21 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<()> {
             let n_orders = Arc::clone(&n_orders);
             let stdout = Arc::clone(&stdout);
             let (round, n_workers, max_orders) = (args.round, args.workers as u64, args.max_orders);
+            let (n_nodes_total, node_index) = (args.nodes, args.node_index);
             std::thread::spawn(move || {
                 let mut shopper_seq = worker;
                 while max_orders.is_none_or(|max| n_orders.load(Ordering::Relaxed) < max) {
                     let shopper = ShopperId::new(round * 1_000_000 + shopper_seq);
-                    let lines = shop_as(&handle, shopper, shopper_seq)?;
+                    if node_of(shopper, n_nodes_total) != node_index {
+                        // Another node's shopper: the gateway would send them there.
+                        shopper_seq += n_workers;
+                        continue;
+                    }
+                    // A referrer owned by another node would get its bonus coupon on this one, and
+                    // a shopper's coupons must live on one node: refer only within the node.
+                    let refer =
+                        node_of(ShopperId::new(shopper.get().saturating_sub(1)), n_nodes_total) == node_index;
+                    let lines = shop_as(&handle, shopper, shopper_seq, refer)?;
                     let mut out = stdout.lock().map_err(|_| anyhow::anyhow!("stdout lock poisoned"))?;
                     for line in lines {
                         writeln!(out, "{line}")?;
@@ -86,6 +144,10 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<()> {
     for worker in workers {
         worker.join().map_err(|_| anyhow::anyhow!("a loadgen worker panicked"))??;
     }
+    if let Some(keeper) = keeper {
+        // Unspent budget goes back to the pool before the ledger stops.
+        keeper.stop();
+    }
     sequencer.stop();
     Ok(())
 }
@@ -102,11 +164,29 @@ fn seed(handle: &SequencerHandle, budget_coupons: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Seeds a node of a cluster as needed (a restart finds it seeded): the shops, the campaign
+/// drawing from leases, and the campaign's central budget row.
+fn seed_leasing_node(handle: &SequencerHandle, url: &str, budget_coupons: i64) -> anyhow::Result<()> {
+    let budget = Money::from_yuan(25 * budget_coupons);
+    cluster::draw_all_from_leases(handle)?;
+    if handle.read(|ledger| ledger.campaign_ids().is_empty()) {
+        seed(handle, budget_coupons)?;
+    }
+    let mut central = lantern_store::PostgresBudget::connect(url)?;
+    central.ensure_campaign(CAMPAIGN.get(), budget.fen())?;
+    Ok(())
+}
+
 /// One shopper's visit: claim (some referred by the previous shopper), quote, place; then some
 /// cancel, some get delivered. Returns the acknowledgement lines, all already durable.
-fn shop_as(handle: &SequencerHandle, shopper: ShopperId, shopper_seq: u64) -> anyhow::Result<Vec<String>> {
+fn shop_as(
+    handle: &SequencerHandle,
+    shopper: ShopperId,
+    shopper_seq: u64,
+    refer: bool,
+) -> anyhow::Result<Vec<String>> {
     let mut lines = Vec::new();
-    let referred_by = (shopper_seq % 3 == 1).then(|| ShopperId::new(shopper.get() - 1));
+    let referred_by = (refer && shopper_seq % 3 == 1).then(|| ShopperId::new(shopper.get() - 1));
     match handle.submit_blocking(Command::ClaimCoupon { shopper, campaign: CAMPAIGN, referred_by }) {
         Ok(Outcome::CouponClaimed { coupon, referral_bonus, .. }) => {
             lines.push(claim_line(coupon));

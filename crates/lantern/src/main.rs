@@ -10,6 +10,9 @@ mod agent_cli;
 mod audit;
 mod bench;
 mod bench_http;
+mod bench_nodes;
+mod cluster;
+mod cluster_audit;
 mod config;
 mod demo;
 mod loadgen;
@@ -106,6 +109,11 @@ enum BenchTarget {
     /// goodput, p99 of admitted requests, every refusal with a ticket or a reason), and the
     /// waiting room's server memory per waiting shopper.
     Http(bench_http::HttpBenchArgs),
+    /// Coupon orders/s of 1, 2 and 3 nodes over one private PostgreSQL (journal shards, budget
+    /// leased in chunks from a central row), beside the plain-PostgreSQL peer
+    /// (../shared/peers/postgres.sh: claim and order in one transaction on a hot budget row),
+    /// measured in the same run; prints the ratio.
+    Nodes(bench_nodes::NodesBenchArgs),
     /// The agent's fast path against a 10,000-item catalog: turns per second on one core,
     /// latency percentiles, and model calls per completed order for a message mix.
     Agent(agent_cli::AgentBenchArgs),
@@ -132,5 +140,6 @@ fn main() -> anyhow::Result<()> {
         CliCommand::Mcp(args) => mcp_cli::run(&args),
         CliCommand::Bench { target: BenchTarget::Agent(args) } => agent_cli::bench(&args),
         CliCommand::Surge(args) => surge::run(&args),
+        CliCommand::Bench { target: BenchTarget::Nodes(args) } => bench_nodes::run(&args),
     }
 }

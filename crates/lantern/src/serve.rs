@@ -13,8 +13,9 @@ use lantern_ledger::Command;
 use lantern_sequencer::{Clock, SequencerHandle, SystemClock};
 use lantern_store::{Durability, OpenMode};
 
+use crate::cluster::{self, LeaseKeeper, StoreTarget};
 use crate::config::ServeConfig;
-use crate::{node, world};
+use crate::world;
 
 /// The secret's file inside the data directory (made on first start, mode 0600).
 const SECRET_FILE_NAME: &str = "secret";
@@ -64,7 +65,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             config.web.guest_tokens = true;
         }
     })?;
-    let Opened { config, gateway_config, clock, sequencer, signer } = opened;
+    let Opened { config, gateway_config, clock, sequencer, signer, keeper } = opened;
     let handle = sequencer.handle();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
@@ -82,7 +83,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         let _ = std::io::stdout().flush();
         lantern_gateway::serve(listener, app, shutdown_signal()).await.context("the server failed")
     });
-    // Requests have drained; commit and answer whatever is still queued.
+    // Requests have drained; unspent leases go back, then commit and answer what is queued.
+    if let Some(keeper) = keeper {
+        keeper.stop();
+    }
     sequencer.stop();
     tracing::info!("stopped");
     result
@@ -95,6 +99,9 @@ pub(crate) struct Opened {
     pub clock: Arc<dyn Clock>,
     pub sequencer: lantern_sequencer::Sequencer,
     pub signer: Signer,
+    /// The budget lease keeper of a node over PostgreSQL; stop it before the sequencer, so
+    /// unspent leases go back.
+    pub keeper: Option<LeaseKeeper>,
 }
 
 /// Loads the configuration (file, environment, then `adjust` and `data`), replays the ledger
@@ -111,11 +118,16 @@ pub(crate) fn open(
     }
     adjust(&mut config);
     let gateway_config = config.gateway()?;
-    let fresh = !lantern_store::SqliteStore::database_exists(&config.data);
+    // The journal: the data directory's SQLite, or this node's shard of a PostgreSQL cluster.
+    let target = match &config.store {
+        Some(store) => StoreTarget::parse(store, config.cluster.node_index),
+        None => StoreTarget::Sqlite(config.data.clone()),
+    };
+    let fresh = !target.exists()?;
     let mode = if fresh { OpenMode::Create } else { OpenMode::Existing };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (sequencer, replay) = node::start(
-        &config.data,
+    let (sequencer, replay) = cluster::start_node(
+        &target,
         mode,
         Durability::Full,
         Arc::clone(&clock),
@@ -124,11 +136,26 @@ pub(crate) fn open(
     )?;
     tracing::info!(data = %config.data.display(), batches = replay.n_batches, commands = replay.n_commands, elapsed_ms = replay.elapsed_ms, "ledger rebuilt");
     let signer = load_or_make_signer(&config.data)?;
+    let handle = sequencer.handle();
+    let keeper = match &target {
+        StoreTarget::Postgres { url, shard } => {
+            // Before anything is served: every campaign of this node spends only leased budget.
+            cluster::draw_all_from_leases(&handle)?;
+            Some(LeaseKeeper::start(
+                url.clone(),
+                *shard,
+                handle.clone(),
+                Arc::clone(&clock),
+                config.cluster.lease_ttl_ms,
+            ))
+        }
+        StoreTarget::Sqlite(_) => None,
+    };
     if demo && fresh {
-        seed_demo(&sequencer.handle(), clock.now())?;
+        seed_demo(&handle, clock.now())?;
         tracing::info!(shops = DEMO_TEA_SHOPS + DEMO_COFFEE_SHOPS, "demo shops and campaign seeded");
     }
-    Ok(Opened { config, gateway_config, clock, sequencer, signer })
+    Ok(Opened { config, gateway_config, clock, sequencer, signer, keeper })
 }
 
 async fn shutdown_signal() {

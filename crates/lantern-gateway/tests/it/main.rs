@@ -11,6 +11,7 @@
 //! - `live`: the web pages and assets, guest tokens, live views, the audit list, chat tickets.
 //! - `acp`: the Agentic Commerce Protocol's checkout walked by hand, with replays, conflicts
 //!   and the signed order webhook received on loopback.
+//! - `sharding`: a shopper's request at another node's gateway is redirected (307) there.
 //! - `system`: health, readiness, metrics and the OpenAPI document.
 
 #![allow(clippy::unwrap_used)]
@@ -23,5 +24,6 @@ mod chat;
 mod flows;
 mod idempotency;
 mod live;
+mod sharding;
 mod support;
 mod system;

@@ -26,6 +26,7 @@
 // Tests state their expectations with `expect`; a panic with the reason is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod lease;
 mod model;
 mod property;
 mod scenarios;

@@ -114,6 +114,13 @@ enum Edit {
         coupons_per_s: u32,
         burst: u32,
     },
+    DrawFromLeases,
+    LeaseInOneCoupon,
+    LeaseInOdd,
+    /// The pool was empty.
+    LeaseInZero,
+    LeaseOutOneCoupon,
+    LeaseOutOdd,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -244,6 +251,12 @@ fn edit() -> impl Strategy<Value = Edit> {
         2 => prop_oneof![Just(1_000u64), Just(60_000), Just(600_000), Just(3_600_000)].prop_map(Edit::EndIn),
         1 => Just(Edit::EndNow),
         1 => (1u32..4, 1u32..4).prop_map(|(coupons_per_s, burst)| Edit::Pace { coupons_per_s, burst }),
+        1 => Just(Edit::DrawFromLeases),
+        2 => Just(Edit::LeaseInOneCoupon),
+        1 => Just(Edit::LeaseInOdd),
+        1 => Just(Edit::LeaseInZero),
+        1 => Just(Edit::LeaseOutOneCoupon),
+        1 => Just(Edit::LeaseOutOdd),
     ]
 }
 
@@ -466,6 +479,12 @@ impl Harness {
                     Edit::Pace { coupons_per_s, burst } => {
                         CampaignEdit::SetPace(IssuancePace::PerSecond { coupons_per_s, burst })
                     }
+                    Edit::DrawFromLeases => CampaignEdit::DrawFromLeases,
+                    Edit::LeaseInOneCoupon => CampaignEdit::LeaseIn(face_value),
+                    Edit::LeaseInOdd => CampaignEdit::LeaseIn(Money::from_fen(150)),
+                    Edit::LeaseInZero => CampaignEdit::LeaseIn(Money::ZERO),
+                    Edit::LeaseOutOneCoupon => CampaignEdit::LeaseOut(face_value),
+                    Edit::LeaseOutOdd => CampaignEdit::LeaseOut(Money::from_fen(150)),
                 };
                 Command::EditCampaign { campaign: self.campaign_id(model, campaign), edit }
             }
@@ -480,7 +499,8 @@ impl Harness {
 /// The wait a refusal carries, if any: what a client would show or sleep on.
 fn wait_of(error: &LedgerError) -> Option<u64> {
     match error {
-        LedgerError::PaceExceeded { retry_after_ms, .. } => Some(*retry_after_ms),
+        LedgerError::PaceExceeded { retry_after_ms, .. }
+        | LedgerError::LeaseExhausted { retry_after_ms, .. } => Some(*retry_after_ms),
         LedgerError::MerchantBusy { eta_ms, .. } => Some(*eta_ms),
         _ => None,
     }
@@ -840,6 +860,7 @@ fn outcome_kind(outcome: &Outcome) -> &'static str {
         Outcome::OrderPlaced { .. } => "placed",
         Outcome::OrderAdvanced { .. } => "advanced",
         Outcome::Ticked { .. } => "ticked",
+        Outcome::LeasesOn { .. } => "leases on",
         Outcome::QuoteCanceled { .. } => "quote canceled",
         Outcome::Keyed { .. } => "keyed",
     }

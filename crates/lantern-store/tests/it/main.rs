@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod postgres;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -39,7 +41,7 @@ impl Drop for TempDir {
     }
 }
 
-fn batch(shard: u32, batch_seq: u64) -> BatchRecord {
+pub(crate) fn batch(shard: u32, batch_seq: u64) -> BatchRecord {
     let n_commands = u32::try_from(batch_seq % 7 + 1).unwrap();
     BatchRecord {
         shard,
@@ -52,7 +54,7 @@ fn batch(shard: u32, batch_seq: u64) -> BatchRecord {
     }
 }
 
-fn replay_all(store: &mut dyn Store, shard: u32) -> Result<Vec<BatchRecord>, StoreError> {
+pub(crate) fn replay_all(store: &mut dyn Store, shard: u32) -> Result<Vec<BatchRecord>, StoreError> {
     let mut batches = Vec::new();
     let n_batches = store.replay(shard, &mut |batch| {
         batches.push(batch);
