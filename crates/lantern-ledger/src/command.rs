@@ -250,6 +250,9 @@ pub enum Outcome {
     OrderAdvanced {
         order: OrderId,
         status: OrderStatus,
+        /// When this change happened (the order's `updated_at` as of this answer), so a replay
+        /// can show the order as this answer saw it.
+        updated_at: Timestamp,
     },
     Ticked {
         holds_released: u32,

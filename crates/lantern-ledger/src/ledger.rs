@@ -1013,7 +1013,7 @@ impl Ledger {
         if !after.is_open() {
             self.closed_orders.push_back((now, order));
         }
-        Ok(Outcome::OrderAdvanced { order, status: after })
+        Ok(Outcome::OrderAdvanced { order, status: after, updated_at: now })
     }
 
     /// Expires what is due at `now`, at most [`EXPIRY_SWEEP_MAX`] items of each kind. Returns how

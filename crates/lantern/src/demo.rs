@@ -63,7 +63,7 @@ fn describe(outcome: &Outcome) -> String {
             receipt.coupon.map(|coupon| coupon.to_string()).unwrap_or_else(|| "none".into()),
             if *replayed { " — replayed, nothing done twice" } else { "" }
         ),
-        Outcome::OrderAdvanced { order, status } => format!("{order} is now {}", status.as_str()),
+        Outcome::OrderAdvanced { order, status, .. } => format!("{order} is now {}", status.as_str()),
         Outcome::CampaignEdited { status, ends_at, budget_total, .. } => {
             format!("campaign {} until {ends_at}, budget {budget_total}", status.as_str())
         }

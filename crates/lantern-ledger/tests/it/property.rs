@@ -655,7 +655,7 @@ fn match_answer(
                 return Err(differ());
             }
         }
-        (Expect::Advanced { order, status }, Ok(Outcome::OrderAdvanced { order: o, status: s })) => {
+        (Expect::Advanced { order, status }, Ok(Outcome::OrderAdvanced { order: o, status: s, .. })) => {
             if (order, status) != (o, s) {
                 return Err(differ());
             }
