@@ -442,7 +442,13 @@ impl App {
                     ));
                 }
             }
-            let refresh = tokio::time::Instant::now() + Duration::from_millis(LINE_WAIT_REFRESH_MS);
+            // A registered request is woken by its promotion (a completion promotes and
+            // notifies; a notification sent before this wait is kept), so it looks on its own
+            // only rarely: under overload thousands wait here, and waking each of them ten
+            // times a second re-polled its whole future stack for nothing.
+            let refresh_ms =
+                if waiter.is_some() { LINE_WAIT_REFRESH_REGISTERED_MS } else { LINE_WAIT_REFRESH_MS };
+            let refresh = tokio::time::Instant::now() + Duration::from_millis(refresh_ms);
             next_ticket_change(waiter.as_ref(), refresh.min(deadline)).await;
         }
     }
@@ -722,8 +728,13 @@ struct Queued {
     ticket: Ticket,
 }
 
-/// How often a held request looks at its place in line; a promotion wakes it at once.
+/// How often a held request that could not register for a wake-up ([`WAITERS_MAX`]) looks at
+/// its place in line; a registered one is woken by its promotion.
 const LINE_WAIT_REFRESH_MS: u64 = 100;
+
+/// How often a held request registered for a wake-up looks anyway: well inside an admitted
+/// ticket's TTL (2 s by default), so that a lost wake-up costs a delay, never the place.
+const LINE_WAIT_REFRESH_REGISTERED_MS: u64 = 500;
 
 /// Most long polls and streams registered for a wake-up at once; past it they check on their
 /// own once a second.

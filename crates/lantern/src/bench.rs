@@ -1,8 +1,11 @@
 //! `lantern bench ledger`: coupon orders through the durable sequencer.
 //!
-//! A coupon order is three commands, each a round trip through the sequencer and acknowledged
-//! only after its batch is durable: claim the coupon, quote the cart (holding the coupon), place
-//! the order. Producers are tokio tasks, as the HTTP gateway's requests will be.
+//! A coupon order claims the coupon, quotes the cart (holding the coupon) and places the order,
+//! acknowledged only after its batch is durable. By default it is one command
+//! (`Command::CouponOrder`, one round trip and one journal entry, as the gateway's
+//! `POST /v1/coupon_orders`); `--steps three` sends the three commands as an agent that shows the
+//! quote first would (two round trips: the claim and the quote travel together). Producers are
+//! tokio tasks, as the HTTP gateway's requests are.
 
 // Throughput and latency figures are floats; money never is (it stays `Money` in fen).
 #![allow(clippy::float_arithmetic)]
@@ -61,9 +64,29 @@ pub struct LedgerBenchArgs {
     /// Where the runs' temporary data directories go (default: the system temp directory).
     #[arg(long)]
     data_root: Option<PathBuf>,
+    /// How a coupon order travels: `one` command (claim, quote and place in one round trip, as
+    /// `POST /v1/coupon_orders`) or `three` (claim and quote in one round trip, then the order:
+    /// what a chat that shows the quote before the shopper says yes sends).
+    #[arg(long, value_enum, default_value_t = Steps::One)]
+    steps: Steps,
     /// Print every figure as one JSON object on the last line.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Steps {
+    One,
+    Three,
+}
+
+impl Steps {
+    fn describe(self) -> &'static str {
+        match self {
+            Steps::One => "one command (claim + quote + place), one round trip",
+            Steps::Three => "claim + quote, then place: two round trips",
+        }
+    }
 }
 
 /// One run's figures.
@@ -94,6 +117,7 @@ struct Workload {
     n_merchants: u64,
     producers: usize,
     durable: bool,
+    steps: Steps,
 }
 
 pub fn run(args: &LedgerBenchArgs) -> anyhow::Result<()> {
@@ -103,12 +127,18 @@ pub fn run(args: &LedgerBenchArgs) -> anyhow::Result<()> {
     );
     anyhow::ensure!(args.orders > 0 && args.merchants > 0, "--orders and --merchants must be positive");
     let mut runs = Vec::new();
-    println!("lantern bench ledger: coupon orders = claim + quote + place, each acknowledged after fsync");
+    println!("lantern bench ledger: coupon orders as {}, acknowledged after fsync", args.steps.describe());
     for durable in [true, false] {
         for &producers in &args.producers {
             let n_orders = args.orders.min(2_000 * producers as u64);
-            let workload =
-                Workload { n_orders, n_shoppers: n_orders, n_merchants: args.merchants, producers, durable };
+            let workload = Workload {
+                n_orders,
+                n_shoppers: n_orders,
+                n_merchants: args.merchants,
+                producers,
+                durable,
+                steps: args.steps,
+            };
             let figures = run_workload(args, workload, format!("{producers} producers"), false)?;
             print_run(&figures);
             runs.push(figures);
@@ -123,6 +153,7 @@ pub fn run(args: &LedgerBenchArgs) -> anyhow::Result<()> {
             n_merchants: args.surge_merchants,
             producers: 1_024,
             durable: true,
+            steps: args.steps,
         };
         println!(
             "surge: {} orders from {} shoppers at {} outlets, durable, 1024 producers",
@@ -161,7 +192,7 @@ pub fn run(args: &LedgerBenchArgs) -> anyhow::Result<()> {
         );
     }
     if args.json {
-        print_json(&runs, surge.as_ref(), peer);
+        print_json(args.steps, &runs, surge.as_ref(), peer);
     }
     Ok(())
 }
@@ -182,7 +213,7 @@ fn print_run(figures: &RunFigures) {
     );
 }
 
-fn print_json(runs: &[RunFigures], surge: Option<&RunFigures>, peer_ops_per_s: Option<f64>) {
+fn print_json(steps: Steps, runs: &[RunFigures], surge: Option<&RunFigures>, peer_ops_per_s: Option<f64>) {
     let run_json = |figures: &RunFigures| {
         serde_json::json!({
             "producers": figures.producers,
@@ -203,6 +234,7 @@ fn print_json(runs: &[RunFigures], surge: Option<&RunFigures>, peer_ops_per_s: O
         "p99_ms": headline.map(|run| run.p99_ms),
         "p50_ms": headline.map(|run| run.p50_ms),
         "producers": headline.map(|run| run.producers),
+        "steps": if steps == Steps::One { "one" } else { "three" },
         "durable_over_fsync_off": headline.zip(fsync_off).map(|(durable, off)| durable.orders_per_s / off.orders_per_s),
         "runs": runs.iter().map(run_json).collect::<Vec<_>>(),
     });
@@ -392,8 +424,13 @@ async fn coupon_order(
         quantity: 1 + (random >> 8) as u16 % 2,
         options: vec![OptionId::new(1 + (random >> 16) as u32 % 2), OptionId::new(11)],
     }];
+    let idempotency_key = IdempotencyKey::new(format!("bench-{index}"))?;
+    if workload.steps == Steps::One {
+        let order = Command::CouponOrder { shopper, campaign: CAMPAIGN, merchant, lines, idempotency_key };
+        return accepted(handle.submit(order).await);
+    }
     // The claim and the quote travel together: the intake is first in, first out, so the quote
-    // sees the coupon just claimed (as the gateway's one-request coupon order does).
+    // sees the coupon just claimed.
     let claim = Command::ClaimCoupon { shopper, campaign: CAMPAIGN, referred_by };
     let (claim, quote) = handle
         .submit_pair(claim, Command::Quote { shopper, merchant, lines, coupon: CouponChoice::Best })
@@ -405,7 +442,6 @@ async fn coupon_order(
         Ok(Outcome::Quoted(view)) => view.quote,
         other => return accepted(other),
     };
-    let idempotency_key = IdempotencyKey::new(format!("bench-{index}"))?;
     accepted(handle.submit(Command::PlaceOrder { shopper, quote, idempotency_key }).await)
 }
 
