@@ -124,13 +124,19 @@ pub fn openapi_json() -> String {
     ApiDoc::openapi().to_pretty_json().unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
 }
 
-/// The whole application: the API and `/mcp`.
+/// The whole application: the API and `/mcp`, behind the same limits, request ids, logs and
+/// sharding as every other request.
 pub fn router(app: Arc<App>) -> Router {
-    api_router(Arc::clone(&app)).merge(mcp::http_router(&app))
+    let routes = api_routes(Arc::clone(&app)).merge(mcp::http_router(&app));
+    with_layers(routes, app)
 }
 
 /// The API (everything but `/mcp`, whose tools call it in-process).
 pub(crate) fn api_router(app: Arc<App>) -> Router {
+    with_layers(api_routes(Arc::clone(&app)), app)
+}
+
+fn api_routes(app: Arc<App>) -> Router {
     let document = Arc::new(openapi_json());
     Router::new()
         .route("/healthz", get(routes::healthz))
@@ -187,6 +193,11 @@ pub(crate) fn api_router(app: Arc<App>) -> Router {
         .route("/assets/{*path}", get(web::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+}
+
+fn with_layers(routes: Router, app: Arc<App>) -> Router {
+    routes
         // A shopper's request on another node's shard goes there (307), before any work here.
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), sharding::redirect_to_owner))
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), observe))
@@ -194,7 +205,6 @@ pub(crate) fn api_router(app: Arc<App>) -> Router {
         // A bug in a handler answers 500 in the usual shape instead of dropping the connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_answer))
         .layer(DefaultBodyLimit::max(app.config.body_bytes_max))
-        .with_state(app)
 }
 
 fn panic_answer(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -225,6 +235,8 @@ fn class_of(method: &Method, route: &str) -> Option<Class> {
     let class = match (method.as_str(), route) {
         (_, "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => return None,
         (_, "/" | "/ops" | "/merchant" | "/assets/{*path}") => return None,
+        // An MCP message is counted by the API calls its tool makes, each in its own class.
+        (_, route) if route.starts_with("/mcp") => return None,
         ("POST", "/v1/checkout_sessions/{checkout_session_id}/complete") => Class::CompleteCheckout,
         ("POST", "/checkout_sessions/{checkout_session_id}/complete") => Class::CompleteCheckout,
         ("POST", "/v1/campaigns/{campaign_id}/claim") => Class::Claim,

@@ -168,13 +168,17 @@ pub fn http_router(app: &Arc<App>) -> Router {
         Arc::clone(&sessions),
         config,
     );
+    let body_bytes_max = app.config.body_bytes_max;
     let app = Arc::clone(app);
-    Router::new().nest_service("/mcp", service).layer(axum::middleware::from_fn(
-        move |request: Request, next: Next| {
+    Router::new()
+        .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn(move |request: Request, next: Next| {
             let (app, sessions) = (Arc::clone(&app), Arc::clone(&sessions));
             async move { authenticate(&app, &sessions, request, next).await }
-        },
-    ))
+        }))
+        // The MCP service reads its body itself, past axum's `DefaultBodyLimit`: this limit is the
+        // one the API's extractors honour, answered 413 in the usual shape by `observe`.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(body_bytes_max))
 }
 
 /// The host of a URL like `https://shop.example.com:8443/base`.

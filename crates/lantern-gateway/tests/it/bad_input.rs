@@ -784,3 +784,38 @@ async fn fuzzed_bodies_never_cause_a_server_error() {
     assert_eq!(server.app.metrics.n_server_errors(), 0);
     server.get(&shopper, "/v1/wallet").await.ok(200);
 }
+
+/// `/mcp` sits behind the same outer layers as the API: its body limit answers 413 in the
+/// usual shape (the MCP service reads its body itself, so axum's limit alone would not), its
+/// headers are limited, and its answers carry a request id.
+#[tokio::test]
+async fn the_mcp_endpoint_has_the_api_s_body_and_header_limits() {
+    let server = Server::start().await;
+    let shopper = server.shopper(1);
+    let huge =
+        format!("{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"pad\":\"{}\"}}", "x".repeat(100_000));
+    let reply = server
+        .send(
+            server
+                .http
+                .post(server.url("/mcp"))
+                .bearer_auth(&shopper)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(huge),
+        )
+        .await;
+    assert_refused(&reply, &[413], "POST /mcp with a huge body");
+    assert_eq!(reply.code(), "body_too_large");
+    assert!(reply.header("request-id").is_some(), "an /mcp answer has a request id: {:?}", reply.headers);
+    let reply = server
+        .send(
+            server.http.post(server.url("/mcp")).bearer_auth(&shopper).header("x-pad", "y".repeat(40 * 1024)),
+        )
+        .await;
+    assert_refused(&reply, &[431], "POST /mcp with huge headers");
+    // Without a token it is still MCP's own 401, now with a request id too.
+    let reply = server.send(server.http.post(server.url("/mcp")).body("{}")).await;
+    assert_eq!(reply.status, 401, "{}", reply.text);
+    assert!(reply.header("request-id").is_some());
+}
