@@ -90,6 +90,9 @@ impl ApiError {
             "service_unavailable"
         } else if self.status.is_server_error() {
             "processing_error"
+        } else if self.status.is_redirection() {
+            // Not the caller's mistake: the same request belongs at `Location`.
+            "redirect"
         } else {
             "invalid_request"
         }

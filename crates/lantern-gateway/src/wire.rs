@@ -12,7 +12,8 @@ pub const CURRENCY: &str = "cny";
 /// how long to wait.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// `invalid_request`, `processing_error` or `service_unavailable`.
+    /// `invalid_request`, `processing_error` or `service_unavailable`; `redirect` on a `307`
+    /// to the node that serves the shopper.
     #[serde(rename = "type")]
     pub kind: String,
     /// Stable machine code: an ACP reason (`discount_code_expired`, `idempotency_conflict`, ...)

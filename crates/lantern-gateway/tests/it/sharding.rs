@@ -43,6 +43,11 @@ async fn a_shopper_at_the_wrong_node_is_redirected_to_theirs_and_served_there() 
     let redirected = node_a.send(request).await;
     assert_eq!(redirected.status, 307, "{:?}", redirected.json);
     assert_eq!(redirected.code(), "wrong_node");
+    assert_eq!(
+        redirected.json["type"], "redirect",
+        "a redirect is not an invalid request: {}",
+        redirected.text
+    );
     assert_eq!(redirected.header("location"), Some(node_b.url(&claim_path).as_str()));
     assert_eq!(redirected.header("lantern-node"), Some("1"));
     assert!(
