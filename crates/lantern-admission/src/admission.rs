@@ -16,6 +16,10 @@ pub const RETRY_AFTER_MS_MIN: u64 = 1000;
 /// Most promotions remembered for [`Admission::take_promoted`] between two calls. Past it the
 /// oldest are forgotten: their holders learn of it at their next poll instead of at once.
 pub const PROMOTED_LOG_MAX: usize = 4096;
+/// Most tickets promoted beyond the concurrency limit for holders still on their way back (see
+/// [`Admission::stats`]' `promotion_lead`). Bounds how far in-flight requests can overshoot
+/// the limit when every promoted holder returns at once.
+pub const PROMOTION_LEAD_MAX: u32 = 2048;
 
 /// Admission control for the gateway. Pure: no I/O, no clock; the gateway holds one behind a
 /// mutex and passes the time in. Every method is O(log n) in the waiting tickets (amortized:
@@ -39,6 +43,13 @@ pub struct Admission {
     /// Tickets promoted since the last [`Admission::take_promoted`], oldest first, at most
     /// [`PROMOTED_LOG_MAX`]: the gateway wakes their long polls at once.
     promoted_log: std::collections::VecDeque<Ticket>,
+    /// How long promoted holders take to come back and redeem (smoothed; `None` before the
+    /// first): a round trip for a shopper's phone, next to nothing for a request held in line
+    /// inside the gateway. An unredeemed ticket counts as the whole `admitted_ttl_ms`.
+    redeem_ms_smoothed: Option<u64>,
+    /// How long a permit is held, grant to completion (smoothed): limit ÷ this is the rate at
+    /// which slots free up, which the lead must keep fed.
+    hold_us_smoothed: u64,
 }
 
 /// The right to run one request; hand it back to [`Admission::complete`] exactly once.
@@ -126,6 +137,10 @@ pub struct AdmissionStats {
     /// Slots granted per second (admissions plus promotions) measured while tickets wait,
     /// smoothed; before the first queue, the limit divided by the target latency.
     pub drain_per_s: u64,
+    /// Tickets promoted beyond the limit so that slots do not stand empty while promoted holders
+    /// are on their way: limit ÷ hold time times the measured redeem time, at most
+    /// [`PROMOTION_LEAD_MAX`].
+    pub promotion_lead: u32,
     pub per_class: [ClassStats; CLASS_COUNT],
     /// Requests refused by [`Admission::check_rate`], by bucket.
     pub shed_shopper_rate_limited: u64,
@@ -157,6 +172,7 @@ impl Admission {
 
     pub fn try_new(config: AdmissionConfig) -> Result<Admission, ConfigError> {
         config.validate()?;
+        let target_latency_us = config.limiter.target_latency_us;
         Ok(Admission {
             limiter: Limiter::new(config.limiter.clone()),
             drain: DrainMeter::new(0),
@@ -172,6 +188,8 @@ impl Admission {
             shed_shopper_rate_limited: 0,
             shed_ip_rate_limited: 0,
             promoted_log: std::collections::VecDeque::new(),
+            redeem_ms_smoothed: None,
+            hold_us_smoothed: target_latency_us,
         })
     }
 
@@ -271,6 +289,9 @@ impl Admission {
             self.lines[class_idx].touch(entry_idx, now_ms);
             return Err(self.state_of(ticket.class, entry_idx));
         }
+        let promoted_at_ms =
+            self.lines[class_idx].entry(entry_idx).clock_ms.saturating_sub(self.config.admitted_ttl_ms);
+        self.note_redeem_ms(now_ms.saturating_sub(promoted_at_ms));
         let state = self.lines[class_idx].remove(entry_idx);
         debug_assert!(state == EntryState::Admitted);
         debug_assert!(self.reserved > 0);
@@ -292,6 +313,7 @@ impl Admission {
         let busy_before = self.in_flight + self.reserved;
         self.in_flight = self.in_flight.saturating_sub(1);
         self.limiter.on_complete(latency_us, overloaded, busy_before, now_ms);
+        self.note_hold(permit, now_ms);
         self.promote(now_ms);
     }
 
@@ -302,6 +324,7 @@ impl Admission {
         let now_ms = self.settle(now_ms);
         debug_assert!(self.in_flight > 0, "completed {permit:?} but nothing is in flight (double complete?)");
         self.in_flight = self.in_flight.saturating_sub(1);
+        self.note_hold(permit, now_ms);
         self.promote(now_ms);
     }
 
@@ -337,6 +360,7 @@ impl Admission {
             in_flight: self.in_flight,
             reserved: self.reserved,
             drain_per_s: self.drain_rate_milli_per_s() / 1000,
+            promotion_lead: self.promotion_lead(),
             per_class,
             shed_shopper_rate_limited: self.shed_shopper_rate_limited,
             shed_ip_rate_limited: self.shed_ip_rate_limited,
@@ -363,6 +387,7 @@ impl Admission {
 
     fn expire_due(&mut self, now_ms: u64) {
         let idle_ttl_ms = self.config.ticket_idle_ttl_ms;
+        let mut n_unredeemed = 0u32;
         for class_idx in 0..CLASS_COUNT {
             // Each pass removes one ticket, so these loops end within the line's length.
             let line = &mut self.lines[class_idx];
@@ -381,19 +406,28 @@ impl Admission {
                 debug_assert!(self.reserved > 0);
                 self.reserved = self.reserved.saturating_sub(1);
                 self.counters[class_idx].expired += 1;
+                n_unredeemed += 1;
             }
+        }
+        // A holder who never came back took the whole TTL. The average has forgotten an old
+        // sample after a few dozen new ones, so more than that need not be fed.
+        for _ in 0..n_unredeemed.min(64) {
+            self.note_redeem_ms(self.config.admitted_ttl_ms);
         }
     }
 
     /// Fills free slots from the waiting room: the highest class with a waiting ticket, FIFO.
     /// Shares never grow toward lower classes (validated), so when the highest waiting class has
-    /// no room, no lower one has either.
+    /// no room, no lower one has either. Promotes up to the limit plus the promotion lead: a
+    /// promoted ticket's slot is not used until its holder comes back, and if each slot waited
+    /// for that round trip the line would drain at limit ÷ round trip (a few hundred a second
+    /// for phones) instead of at the ledger's capacity.
     fn promote(&mut self, now_ms: u64) {
         let until_ms = now_ms.saturating_add(self.config.admitted_ttl_ms);
         // Each pass fills one slot, so this ends within `limit` passes.
         while let Some(class) = Class::ALL.into_iter().find(|class| self.lines[class.index()].n_waiting() > 0)
         {
-            if !self.has_room(class) {
+            if !self.has_room_to_promote(class) {
                 break;
             }
             let Some((seq, issued_at_ms)) = self.lines[class.index()].promote_first(until_ms) else {
@@ -416,6 +450,36 @@ impl Admission {
         let busy = u64::from(self.in_flight) + u64::from(self.reserved);
         let share_permille = u64::from(self.config.class_share_permille[class.index()]);
         busy * 1000 < u64::from(self.limiter.limit()) * share_permille
+    }
+
+    /// [`Admission::has_room`] with the promotion lead added to the limit.
+    fn has_room_to_promote(&self, class: Class) -> bool {
+        let busy = u64::from(self.in_flight) + u64::from(self.reserved);
+        let share_permille = u64::from(self.config.class_share_permille[class.index()]);
+        let limit = u64::from(self.limiter.limit()) + u64::from(self.promotion_lead());
+        busy * 1000 < limit * share_permille
+    }
+
+    /// The rate at which slots free up (limit ÷ hold time) times the redeem time: the promoted
+    /// tickets it takes to keep the limit's slots busy while their holders come back (Little's
+    /// law). Near 0 for requests held in line inside the gateway, which redeem at once.
+    fn promotion_lead(&self) -> u32 {
+        let Some(redeem_ms) = self.redeem_ms_smoothed else { return 0 };
+        let lead = u64::from(self.limiter.limit()) * redeem_ms * 1000 / self.hold_us_smoothed.max(1);
+        u32::try_from(lead).unwrap_or(u32::MAX).min(PROMOTION_LEAD_MAX)
+    }
+
+    fn note_hold(&mut self, permit: Permit, now_ms: u64) {
+        // Milliseconds are this module's clock: a hold under one counts as half of one.
+        let hold_us = now_ms.saturating_sub(permit.started_at_ms).saturating_mul(1000).max(500);
+        self.hold_us_smoothed = smooth(self.hold_us_smoothed, hold_us);
+    }
+
+    fn note_redeem_ms(&mut self, redeem_ms: u64) {
+        self.redeem_ms_smoothed = Some(match self.redeem_ms_smoothed {
+            Some(smoothed) => smooth(smoothed, redeem_ms),
+            None => redeem_ms,
+        });
     }
 
     /// Waiting tickets of classes higher than `class`: all of them go first.
@@ -467,4 +531,9 @@ impl Admission {
         let rate_milli_per_s = self.drain_rate_milli_per_s().max(1);
         position.saturating_mul(1_000_000).div_ceil(rate_milli_per_s).clamp(1, ETA_MS_MAX)
     }
+}
+
+/// An exponentially weighted moving average with weight 1/8 for the new sample, in integers.
+fn smooth(smoothed: u64, sample: u64) -> u64 {
+    smoothed - smoothed / 8 + sample / 8
 }

@@ -38,8 +38,8 @@ mod limiter;
 mod line;
 
 pub use admission::{
-    Admission, AdmissionStats, ClassStats, Decision, ETA_MS_MAX, Permit, RETRY_AFTER_MS_MIN, ShedReason,
-    Ticket, TicketState,
+    Admission, AdmissionStats, ClassStats, Decision, ETA_MS_MAX, PROMOTION_LEAD_MAX, Permit,
+    RETRY_AFTER_MS_MIN, ShedReason, Ticket, TicketState,
 };
 pub use class::{CLASS_COUNT, Class};
 pub use config::{

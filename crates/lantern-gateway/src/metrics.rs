@@ -170,7 +170,7 @@ impl Metrics {
                 admission.per_class[class.index()].waiting
             );
         }
-        let gauges: [(&str, &str, String); 7] = [
+        let gauges: [(&str, &str, String); 8] = [
             (
                 "lantern_concurrency_limit",
                 "The adaptive concurrency limit on the ledger path.",
@@ -181,6 +181,11 @@ impl Metrics {
                 "lantern_waiting_room_drain_per_second",
                 "Measured rate at which waiting tickets are admitted.",
                 admission.drain_per_s.to_string(),
+            ),
+            (
+                "lantern_waiting_room_promotion_lead",
+                "Tickets promoted beyond the limit while their holders come back.",
+                admission.promotion_lead.to_string(),
             ),
             (
                 "lantern_ledger_queue_depth",

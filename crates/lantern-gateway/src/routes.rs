@@ -1505,6 +1505,7 @@ pub async fn gateway_stats(State(app): AppState, headers: HeaderMap) -> Reply {
         concurrency_limit: admission.limit,
         in_flight: admission.in_flight,
         drain_per_s: admission.drain_per_s,
+        promotion_lead: admission.promotion_lead,
         classes: Class::ALL
             .iter()
             .map(|class| {

@@ -458,6 +458,8 @@ pub struct GatewayStatsBody {
     pub concurrency_limit: u32,
     pub in_flight: u32,
     pub drain_per_s: u64,
+    /// Tickets promoted beyond the limit while their holders come back (see `lantern-admission`).
+    pub promotion_lead: u32,
     pub classes: Vec<ClassStatsBody>,
     pub ledger_queue_depth: u64,
     pub ledger_batches: u64,

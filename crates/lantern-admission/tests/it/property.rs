@@ -2,8 +2,8 @@
 //! backwards) time, with the invariants checked after every step.
 
 use lantern_admission::{
-    Admission, AdmissionConfig, Class, Decision, ETA_MS_MAX, LimiterConfig, Permit, RETRY_AFTER_MS_MIN,
-    ShedReason, Ticket, TicketState,
+    Admission, AdmissionConfig, Class, Decision, ETA_MS_MAX, LimiterConfig, PROMOTION_LEAD_MAX, Permit,
+    RETRY_AFTER_MS_MIN, ShedReason, Ticket, TicketState,
 };
 use proptest::prelude::*;
 
@@ -116,6 +116,7 @@ impl World {
 
     fn step(&mut self, op: &Op) {
         let busy_before = self.busy();
+        let lead_before = self.admission.stats().promotion_lead;
         match *op {
             Op::Admit { class_idx, late_ms } => {
                 let class = Class::ALL[class_idx];
@@ -153,14 +154,17 @@ impl World {
             }
             Op::Advance { ms } => self.now_ms += ms,
         }
-        // Admissions and promotions never push the busy slots past the limit.
+        // Admissions and promotions never push the busy slots past the limit plus the lead
+        // allowed to promoted tickets (which may change within the step: the larger).
         let stats = self.admission.stats();
         let busy_after = self.busy();
+        let lead = lead_before.max(stats.promotion_lead);
         assert!(
-            busy_after <= busy_before.max(stats.limit),
-            "busy {busy_before} -> {busy_after}, limit {}",
+            busy_after <= busy_before.max(stats.limit + lead),
+            "busy {busy_before} -> {busy_after}, limit {} + lead {lead}",
             stats.limit
         );
+        assert!(stats.promotion_lead <= PROMOTION_LEAD_MAX);
         self.check_invariants();
     }
 

@@ -215,3 +215,65 @@ fn a_full_waiting_room_sheds_with_the_last_tickets_eta() {
     assert_eq!((stats.queued, stats.shed, stats.waiting), (3, 1, 3));
     assert_eq!(busy(&admission), 10);
 }
+
+/// Shoppers whose phones take 200 ms to come back after their ticket is promoted still keep
+/// every slot of the limit busy: the line drains at the ledger's capacity (limit ÷ latency), not
+/// at limit ÷ round trip. Before the promotion lead, a promoted ticket held its slot empty for
+/// the whole round trip, and this line drained at about 50 a second instead of 2,000.
+#[test]
+fn promoted_holders_on_their_way_back_do_not_leave_slots_empty() {
+    const LIMIT: u32 = 10;
+    const SERVICE_MS: u64 = 5;
+    const ROUND_TRIP_MS: u64 = 200;
+    const ARRIVALS_PER_MS: u64 = 3; // 3,000 a second against a capacity of 2,000
+    const RUN_MS: u64 = 3_000;
+    let mut config = fixed_limit(LIMIT);
+    config.class_share_permille = [1000; 5];
+    config.waiting_room_capacity = [100_000; 5];
+    config.ticket_idle_ttl_ms = 60_000;
+    let mut admission = Admission::new(config);
+    let mut running: Vec<(u64, lantern_admission::Permit)> = Vec::new();
+    let mut coming_back: std::collections::VecDeque<(u64, Ticket)> = std::collections::VecDeque::new();
+    let mut promoted = Vec::new();
+    let mut completed_after_warm_up = 0u64;
+    let mut in_flight_max = 0;
+    for now_ms in 0..RUN_MS {
+        running.retain(|&(done_ms, permit)| {
+            if done_ms > now_ms {
+                return true;
+            }
+            admission.complete(permit, SERVICE_MS * 1000, false, now_ms);
+            if now_ms >= 1_000 {
+                completed_after_warm_up += 1;
+            }
+            false
+        });
+        for _ in 0..ARRIVALS_PER_MS {
+            match admission.admit(Class::Checkout, now_ms) {
+                Decision::Admit(permit) => running.push((now_ms + SERVICE_MS, permit)),
+                Decision::Wait { .. } => {}
+                Decision::Shed { .. } => panic!("the waiting room is large enough for this run"),
+            }
+        }
+        admission.take_promoted(&mut promoted);
+        coming_back.extend(promoted.drain(..).map(|ticket| (now_ms + ROUND_TRIP_MS, ticket)));
+        while coming_back.front().is_some_and(|&(back_ms, _)| back_ms <= now_ms) {
+            let (_, ticket) = coming_back.pop_front().expect("checked");
+            let permit = admission.redeem(ticket, now_ms).expect("back well within the admitted TTL");
+            running.push((now_ms + SERVICE_MS, permit));
+        }
+        in_flight_max = in_flight_max.max(admission.stats().in_flight);
+    }
+    let capacity_per_s = u64::from(LIMIT) * 1000 / SERVICE_MS;
+    let drained_per_s = completed_after_warm_up * 1000 / (RUN_MS - 1_000);
+    assert!(
+        drained_per_s * 10 >= capacity_per_s * 9,
+        "the line drained {drained_per_s}/s against a capacity of {capacity_per_s}/s (lead {})",
+        admission.stats().promotion_lead
+    );
+    // The lead covers the round trip (capacity × 200 ms = 400 tickets), and in-flight requests
+    // overshoot the limit by at most the lead.
+    let lead = admission.stats().promotion_lead;
+    assert!((300..=600).contains(&lead), "lead {lead}");
+    assert!(in_flight_max <= LIMIT + lantern_admission::PROMOTION_LEAD_MAX, "in flight {in_flight_max}");
+}
