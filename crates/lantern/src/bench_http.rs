@@ -867,6 +867,9 @@ struct OverloadStats {
     /// Orders answered 201 within the window, and their requests' latency.
     goodput_orders: u64,
     admitted_latency: Histogram<u64>,
+    /// Every 201's request, less the time the gateway held it in line (`Lantern-Waited-Ms`):
+    /// the time from admission to the answer.
+    served_latency: Histogram<u64>,
     /// Arrival to 201 for shoppers who went through the waiting room.
     waited_latency: Histogram<u64>,
     per_second: Vec<u64>,
@@ -892,6 +895,8 @@ struct OverloadFigures {
     p99_ms: f64,
     waited_p50_ms: f64,
     waited_p99_ms: f64,
+    served_p50_ms: f64,
+    served_p99_ms: f64,
     tally: Tally,
     per_second: Vec<u64>,
     shoppers_ordered: u64,
@@ -967,6 +972,8 @@ impl Overload {
                         }
                         if finished <= self.window_ends {
                             stats.goodput_orders += 1;
+                            let held = Duration::from_millis(answer.waited_ms);
+                            stats.served_latency.saturating_record(micros((finished - began).saturating_sub(held)));
                             if waited {
                                 stats.waited_latency.saturating_record(micros(finished - arrived));
                             } else {
@@ -1052,6 +1059,7 @@ async fn run_overload(
             tally: Tally::default(),
             goodput_orders: 0,
             admitted_latency: latency_histogram(),
+            served_latency: latency_histogram(),
             waited_latency: latency_histogram(),
             per_second: vec![0; window_secs + 1],
             shoppers_ordered: 0,
@@ -1153,6 +1161,8 @@ async fn run_overload(
         p99_ms: quantile_ms(&stats.admitted_latency, 0.99),
         waited_p50_ms: quantile_ms(&stats.waited_latency, 0.50),
         waited_p99_ms: quantile_ms(&stats.waited_latency, 0.99),
+        served_p50_ms: quantile_ms(&stats.served_latency, 0.50),
+        served_p99_ms: quantile_ms(&stats.served_latency, 0.99),
         tally: stats.tally.clone(),
         per_second: stats.per_second.clone(),
         shoppers_ordered: stats.shoppers_ordered,
@@ -1198,6 +1208,10 @@ fn print_overload(figures: &OverloadFigures) {
         thousands(figures.shoppers_ordered_after_waiting),
         figures.waited_p50_ms,
         figures.waited_p99_ms
+    );
+    println!(
+        "  admitted requests, from admission to answer (time held in line excluded, by Lantern-Waited-Ms): p50 {:.2} ms p99 {:.2} ms",
+        figures.served_p50_ms, figures.served_p99_ms
     );
     println!("  answers {}", figures.tally.statuses_text());
     println!("  refusal codes {}", figures.tally.codes_text());
@@ -1617,12 +1631,22 @@ fn print_table(
             ),
         ));
         rows.push((
-            "p99 of requests admitted at once".into(),
-            format!("{:.2} ms", overload.p99_ms),
+            "p99 of admitted requests, admission to answer".into(),
+            format!("{:.2} ms", overload.served_p99_ms),
             format!(
                 "< {TARGET_OVERLOAD_P99_MS} ms: {}",
-                verdict_text(overload.p99_ms < TARGET_OVERLOAD_P99_MS)
+                verdict_text(overload.served_p99_ms < TARGET_OVERLOAD_P99_MS)
             ),
+        ));
+        rows.push((
+            "p99 of requests admitted on arrival (no wait)".into(),
+            format!("{:.2} ms", overload.p99_ms),
+            String::new(),
+        ));
+        rows.push((
+            "p99 arrival to order, shoppers who waited".into(),
+            format!("{:.0} ms", overload.waited_p99_ms),
+            String::new(),
         ));
         rows.push(("overload answers".into(), overload.tally.statuses_text(), String::new()));
         rows.push((
@@ -1736,8 +1760,10 @@ fn print_json(
             "overload_follow_tickets": overload.plan.follow_tickets,
             "overload_goodput_per_s": overload.goodput_per_s.round(),
             "overload_goodput_ratio": round2(overload.goodput_ratio()),
-            "overload_p50_ms": overload.p50_ms,
-            "overload_p99_ms": overload.p99_ms,
+            "overload_p50_ms": overload.served_p50_ms,
+            "overload_p99_ms": overload.served_p99_ms,
+            "overload_at_once_p50_ms": overload.p50_ms,
+            "overload_at_once_p99_ms": overload.p99_ms,
             "overload_waited_p99_ms": overload.waited_p99_ms,
             "overload_statuses": counts_json(&overload.tally.by_status),
             "overload_codes": counts_json(&overload.tally.by_code),

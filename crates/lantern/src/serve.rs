@@ -69,9 +69,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let handle = sequencer.handle();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr()?;
         let app =
             lantern_gateway::App::new(gateway_config, handle.clone(), signer.clone(), Arc::clone(&clock));
@@ -279,4 +277,19 @@ pub fn token(args: &TokenArgs) -> anyhow::Result<()> {
     });
     println!("{token}");
     Ok(())
+}
+
+/// Connections the kernel may hold for the gateway to accept (capped by
+/// `net.core.somaxconn`). A surge opens thousands of connections at once; past the backlog the
+/// kernel drops the handshake's last packet and the client's request waits a whole SYN-ACK
+/// retransmission (a second) before it is even seen. Tokio's default is 1,024.
+const LISTEN_BACKLOG: u32 = 16_384;
+
+fn listen(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket =
+        if address.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    // As `TcpListener::bind` does: a restarted gateway can listen again at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }

@@ -32,6 +32,8 @@ pub struct Answer {
     pub retry_after: bool,
     /// The gateway held the request in line before serving it (`Lantern-Waited-Ms`).
     pub waited: bool,
+    /// How long it held it, by that header (0 without it).
+    pub waited_ms: u64,
     pub body: Vec<u8>,
 }
 
@@ -45,6 +47,7 @@ pub struct Head {
     pub chunked: bool,
     pub retry_after: bool,
     pub waited: bool,
+    pub waited_ms: u64,
     pub close: bool,
 }
 
@@ -125,11 +128,18 @@ impl Conn {
                 status: head.status,
                 retry_after: head.retry_after,
                 waited: head.waited,
+                waited_ms: head.waited_ms,
                 body,
             });
         };
         self.reusable = !head.close;
-        Ok(Answer { status: head.status, retry_after: head.retry_after, waited: head.waited, body })
+        Ok(Answer {
+            status: head.status,
+            retry_after: head.retry_after,
+            waited: head.waited,
+            waited_ms: head.waited_ms,
+            body,
+        })
     }
 
     /// Reads more bytes; the end of the stream is an error (an answer was still expected).
@@ -213,6 +223,7 @@ pub fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
         chunked: false,
         retry_after: false,
         waited: false,
+        waited_ms: 0,
         close: version == "HTTP/1.0",
     };
     for line in lines {
@@ -226,6 +237,7 @@ pub fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
             head.retry_after = !value.is_empty();
         } else if name.eq_ignore_ascii_case("lantern-waited-ms") {
             head.waited = true;
+            head.waited_ms = value.parse().unwrap_or(0);
         } else if name.eq_ignore_ascii_case("connection") {
             let value = value.to_ascii_lowercase();
             if value.contains("close") {
