@@ -2,6 +2,7 @@
 
 mod cli;
 mod cluster;
+mod cluster_http;
 mod kill;
 mod serve;
 mod support;
