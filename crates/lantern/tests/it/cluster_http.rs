@@ -24,21 +24,21 @@ use crate::support::{TempDir, lantern, text};
 
 const N_NODES: u32 = 3;
 const BUDGET_COUPONS: i64 = 360;
-const FACE_FEN: i64 = 2_500;
+pub(crate) const FACE_FEN: i64 = 2_500;
 /// More shoppers than coupons: the budget runs out under load.
 const N_SHOPPERS: u64 = 480;
 const N_WORKERS: usize = 6;
 /// How long one shopper keeps retrying (through a node's death and restart).
 const SHOPPER_DEADLINE: Duration = Duration::from_secs(20);
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
-const SECRET: [u8; 32] = [7; 32];
-const ORDER_PATH: &str = "/v1/coupon_orders";
+pub(crate) const SECRET: [u8; 32] = [7; 32];
+pub(crate) const ORDER_PATH: &str = "/v1/coupon_orders";
 const SHOP: &str = "mer_11";
-const CAMPAIGN: &str = "cmp_2";
+pub(crate) const CAMPAIGN: &str = "cmp_2";
 
-struct Cluster {
-    url: String,
-    dir: TempDir,
+pub(crate) struct Cluster {
+    pub url: String,
+    pub dir: TempDir,
     ports: Vec<u16>,
     nodes: Vec<Option<Node>>,
 }
@@ -59,11 +59,50 @@ impl Drop for Cluster {
 }
 
 impl Cluster {
+    /// `n_nodes` nodes (not started) on free loopback ports, over the PostgreSQL at `url`.
+    pub fn new(url: String, n_nodes: usize, label: &str) -> Cluster {
+        let dir = TempDir::new(label);
+        std::fs::create_dir_all(&dir.0).unwrap_or_else(|error| panic!("{error}"));
+        Cluster {
+            url,
+            dir,
+            ports: (0..n_nodes).map(|_| free_port()).collect(),
+            nodes: (0..n_nodes).map(|_| None).collect(),
+        }
+    }
+
+    /// Writes node `node`'s configuration: its `listen` and `data`, generous per-address
+    /// limits (every shopper here comes from 127.0.0.1), then `rest`.
+    pub fn write_config(&self, node: usize, rest: &str) {
+        let config = format!(
+            "listen = \"{}\"\ndata = {:?}\n{rest}\n[admission]\nip_per_second = 1000000\nip_burst = 1000000\n",
+            self.address(node),
+            self.dir.0.join(format!("data{node}")),
+        );
+        std::fs::write(self.config_path(node), config).unwrap_or_else(|error| panic!("{error}"));
+    }
+
+    /// Every log the nodes wrote (for failure messages).
+    pub fn logs(&self) -> String {
+        let mut logs = String::new();
+        for entry in std::fs::read_dir(&self.dir.0).into_iter().flatten().flatten() {
+            if entry.path().extension().is_some_and(|extension| extension == "log") {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                logs.push_str(&format!("--- {}\n{text}\n", entry.path().display()));
+            }
+        }
+        logs
+    }
+
+    pub fn data_dir(&self, node: usize) -> PathBuf {
+        self.dir.0.join(format!("data{node}"))
+    }
+
     fn base(&self, node: usize) -> String {
         format!("http://127.0.0.1:{}", self.ports[node])
     }
 
-    fn address(&self, node: usize) -> String {
+    pub fn address(&self, node: usize) -> String {
         format!("127.0.0.1:{}", self.ports[node])
     }
 
@@ -71,31 +110,28 @@ impl Cluster {
         self.dir.0.join(format!("node{node}.toml"))
     }
 
-    fn write_configs(&self) {
-        std::fs::create_dir_all(&self.dir.0).unwrap_or_else(|error| panic!("{error}"));
-        let nodes: Vec<String> = (0..N_NODES as usize).map(|node| format!("{:?}", self.base(node))).collect();
-        for node in 0..N_NODES as usize {
-            let config = format!(
-                "listen = \"{}\"\ndata = {:?}\nstore = \"{}\"\n\n[admission]\nip_per_second = 1000000\nip_burst = 1000000\n\n\
-                 [cluster]\nnodes = [{}]\nnode_index = {node}\nlease_ttl_ms = 5000\n",
-                self.address(node),
-                self.dir.0.join(format!("data{node}")),
+    /// The three nodes of one cluster over `url`.
+    fn write_cluster_configs(&self) {
+        let nodes: Vec<String> = (0..self.ports.len()).map(|node| format!("{:?}", self.base(node))).collect();
+        for node in 0..self.ports.len() {
+            let rest = format!(
+                "store = \"{}\"\n\n[cluster]\nnodes = [{}]\nnode_index = {node}\nlease_ttl_ms = 5000\n",
                 self.url,
                 nodes.join(", ")
             );
-            std::fs::write(self.config_path(node), config).unwrap_or_else(|error| panic!("{error}"));
+            self.write_config(node, &rest);
         }
     }
 
     /// Starts `lantern serve` as node `node` and waits for its listening line.
-    fn start(&mut self, node: usize) {
+    pub fn start(&mut self, node: usize) {
         let stderr_path = self.dir.0.join(format!("node{node}-{}.log", now_ms()));
         let stderr = std::fs::File::create(&stderr_path).unwrap_or_else(|error| panic!("{error}"));
         let mut child = lantern()
             .args(["serve", "--demo", "--config"])
             .arg(self.config_path(node))
             .env("LANTERN_SECRET", base64::engine::general_purpose::STANDARD.encode(SECRET))
-            .env("LANTERN_LOG", "warn")
+            .env("LANTERN_LOG", std::env::var("TEST_NODE_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
             .spawn()
@@ -124,14 +160,14 @@ impl Cluster {
         self.nodes[node] = Some(Node { child, stderr_path });
     }
 
-    fn kill(&mut self, node: usize) {
+    pub fn kill(&mut self, node: usize) {
         let mut running = self.nodes[node].take().unwrap_or_else(|| panic!("node {node} runs"));
         running.child.kill().unwrap_or_else(|error| panic!("cannot kill node {node}: {error}"));
         let _ = running.child.wait();
     }
 
     /// SIGTERM: the node drains, gives its leases back and exits cleanly.
-    fn stop(&mut self, node: usize) {
+    pub fn stop(&mut self, node: usize) {
         let mut running = self.nodes[node].take().unwrap_or_else(|| panic!("node {node} runs"));
         let pid = running.child.id().to_string();
         let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status();
@@ -142,27 +178,27 @@ impl Cluster {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .unwrap_or_else(|error| panic!("no free port: {error}"))
 }
 
-struct Answer {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: String,
+pub(crate) struct Answer {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: String,
 }
 
 impl Answer {
-    fn json(&self) -> serde_json::Value {
+    pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
     }
 }
 
 /// One HTTP/1.1 request over a fresh connection; `Err` when the node cannot be reached.
-fn request(
+pub(crate) fn request(
     address: &str,
     method: &str,
     path: &str,
@@ -200,7 +236,7 @@ fn split_location(location: &str) -> (String, String) {
     (address.to_owned(), format!("/{path}"))
 }
 
-fn token(signer: &Signer, role: Role) -> String {
+pub(crate) fn token(signer: &Signer, role: Role) -> String {
     let now = Timestamp::from_ms(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -210,7 +246,7 @@ fn token(signer: &Signer, role: Role) -> String {
     signer.issue_token(&Claims { role, issued_at: now, expires_at: now.plus_ms(3_600_000) })
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_millis() as u64)
@@ -220,16 +256,16 @@ fn now_ms() -> u64 {
 /// A shop and the campaign, on every node (operator commands are not fanned out). The nodes
 /// start with `--demo`, whose tea menu `cat_1` the new shop sells from (a menu is published by
 /// a registered shop, so the first one comes from the seed); the demo's own campaign is cmp_1.
-fn set_up(cluster: &Cluster, signer: &Signer) {
+pub(crate) fn set_up(cluster: &Cluster, signer: &Signer, budget_coupons: i64) {
     let operator = token(signer, Role::Operator);
     let starts_at = Timestamp::from_ms(now_ms() - 60_000).to_string();
     let ends_at = Timestamp::from_ms(now_ms() + 86_400_000).to_string();
     let shop = serde_json::json!({"id": SHOP, "name": "Cluster Tea House", "catalog_id": "cat_1",
         "orders_per_minute": 100_000, "open_orders_max": 1_000_000});
-    let campaign = serde_json::json!({"name": "cluster", "budget": BUDGET_COUPONS * FACE_FEN,
+    let campaign = serde_json::json!({"name": "cluster", "budget": budget_coupons * FACE_FEN,
         "template": "amount_off", "amount": FACE_FEN, "per_shopper_limit": 1,
         "starts_at": starts_at, "ends_at": ends_at});
-    for node in 0..N_NODES as usize {
+    for node in 0..cluster.ports.len() {
         let address = cluster.address(node);
         let answer = request(&address, "POST", "/v1/merchants", &operator, Some("shop"), &shop.to_string())
             .unwrap_or_else(|error| panic!("node {node}: {error}"));
@@ -242,14 +278,14 @@ fn set_up(cluster: &Cluster, signer: &Signer) {
     }
 }
 
-fn order_body() -> String {
+pub(crate) fn order_body() -> String {
     serde_json::json!({"campaign_id": CAMPAIGN, "merchant_id": SHOP,
         "line_items": [{"id": "itm_101", "quantity": 2}]})
     .to_string()
 }
 
 /// The acknowledgement line `lantern audit --acks` reads, from a 201 answer.
-fn ack_line(shopper: u64, order: &serde_json::Value) -> String {
+pub(crate) fn ack_line(shopper: u64, order: &serde_json::Value) -> String {
     let id = order["id"].as_str().and_then(|id| id.strip_prefix("ord_")).unwrap_or("?");
     let coupon = order["coupon_id"].as_str().unwrap_or_default();
     let parts: Vec<&str> = coupon.trim_start_matches("cpn_").split('_').collect();
@@ -327,17 +363,12 @@ fn three_served_nodes_redirect_survive_a_kill_and_pass_the_audit() {
     let server = LocalPostgres::start("cluster-http", &[])
         .unwrap_or_else(|error| panic!("cannot start PostgreSQL: {error}"));
     let signer = Signer::new(&SECRET).unwrap_or_else(|error| panic!("{error}"));
-    let mut cluster = Cluster {
-        url: server.url("postgres"),
-        dir: TempDir::new("cluster-http"),
-        ports: (0..N_NODES).map(|_| free_port()).collect(),
-        nodes: (0..N_NODES).map(|_| None).collect(),
-    };
-    cluster.write_configs();
+    let mut cluster = Cluster::new(server.url("postgres"), N_NODES as usize, "cluster-http");
+    cluster.write_cluster_configs();
     for node in 0..N_NODES as usize {
         cluster.start(node);
     }
-    set_up(&cluster, &signer);
+    set_up(&cluster, &signer, BUDGET_COUPONS);
     let addresses: Vec<String> = (0..N_NODES as usize).map(|node| cluster.address(node)).collect();
 
     // A shopper of node 1 at node 0: 307 to node 1, nothing done at node 0; followed, placed.

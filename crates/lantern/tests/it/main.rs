@@ -4,6 +4,7 @@ mod cli;
 mod cluster;
 mod cluster_http;
 mod kill;
+mod outage;
 mod serve;
 mod support;
 mod surge;
