@@ -106,7 +106,7 @@ impl Cluster {
         format!("127.0.0.1:{}", self.ports[node])
     }
 
-    fn config_path(&self, node: usize) -> PathBuf {
+    pub fn config_path(&self, node: usize) -> PathBuf {
         self.dir.0.join(format!("node{node}.toml"))
     }
 

@@ -10,6 +10,8 @@
 
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+
 use lantern_auth::{Role, Signer};
 use lantern_core::ShopperId;
 use lantern_store::{LocalPostgres, PostgresBudget};
@@ -134,6 +136,18 @@ fn with_only_the_leases_in_postgres_a_node_sells_its_lease_through_an_outage_and
         assert_eq!(placed.status, 201, "{}\n{}", placed.body, node.logs());
         acks.push(ack_line(shopper, &placed.json()));
     }
+    // A second node started with the same node index is refused: it would share the lease row.
+    let impostor = Cluster::new(node.url.clone(), 1, "outage-impostor");
+    impostor.write_config(0, &format!("[cluster]\nbudget_store = \"{}\"\n", node.url));
+    let output = lantern()
+        .args(["serve", "--config"])
+        .arg(impostor.config_path(0))
+        .env("LANTERN_SECRET", base64::engine::general_purpose::STANDARD.encode(SECRET))
+        .output()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success(), "a second node 0 must not start");
+    assert!(stderr.contains("cluster.node_index"), "{stderr}");
     // The keeper tops up below the low-water mark; wait for the lease to hold a few coupons.
     let waited = Instant::now();
     while available_fen(&address, &signer) < 3 * FACE_FEN && waited.elapsed() < Duration::from_secs(5) {
