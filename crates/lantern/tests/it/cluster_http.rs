@@ -498,6 +498,7 @@ fn three_served_nodes_redirect_survive_a_kill_and_pass_the_audit() {
     let budget_fen = BUDGET_COUPONS * FACE_FEN;
     assert_eq!(campaign["budget_fen"], budget_fen, "{stdout}");
     let given_out_fen = campaign["given_out_fen"].as_i64().unwrap_or(-1);
+    eprintln!("central budget after the run: {campaign}");
     assert!(given_out_fen >= acks.len() as i64 * FACE_FEN, "{stdout}");
     // Stopped cleanly, every node gave back what it did not give out.
     let row = PostgresBudget::connect(&cluster.url)
