@@ -273,10 +273,18 @@ fn campaign_open(
             Some(LedgerError::CampaignNotStarted { campaign, starts_at: stats.starts_at })
         }
         lantern_core::CampaignStatus::Active if stats.available < stats.face_value => {
-            Some(LedgerError::BudgetExhausted {
-                campaign,
-                available: stats.available,
-                needed: stats.face_value,
+            // As the ledger answers: a node of a cluster whose lease is spent while the central
+            // pool still has budget says "try again" (its next lease is on the way), not "gone".
+            Some(match ledger.campaign_lease(campaign) {
+                Some(lease) if !lease.pool_drained => LedgerError::LeaseExhausted {
+                    campaign,
+                    retry_after_ms: lantern_ledger::LEASE_RETRY_AFTER_MS,
+                },
+                _ => LedgerError::BudgetExhausted {
+                    campaign,
+                    available: stats.available,
+                    needed: stats.face_value,
+                },
             })
         }
         lantern_core::CampaignStatus::Active => None,

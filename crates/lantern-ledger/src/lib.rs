@@ -26,7 +26,10 @@ mod wallet;
 pub use accounts::{Account, CampaignAccounts};
 pub use command::{CampaignEdit, Command, CouponChoice, OrderReceipt, Outcome, QuoteView, RejectedCoupon};
 pub use error::LedgerError;
-pub use lease::{CentralLease, LeasePolicy, LeaseStep, LeaseView, expiry_ms, next_step};
+pub use lease::{
+    CHUNK_COVERS_MS, CentralLease, LOW_WATER_COVERS_MS, LeasePolicy, LeaseStep, LeaseView, SpendMeter,
+    expiry_ms, next_step,
+};
 pub use ledger::{
     CAMPAIGNS_MAX, CampaignStats, EXPECTED_ENTRIES_MAX, EXPIRY_SWEEP_MAX, LEASE_RETRY_AFTER_MS, LeaseState,
     Ledger, LedgerConfig, MemoryEstimate, ORDER_RETENTION_MS_MIN, OrderView, QuoteRecord, QuoteStatus,

@@ -163,6 +163,23 @@ pub struct ReplaySummary {
     pub elapsed_ms: u64,
 }
 
+/// Called by the applier right after each applied batch, with the ledger as it now is (under
+/// the read lock), before the batch's answers go out: how a helper that watches the ledger (the
+/// lease keeper) learns at once that something changed, instead of polling. It runs on the
+/// writer's path, so it must be quick and must never block (signal a bounded channel with
+/// `try_send`, nothing more).
+pub type ApplyObserver = Arc<dyn Fn(&Ledger) + Send + Sync>;
+
+/// The observer slot the handle and the applier share.
+#[derive(Clone, Default)]
+struct ObserverSlot(Arc<parking_lot::Mutex<Option<ApplyObserver>>>);
+
+impl std::fmt::Debug for ObserverSlot {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(if self.0.lock().is_some() { "ObserverSlot(set)" } else { "ObserverSlot(empty)" })
+    }
+}
+
 /// A cheap, cloneable way to talk to a running sequencer.
 #[derive(Clone, Debug)]
 pub struct SequencerHandle {
@@ -170,6 +187,7 @@ pub struct SequencerHandle {
     ledger: Arc<RwLock<Ledger>>,
     counters: Arc<SequencerCounters>,
     intake_capacity: usize,
+    observer: ObserverSlot,
 }
 
 impl SequencerHandle {
@@ -238,6 +256,11 @@ impl SequencerHandle {
         &self.counters
     }
 
+    /// Installs (or, with `None`, removes) the one [`ApplyObserver`]; it replaces any earlier one.
+    pub fn set_apply_observer(&self, observer: Option<ApplyObserver>) {
+        *self.observer.0.lock() = observer;
+    }
+
     /// Requests waiting in the intake queue now.
     pub fn queue_depth(&self) -> usize {
         self.intake_capacity - self.intake.capacity()
@@ -287,15 +310,18 @@ impl Sequencer {
             counters: Arc::clone(&counters),
             body: Vec::new(),
         };
+        let observer = ObserverSlot::default();
         let applier = Applier {
             batches: apply_receiver,
             ledger: Arc::clone(&ledger),
             config,
             counters: Arc::clone(&counters),
+            observer: observer.clone(),
         };
         let committer = spawn_named("lantern-committer", move || committer.run());
         let applier = spawn_named("lantern-applier", move || applier.run());
-        let handle = SequencerHandle { intake, ledger, counters, intake_capacity: config.intake_capacity };
+        let handle =
+            SequencerHandle { intake, ledger, counters, intake_capacity: config.intake_capacity, observer };
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let ticker = (config.idle_tick_ms > 0).then(|| {
             let handle = handle.clone();
@@ -485,6 +511,7 @@ struct Applier {
     ledger: Arc<RwLock<Ledger>>,
     config: SequencerConfig,
     counters: Arc<SequencerCounters>,
+    observer: ObserverSlot,
 }
 
 impl Applier {
@@ -494,6 +521,10 @@ impl Applier {
             for chunk in batch.requests.chunks(self.config.apply_chunk_commands_max) {
                 let mut ledger = self.ledger.write();
                 answers.extend(chunk.iter().map(|(command, _)| ledger.apply(command, batch.now)));
+            }
+            let observer = self.observer.0.lock().clone();
+            if let Some(observer) = observer {
+                observer(&self.ledger.read());
             }
             for ((_, reply), answer) in batch.requests.into_iter().zip(answers.drain(..)) {
                 if let Some(reply) = reply {

@@ -11,7 +11,7 @@
 use postgres::Client;
 
 use crate::StoreError;
-use crate::postgres::{connect, database_error, describe_target, migrate, parse_url};
+use crate::postgres::{connect, database_error, describe_target, lock_shard, migrate, parse_url};
 
 /// A campaign's central budget row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +60,14 @@ impl PostgresBudget {
         let mut client = connect(&config, &target)?;
         migrate(&mut client, &target)?;
         Ok(PostgresBudget { client, target })
+    }
+
+    /// Takes the session lock of `shard` (the lock a journal shard's writer holds), for a node
+    /// whose journal is not in PostgreSQL: two nodes started with one node index would otherwise
+    /// share one lease row and each spend what the other leased. Held until this connection
+    /// closes; refused with [`StoreError::ShardLocked`] while another session holds it.
+    pub fn lock_shard(&mut self, shard: u32) -> Result<(), StoreError> {
+        lock_shard(&mut self.client, &self.target, shard)
     }
 
     fn error(&self, action: &'static str) -> impl Fn(postgres::Error) -> StoreError + '_ {

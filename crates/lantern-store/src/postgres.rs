@@ -385,7 +385,7 @@ impl SessionSetup<'_> {
     }
 }
 
-fn lock_shard(client: &mut Client, target: &str, shard: u32) -> Result<(), StoreError> {
+pub(crate) fn lock_shard(client: &mut Client, target: &str, shard: u32) -> Result<(), StoreError> {
     let row = client
         .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LOCK_NAMESPACE, &shard_column(shard)])
         .map_err(|error| database_error(target, "locking the shard in", &error))?;

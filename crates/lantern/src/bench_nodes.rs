@@ -134,6 +134,8 @@ fn measure(url: &str, n_nodes: u32, args: &NodesBenchArgs) -> anyhow::Result<Mea
             handle,
             Arc::clone(&clock),
             cluster::LEASE_TTL_MS_DEFAULT,
+            cluster::JournalPlace::Postgres,
+            None,
         );
         nodes.push((sequencer, keeper));
     }

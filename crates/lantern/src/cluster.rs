@@ -1,27 +1,34 @@
 //! Several lantern nodes over one PostgreSQL: where a node's journal lives, and the lease keeper
 //! that moves campaign budget between the central pool and the node's ledger.
 //!
-//! The keeper is the I/O edge of `lantern_ledger::next_step` (the pure policy): every
-//! `KEEPER_TICK_MS` it looks at each leasing campaign of its ledger, asks the policy for the next
-//! step, and performs it: SQL on the central row through `PostgresBudget`, and `LeaseIn` /
-//! `LeaseOut` through the node's own sequencer, so every budget movement is journaled. When
-//! PostgreSQL is unreachable the keeper logs it and tries again next tick; the ledger keeps
-//! serving from what its lease holds (in this setup the journal is in the same PostgreSQL, so
-//! commits stop too and the sequencer refuses with the store's reason). It also settles the
-//! leases of nodes that stopped renewing them: it takes over the dead node's shard (its lock
-//! proves the node is gone), replays its journal and gives back what that ledger still holds.
+//! The keeper is the I/O edge of `lantern_ledger::next_step` (the pure policy): it looks at each
+//! leasing campaign of its ledger every `KEEPER_TICK_MS`, and at once when a claim leaves a
+//! campaign's lease below its low-water mark (the sequencer's apply observer signals a
+//! capacity-1 channel), asks the policy for the next step, and performs it: SQL on the central
+//! row through `PostgresBudget`, and `LeaseIn` / `LeaseOut` through the node's own sequencer, so
+//! every budget movement is journaled. Chunks and low-water marks grow with each campaign's
+//! measured spend (`LeasePolicy::sized_for`), so a busy node tops up before it runs dry.
+//!
+//! When PostgreSQL is unreachable the keeper logs it and tries again; the ledger keeps serving
+//! from what its lease holds. With the journal in the same PostgreSQL ([`JournalPlace::Postgres`])
+//! commits stop too and the sequencer refuses writes with the store's reason; with the journal in
+//! SQLite ([`JournalPlace::Local`]) orders go on until the lease is spent. With the journal in
+//! PostgreSQL the keeper also settles the leases of nodes that stopped renewing them: it takes
+//! over the dead node's shard (its lock proves the node is gone), replays its journal and gives
+//! back what that ledger still holds.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
 use lantern_core::{CampaignId, CampaignStatus, Money};
 use lantern_ledger::{
-    CampaignEdit, CentralLease, Command, LeasePolicy, LeaseStep, LeaseView, Outcome, expiry_ms, next_step,
+    Account, CampaignEdit, CentralLease, Command, LeasePolicy, LeaseStep, LeaseView, Ledger, Outcome,
+    SpendMeter, expiry_ms, next_step,
 };
 use lantern_sequencer::{Clock, ReplaySummary, Sequencer, SequencerHandle};
 use lantern_store::{
@@ -30,8 +37,11 @@ use lantern_store::{
 
 use crate::node;
 
-/// How often the keeper looks at its leases.
+/// How often the keeper looks at its leases when nothing wakes it sooner.
 pub const KEEPER_TICK_MS: u64 = 20;
+/// A chunk is never more than this share of the campaign's budget, however fast a node spends
+/// (so one busy node cannot hold most of a small budget while the others starve).
+const CHUNK_BUDGET_SHARE_MAX_DIVISOR: i64 = 16;
 /// Most steps one campaign may take in one tick (finishing a move, then topping up).
 const KEEPER_STEPS_PER_TICK_MAX: usize = 4;
 /// How often the keeper looks for other nodes' lapsed leases.
@@ -70,10 +80,10 @@ impl StoreTarget {
 /// to the pool about this long after it died.
 pub const LEASE_TTL_MS_DEFAULT: u64 = 10_000;
 
-/// The lease policy for a campaign whose coupons are worth `face_value`: chunks of 1/64 of the
-/// budget (at least 16 and at most 4,096 coupons, so a busy node asks the central row at most a
-/// few times a second and a small campaign still spreads over its nodes), topped up below a
-/// quarter chunk; idle nodes give back after 2 s; leases lapse after `lease_ttl_ms`.
+/// The lease policy for a campaign whose coupons are worth `face_value`, before it is sized for
+/// the measured spend: chunks of 1/64 of the budget (at least 16 and at most 4,096 coupons, so a
+/// small campaign still spreads over its nodes), topped up below a quarter chunk; idle nodes give
+/// back after 2 s; leases lapse after `lease_ttl_ms`.
 pub fn lease_policy(face_value: Money, budget: Money, lease_ttl_ms: u64) -> LeasePolicy {
     let face_fen = face_value.fen().max(1);
     let chunk_coupons = (budget.fen() / 64 / face_fen).clamp(16, 4_096);
@@ -85,6 +95,18 @@ pub fn lease_policy(face_value: Money, budget: Money, lease_ttl_ms: u64) -> Leas
         lease_ttl_ms,
         drained_retry_ms: 1_000,
     }
+}
+
+/// [`lease_policy`] sized for a spend of `coupons_per_s` (see `LeasePolicy::sized_for`): a chunk
+/// covers a second of it, up to 1/16 of the budget; the low-water mark a quarter second.
+pub fn sized_lease_policy(
+    face_value: Money,
+    budget: Money,
+    lease_ttl_ms: u64,
+    coupons_per_s: u64,
+) -> LeasePolicy {
+    let chunk_max = Money::from_fen(budget.fen() / CHUNK_BUDGET_SHARE_MAX_DIVISOR);
+    lease_policy(face_value, budget, lease_ttl_ms).sized_for(face_value, coupons_per_s, chunk_max)
 }
 
 /// Opens the journal and starts the node's sequencer over it. A PostgreSQL shard whose lock is
@@ -127,6 +149,25 @@ fn open_shard(
     }
 }
 
+/// For a node whose journal is local and whose leases are in PostgreSQL: connects and takes the
+/// lease shard's lock before the node serves, so a second node started with the same node index
+/// is refused at once. An unreachable database is not fatal (the keeper keeps trying; until then
+/// claims wait for a lease); `None` then.
+pub fn lock_lease_shard(url: &str, shard: u32) -> anyhow::Result<Option<PostgresBudget>> {
+    let mut budget = match PostgresBudget::connect(url) {
+        Ok(budget) => budget,
+        Err(error @ StoreError::Unreachable { .. }) => {
+            tracing::warn!(shard, error = %error, "the central budget is unreachable; no leases until it is back");
+            return Ok(None);
+        }
+        Err(error) => return Err(error).context("cannot open the central budget (cluster.budget_store)"),
+    };
+    budget.lock_shard(shard).with_context(|| {
+        format!("the leases of node {shard} are kept by another running node; give this one another cluster.node_index")
+    })?;
+    Ok(Some(budget))
+}
+
 /// Makes the node's ledger draw every campaign's budget from leases (journaled once, before the
 /// node serves anything, so no campaign of a node ever spends a budget it did not lease).
 pub fn draw_all_from_leases(handle: &SequencerHandle) -> anyhow::Result<()> {
@@ -142,6 +183,44 @@ pub fn draw_all_from_leases(handle: &SequencerHandle) -> anyhow::Result<()> {
     }
 }
 
+/// Where the journal of a node whose leases are in PostgreSQL lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JournalPlace {
+    /// In the same PostgreSQL: the journal store holds the shard's lock, and the keeper settles
+    /// other nodes' lapsed leases from their journals.
+    Postgres,
+    /// In the node's own SQLite: the keeper holds the shard's lock on its budget connection
+    /// (so two nodes cannot share a lease row), and no other node can settle this node's lease
+    /// (its journal is on this node's disk): a dead node's lease waits for it to restart.
+    Local,
+}
+
+/// The keeper's wake-up: the low-water mark of each leasing campaign, and a capacity-1 channel
+/// the sequencer's apply observer signals when a campaign's available budget is below its mark.
+struct LowWaterWatch {
+    /// At most one mark per campaign of the ledger (bounded by its campaign limit).
+    marks: Mutex<HashMap<CampaignId, Money>>,
+    wake: mpsc::SyncSender<()>,
+}
+
+impl LowWaterWatch {
+    fn set_mark(&self, campaign: CampaignId, mark: Money) {
+        self.marks.lock().unwrap_or_else(PoisonError::into_inner).insert(campaign, mark);
+    }
+
+    /// Runs on the sequencer's applier after each batch: a few map reads, then `try_send` (a
+    /// wake-up already pending is enough).
+    fn observe(&self, ledger: &Ledger) {
+        let marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
+        let low = marks.iter().any(|(campaign, mark)| {
+            ledger.accounts(*campaign).is_some_and(|accounts| accounts.balance(Account::Available) < *mark)
+        });
+        if low {
+            let _ = self.wake.try_send(());
+        }
+    }
+}
+
 /// The lease keeper's thread; stopping it gives every lease back first.
 #[derive(Debug)]
 pub struct LeaseKeeper {
@@ -150,21 +229,32 @@ pub struct LeaseKeeper {
 }
 
 impl LeaseKeeper {
-    /// Starts the keeper of `shard`'s leases, against the central budget at `url`.
+    /// Starts the keeper of `shard`'s leases, against the central budget at `url`, and installs
+    /// the apply observer that wakes it when a lease runs low. `budget` is a connection already
+    /// made (and, for [`JournalPlace::Local`], holding the shard's lock), if any.
     pub fn start(
         url: String,
         shard: u32,
         handle: SequencerHandle,
         clock: Arc<dyn Clock>,
         lease_ttl_ms: u64,
+        journal: JournalPlace,
+        budget: Option<PostgresBudget>,
     ) -> LeaseKeeper {
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
+        let (wake, woken) = mpsc::sync_channel(1);
+        let watch = Arc::new(LowWaterWatch { marks: Mutex::new(HashMap::new()), wake });
+        let observed = Arc::clone(&watch);
+        handle.set_apply_observer(Some(Arc::new(move |ledger: &Ledger| observed.observe(ledger))));
         let thread = std::thread::Builder::new()
             .name("lantern-leases".into())
             .spawn(move || {
-                let mut keeper = Keeper::new(url, shard, handle, clock, lease_ttl_ms);
-                keeper.run(&thread_stop);
+                let mut keeper = Keeper::new(url, shard, handle, clock, lease_ttl_ms, journal);
+                keeper.budget = budget;
+                keeper.watch = Some(watch);
+                keeper.run(&thread_stop, &woken);
+                keeper.handle.set_apply_observer(None);
             })
             .unwrap_or_else(|error| panic!("cannot start the lease keeper thread: {error}"));
         LeaseKeeper { stop, thread: Some(thread) }
@@ -187,6 +277,7 @@ struct Tracked {
     n_issued: u64,
     last_issue_ms: u64,
     last_grant_ms: u64,
+    meter: SpendMeter,
 }
 
 struct Keeper {
@@ -198,6 +289,9 @@ struct Keeper {
     tracked: HashMap<CampaignId, Tracked>,
     last_adopt_ms: u64,
     lease_ttl_ms: u64,
+    journal: JournalPlace,
+    /// Absent for a keeper that only settles a dead node's shard.
+    watch: Option<Arc<LowWaterWatch>>,
 }
 
 impl Keeper {
@@ -207,6 +301,7 @@ impl Keeper {
         handle: SequencerHandle,
         clock: Arc<dyn Clock>,
         lease_ttl_ms: u64,
+        journal: JournalPlace,
     ) -> Keeper {
         Keeper {
             url,
@@ -217,10 +312,20 @@ impl Keeper {
             tracked: HashMap::new(),
             last_adopt_ms: 0,
             lease_ttl_ms,
+            journal,
+            watch: None,
         }
     }
 
-    fn run(&mut self, stop: &AtomicBool) {
+    fn connect(&self) -> anyhow::Result<PostgresBudget> {
+        let mut budget = PostgresBudget::connect(&self.url)?;
+        if self.journal == JournalPlace::Local {
+            budget.lock_shard(self.shard)?;
+        }
+        Ok(budget)
+    }
+
+    fn run(&mut self, stop: &AtomicBool, woken: &mpsc::Receiver<()>) {
         while !stop.load(Ordering::Relaxed) {
             if let Err(error) = self.tick(false) {
                 // The ledger keeps serving from its leases meanwhile; the next tick reconnects.
@@ -229,13 +334,20 @@ impl Keeper {
                 std::thread::sleep(Duration::from_millis(500));
             }
             let now_ms = self.clock.now().unix_ms();
-            if now_ms.saturating_sub(self.last_adopt_ms) >= ADOPT_EVERY_MS {
+            if self.journal == JournalPlace::Postgres
+                && now_ms.saturating_sub(self.last_adopt_ms) >= ADOPT_EVERY_MS
+            {
                 self.last_adopt_ms = now_ms;
                 if let Err(error) = settle_lapsed_leases(&self.url, self.shard, self.clock.as_ref()) {
                     tracing::warn!(shard = self.shard, error = %format!("{error:#}"), "cannot settle lapsed leases");
                 }
             }
-            std::thread::sleep(Duration::from_millis(KEEPER_TICK_MS));
+            // The next tick, or sooner when a claim leaves a lease below its low-water mark.
+            if let Err(mpsc::RecvTimeoutError::Disconnected) =
+                woken.recv_timeout(Duration::from_millis(KEEPER_TICK_MS))
+            {
+                std::thread::sleep(Duration::from_millis(KEEPER_TICK_MS));
+            }
         }
         // Shutting down: everything unspent goes back to the pool.
         for _ in 0..3 {
@@ -252,7 +364,7 @@ impl Keeper {
 
     fn tick(&mut self, closing: bool) -> anyhow::Result<()> {
         if self.budget.is_none() {
-            self.budget = Some(PostgresBudget::connect(&self.url)?);
+            self.budget = Some(self.connect()?);
         }
         let campaigns = self.handle.read(|ledger| ledger.campaign_ids());
         for campaign in campaigns {
@@ -299,10 +411,20 @@ impl Keeper {
             tracked.n_issued = stats.n_issued;
             tracked.last_issue_ms = now_ms;
         }
+        tracked.meter.observe(now_ms, stats.n_issued);
         let spec_budget =
             self.handle.read(|ledger| ledger.campaign(campaign).map(|state| state.spec().budget));
-        let policy =
-            lease_policy(stats.face_value, spec_budget.unwrap_or(stats.face_value), self.lease_ttl_ms);
+        let policy = sized_lease_policy(
+            stats.face_value,
+            spec_budget.unwrap_or(stats.face_value),
+            self.lease_ttl_ms,
+            tracked.meter.coupons_per_s(),
+        );
+        if let Some(watch) = &self.watch {
+            // A drained pool is asked again on its own schedule; waking for it would not help.
+            let mark = if journal.pool_drained { Money::ZERO } else { policy.low_water };
+            watch.set_mark(campaign, mark);
+        }
         let view = LeaseView {
             journal,
             central,
@@ -404,7 +526,14 @@ fn settle_shard(url: &str, shard: u32, store: Box<dyn Store>) -> anyhow::Result<
     config.shard = shard;
     let (sequencer, _) = Sequencer::start(store, node::ledger_config(0), config, Arc::clone(&clock))
         .with_context(|| format!("cannot replay lapsed shard {shard}"))?;
-    let mut keeper = Keeper::new(url.to_owned(), shard, sequencer.handle(), clock, LEASE_TTL_MS_DEFAULT);
+    let mut keeper = Keeper::new(
+        url.to_owned(),
+        shard,
+        sequencer.handle(),
+        clock,
+        LEASE_TTL_MS_DEFAULT,
+        JournalPlace::Postgres,
+    );
     let result = keeper.tick(true);
     sequencer.stop();
     result?;

@@ -115,11 +115,21 @@ pub struct Cluster {
     /// How long a budget lease lasts unrenewed: a dead node's unspent lease returns to the pool
     /// about this long after it died.
     pub lease_ttl_ms: u64,
+    /// Keep the journal in this node's SQLite (`data`) and lease campaign budget from the
+    /// PostgreSQL at this URL (`postgres://USER@HOST:PORT/DATABASE`): through a database outage
+    /// the node keeps selling from its lease, then sheds claims with `rate_limited`. Not together
+    /// with `store = "postgres://..."`, which keeps journal and leases in PostgreSQL.
+    pub budget_store: Option<String>,
 }
 
 impl Default for Cluster {
     fn default() -> Cluster {
-        Cluster { nodes: Vec::new(), node_index: 0, lease_ttl_ms: crate::cluster::LEASE_TTL_MS_DEFAULT }
+        Cluster {
+            nodes: Vec::new(),
+            node_index: 0,
+            lease_ttl_ms: crate::cluster::LEASE_TTL_MS_DEFAULT,
+            budget_store: None,
+        }
     }
 }
 
@@ -345,6 +355,19 @@ impl ServeConfig {
         if self.cluster.lease_ttl_ms < 1_000 {
             bail!("the configuration is invalid: cluster.lease_ttl_ms must be at least 1000");
         }
+        if let Some(budget_store) = &self.cluster.budget_store {
+            if !is_postgres_url(budget_store) {
+                bail!(
+                    "the configuration is invalid: cluster.budget_store must be a postgres://USER@HOST:PORT/DATABASE URL"
+                );
+            }
+            if self.store.as_deref().is_some_and(is_postgres_url) {
+                bail!(
+                    "the configuration is invalid: cluster.budget_store is for a node whose journal stays in SQLite; \
+                     with store = \"postgres://...\" the leases are already in that PostgreSQL, so remove one of them"
+                );
+            }
+        }
         if self.expected_orders > lantern_ledger::EXPECTED_ENTRIES_MAX {
             bail!(
                 "the configuration is invalid: expected_orders must be at most {}",
@@ -353,6 +376,10 @@ impl ServeConfig {
         }
         Ok(gateway)
     }
+}
+
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Sets `path` in `table` to `value`, read as TOML when it parses (numbers, booleans, arrays)
@@ -409,5 +436,27 @@ mod tests {
         let error =
             ServeConfig::load(None, env(&[("LANTERN_LISTEN", "not an address")])).expect_err("address");
         assert!(format!("{error:#}").contains("invalid"), "{error:#}");
+    }
+
+    #[test]
+    fn a_budget_store_is_a_postgres_url_for_a_node_with_a_local_journal() {
+        let config = ServeConfig::load(
+            None,
+            env(&[("LANTERN_CLUSTER__BUDGET_STORE", "postgres://lantern@db:5432/lantern")]),
+        )
+        .expect("SQLite journal, leases in PostgreSQL");
+        assert_eq!(config.cluster.budget_store.as_deref(), Some("postgres://lantern@db:5432/lantern"));
+        let error = ServeConfig::load(None, env(&[("LANTERN_CLUSTER__BUDGET_STORE", "/srv/budget")]))
+            .expect_err("not a URL");
+        assert!(format!("{error:#}").contains("cluster.budget_store"), "{error:#}");
+        let error = ServeConfig::load(
+            None,
+            env(&[
+                ("LANTERN_STORE", "postgres://lantern@db:5432/lantern"),
+                ("LANTERN_CLUSTER__BUDGET_STORE", "postgres://lantern@db:5432/lantern"),
+            ]),
+        )
+        .expect_err("both");
+        assert!(format!("{error:#}").contains("remove one of them"), "{error:#}");
     }
 }

@@ -100,6 +100,8 @@ pub fn run(args: &LoadgenArgs) -> anyhow::Result<()> {
                 handle.clone(),
                 Arc::clone(&clock),
                 args.lease_ttl_ms,
+                crate::cluster::JournalPlace::Postgres,
+                None,
             ))
         }
     };

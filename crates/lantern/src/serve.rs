@@ -13,7 +13,7 @@ use lantern_ledger::Command;
 use lantern_sequencer::{Clock, SequencerHandle, SystemClock};
 use lantern_store::{Durability, OpenMode};
 
-use crate::cluster::{self, LeaseKeeper, StoreTarget};
+use crate::cluster::{self, JournalPlace, LeaseKeeper, StoreTarget};
 use crate::config::ServeConfig;
 use crate::world;
 
@@ -135,19 +135,32 @@ pub(crate) fn open(
     tracing::info!(data = %config.data.display(), batches = replay.n_batches, commands = replay.n_commands, elapsed_ms = replay.elapsed_ms, "ledger rebuilt");
     let signer = load_or_make_signer(&config.data)?;
     let handle = sequencer.handle();
-    let keeper = match &target {
-        StoreTarget::Postgres { url, shard } => {
+    // Where this node's campaigns lease their budget from, if anywhere.
+    let leases = match (&target, &config.cluster.budget_store) {
+        (StoreTarget::Postgres { url, shard }, _) => {
+            Some((url.clone(), *shard, JournalPlace::Postgres, None))
+        }
+        (StoreTarget::Sqlite(_), Some(url)) => {
+            let shard = config.cluster.node_index;
+            Some((url.clone(), shard, JournalPlace::Local, cluster::lock_lease_shard(url, shard)?))
+        }
+        (StoreTarget::Sqlite(_), None) => None,
+    };
+    let keeper = match leases {
+        Some((url, shard, journal, budget)) => {
             // Before anything is served: every campaign of this node spends only leased budget.
             cluster::draw_all_from_leases(&handle)?;
             Some(LeaseKeeper::start(
-                url.clone(),
-                *shard,
+                url,
+                shard,
                 handle.clone(),
                 Arc::clone(&clock),
                 config.cluster.lease_ttl_ms,
+                journal,
+                budget,
             ))
         }
-        StoreTarget::Sqlite(_) => None,
+        None => None,
     };
     if demo && fresh {
         seed_demo(&handle, clock.now())?;

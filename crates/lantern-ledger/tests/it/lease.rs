@@ -7,7 +7,7 @@
 use lantern_core::{CampaignId, CouponTemplate, Money, ShopperId, Timestamp};
 use lantern_ledger::{
     CampaignEdit, CentralLease, Command, LeasePolicy, LeaseStep, LeaseView, Ledger, LedgerError, Outcome,
-    expiry_ms, next_step,
+    SpendMeter, expiry_ms, next_step,
 };
 use proptest::prelude::*;
 
@@ -39,6 +39,8 @@ struct Node {
     next_shopper: u64,
     last_issued: (u64, u64),
     last_grant_ms: u64,
+    /// The node's measured spend; the policy's chunk and low-water mark grow with it.
+    meter: SpendMeter,
 }
 
 struct Cluster {
@@ -67,6 +69,7 @@ impl Cluster {
                     next_shopper: node_idx as u64 * 1_000_000,
                     last_issued: (0, 0),
                     last_grant_ms: 0,
+                    meter: SpendMeter::default(),
                 }
             })
             .collect();
@@ -102,9 +105,16 @@ impl Cluster {
     fn keep(&mut self, node_idx: usize, closing: bool, crash_midway: bool) -> LeaseStep {
         let now = self.now();
         let now_ms = self.now_ms;
-        let policy = self.policy;
         let node = &mut self.nodes[node_idx];
         let stats = node.ledger.campaign_stats(CAMPAIGN).unwrap();
+        // As the binary does: sized for the node's measured spend (any size must stay safe).
+        node.meter.observe(now_ms, stats.n_issued);
+        let face_value = Money::from_fen(FACE_FEN);
+        let policy = self.policy.sized_for(
+            face_value,
+            node.meter.coupons_per_s(),
+            face_value.checked_mul(12).unwrap(),
+        );
         let view = LeaseView {
             journal: node.ledger.campaign_lease(CAMPAIGN).unwrap(),
             central: node.central,

@@ -313,3 +313,32 @@ fn idle_ticks_expire_holds() {
     assert_eq!(status, CouponStatus::Claimed, "the idle tick released the expired hold");
     sequencer.stop();
 }
+
+/// The apply observer sees each batch's effect before the batch is answered, and stops when
+/// removed.
+#[test]
+fn the_apply_observer_sees_each_batch_before_its_answer() {
+    let clock = Arc::new(ManualClock::new(START));
+    let store = Box::new(MemoryStore::new());
+    let (sequencer, _) = Sequencer::start(store, ledger_config(), config(64, 0), clock).unwrap();
+    let handle = sequencer.handle();
+    let seen_campaigns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&seen_campaigns);
+    handle.set_apply_observer(Some(Arc::new(move |ledger: &lantern_ledger::Ledger| {
+        seen.store(ledger.campaign_ids().len(), Ordering::SeqCst);
+    })));
+    seed(&handle);
+    assert_eq!(seen_campaigns.load(Ordering::SeqCst), 1, "observed before the answer came");
+    handle.set_apply_observer(None);
+    let spec = world()
+        .into_iter()
+        .find_map(|command| match command {
+            Command::CreateCampaign { spec } => Some(spec),
+            _ => None,
+        })
+        .unwrap();
+    handle.submit_blocking(Command::CreateCampaign { spec }).unwrap();
+    assert_eq!(handle.read(|ledger| ledger.campaign_ids().len()), 2);
+    assert_eq!(seen_campaigns.load(Ordering::SeqCst), 1, "removed: not called again");
+    sequencer.stop();
+}

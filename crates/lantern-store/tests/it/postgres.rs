@@ -74,6 +74,20 @@ fn one_writer_per_shard_and_the_lock_dies_with_its_session() {
 }
 
 #[test]
+fn a_budget_connection_holds_its_lease_shard_for_its_session() {
+    let server = server("budget-lock");
+    let url = server.url("postgres");
+    let mut first = PostgresBudget::connect(&url).unwrap();
+    first.lock_shard(3).unwrap();
+    let mut second = PostgresBudget::connect(&url).unwrap();
+    let error = second.lock_shard(3).unwrap_err();
+    assert!(matches!(error, StoreError::ShardLocked { shard: 3, .. }), "{error:?}");
+    second.lock_shard(4).unwrap();
+    drop(first);
+    PostgresBudget::connect(&url).unwrap().lock_shard(3).unwrap();
+}
+
+#[test]
 fn create_and_existing_refuse_what_they_must() {
     let server = server("modes");
     let url = server.create_database("fresh").unwrap();

@@ -2,7 +2,9 @@
 
 mod cli;
 mod cluster;
+mod cluster_http;
 mod kill;
+mod outage;
 mod serve;
 mod support;
 mod surge;
