@@ -165,16 +165,21 @@ impl From<LedgerError> for ApiError {
     }
 }
 
+/// When to retry a write the store could not take.
+const STORE_RETRY_AFTER_MS: u64 = 2_000;
+
 impl From<SubmitError> for ApiError {
     fn from(error: SubmitError) -> ApiError {
         match error {
             SubmitError::Ledger(error) => error.into(),
             SubmitError::Overloaded { .. } => ApiError::unavailable("overloaded", error.to_string(), 1_000),
             SubmitError::Stopped => ApiError::unavailable("shutting_down", error.to_string(), 5_000),
-            SubmitError::Store(_) => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "store_failed",
+            // The store is down, not the request wrong: the same request succeeds once it is
+            // back (the sequencer reconnects on its next commit), so say when to retry.
+            SubmitError::Store(_) => ApiError::unavailable(
+                "store_unavailable",
                 format!("{error}. Nothing was recorded; retry with the same Idempotency-Key."),
+                STORE_RETRY_AFTER_MS,
             ),
         }
     }

@@ -973,7 +973,9 @@ impl Overload {
                         if finished <= self.window_ends {
                             stats.goodput_orders += 1;
                             let held = Duration::from_millis(answer.waited_ms);
-                            stats.served_latency.saturating_record(micros((finished - began).saturating_sub(held)));
+                            stats
+                                .served_latency
+                                .saturating_record(micros((finished - began).saturating_sub(held)));
                             if waited {
                                 stats.waited_latency.saturating_record(micros(finished - arrived));
                             } else {

@@ -69,7 +69,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let handle = sequencer.handle();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
-        let listener = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener =
+            listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr()?;
         let app =
             lantern_gateway::App::new(gateway_config, handle.clone(), signer.clone(), Arc::clone(&clock));

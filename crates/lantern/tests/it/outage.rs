@@ -32,7 +32,7 @@ fn order(address: &str, signer: &Signer, shopper: u64, patience: Duration) -> An
     loop {
         let answer = request(address, "POST", ORDER_PATH, &token, Some(&key), &order_body());
         match answer {
-            Ok(answer) if answer.status != 429 && answer.status != 500 => return answer,
+            Ok(answer) if !matches!(answer.status, 429 | 503) => return answer,
             Ok(answer) if started.elapsed() >= patience => return answer,
             Err(error) if started.elapsed() >= patience => panic!("shopper {shopper}: {error}"),
             _ => std::thread::sleep(Duration::from_millis(100)),
@@ -82,8 +82,9 @@ fn with_the_journal_in_postgres_writes_are_refused_reads_served_and_service_resu
     let refused = request(&address, "POST", ORDER_PATH, &shopper_token, Some("order-6"), &order_body())
         .unwrap_or_else(|error| panic!("{error}"));
     assert!(started.elapsed() < Duration::from_secs(5), "refused at once, not after {:?}", started.elapsed());
-    assert_eq!(refused.status, 500, "{}", refused.body);
-    assert_eq!(refused.json()["code"], "store_failed", "{}", refused.body);
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.json()["code"], "store_unavailable", "{}", refused.body);
+    assert!(refused.headers.contains_key("retry-after"), "{:?}", refused.headers);
     let message = refused.json()["message"].as_str().unwrap_or_default().to_owned();
     assert!(message.contains("PostgreSQL") && message.contains("Nothing was recorded"), "{message}");
     // Reads: served from memory.
