@@ -72,7 +72,7 @@ const ADMISSION_TICK_MS: u64 = 100;
         routes::claim, routes::wallet,
         routes::create_checkout, routes::update_checkout, routes::get_checkout, routes::complete_checkout, routes::cancel_checkout,
         routes::coupon_order, routes::list_orders, routes::get_order, routes::cancel_order,
-        routes::upload_catalog, routes::set_status, routes::set_capacity, routes::merchant_orders, routes::advance_order,
+        routes::upload_catalog, routes::publish_catalog, routes::set_status, routes::set_capacity, routes::merchant_orders, routes::advance_order,
         routes::register_merchant, routes::create_campaign, routes::edit_campaign, routes::pause_campaign, routes::resume_campaign,
         routes::campaign_stats, routes::gateway_stats, routes::poll_ticket, chat::chat,
         live::ops_live, live::merchant_live, live::shopper_live, live::guest_token,
@@ -176,6 +176,7 @@ fn api_routes(app: Arc<App>) -> Router {
         .route("/v1/orders/{order_id}", get(routes::get_order))
         .route("/v1/orders/{order_id}/cancel", post(routes::cancel_order))
         .route("/v1/merchant/catalog", post(routes::upload_catalog))
+        .route("/v1/catalogs/{catalog_id}", post(routes::publish_catalog))
         .route("/v1/merchant/status", post(routes::set_status))
         .route("/v1/merchant/capacity", post(routes::set_capacity))
         .route("/v1/merchant/orders", get(routes::merchant_orders))

@@ -1038,9 +1038,44 @@ pub async fn upload_catalog(
         app.sequencer.read(|ledger| ledger.merchant(merchant).map(|(shop, ..)| shop.catalog)).ok_or_else(
             || ApiError::not_found(format!("merchant {merchant} is not registered; ask an operator")),
         )?;
+    publish_menu(&app, peer, &headers, &keyed, catalog_id, &body).await
+}
+
+#[utoipa::path(post, path = "/v1/catalogs/{catalog_id}", tag = "operator", security(("bearer" = [])),
+    params(("catalog_id" = String, Path, description = "e.g. cat_7: a new menu, or a new version of one"), ("Idempotency-Key" = String, Header, description = "unique per intended request")),
+    request_body(content = String, description = "the menu in Lantern's JSON format (application/json) or CSV (text/csv); see crates/lantern-catalog-io/FORMAT.md"),
+    responses((status = 201, body = CatalogUploaded), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// An operator publishes a menu under a catalog id, so that a new shop can be registered with
+/// it (`POST /v1/merchants` needs a published menu; afterwards the shop's merchant keeps it up
+/// to date with `POST /v1/merchant/catalog`).
+pub async fn publish_catalog(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Path(catalog_id): Path<String>,
+    body: Bytes,
+) -> Reply {
+    let claims = app.caller(&headers)?;
+    operator_of(&claims)?;
+    let catalog_id = parse_id(CatalogId::parse, &catalog_id, "$path.catalog_id")?;
+    let keyed =
+        KeyedRequest::from_request(&claims, &headers, &format!("POST /v1/catalogs/{catalog_id}"), &body)?;
+    publish_menu(&app, peer, &headers, &keyed, catalog_id, &body).await
+}
+
+/// Parses a menu (JSON or CSV by `Content-Type`) as `catalog_id` and publishes it.
+async fn publish_menu(
+    app: &Arc<App>,
+    peer: std::net::SocketAddr,
+    headers: &HeaderMap,
+    keyed: &KeyedRequest,
+    catalog_id: CatalogId,
+    body: &[u8],
+) -> Reply {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
     let text =
-        std::str::from_utf8(&body).map_err(|_| ApiError::invalid("$", "the menu must be UTF-8 text"))?;
+        std::str::from_utf8(body).map_err(|_| ApiError::invalid("$", "the menu must be UTF-8 text"))?;
     let menu = if content_type.starts_with("text/csv") {
         lantern_catalog_io::parse_csv(catalog_id, text)
     } else if content_type.starts_with("application/json") {
@@ -1061,8 +1096,8 @@ pub async fn upload_catalog(
             Class::Checkout,
             None,
             peer.ip(),
-            &headers,
-            &keyed,
+            headers,
+            keyed,
             Command::PublishCatalog { catalog: Arc::new(menu.catalog().clone()) },
         )
         .await?;

@@ -19,7 +19,7 @@ enum Who {
 }
 
 /// Every endpoint that needs a token, with who may call it.
-const PROTECTED: [(&str, &str, Who); 27] = [
+const PROTECTED: [(&str, &str, Who); 28] = [
     ("GET", "/v1/merchants", Who::Anyone),
     ("GET", "/v1/merchants/mer_1/menu", Who::Anyone),
     ("GET", "/v1/search?q=tea", Who::Anyone),
@@ -41,6 +41,7 @@ const PROTECTED: [(&str, &str, Who); 27] = [
     ("GET", "/v1/merchant/orders", Who::Merchant),
     ("POST", "/v1/merchant/orders/ord_1/accept", Who::Merchant),
     ("POST", "/v1/merchants", Who::Operator),
+    ("POST", "/v1/catalogs/cat_9", Who::Operator),
     ("POST", "/v1/campaigns", Who::Operator),
     ("POST", "/v1/campaigns/cmp_1/edit", Who::Operator),
     ("POST", "/v1/campaigns/cmp_1/pause", Who::Operator),

@@ -476,4 +476,39 @@ async fn merchants_upload_menus_and_operators_register_shops() {
     assert_eq!(own.ok(200)["orders"].as_array().unwrap().len(), 1);
     let unknown_catalog = json!({"id": "mer_5", "name": "x", "catalog_id": "cat_99", "orders_per_minute": 10, "open_orders_max": 5});
     server.post(&operator, "/v1/merchants", &unknown_catalog).await.refused(404, "not_found");
+
+    // A shop with a menu of its own, all over HTTP: the operator publishes the menu under a new
+    // catalog id, registers the shop with it, and from then on its merchant keeps it up to date.
+    let bakery_menu =
+        "item_id,name,category,price_fen\n301,Egg Tart 蛋挞,bakery,900\n302,Pineapple Bun,bakery,700\n";
+    let published = server.post_bytes(&operator, "/v1/catalogs/cat_99", "text/csv", bakery_menu.into()).await;
+    assert_eq!(published.ok(201), &json!({"catalog_id": "cat_99", "items": 2}));
+    server.post(&operator, "/v1/merchants", &unknown_catalog).await.ok(201);
+    let shown = server.get(&server.shopper(1), "/v1/merchants/mer_5/menu").await;
+    let names: Vec<&str> = shown.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Egg Tart 蛋挞", "Pineapple Bun"]);
+    let order = server
+        .post(
+            &server.shopper(31),
+            "/v1/checkout_sessions",
+            &json!({"merchant_id": "mer_5", "line_items": [{"id": "itm_301", "quantity": 2}]}),
+        )
+        .await;
+    assert_eq!(total(order.ok(201), "subtotal"), Some(1800), "{}", order.text);
+    let update = "item_id,name,category,price_fen\n301,Egg Tart 蛋挞,bakery,950\n";
+    let updated =
+        server.post_bytes(&server.merchant(5), "/v1/merchant/catalog", "text/csv", update.into()).await;
+    assert_eq!(updated.ok(201)["catalog_id"], "cat_99");
+    // Only operators publish by catalog id; a merchant uses its own shop's endpoint.
+    let foreign =
+        server.post_bytes(&server.merchant(5), "/v1/catalogs/cat_1", "text/csv", update.into()).await;
+    foreign.refused(403, "forbidden");
+    let bad_id = server.post_bytes(&operator, "/v1/catalogs/menu-1", "text/csv", update.into()).await;
+    assert_eq!(bad_id.status, 400, "{}", bad_id.text);
+    assert_eq!(bad_id.json["param"], "$path.catalog_id", "{}", bad_id.text);
 }

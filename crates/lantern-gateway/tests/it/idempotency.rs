@@ -39,6 +39,11 @@ pub fn post_endpoints(server: &Server) -> Vec<(String, String, Value)> {
         (merchant, "/v1/merchant/orders/ord_1/accept".into(), json!({})),
         (
             operator.clone(),
+            "/v1/catalogs/cat_8".into(),
+            json!({"items": [{"id": 1, "name": "x", "category": "y", "price_fen": 1}]}),
+        ),
+        (
+            operator.clone(),
             "/v1/merchants".into(),
             json!({"id": "mer_9", "name": "x", "catalog_id": "cat_1", "orders_per_minute": 1, "open_orders_max": 1}),
         ),

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 /// Every route the router serves, with its methods (from `lantern_gateway::router`).
-const ROUTES: [(&str, &[&str]); 26] = [
+const ROUTES: [(&str, &[&str]); 27] = [
     ("/healthz", &["get"]),
     ("/readyz", &["get"]),
     ("/metrics", &["get"]),
@@ -32,6 +32,7 @@ const ROUTES: [(&str, &[&str]); 26] = [
     ("/v1/orders/{order_id}", &["get"]),
     ("/v1/orders/{order_id}/cancel", &["post"]),
     ("/v1/merchant/catalog", &["post"]),
+    ("/v1/catalogs/{catalog_id}", &["post"]),
     ("/v1/merchant/status", &["post"]),
     ("/v1/merchant/capacity", &["post"]),
     ("/v1/merchant/orders", &["get"]),
@@ -234,6 +235,7 @@ async fn the_openapi_document_describes_every_route() {
             .replace("{checkout_session_id}", "cs_1")
             .replace("{order_id}", "ord_1")
             .replace("{event}", "accept")
+            .replace("{catalog_id}", "cat_1")
             .replace("{ticket}", "lw1.x.y")
     };
     let token = server.operator();
