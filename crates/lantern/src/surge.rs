@@ -9,6 +9,7 @@
 // Rates, ratios and --scale are floats; money never is.
 #![allow(clippy::float_arithmetic)]
 
+mod chat;
 mod engine;
 mod http;
 
@@ -65,9 +66,15 @@ pub struct SurgeArgs {
     /// the measured capacity needs to play the profile at about half of it on average).
     #[arg(long)]
     wall_s: Option<f64>,
-    /// Over HTTP: most requests outstanding at once (shoppers beyond it wait for a slot).
+    /// Over HTTP: most requests outstanding at once (shoppers beyond it wait for a slot); also
+    /// the most idle keep-alive connections the shoppers share.
     #[arg(long, default_value_t = 2_048)]
     in_flight_max: usize,
+    /// Over HTTP: threads of the load generator (a multi-thread tokio runtime). The generator
+    /// shares the machine with the gateway it drives; each thread it keeps busy is a core the
+    /// gateway does not have.
+    #[arg(long, default_value_t = 2)]
+    generator_threads: usize,
     /// The data directory: created for --in-process and --http (default: a temporary one,
     /// removed afterwards); the gateway's own for --target.
     #[arg(long)]
@@ -237,15 +244,29 @@ pub fn campaign_spec(profile: &Profile, validity: lantern_core::Validity) -> lan
 
 /// What the driver saw besides the acknowledged orders: tries that got no answer at all (an
 /// order may have been placed for them that nobody acknowledged).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Seen {
     pub acks: Acks,
     /// Logical orders (arrival indexes) that were tried.
     pub n_orders_tried: u64,
     pub n_unanswered: u64,
-    /// The surge's outlets have ids above this (over HTTP the gateway also holds the demo's
-    /// and the capacity probe's orders, which are not the surge's).
-    pub outlet_id_base: u64,
+    /// The surge's shoppers' ids: `shopper_id_base + 1 ..= shopper_id_base + shoppers`. Over
+    /// HTTP the gateway also holds the demo's and the capacity probe's orders, which are not the
+    /// surge's, and a chat shopper's order may be at any shop the agent found (the demo's too),
+    /// so the surge's orders are told apart by who placed them, not where.
+    pub shopper_ids: std::ops::RangeInclusive<u64>,
+}
+
+impl Seen {
+    /// What a driver saw of `shoppers` shoppers numbered from `shopper_id_base + 1`.
+    pub fn new(shopper_id_base: u64, shoppers: u64) -> Seen {
+        Seen {
+            acks: Acks::default(),
+            n_orders_tried: 0,
+            n_unanswered: 0,
+            shopper_ids: shopper_id_base + 1..=shopper_id_base + shoppers,
+        }
+    }
 }
 
 /// Re-reads the data directory (the process that wrote it must have stopped), rebuilds the
@@ -259,9 +280,7 @@ pub fn audit_store(data: &Path, seen: &Seen) -> anyhow::Result<Vec<AuditCheck>> 
     let mut checks = handle.read(|ledger| {
         let mut checks = audit::audit_ledger(ledger, &seen.acks);
         checks.push(audit::capacity_check(ledger));
-        let n_surge_orders =
-            ledger.orders().filter(|view| view.receipt.merchant.get() > seen.outlet_id_base).count() as u64;
-        checks.push(duplicate_check(n_surge_orders, seen));
+        checks.push(duplicate_check(surge_orders(ledger, seen), seen));
         checks
     });
     sequencer.stop();
@@ -281,6 +300,11 @@ pub fn audit_store(data: &Path, seen: &Seen) -> anyhow::Result<Vec<AuditCheck>> 
         },
     );
     Ok(out)
+}
+
+/// The orders in the store placed by the surge's shoppers, at whatever shop.
+fn surge_orders(ledger: &lantern_ledger::Ledger, seen: &Seen) -> u64 {
+    ledger.orders().filter(|view| seen.shopper_ids.contains(&view.receipt.shopper.get())).count() as u64
 }
 
 /// No order placed twice and none acknowledged twice: every acknowledgement names its own
@@ -307,5 +331,66 @@ fn duplicate_check(n_orders_in_store: u64, seen: &Seen) -> audit::Check {
                 seen.n_unanswered, seen.n_orders_tried
             )
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use lantern_core::pricing::CartLine;
+    use lantern_core::{Capacity, IdempotencyKey, ItemId, MerchantId, ShopperId};
+    use lantern_ledger::{Command, CouponChoice, Ledger, Outcome};
+
+    use super::*;
+    use crate::world;
+
+    /// Shopper `shopper` orders one drink at `merchant`, without a coupon.
+    fn order(ledger: &mut Ledger, shopper: u64, merchant: u64, key: &str) -> lantern_ledger::OrderReceipt {
+        let now = world::FESTIVAL_STARTS_AT.plus_ms(60_000);
+        let shopper = ShopperId::new(shopper);
+        let lines = vec![CartLine { item: ItemId::new(101), quantity: 1, options: vec![] }];
+        let merchant = MerchantId::new(merchant);
+        let quote = match ledger
+            .apply(&Command::Quote { shopper, merchant, lines, coupon: CouponChoice::None }, now)
+        {
+            Ok(Outcome::Quoted(view)) => view.quote,
+            other => panic!("quote: {other:?}"),
+        };
+        let idempotency_key = IdempotencyKey::new(key).unwrap();
+        match ledger.apply(&Command::PlaceOrder { shopper, quote, idempotency_key }, now) {
+            Ok(Outcome::OrderPlaced { receipt, .. }) => receipt,
+            other => panic!("place: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_duplicate_check_counts_the_surges_orders_by_shopper_at_any_shop() {
+        let mut ledger = Ledger::new(crate::node::ledger_config(0));
+        let now = world::FESTIVAL_STARTS_AT.plus_ms(60_000);
+        for command in world::menu_commands() {
+            ledger.apply(&command, now).unwrap();
+        }
+        // Outlet 1 is a demo shop; outlet 2 the surge's.
+        for outlet in 1..=2 {
+            ledger.apply(&world::tea_outlet(outlet, Capacity::new(100, 1_000).unwrap()), now).unwrap();
+        }
+        // The surge's shoppers are 1_001..=1_010.
+        let mut seen = Seen::new(1_000, 10);
+        seen.n_orders_tried = 2;
+        // A demo shopper's order at the demo shop is not the surge's.
+        order(&mut ledger, 1, 1, "demo-1");
+        // Two surge orders, acknowledged: one at the surge's outlet, one (a chat order) at the
+        // demo's shop.
+        seen.acks.push_order(&order(&mut ledger, 1_001, 2, "surge-1"));
+        seen.acks.push_order(&order(&mut ledger, 1_002, 1, "surge-2"));
+        assert_eq!(surge_orders(&ledger, &seen), 2);
+        let held = duplicate_check(surge_orders(&ledger, &seen), &seen);
+        assert!(held.passed, "{held:?}");
+        // A second order for the same logical order at the demo's shop, acknowledged to nobody:
+        // counted by outlet it would be missed; by shopper it is a duplicate.
+        order(&mut ledger, 1_002, 1, "surge-2-again");
+        assert_eq!(surge_orders(&ledger, &seen), 3);
+        let broken = duplicate_check(surge_orders(&ledger, &seen), &seen);
+        assert!(!broken.passed, "{broken:?}");
     }
 }

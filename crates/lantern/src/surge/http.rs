@@ -49,6 +49,46 @@ const TICKETS_PER_ORDER_MAX: u32 = 8;
 const DRAIN_S_MAX: u64 = 120;
 /// Most file descriptors' worth of shoppers in flight (the rest wait to start).
 const IN_FLIGHT_LIMIT_MAX: usize = 20_000;
+/// Most generator threads (`--generator-threads`).
+pub const GENERATOR_THREADS_MAX: usize = 64;
+/// The surge's shopper `n` is `shp_<SHOPPER_ID_BASE + n>` over HTTP, apart from the demo's
+/// shoppers (1..) and the capacity probe's ([`PROBE_SHOPPER_FIRST`]..), so the audit can tell
+/// the surge's orders by who placed them.
+pub const SHOPPER_ID_BASE: u64 = 2_000_000_000;
+
+/// CPU seconds of the gateway (when it is our child) and of this process at the start.
+struct CpuMeter {
+    started: Instant,
+    gateway_s: Option<f64>,
+    generator_s: f64,
+}
+
+/// Cores used on average since [`CpuMeter::start`].
+#[derive(Debug, Clone, Copy)]
+struct Cores {
+    gateway: Option<f64>,
+    generator: f64,
+}
+
+impl CpuMeter {
+    fn start(gateway: &Gateway) -> CpuMeter {
+        CpuMeter {
+            started: Instant::now(),
+            gateway_s: gateway.server.as_ref().and_then(Server::cpu_s),
+            generator_s: bench_http::server::cpu_s("self").unwrap_or(0.0),
+        }
+    }
+
+    fn cores(&self, gateway: &Gateway) -> Cores {
+        let wall_s = self.started.elapsed().as_secs_f64().max(1e-3);
+        let gateway_s = gateway.server.as_ref().and_then(Server::cpu_s);
+        let generator_s = bench_http::server::cpu_s("self").unwrap_or(0.0);
+        Cores {
+            gateway: gateway_s.zip(self.gateway_s).map(|(now, then)| (now - then) / wall_s),
+            generator: (generator_s - self.generator_s) / wall_s,
+        }
+    }
+}
 
 /// The gateway under test.
 struct Gateway {
@@ -67,6 +107,41 @@ struct Shared {
     recorder: Mutex<Recorder>,
     seen: Mutex<Seen>,
     n_in_flight: AtomicU64,
+    pool: ConnPool,
+}
+
+/// Keep-alive connections the shoppers share: a shopper takes one for each request (opening
+/// a new one when none is idle) and gives it back after, so a connection serves many shoppers
+/// and the gateway's accept path is not part of every order. Connections open at once are at
+/// most the shoppers in flight (each holds one at a time) plus the idle ones kept, at most
+/// `idle_max`.
+struct ConnPool {
+    idle: Mutex<Vec<Conn>>,
+    idle_max: usize,
+    n_opened: AtomicU64,
+}
+
+impl ConnPool {
+    fn new(idle_max: usize) -> ConnPool {
+        ConnPool { idle: Mutex::new(Vec::with_capacity(idle_max)), idle_max, n_opened: AtomicU64::new(0) }
+    }
+
+    fn take(&self) -> Option<Conn> {
+        let conn = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        if conn.is_none() {
+            self.n_opened.fetch_add(1, Ordering::Relaxed);
+        }
+        conn
+    }
+
+    fn give(&self, conn: Option<Conn>) {
+        if let Some(conn) = conn
+            && let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.idle_max
+        {
+            idle.push(conn);
+        }
+    }
 }
 
 pub fn run(args: &SurgeArgs, workload: &Workload, admission: bool) -> anyhow::Result<RunReport> {
@@ -74,11 +149,19 @@ pub fn run(args: &SurgeArgs, workload: &Workload, admission: bool) -> anyhow::Re
         (1..=IN_FLIGHT_LIMIT_MAX).contains(&args.in_flight_max),
         "--in-flight-max must be 1..={IN_FLIGHT_LIMIT_MAX}"
     );
+    anyhow::ensure!(
+        (1..=GENERATOR_THREADS_MAX).contains(&args.generator_threads),
+        "--generator-threads must be 1..={GENERATOR_THREADS_MAX}"
+    );
     let label = format!("http (admission {})", if admission { "on" } else { "off" });
     let mut gateway = start_gateway(args, workload, admission)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.generator_threads)
+        .thread_name("surge-shopper")
+        .enable_all()
+        .build()?;
     let driven = runtime.block_on(drive(args, workload, &gateway));
-    let (shared, wall_s, capacity_per_s) = match driven {
+    let (shared, wall_s, capacity_per_s, cores) = match driven {
         Ok(driven) => driven,
         Err(error) => {
             let tail = gateway.server.as_ref().map(Server::log_tail).unwrap_or_default();
@@ -91,7 +174,9 @@ pub fn run(args: &SurgeArgs, workload: &Workload, admission: bool) -> anyhow::Re
     let seen = shared.seen.into_inner().map_err(|_| anyhow::anyhow!("acks poisoned"))?;
     let profile = workload.profile();
     let budget_fen = Money::from_yuan(profile.campaign.budget_yuan).fen();
-    let summary = Summary::from_recorder(&recorder, profile, budget_fen, wall_s, Some(capacity_per_s));
+    let mut summary = Summary::from_recorder(&recorder, profile, budget_fen, wall_s, Some(capacity_per_s));
+    summary.gateway_cores = cores.gateway;
+    summary.generator_cores = Some(cores.generator);
     let audit = match gateway.server.as_mut() {
         Some(server) => {
             anyhow::ensure!(
@@ -162,7 +247,7 @@ async fn drive(
     args: &SurgeArgs,
     workload: &Workload,
     gateway: &Gateway,
-) -> anyhow::Result<(Arc<Shared>, f64, f64)> {
+) -> anyhow::Result<(Arc<Shared>, f64, f64, Cores)> {
     let profile = workload.profile();
     bench_http::wait_ready(gateway.addr).await?;
     // Capacity first, on the demo campaign and the probe's own outlets.
@@ -197,17 +282,23 @@ async fn drive(
         started: Instant::now(),
         compression,
         recorder: Mutex::new(Recorder::new(profile.duration_minutes)),
-        seen: Mutex::new(Seen { outlet_id_base: OUTLET_ID_BASE, ..Seen::default() }),
+        seen: Mutex::new(Seen::new(SHOPPER_ID_BASE, profile.shoppers)),
         n_in_flight: AtomicU64::new(0),
+        pool: ConnPool::new(args.in_flight_max),
     });
     let permits = Arc::new(Semaphore::new(args.in_flight_max));
+    let cpu = CpuMeter::start(gateway);
     let bar = super::progress_bar(profile.orders);
     let gauges = tokio::spawn(record_gauges(Arc::clone(&shared)));
     let mut n_started = 0u64;
     for minute in 0..profile.duration_minutes {
         for arrival in workload.arrivals_in_minute(minute) {
             let due = shared.wall_at(arrival.at_ms);
-            tokio::time::sleep_until(due.into()).await;
+            // Arrivals already due go at once: a timer per arrival would cost the generator
+            // more than the request.
+            if due > Instant::now() {
+                tokio::time::sleep_until(due.into()).await;
+            }
             let permit = Arc::clone(&permits).acquire_owned().await.context("shopper permits closed")?;
             let shared_task = Arc::clone(&shared);
             shared.n_in_flight.fetch_add(1, Ordering::Relaxed);
@@ -248,7 +339,15 @@ async fn drive(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    Ok((shared, wall_s, capacity_per_s))
+    let cores = cpu.cores(gateway);
+    println!(
+        "  CPU over the run: gateway {}, load generator {:.2} cores ({} threads), {} connections opened",
+        cores.gateway.map_or_else(|| "n/a".to_owned(), |cores| format!("{cores:.2}")),
+        cores.generator,
+        args.generator_threads,
+        shared.pool.n_opened.load(Ordering::Relaxed)
+    );
+    Ok((shared, wall_s, capacity_per_s, cores))
 }
 
 impl Shared {
@@ -274,8 +373,22 @@ impl Shared {
         format!("Bearer {}", self.target.token(Role::Shopper(shopper)))
     }
 
-    fn order_request(&self, arrival: &Arrival, merchant: u64, key: &str, ticket: Option<&str>) -> Vec<u8> {
-        let authorization = self.shopper_token(arrival.shopper);
+    /// One request on a pooled connection.
+    async fn exchange(&self, request: &[u8], timeout: Duration) -> std::io::Result<client::Answer> {
+        let mut conn = self.pool.take();
+        let result = bench_http::exchange(&mut conn, self.target.addr, request, timeout).await;
+        self.pool.give(conn);
+        result
+    }
+
+    fn order_request(
+        &self,
+        authorization: &str,
+        arrival: &Arrival,
+        merchant: u64,
+        key: &str,
+        ticket: Option<&str>,
+    ) -> Vec<u8> {
         let options: Vec<String> =
             arrival.line.options.iter().map(|option| option.get().to_string()).collect();
         let body = format!(
@@ -287,7 +400,7 @@ impl Shared {
             options.join(",")
         );
         let mut headers = vec![
-            ("authorization", authorization.as_str()),
+            ("authorization", authorization),
             ("idempotency-key", key),
             ("content-type", "application/json"),
         ];
@@ -307,9 +420,14 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
     if let Ok(mut seen) = shared.seen.lock() {
         seen.n_orders_tried += 1;
     }
-    let mut conn: Option<Conn> = None;
+    let arrival = Arrival {
+        shopper: surge_shopper(arrival.shopper),
+        referred_by: arrival.referred_by.map(surge_shopper),
+        ..arrival
+    };
+    let authorization = shared.shopper_token(arrival.shopper);
     if let Some(referrer) = arrival.referred_by {
-        referral_claim(shared, &mut conn, &arrival, referrer).await;
+        referral_claim(shared, &authorization, &arrival, referrer).await;
     }
     let mut merchant = arrival.merchant.get();
     let (mut attempt, mut busy_answers, mut switches, mut tickets) = (0u32, 0u32, 0u32, 0u32);
@@ -320,7 +438,7 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
         // promotion page (the coupon-order request below), as a retry.
         let sent_minute = shared.minute_now();
         let began = Instant::now();
-        let answer = chat_order(shared, &mut conn, &arrival).await;
+        let answer = chat_order(shared, &authorization, &arrival).await;
         shared.record(sent_minute, true, answer, began.elapsed());
         if answer == Answer::Admitted {
             return;
@@ -332,10 +450,10 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
         // A new outlet is a new request, so it gets a new key; a repeat (a lost answer, a
         // ticket) keeps the key and the body, so it can never place twice.
         let key = format!("surge-{}-{switches}", arrival.index);
-        let request = shared.order_request(&arrival, merchant, &key, ticket.as_deref());
+        let request = shared.order_request(&authorization, &arrival, merchant, &key, ticket.as_deref());
         let began = Instant::now();
         let sent_minute = shared.minute_now();
-        let result = bench_http::exchange(&mut conn, shared.target.addr, &request, REQUEST_TIMEOUT).await;
+        let result = shared.exchange(&request, REQUEST_TIMEOUT).await;
         let latency = began.elapsed();
         let refusal = match result {
             Ok(answer) => match bench_http::classify(&answer) {
@@ -352,9 +470,7 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
                     first_try = false;
                     tickets += 1;
                     let waited = Instant::now();
-                    if tickets <= TICKETS_PER_ORDER_MAX
-                        && wait_turn(shared, &mut conn, &poll_url, position).await
-                    {
+                    if tickets <= TICKETS_PER_ORDER_MAX && wait_turn(shared, &poll_url, position).await {
                         if let Ok(mut recorder) = shared.recorder.lock() {
                             recorder.record_wait(shared.minute_now(), micros(waited.elapsed()));
                         }
@@ -423,8 +539,7 @@ fn unanswered(shared: &Shared) {
 /// One chat conversation (`POST /v1/chat`, JSON): claim, the drink, checkout, "yes". Admitted
 /// when the agent placed the order (then read back with `GET /v1/orders/{id}` for the audit),
 /// busy when a shop was busy, shed when admission turned a message away, else failed.
-async fn chat_order(shared: &Shared, conn: &mut Option<Conn>, arrival: &Arrival) -> Answer {
-    let authorization = shared.shopper_token(arrival.shopper);
+async fn chat_order(shared: &Shared, authorization: &str, arrival: &Arrival) -> Answer {
     let session = format!("surge-{}", arrival.index);
     let mut busy = false;
     for message in lantern_surge::chat_messages(arrival) {
@@ -432,11 +547,10 @@ async fn chat_order(shared: &Shared, conn: &mut Option<Conn>, arrival: &Arrival)
         let request = client::request(
             "POST",
             "/v1/chat",
-            &[("authorization", authorization.as_str()), ("content-type", "application/json")],
+            &[("authorization", authorization), ("content-type", "application/json")],
             body.as_bytes(),
         );
-        let Ok(answer) = bench_http::exchange(conn, shared.target.addr, &request, REQUEST_TIMEOUT).await
-        else {
+        let Ok(answer) = shared.exchange(&request, REQUEST_TIMEOUT).await else {
             return Answer::Failed;
         };
         if answer.status == 429 || answer.status == 503 {
@@ -454,8 +568,8 @@ async fn chat_order(shared: &Shared, conn: &mut Option<Conn>, arrival: &Arrival)
             .is_some_and(|events| events.iter().any(|event| event["type"] == "busy"));
         if let Some(order) = turn["done"]["order_id"].as_str() {
             let path = format!("/v1/orders/{order}");
-            let request = client::request("GET", &path, &[("authorization", authorization.as_str())], b"");
-            return match bench_http::exchange(conn, shared.target.addr, &request, REQUEST_TIMEOUT).await {
+            let request = client::request("GET", &path, &[("authorization", authorization)], b"");
+            return match shared.exchange(&request, REQUEST_TIMEOUT).await {
                 Ok(answer) if answer.status == 200 => {
                     acknowledge(shared, arrival, &answer.body);
                     if let Ok(mut recorder) = shared.recorder.lock() {
@@ -503,6 +617,11 @@ fn acknowledge(shared: &Shared, arrival: &Arrival, body: &[u8]) {
     }
 }
 
+/// The gateway's id of the workload's shopper `shopper` (see [`SHOPPER_ID_BASE`]).
+fn surge_shopper(shopper: ShopperId) -> ShopperId {
+    ShopperId::new(SHOPPER_ID_BASE + shopper.get())
+}
+
 /// `cpn_<campaign>_<shopper>_<ordinal>`.
 fn parse_coupon(text: &str) -> Option<CouponId> {
     let mut parts = text.strip_prefix("cpn_")?.split('_');
@@ -513,8 +632,7 @@ fn parse_coupon(text: &str) -> Option<CouponId> {
 }
 
 /// A referred shopper claims first, naming the referrer (who earns a bonus coupon).
-async fn referral_claim(shared: &Shared, conn: &mut Option<Conn>, arrival: &Arrival, referrer: ShopperId) {
-    let authorization = shared.shopper_token(arrival.shopper);
+async fn referral_claim(shared: &Shared, authorization: &str, arrival: &Arrival, referrer: ShopperId) {
     let key = format!("surge-claim-{}", arrival.index);
     let body = format!(r#"{{"referred_by":"{referrer}"}}"#);
     let path = format!("/v1/campaigns/{}/claim", shared.campaign);
@@ -522,23 +640,24 @@ async fn referral_claim(shared: &Shared, conn: &mut Option<Conn>, arrival: &Arri
         "POST",
         &path,
         &[
-            ("authorization", authorization.as_str()),
+            ("authorization", authorization),
             ("idempotency-key", key.as_str()),
             ("content-type", "application/json"),
         ],
         body.as_bytes(),
     );
     // Its answer does not matter to the order: a refused claim leaves the order to claim.
-    let _ = bench_http::exchange(conn, shared.target.addr, &request, REQUEST_TIMEOUT).await;
+    let _ = shared.exchange(&request, REQUEST_TIMEOUT).await;
 }
 
 /// Long-polls a ticket until it is admitted (true), or gone or past the polls allowed (false).
-async fn wait_turn(shared: &Shared, conn: &mut Option<Conn>, poll_url: &str, mut position: u64) -> bool {
+async fn wait_turn(shared: &Shared, poll_url: &str, mut position: u64) -> bool {
     for _ in 0..POLLS_PER_TICKET_MAX {
         let path = format!("{poll_url}?wait_ms={POLL_WAIT_MS}&position={position}");
         let request = client::request("GET", &path, &[], b"");
         let timeout = REQUEST_TIMEOUT + Duration::from_millis(POLL_WAIT_MS);
-        let status = bench_http::exchange(conn, shared.target.addr, &request, timeout)
+        let status = shared
+            .exchange(&request, timeout)
             .await
             .ok()
             .filter(|answer| answer.status == 200)
