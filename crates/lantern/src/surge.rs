@@ -55,20 +55,27 @@ pub struct SurgeArgs {
     /// With --http: start the gateway without admission control (`serve --no-admission`).
     #[arg(long)]
     no_admission: bool,
-    /// With --http: run twice, with and without admission control, and report side by side.
+    /// With --http: run twice, with and without admission control, and report side by side
+    /// (the second run uses the first run's measured capacity, so both are offered the same load).
     #[arg(long, conflicts_with = "no_admission")]
     compare_admission: bool,
     /// With --http: an environment override for the gateway (KEY=VALUE, repeatable), e.g.
     /// `LANTERN_ADMISSION__TARGET_LATENCY_MS=500` for a debug build.
     #[arg(long, value_name = "KEY=VALUE")]
     server_env: Vec<String>,
+    /// In-process: place the chat share as plain coupon orders instead of talking to the agent
+    /// (what the engine alone sustains, to compare with the default).
+    #[arg(long)]
+    chat_as_api: bool,
     /// Over HTTP: wall-clock seconds the 9 simulated hours are compressed into (default: what
     /// the measured capacity needs to play the profile at about half of it on average).
     #[arg(long)]
     wall_s: Option<f64>,
-    /// Over HTTP: most requests outstanding at once (shoppers beyond it wait for a slot); also
-    /// the most idle keep-alive connections the shoppers share.
-    #[arg(long, default_value_t = 2_048)]
+    /// Over HTTP: most requests outstanding at once, on as many keep-alive connections opened
+    /// before the run (the generator is the shoppers and a load balancer in front of the
+    /// gateway: a request beyond it waits in the balancer's line, and that wait is part of its
+    /// latency). Waiting-room long polls have 8,192 slots of their own.
+    #[arg(long, default_value_t = 256)]
     in_flight_max: usize,
     /// Over HTTP: threads of the load generator (a multi-thread tokio runtime). The generator
     /// shares the machine with the gateway it drives; each thread it keeps busy is a core the
@@ -130,7 +137,8 @@ pub fn run(args: &SurgeArgs) -> anyhow::Result<()> {
         let admission_modes: Vec<bool> =
             if args.compare_admission { vec![true, false] } else { vec![!args.no_admission] };
         for admission in admission_modes {
-            runs.push(http::run(args, &workload, admission)?);
+            let known_capacity_per_s = runs.first().and_then(|run: &RunReport| run.summary.capacity_per_s);
+            runs.push(http::run(args, &workload, admission, known_capacity_per_s)?);
         }
     } else {
         runs.push(engine::run(args, &workload)?);

@@ -91,6 +91,8 @@ struct Driver<'a> {
     seen: Seen,
     /// The chat share's conversations with the agent.
     chats: Chats,
+    /// `--chat-as-api`: the chat share is placed as coupon orders.
+    chat_as_api: bool,
     /// Refusals the shopper cannot act on, by reason code (for the log).
     unexpected: std::collections::BTreeMap<String, u64>,
     n_kitchen_errors: u64,
@@ -130,6 +132,7 @@ pub fn run(args: &SurgeArgs, workload: &Workload) -> anyhow::Result<RunReport> {
         recorder: Recorder::new(profile.duration_minutes),
         seen: Seen::new(0, profile.shoppers),
         chats,
+        chat_as_api: args.chat_as_api,
         unexpected: Default::default(),
         n_kitchen_errors: 0,
     };
@@ -285,7 +288,7 @@ impl Driver<'_> {
                 self.send(claim, Purpose::ReferralClaim)?;
             }
             // A chat arrival talks to the agent first (its referral claim is in line before it).
-            if arrival.channel == Channel::Chat && self.chats.open(arrival.clone()) {
+            if arrival.channel == Channel::Chat && !self.chat_as_api && self.chats.open(arrival.clone()) {
                 return Ok(());
             }
         }

@@ -4,10 +4,18 @@
 //! gateway sustains; the 9 simulated hours are then compressed so that the average offered
 //! rate is [`LOAD_FRACTION`] of that capacity, which puts the spikes (10x the average) at
 //! several times capacity: the overload phases. Outlets' rates are scaled by the same factor,
-//! so each shop sees the surge as it would in real time. Every shopper is a task with its own
-//! keep-alive connection: it sends its coupon order, follows a waiting-room ticket (long poll,
-//! then the same request with `Lantern-Ticket`), and backs off and retries (or tries another
-//! outlet) when turned away, as the profile says.
+//! so each shop sees the surge as it would in real time.
+//!
+//! The generator is the shoppers and a load balancer in front of the gateway, on a
+//! multi-thread runtime (`--generator-threads`). Every shopper is a task (at most
+//! [`SHOPPERS_ALIVE_MAX`] alive; arrivals are an open loop, a slow gateway does not slow them):
+//! it sends its coupon order, follows a waiting-room ticket (long poll, then the same request
+//! with `Lantern-Ticket`), and backs off and retries (or tries another outlet) when turned
+//! away, as the profile says, never sooner than the gateway's own `Retry-After` in wall-clock
+//! time. Its requests share a pool of keep-alive connections opened before the run; at most
+//! `--in-flight-max` are outstanding at once (the balancer's connections) and long polls have
+//! [`POLLS_IN_FLIGHT_MAX`] slots of their own; a request waiting for a slot counts that wait in
+//! its latency.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,8 +55,20 @@ const POLLS_PER_TICKET_MAX: u32 = 120;
 const TICKETS_PER_ORDER_MAX: u32 = 8;
 /// After the last arrival, shoppers still retrying or waiting get this long to finish.
 const DRAIN_S_MAX: u64 = 120;
-/// Most file descriptors' worth of shoppers in flight (the rest wait to start).
+/// Most file descriptors' worth of requests in flight (`--in-flight-max`).
 const IN_FLIGHT_LIMIT_MAX: usize = 20_000;
+/// Most waiting-room long polls open at once, on connections of their own (a shopper in line
+/// holds a poll open for up to [`POLL_WAIT_MS`]; counted against `--in-flight-max`, a long
+/// line would leave no slot for new tries). With `--in-flight-max` it bounds the connections
+/// open at once, under the 20,000 open files each side may have.
+const POLLS_IN_FLIGHT_MAX: usize = 8_192;
+/// Connections opened at once when the pool is filled before the run (more at once would
+/// overflow the gateway's accept queue, and a dropped SYN costs a second or more).
+const CONNECTS_AT_ONCE: usize = 256;
+/// Most shoppers between their first try and their order or giving up (a task each, a few
+/// KiB); arrivals beyond it wait to start. Far above what a spike brings while the gateway
+/// answers, so the generator stays an open loop: a slow gateway does not slow the arrivals.
+const SHOPPERS_ALIVE_MAX: usize = 200_000;
 /// Most generator threads (`--generator-threads`).
 pub const GENERATOR_THREADS_MAX: usize = 64;
 /// The surge's shopper `n` is `shp_<SHOPPER_ID_BASE + n>` over HTTP, apart from the demo's
@@ -90,6 +110,32 @@ impl CpuMeter {
     }
 }
 
+/// Below this many cores the gateway is taken as idle.
+const SETTLED_CORES: f64 = 0.1;
+/// How long to wait at most for the gateway to settle, and how often to look.
+const SETTLE_S_MAX: u64 = 120;
+const SETTLE_STEP_MS: u64 = 250;
+
+/// Waits until the gateway (when it is our child) is idle: after registering thousands of
+/// outlets it indexes them in the background for seconds, and a run started meanwhile would
+/// measure that instead of the surge. Returns the seconds waited.
+async fn settle(gateway: &Gateway) -> f64 {
+    let began = Instant::now();
+    let Some(server) = gateway.server.as_ref() else { return 0.0 };
+    let mut last = server.cpu_s();
+    while began.elapsed() < Duration::from_secs(SETTLE_S_MAX) {
+        tokio::time::sleep(Duration::from_millis(SETTLE_STEP_MS)).await;
+        let now = server.cpu_s();
+        if let (Some(now), Some(then)) = (now, last)
+            && (now - then) / (SETTLE_STEP_MS as f64 / 1_000.0) < SETTLED_CORES
+        {
+            break;
+        }
+        last = now;
+    }
+    began.elapsed().as_secs_f64()
+}
+
 /// The gateway under test.
 struct Gateway {
     addr: SocketAddr,
@@ -108,6 +154,11 @@ struct Shared {
     seen: Mutex<Seen>,
     n_in_flight: AtomicU64,
     pool: ConnPool,
+    /// Requests outstanding at once (`--in-flight-max`): a request waits here for a slot, as
+    /// on a phone whose network is saturated, and the wait is part of its latency.
+    requests: Semaphore,
+    /// Long polls open at once ([`POLLS_IN_FLIGHT_MAX`]).
+    polls: Semaphore,
 }
 
 /// Keep-alive connections the shoppers share: a shopper takes one for each request (opening
@@ -124,6 +175,25 @@ struct ConnPool {
 impl ConnPool {
     fn new(idle_max: usize) -> ConnPool {
         ConnPool { idle: Mutex::new(Vec::with_capacity(idle_max)), idle_max, n_opened: AtomicU64::new(0) }
+    }
+
+    /// Opens `n` connections to `addr` ahead of the run, [`CONNECTS_AT_ONCE`] at a time, as a
+    /// load balancer holds its connections to a backend: the run measures admission, not the
+    /// kernel's accept queue under a connection storm.
+    async fn fill(&self, addr: SocketAddr, n: usize) -> anyhow::Result<()> {
+        let mut opened = 0;
+        while opened < n {
+            let batch = CONNECTS_AT_ONCE.min(n - opened);
+            let conns = futures_util::future::try_join_all((0..batch).map(|_| Conn::connect(addr)))
+                .await
+                .context("opening the generator's connections")?;
+            self.n_opened.fetch_add(batch as u64, Ordering::Relaxed);
+            for conn in conns {
+                self.give(Some(conn));
+            }
+            opened += batch;
+        }
+        Ok(())
     }
 
     fn take(&self) -> Option<Conn> {
@@ -144,7 +214,14 @@ impl ConnPool {
     }
 }
 
-pub fn run(args: &SurgeArgs, workload: &Workload, admission: bool) -> anyhow::Result<RunReport> {
+/// One run against a gateway with or without admission control; `known_capacity_per_s` (the
+/// first run's, when comparing) skips the capacity probe.
+pub fn run(
+    args: &SurgeArgs,
+    workload: &Workload,
+    admission: bool,
+    known_capacity_per_s: Option<f64>,
+) -> anyhow::Result<RunReport> {
     anyhow::ensure!(
         (1..=IN_FLIGHT_LIMIT_MAX).contains(&args.in_flight_max),
         "--in-flight-max must be 1..={IN_FLIGHT_LIMIT_MAX}"
@@ -160,7 +237,7 @@ pub fn run(args: &SurgeArgs, workload: &Workload, admission: bool) -> anyhow::Re
         .thread_name("surge-shopper")
         .enable_all()
         .build()?;
-    let driven = runtime.block_on(drive(args, workload, &gateway));
+    let driven = runtime.block_on(drive(args, workload, &gateway, known_capacity_per_s));
     let (shared, wall_s, capacity_per_s, cores) = match driven {
         Ok(driven) => driven,
         Err(error) => {
@@ -247,34 +324,48 @@ async fn drive(
     args: &SurgeArgs,
     workload: &Workload,
     gateway: &Gateway,
+    known_capacity_per_s: Option<f64>,
 ) -> anyhow::Result<(Arc<Shared>, f64, f64, Cores)> {
     let profile = workload.profile();
     bench_http::wait_ready(gateway.addr).await?;
     // Capacity first, on the demo campaign and the probe's own outlets.
     let probe = Arc::new(Target::new(gateway.addr, gateway.signer.clone(), PROBE_OUTLETS));
-    bench_http::register_outlets(&probe, PROBE_OUTLETS).await?;
-    let next_probe_shopper = Arc::new(AtomicU64::new(PROBE_SHOPPER_FIRST));
-    let capacity = bench_http::run_capacity(
-        &probe,
-        &next_probe_shopper,
-        PROBE_CONNECTIONS,
-        Duration::from_secs(PROBE_S),
-    )
-    .await?;
-    let capacity_per_s = capacity.orders_per_s;
+    let (capacity_per_s, measured) = match known_capacity_per_s {
+        // The second run of --compare-admission: the same capacity, so the same compression,
+        // the same offered load and the same overload threshold as the first.
+        Some(capacity_per_s) => (capacity_per_s, "the first run's probe"),
+        None => {
+            bench_http::register_outlets(&probe, PROBE_OUTLETS).await?;
+            let next_probe_shopper = Arc::new(AtomicU64::new(PROBE_SHOPPER_FIRST));
+            let capacity = bench_http::run_capacity(
+                &probe,
+                &next_probe_shopper,
+                PROBE_CONNECTIONS,
+                Duration::from_secs(PROBE_S),
+            )
+            .await?;
+            (capacity.orders_per_s, "capacity probe, 64 connections, closed loop")
+        }
+    };
     anyhow::ensure!(capacity_per_s > 0.0, "the capacity probe placed no order");
     let simulated_s = f64::from(profile.duration_minutes) * 60.0;
     let wall_s = args.wall_s.unwrap_or(profile.orders as f64 / (capacity_per_s * LOAD_FRACTION));
     anyhow::ensure!(wall_s.is_finite() && wall_s > 0.0, "--wall-s must be positive");
     let compression = simulated_s / wall_s;
     println!(
-        "  capacity probe: {capacity_per_s:.0} orders/s ({PROBE_CONNECTIONS} connections, closed loop); playing {:.1} simulated hours in {wall_s:.0} s ({compression:.0}x), outlets' rates scaled by the same factor",
+        "  capacity: {capacity_per_s:.0} orders/s ({measured}); playing {:.1} simulated hours in {wall_s:.0} s ({compression:.0}x), outlets' rates scaled by the same factor",
         simulated_s / 3_600.0
     );
     let target = Target::new(gateway.addr, gateway.signer.clone(), profile.merchants.outlets);
     let campaign = create_campaign(&target, workload).await?;
     register_surge_outlets(&target, workload, compression).await?;
     println!("  {} outlets registered, campaign {campaign}", profile.merchants.outlets);
+    let pool = ConnPool::new(args.in_flight_max + POLLS_IN_FLIGHT_MAX);
+    pool.fill(target.addr, args.in_flight_max).await?;
+    let settled_s = settle(gateway).await;
+    println!(
+        "  gateway settled after {settled_s:.1} s (its catalog index takes the new outlets in the background)"
+    );
     let shared = Arc::new(Shared {
         workload: workload.clone(),
         target,
@@ -284,9 +375,11 @@ async fn drive(
         recorder: Mutex::new(Recorder::new(profile.duration_minutes)),
         seen: Mutex::new(Seen::new(SHOPPER_ID_BASE, profile.shoppers)),
         n_in_flight: AtomicU64::new(0),
-        pool: ConnPool::new(args.in_flight_max),
+        pool,
+        requests: Semaphore::new(args.in_flight_max),
+        polls: Semaphore::new(POLLS_IN_FLIGHT_MAX),
     });
-    let permits = Arc::new(Semaphore::new(args.in_flight_max));
+    let permits = Arc::new(Semaphore::new(SHOPPERS_ALIVE_MAX));
     let cpu = CpuMeter::start(gateway);
     let bar = super::progress_bar(profile.orders);
     let gauges = tokio::spawn(record_gauges(Arc::clone(&shared)));
@@ -375,6 +468,17 @@ impl Shared {
 
     /// One request on a pooled connection.
     async fn exchange(&self, request: &[u8], timeout: Duration) -> std::io::Result<client::Answer> {
+        self.exchange_in(&self.requests, request, timeout).await
+    }
+
+    /// One request on a pooled connection, once `slots` has room for it.
+    async fn exchange_in(
+        &self,
+        slots: &Semaphore,
+        request: &[u8],
+        timeout: Duration,
+    ) -> std::io::Result<client::Answer> {
+        let _slot = slots.acquire().await.map_err(std::io::Error::other)?;
         let mut conn = self.pool.take();
         let result = bench_http::exchange(&mut conn, self.target.addr, request, timeout).await;
         self.pool.give(conn);
@@ -455,6 +559,8 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
         let sent_minute = shared.minute_now();
         let result = shared.exchange(&request, REQUEST_TIMEOUT).await;
         let latency = began.elapsed();
+        // The gateway's Retry-After is in its time, the wall clock's, not the simulated clock's.
+        let mut retry_after_wall_ms = 0;
         let refusal = match result {
             Ok(answer) => match bench_http::classify(&answer) {
                 Verdict::Ordered => {
@@ -485,6 +591,7 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
                         "merchant_busy" | "merchant_paused" => (Answer::Busy, Refusal::ShopBusy),
                         "budget_exhausted" => (Answer::BudgetExhausted, Refusal::BudgetExhausted),
                         "rate_limited" | "overloaded" | "waiting_room_full" | "timeout" => {
+                            retry_after_wall_ms = retry_after_ms(&answer.body);
                             (Answer::Shed, Refusal::TryLater { retry_after_ms: 1_000 })
                         }
                         _ => (Answer::Failed, Refusal::Final),
@@ -519,9 +626,19 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
             switches += 1;
             busy_answers = 0;
         }
-        tokio::time::sleep(Duration::from_secs_f64(next.delay_ms as f64 / 1_000.0 / shared.compression))
-            .await;
+        let backoff = Duration::from_secs_f64(next.delay_ms as f64 / 1_000.0 / shared.compression);
+        tokio::time::sleep(backoff.max(Duration::from_millis(retry_after_wall_ms))).await;
     }
+}
+
+/// The `retry_after_ms` of a refusal's body (0 when it has none).
+fn retry_after_ms(body: &[u8]) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct RetryAfter {
+        #[serde(default)]
+        retry_after_ms: u64,
+    }
+    serde_json::from_slice::<RetryAfter>(body).map_or(0, |refusal| refusal.retry_after_ms)
 }
 
 fn give_up(shared: &Shared) {
@@ -657,7 +774,7 @@ async fn wait_turn(shared: &Shared, poll_url: &str, mut position: u64) -> bool {
         let request = client::request("GET", &path, &[], b"");
         let timeout = REQUEST_TIMEOUT + Duration::from_millis(POLL_WAIT_MS);
         let status = shared
-            .exchange(&request, timeout)
+            .exchange_in(&shared.polls, &request, timeout)
             .await
             .ok()
             .filter(|answer| answer.status == 200)
