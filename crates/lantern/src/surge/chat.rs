@@ -3,12 +3,14 @@
 //! sequencer and durable ledger as the rest of the run), in this process, with no HTTP.
 //!
 //! A conversation is the four messages of [`lantern_surge::chat_messages`] (claim, the drink,
-//! checkout, "yes"), one message per slice of the engine driver: every slice, after the
-//! driver has submitted its API tries, each open conversation sends its next message, all of
-//! them at once on one thread, and the slice waits for their answers. Each turn hands its
-//! ledger command to the sequencer on its first poll, in the conversations' order, after the
-//! slice's API tries, so the ledger sees the same commands in the same order every run: a
-//! run stays a pure function of profile, scale and seed. Admission is off, as for the rest of
+//! checkout, "yes"), one message per slice of the engine driver. At the start of every slice
+//! ([`Chats::start_step`]) each open conversation sends its next message, all of them at once
+//! on the chat thread, polled once without tokio's cooperative budget, so each turn hands its
+//! ledger command to the sequencer in the conversations' order before the call returns; then
+//! the driver submits the slice's API tries, which join the same batches, and
+//! [`Chats::finish_step`] waits for the turns' answers. The ledger sees the same commands in
+//! the same order every run (a run stays a pure function of profile, scale and seed), and the
+//! chat costs no fsync round trip of its own. Admission is off, as for the rest of
 //! the in-process run (the engine's capacity is what it measures).
 //!
 //! The agent's catalog knows one shop, the chat shop (registered before the surge's outlets,
@@ -17,6 +19,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context as _;
 use lantern_agent::{Agent, AgentEvent, Session};
 use lantern_core::{Capacity, MerchantId, OrderId, ShopperId};
 use lantern_gateway::{App, GatewayConfig, GatewayShop};
@@ -55,12 +58,18 @@ pub struct Ended {
     pub latency_us: u64,
 }
 
-/// The agent and its conversations.
+/// A conversation after a turn, and the order that turn placed.
+type Answered = Vec<(Conversation, Option<OrderId>)>;
+
+/// The agent's conversations, and the thread that runs their turns (the agent, the gateway's
+/// `App` and a current-thread runtime live there).
 pub struct Chats {
-    runtime: tokio::runtime::Runtime,
-    agent: Arc<Agent<GatewayShop>>,
-    /// Kept for the life of the run (the agent's shop holds it too).
-    _app: Arc<App>,
+    /// Conversations to run a turn of; one step at a time.
+    to_thread: Option<std::sync::mpsc::SyncSender<Vec<Conversation>>>,
+    /// A step's turns have handed their commands to the sequencer.
+    submitted: std::sync::mpsc::Receiver<()>,
+    answered: std::sync::mpsc::Receiver<Answered>,
+    thread: Option<std::thread::JoinHandle<()>>,
     open: Vec<Conversation>,
     n_turns: u64,
 }
@@ -83,7 +92,35 @@ impl Chats {
             let agent = Agent::new(shop, Arc::clone(&app.catalogs.lexicon), None, app.config.agent.clone());
             (app, Arc::new(agent))
         });
-        Ok(Chats { runtime, agent, _app: app, open: Vec::new(), n_turns: 0 })
+        let (to_thread, steps) = std::sync::mpsc::sync_channel::<Vec<Conversation>>(1);
+        let (submitted_tx, submitted) = std::sync::mpsc::sync_channel(1);
+        let (answered_tx, answered) = std::sync::mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new().name("surge-chat".into()).spawn(move || {
+            // Kept for the life of the thread (the agent's shop holds it too).
+            let _app = app;
+            while let Ok(conversations) = steps.recv() {
+                runtime.block_on(async {
+                    let turns = conversations.into_iter().map(|conversation| turn(&agent, conversation));
+                    let mut turns =
+                        Box::pin(tokio::task::unconstrained(futures_util::future::join_all(turns)));
+                    let first = futures_util::future::poll_immediate(&mut turns).await;
+                    let _ = submitted_tx.send(());
+                    let answered = match first {
+                        Some(answered) => answered,
+                        None => turns.await,
+                    };
+                    let _ = answered_tx.send(answered);
+                });
+            }
+        })?;
+        Ok(Chats {
+            to_thread: Some(to_thread),
+            submitted,
+            answered,
+            thread: Some(thread),
+            open: Vec::new(),
+            n_turns: 0,
+        })
     }
 
     /// Opens a conversation for `arrival` (its first message goes in the next [`Chats::step`]);
@@ -113,34 +150,30 @@ impl Chats {
         self.n_turns
     }
 
-    /// Every open conversation sends its next message; returns those that ended (an order
-    /// placed, or every message sent without one).
-    pub fn step(&mut self) -> Vec<Ended> {
+    /// Every open conversation sends its next message: when this returns, each turn's ledger
+    /// command is with the sequencer. False when none is open.
+    pub fn start_step(&mut self) -> anyhow::Result<bool> {
         if self.open.is_empty() {
-            return Vec::new();
+            return Ok(false);
         }
-        let agent = Arc::clone(&self.agent);
-        let turns = self.open.iter_mut().map(|conversation| {
-            let agent = Arc::clone(&agent);
-            async move {
-                let shopper: ShopperId = conversation.arrival.shopper;
-                let message = &conversation.messages[conversation.sent];
-                let mut busy = false;
-                let outcome = agent
-                    .turn(&mut conversation.session, shopper, message, &mut |event| {
-                        busy |= matches!(event, AgentEvent::Busy { .. });
-                    })
-                    .await;
-                conversation.sent += 1;
-                conversation.busy |= busy;
-                outcome.placed
-            }
-        });
-        let placed: Vec<Option<OrderId>> = self.runtime.block_on(futures_util::future::join_all(turns));
-        self.n_turns += placed.len() as u64;
+        let to_thread = self.to_thread.as_ref().context("the chat thread is stopped")?;
+        to_thread.send(std::mem::take(&mut self.open)).ok().context("the chat thread stopped")?;
+        self.submitted.recv().ok().context("the chat thread stopped")?;
+        Ok(true)
+    }
+
+    /// Waits for the answers of the turns [`Chats::start_step`] started (if it started any);
+    /// returns the conversations that ended (an order placed, or every message sent without
+    /// one).
+    pub fn finish_step(&mut self, started: bool) -> anyhow::Result<Vec<Ended>> {
+        if !started {
+            return Ok(Vec::new());
+        }
+        let answered = self.answered.recv().ok().context("the chat thread stopped")?;
+        self.n_turns += answered.len() as u64;
         let mut ended = Vec::new();
-        let mut still_open = Vec::with_capacity(self.open.len());
-        for (conversation, placed) in std::mem::take(&mut self.open).into_iter().zip(placed) {
+        let mut still_open = Vec::with_capacity(answered.len());
+        for (conversation, placed) in answered {
             if placed.is_some() || conversation.sent == conversation.messages.len() {
                 ended.push(Ended {
                     placed,
@@ -152,9 +185,35 @@ impl Chats {
                 still_open.push(conversation);
             }
         }
+        // Conversations opened during the step (new arrivals) go after those already open.
+        still_open.append(&mut self.open);
         self.open = still_open;
-        ended
+        Ok(ended)
     }
+}
+
+impl Drop for Chats {
+    /// Stops the chat thread, so the gateway's `App` (and its sequencer handle) is gone.
+    fn drop(&mut self) {
+        self.to_thread = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One turn of `conversation`.
+async fn turn(agent: &Agent<GatewayShop>, mut conversation: Conversation) -> (Conversation, Option<OrderId>) {
+    let shopper: ShopperId = conversation.arrival.shopper;
+    let mut busy = false;
+    let outcome = agent
+        .turn(&mut conversation.session, shopper, &conversation.messages[conversation.sent], &mut |event| {
+            busy |= matches!(event, AgentEvent::Busy { .. });
+        })
+        .await;
+    conversation.sent += 1;
+    conversation.busy |= busy;
+    (conversation, outcome.placed)
 }
 
 /// The chat shop's id: after the surge's outlets.

@@ -177,11 +177,14 @@ pub fn run(args: &SurgeArgs, workload: &Workload) -> anyhow::Result<RunReport> {
                 due.push((pending, true));
             }
             due.sort_unstable_by_key(|(pending, _)| (pending.at_ms, pending.index));
+            // The open conversations' next messages first (their commands are with the
+            // sequencer once this returns), then the slice's API tries, in the same batches.
+            let chats_started = driver.chats.start_step()?;
             for (pending, first_try) in due {
                 driver.submit_try(pending, first_try)?;
             }
-            // After the slice's API tries, so the ledger sees every command in the same order.
-            driver.step_chats(slice_start)?;
+            let ended = driver.chats.finish_step(chats_started)?;
+            driver.chats_ended(ended, slice_start)?;
             driver.drain(0)?;
         }
         let gauges = Gauges {
@@ -383,12 +386,12 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// Every open conversation sends its next message (in the slice starting at
-    /// `slice_start_ms`); one that ends without an order sends its shopper to the API, as a
-    /// retry in the next slice.
-    fn step_chats(&mut self, slice_start_ms: u64) -> anyhow::Result<()> {
+    /// Conversations that ended in the slice starting at `slice_start_ms`: an order placed is
+    /// acknowledged; one that ended without an order sends its shopper to the API, as a retry
+    /// in the next slice.
+    fn chats_ended(&mut self, ended: Vec<chat::Ended>, slice_start_ms: u64) -> anyhow::Result<()> {
         let now_minute = u32::try_from(slice_start_ms / MINUTE_MS).unwrap_or(u32::MAX);
-        for ended in self.chats.step() {
+        for ended in ended {
             let arrival = ended.arrival;
             let minute = u32::try_from(arrival.at_ms / MINUTE_MS).unwrap_or(u32::MAX);
             if let Some(order) = ended.placed {
