@@ -3,9 +3,9 @@
 # engine alone) at scale 0.02 (200,000 orders from 160,000 shoppers at 6,000 outlets), then over
 # HTTP against a `lantern serve` child with admission control, each followed by the audit of its
 # store. Any broken invariant fails the script (lantern surge exits non-zero).
-# Over HTTP a debug gateway and client sustain about 800 orders a second on this 2-core machine
-# (when nothing else runs), so the HTTP part's 200,000 orders take about four minutes;
-# SURGE_CI_HTTP_SCALE=0.005 (50,000) for a quicker local run.
+# Over HTTP a debug gateway sustains a few thousand orders a second on this 2-core machine, so
+# the HTTP part's 200,000 orders take 80 to 120 s (the whole script took 137 s with the debug
+# binary built); SURGE_CI_HTTP_SCALE=0.005 (50,000) for a quicker local run.
 # Reuses the debug binary `cargo test` built; the reports land in target/surge-ci/.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -57,6 +57,10 @@ pub struct Summary {
     pub overload_minutes: u32,
     pub overload_goodput_per_s: Option<f64>,
     pub goodput_over_capacity: Option<f64>,
+    /// Cores the target and the load generator used on average over the run (HTTP runs on
+    /// one machine: they share its cores, so the generator's are the gateway's loss).
+    pub gateway_cores: Option<f64>,
+    pub generator_cores: Option<f64>,
 }
 
 impl Summary {
@@ -119,6 +123,8 @@ impl Summary {
             goodput_over_capacity: overload_goodput_per_s
                 .zip(capacity_per_s)
                 .map(|(goodput, capacity)| goodput / capacity),
+            gateway_cores: None,
+            generator_cores: None,
         }
     }
 }
@@ -203,6 +209,10 @@ fn summary_rows(runs: &[RunReport]) -> Vec<(&'static str, Vec<String>)> {
         ("overload minutes", cell(&|s| s.overload_minutes.to_string())),
         ("goodput in overload", cell(&|s| optional(s.overload_goodput_per_s, 0) + " orders/s")),
         ("goodput / capacity in overload", cell(&|s| optional(s.goodput_over_capacity, 2))),
+        (
+            "CPU cores: gateway / load generator",
+            cell(&|s| format!("{} / {}", optional(s.gateway_cores, 2), optional(s.generator_cores, 2))),
+        ),
     ]
 }
 

@@ -9,6 +9,7 @@
 // Rates, ratios and --scale are floats; money never is.
 #![allow(clippy::float_arithmetic)]
 
+mod chat;
 mod engine;
 mod http;
 
@@ -54,20 +55,33 @@ pub struct SurgeArgs {
     /// With --http: start the gateway without admission control (`serve --no-admission`).
     #[arg(long)]
     no_admission: bool,
-    /// With --http: run twice, with and without admission control, and report side by side.
+    /// With --http: run twice, with and without admission control, and report side by side
+    /// (the second run uses the first run's measured capacity, so both are offered the same load).
     #[arg(long, conflicts_with = "no_admission")]
     compare_admission: bool,
     /// With --http: an environment override for the gateway (KEY=VALUE, repeatable), e.g.
     /// `LANTERN_ADMISSION__TARGET_LATENCY_MS=500` for a debug build.
     #[arg(long, value_name = "KEY=VALUE")]
     server_env: Vec<String>,
+    /// In-process: place the chat share as plain coupon orders instead of talking to the agent
+    /// (what the engine alone sustains, to compare with the default).
+    #[arg(long)]
+    chat_as_api: bool,
     /// Over HTTP: wall-clock seconds the 9 simulated hours are compressed into (default: what
     /// the measured capacity needs to play the profile at about half of it on average).
     #[arg(long)]
     wall_s: Option<f64>,
-    /// Over HTTP: most requests outstanding at once (shoppers beyond it wait for a slot).
-    #[arg(long, default_value_t = 2_048)]
+    /// Over HTTP: most requests outstanding at once, on as many keep-alive connections opened
+    /// before the run (the generator is the shoppers and a load balancer in front of the
+    /// gateway: a request beyond it waits in the balancer's line, and that wait is part of its
+    /// latency). Waiting-room long polls have 8,192 slots of their own.
+    #[arg(long, default_value_t = 256)]
     in_flight_max: usize,
+    /// Over HTTP: threads of the load generator (a multi-thread tokio runtime). The generator
+    /// shares the machine with the gateway it drives; each thread it keeps busy is a core the
+    /// gateway does not have.
+    #[arg(long, default_value_t = 2)]
+    generator_threads: usize,
     /// The data directory: created for --in-process and --http (default: a temporary one,
     /// removed afterwards); the gateway's own for --target.
     #[arg(long)]
@@ -123,7 +137,8 @@ pub fn run(args: &SurgeArgs) -> anyhow::Result<()> {
         let admission_modes: Vec<bool> =
             if args.compare_admission { vec![true, false] } else { vec![!args.no_admission] };
         for admission in admission_modes {
-            runs.push(http::run(args, &workload, admission)?);
+            let known_capacity_per_s = runs.first().and_then(|run: &RunReport| run.summary.capacity_per_s);
+            runs.push(http::run(args, &workload, admission, known_capacity_per_s)?);
         }
     } else {
         runs.push(engine::run(args, &workload)?);
@@ -237,15 +252,29 @@ pub fn campaign_spec(profile: &Profile, validity: lantern_core::Validity) -> lan
 
 /// What the driver saw besides the acknowledged orders: tries that got no answer at all (an
 /// order may have been placed for them that nobody acknowledged).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Seen {
     pub acks: Acks,
     /// Logical orders (arrival indexes) that were tried.
     pub n_orders_tried: u64,
     pub n_unanswered: u64,
-    /// The surge's outlets have ids above this (over HTTP the gateway also holds the demo's
-    /// and the capacity probe's orders, which are not the surge's).
-    pub outlet_id_base: u64,
+    /// The surge's shoppers' ids: `shopper_id_base + 1 ..= shopper_id_base + shoppers`. Over
+    /// HTTP the gateway also holds the demo's and the capacity probe's orders, which are not the
+    /// surge's, and a chat shopper's order may be at any shop the agent found (the demo's too),
+    /// so the surge's orders are told apart by who placed them, not where.
+    pub shopper_ids: std::ops::RangeInclusive<u64>,
+}
+
+impl Seen {
+    /// What a driver saw of `shoppers` shoppers numbered from `shopper_id_base + 1`.
+    pub fn new(shopper_id_base: u64, shoppers: u64) -> Seen {
+        Seen {
+            acks: Acks::default(),
+            n_orders_tried: 0,
+            n_unanswered: 0,
+            shopper_ids: shopper_id_base + 1..=shopper_id_base + shoppers,
+        }
+    }
 }
 
 /// Re-reads the data directory (the process that wrote it must have stopped), rebuilds the
@@ -259,9 +288,7 @@ pub fn audit_store(data: &Path, seen: &Seen) -> anyhow::Result<Vec<AuditCheck>> 
     let mut checks = handle.read(|ledger| {
         let mut checks = audit::audit_ledger(ledger, &seen.acks);
         checks.push(audit::capacity_check(ledger));
-        let n_surge_orders =
-            ledger.orders().filter(|view| view.receipt.merchant.get() > seen.outlet_id_base).count() as u64;
-        checks.push(duplicate_check(n_surge_orders, seen));
+        checks.push(duplicate_check(surge_orders(ledger, seen), seen));
         checks
     });
     sequencer.stop();
@@ -281,6 +308,11 @@ pub fn audit_store(data: &Path, seen: &Seen) -> anyhow::Result<Vec<AuditCheck>> 
         },
     );
     Ok(out)
+}
+
+/// The orders in the store placed by the surge's shoppers, at whatever shop.
+fn surge_orders(ledger: &lantern_ledger::Ledger, seen: &Seen) -> u64 {
+    ledger.orders().filter(|view| seen.shopper_ids.contains(&view.receipt.shopper.get())).count() as u64
 }
 
 /// No order placed twice and none acknowledged twice: every acknowledgement names its own
@@ -307,5 +339,66 @@ fn duplicate_check(n_orders_in_store: u64, seen: &Seen) -> audit::Check {
                 seen.n_unanswered, seen.n_orders_tried
             )
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use lantern_core::pricing::CartLine;
+    use lantern_core::{Capacity, IdempotencyKey, ItemId, MerchantId, ShopperId};
+    use lantern_ledger::{Command, CouponChoice, Ledger, Outcome};
+
+    use super::*;
+    use crate::world;
+
+    /// Shopper `shopper` orders one drink at `merchant`, without a coupon.
+    fn order(ledger: &mut Ledger, shopper: u64, merchant: u64, key: &str) -> lantern_ledger::OrderReceipt {
+        let now = world::FESTIVAL_STARTS_AT.plus_ms(60_000);
+        let shopper = ShopperId::new(shopper);
+        let lines = vec![CartLine { item: ItemId::new(101), quantity: 1, options: vec![] }];
+        let merchant = MerchantId::new(merchant);
+        let quote = match ledger
+            .apply(&Command::Quote { shopper, merchant, lines, coupon: CouponChoice::None }, now)
+        {
+            Ok(Outcome::Quoted(view)) => view.quote,
+            other => panic!("quote: {other:?}"),
+        };
+        let idempotency_key = IdempotencyKey::new(key).unwrap();
+        match ledger.apply(&Command::PlaceOrder { shopper, quote, idempotency_key }, now) {
+            Ok(Outcome::OrderPlaced { receipt, .. }) => receipt,
+            other => panic!("place: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_duplicate_check_counts_the_surges_orders_by_shopper_at_any_shop() {
+        let mut ledger = Ledger::new(crate::node::ledger_config(0));
+        let now = world::FESTIVAL_STARTS_AT.plus_ms(60_000);
+        for command in world::menu_commands() {
+            ledger.apply(&command, now).unwrap();
+        }
+        // Outlet 1 is a demo shop; outlet 2 the surge's.
+        for outlet in 1..=2 {
+            ledger.apply(&world::tea_outlet(outlet, Capacity::new(100, 1_000).unwrap()), now).unwrap();
+        }
+        // The surge's shoppers are 1_001..=1_010.
+        let mut seen = Seen::new(1_000, 10);
+        seen.n_orders_tried = 2;
+        // A demo shopper's order at the demo shop is not the surge's.
+        order(&mut ledger, 1, 1, "demo-1");
+        // Two surge orders, acknowledged: one at the surge's outlet, one (a chat order) at the
+        // demo's shop.
+        seen.acks.push_order(&order(&mut ledger, 1_001, 2, "surge-1"));
+        seen.acks.push_order(&order(&mut ledger, 1_002, 1, "surge-2"));
+        assert_eq!(surge_orders(&ledger, &seen), 2);
+        let held = duplicate_check(surge_orders(&ledger, &seen), &seen);
+        assert!(held.passed, "{held:?}");
+        // A second order for the same logical order at the demo's shop, acknowledged to nobody:
+        // counted by outlet it would be missed; by shopper it is a duplicate.
+        order(&mut ledger, 1_002, 1, "surge-2-again");
+        assert_eq!(surge_orders(&ledger, &seen), 3);
+        let broken = duplicate_check(surge_orders(&ledger, &seen), &seen);
+        assert!(!broken.passed, "{broken:?}");
     }
 }

@@ -17,9 +17,10 @@ use lantern_ledger::{Command, LedgerError, Outcome};
 use lantern_sequencer::{ManualClock, Reply, SequencerHandle, SubmitError};
 use lantern_store::{Durability, OpenMode};
 use lantern_surge::recorder::{Answer, Gauges, Recorder};
-use lantern_surge::{Arrival, MINUTE_MS, Refusal, RunReport, Summary, Workload};
+use lantern_surge::{Arrival, Channel, MINUTE_MS, Refusal, RunReport, Summary, Workload};
 use tokio::sync::oneshot;
 
+use super::chat::{self, Chats};
 use super::{CAMPAIGN, Seen, SurgeArgs};
 use crate::{node, world};
 
@@ -88,6 +89,10 @@ struct Driver<'a> {
     backlog_total: u64,
     recorder: Recorder,
     seen: Seen,
+    /// The chat share's conversations with the agent.
+    chats: Chats,
+    /// `--chat-as-api`: the chat share is placed as coupon orders.
+    chat_as_api: bool,
     /// Refusals the shopper cannot act on, by reason code (for the log).
     unexpected: std::collections::BTreeMap<String, u64>,
     n_kitchen_errors: u64,
@@ -105,11 +110,15 @@ pub fn run(args: &SurgeArgs, workload: &Workload) -> anyhow::Result<RunReport> {
     let expected = usize::try_from(profile.orders)?;
     let (sequencer, _) = node::start(&data, OpenMode::Create, Durability::Full, clock.clone(), 0, expected)?;
     let handle = sequencer.handle();
-    seed(&handle, workload)?;
+    seed_chat_shop(&handle, workload)?;
+    // The agent's catalogs are read now: the chat shop's, not the surge outlets'.
+    let chats = Chats::new(handle.clone(), clock.clone())?;
+    seed_outlets(&handle, workload)?;
     println!(
-        "  in-process: sequencer + durable ledger in {}, {} outlets seeded",
+        "  in-process: sequencer + durable ledger in {}, {} outlets seeded; chat through the agent at {}",
         data.display(),
-        profile.merchants.outlets
+        profile.merchants.outlets,
+        chat::chat_shop(profile.merchants.outlets)
     );
 
     let mut driver = Driver {
@@ -121,7 +130,9 @@ pub fn run(args: &SurgeArgs, workload: &Workload) -> anyhow::Result<RunReport> {
         active_kitchens: Vec::new(),
         backlog_total: 0,
         recorder: Recorder::new(profile.duration_minutes),
-        seen: Seen::default(),
+        seen: Seen::new(0, profile.shoppers),
+        chats,
+        chat_as_api: args.chat_as_api,
         unexpected: Default::default(),
         n_kitchen_errors: 0,
     };
@@ -135,7 +146,8 @@ pub fn run(args: &SurgeArgs, workload: &Workload) -> anyhow::Result<RunReport> {
     let mut minute = 0u32;
     loop {
         if minute >= profile.duration_minutes
-            && (driver.retries.is_empty() || minute >= profile.duration_minutes + TAIL_MINUTES_MAX)
+            && ((driver.retries.is_empty() && driver.chats.n_open() == 0)
+                || minute >= profile.duration_minutes + TAIL_MINUTES_MAX)
         {
             break;
         }
@@ -165,9 +177,14 @@ pub fn run(args: &SurgeArgs, workload: &Workload) -> anyhow::Result<RunReport> {
                 due.push((pending, true));
             }
             due.sort_unstable_by_key(|(pending, _)| (pending.at_ms, pending.index));
+            // The open conversations' next messages first (their commands are with the
+            // sequencer once this returns), then the slice's API tries, in the same batches.
+            let chats_started = driver.chats.start_step()?;
             for (pending, first_try) in due {
                 driver.submit_try(pending, first_try)?;
             }
+            let ended = driver.chats.finish_step(chats_started)?;
+            driver.chats_ended(ended, slice_start)?;
             driver.drain(0)?;
         }
         let gauges = Gauges {
@@ -198,7 +215,7 @@ pub fn run(args: &SurgeArgs, workload: &Workload) -> anyhow::Result<RunReport> {
         minute += 1;
     }
     let wall_s = started.elapsed().as_secs_f64();
-    let n_left = driver.retries.len();
+    let n_left = driver.retries.len() + driver.chats.n_open();
     for _ in 0..n_left {
         driver.recorder.record_gave_up(minute.saturating_sub(1));
     }
@@ -213,28 +230,41 @@ pub fn run(args: &SurgeArgs, workload: &Workload) -> anyhow::Result<RunReport> {
         "{} kitchen steps were refused by the ledger",
         driver.n_kitchen_errors
     );
+    let Driver { recorder, seen, chats, .. } = driver;
+    println!("  {} chat turns through the agent", chats.n_turns());
+    // The agent's shop holds a handle of the sequencer too.
+    drop(chats);
     drop(handle);
     sequencer.stop();
     let budget_fen = lantern_core::Money::from_yuan(profile.campaign.budget_yuan).fen();
-    let summary = Summary::from_recorder(&driver.recorder, profile, budget_fen, wall_s, None);
+    let summary = Summary::from_recorder(&recorder, profile, budget_fen, wall_s, None);
     println!("  played in {wall_s:.1} s; auditing the store");
-    let audit = super::audit_store(&data, &driver.seen)?;
+    let audit = super::audit_store(&data, &seen)?;
     if temporary && !args.keep_data {
         let _ = std::fs::remove_dir_all(&data);
     }
-    Ok(RunReport { label: "in-process".into(), summary, audit, minutes: driver.recorder.rows() })
+    Ok(RunReport { label: "in-process".into(), summary, audit, minutes: recorder.rows() })
 }
 
-/// Menus, every outlet with its own capacity, and the campaign.
-fn seed(handle: &SequencerHandle, workload: &Workload) -> anyhow::Result<()> {
+/// Menus, the chat shop and the campaign.
+fn seed_chat_shop(handle: &SequencerHandle, workload: &Workload) -> anyhow::Result<()> {
     let profile = workload.profile();
-    let outlets = (1..=profile.merchants.outlets)
-        .map(|id| world::tea_outlet(id, workload.capacity(MerchantId::new(id))));
-    let commands: Vec<Command> = world::menu_commands().into_iter().chain(outlets).collect();
-    node::submit_all(handle, &commands).context("seeding outlets")?;
+    let chat_shop =
+        world::tea_outlet(chat::chat_shop(profile.merchants.outlets).get(), chat::chat_shop_capacity());
+    let commands: Vec<Command> = world::menu_commands().into_iter().chain([chat_shop]).collect();
+    node::submit_all(handle, &commands).context("seeding the menus")?;
     let validity = Validity::new(world::FESTIVAL_STARTS_AT, world::FESTIVAL_ENDS_AT)?;
     let spec = super::campaign_spec(profile, validity);
     handle.submit_blocking(Command::CreateCampaign { spec }).context("creating the campaign")?;
+    Ok(())
+}
+
+/// Every outlet with its own capacity.
+fn seed_outlets(handle: &SequencerHandle, workload: &Workload) -> anyhow::Result<()> {
+    let outlets = (1..=workload.profile().merchants.outlets)
+        .map(|id| world::tea_outlet(id, workload.capacity(MerchantId::new(id))))
+        .collect::<Vec<Command>>();
+    node::submit_all(handle, &outlets).context("seeding outlets")?;
     Ok(())
 }
 
@@ -259,6 +289,10 @@ impl Driver<'_> {
                     referred_by: Some(referrer),
                 };
                 self.send(claim, Purpose::ReferralClaim)?;
+            }
+            // A chat arrival talks to the agent first (its referral claim is in line before it).
+            if arrival.channel == Channel::Chat && !self.chat_as_api && self.chats.open(arrival.clone()) {
+                return Ok(());
             }
         }
         let command = coupon_order(&arrival, MerchantId::new(pending.merchant))?;
@@ -348,6 +382,39 @@ impl Driver<'_> {
                 }));
             }
             _ => self.recorder.record_gave_up(minute),
+        }
+        Ok(())
+    }
+
+    /// Conversations that ended in the slice starting at `slice_start_ms`: an order placed is
+    /// acknowledged; one that ended without an order sends its shopper to the API, as a retry
+    /// in the next slice.
+    fn chats_ended(&mut self, ended: Vec<chat::Ended>, slice_start_ms: u64) -> anyhow::Result<()> {
+        let now_minute = u32::try_from(slice_start_ms / MINUTE_MS).unwrap_or(u32::MAX);
+        for ended in ended {
+            let arrival = ended.arrival;
+            let minute = u32::try_from(arrival.at_ms / MINUTE_MS).unwrap_or(u32::MAX);
+            if let Some(order) = ended.placed {
+                let receipt = self
+                    .handle
+                    .read(|ledger| ledger.order(order).map(|view| view.receipt))
+                    .with_context(|| format!("the agent placed {order}, which the ledger does not hold"))?;
+                self.seen.acks.push_order(&receipt);
+                self.recorder.record(minute, true, Answer::Admitted, ended.latency_us);
+                self.recorder.record_completed(now_minute);
+                self.recorder.record_chat_order(now_minute);
+                continue;
+            }
+            let answer = if ended.busy { Answer::Busy } else { Answer::Failed };
+            self.recorder.record(minute, true, answer, ended.latency_us);
+            self.retries.push(std::cmp::Reverse(Pending {
+                at_ms: slice_start_ms + SLICE_MS,
+                index: arrival.index,
+                arrived_at_ms: arrival.at_ms,
+                merchant: arrival.merchant.get(),
+                attempt: 1,
+                busy_answers: 0,
+            }));
         }
         Ok(())
     }

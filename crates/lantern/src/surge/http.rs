@@ -4,10 +4,18 @@
 //! gateway sustains; the 9 simulated hours are then compressed so that the average offered
 //! rate is [`LOAD_FRACTION`] of that capacity, which puts the spikes (10x the average) at
 //! several times capacity: the overload phases. Outlets' rates are scaled by the same factor,
-//! so each shop sees the surge as it would in real time. Every shopper is a task with its own
-//! keep-alive connection: it sends its coupon order, follows a waiting-room ticket (long poll,
-//! then the same request with `Lantern-Ticket`), and backs off and retries (or tries another
-//! outlet) when turned away, as the profile says.
+//! so each shop sees the surge as it would in real time.
+//!
+//! The generator is the shoppers and a load balancer in front of the gateway, on a
+//! multi-thread runtime (`--generator-threads`). Every shopper is a task (at most
+//! [`SHOPPERS_ALIVE_MAX`] alive; arrivals are an open loop, a slow gateway does not slow them):
+//! it sends its coupon order, follows a waiting-room ticket (long poll, then the same request
+//! with `Lantern-Ticket`), and backs off and retries (or tries another outlet) when turned
+//! away, as the profile says, never sooner than the gateway's own `Retry-After` in wall-clock
+//! time. Its requests share a pool of keep-alive connections opened before the run; at most
+//! `--in-flight-max` are outstanding at once (the balancer's connections) and long polls have
+//! [`POLLS_IN_FLIGHT_MAX`] slots of their own; a request waiting for a slot counts that wait in
+//! its latency.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,8 +55,86 @@ const POLLS_PER_TICKET_MAX: u32 = 120;
 const TICKETS_PER_ORDER_MAX: u32 = 8;
 /// After the last arrival, shoppers still retrying or waiting get this long to finish.
 const DRAIN_S_MAX: u64 = 120;
-/// Most file descriptors' worth of shoppers in flight (the rest wait to start).
+/// Most file descriptors' worth of requests in flight (`--in-flight-max`).
 const IN_FLIGHT_LIMIT_MAX: usize = 20_000;
+/// Most waiting-room long polls open at once, on connections of their own (a shopper in line
+/// holds a poll open for up to [`POLL_WAIT_MS`]; counted against `--in-flight-max`, a long
+/// line would leave no slot for new tries). With `--in-flight-max` it bounds the connections
+/// open at once, under the 20,000 open files each side may have.
+const POLLS_IN_FLIGHT_MAX: usize = 8_192;
+/// Connections opened at once when the pool is filled before the run (more at once would
+/// overflow the gateway's accept queue, and a dropped SYN costs a second or more).
+const CONNECTS_AT_ONCE: usize = 256;
+/// Most shoppers between their first try and their order or giving up (a task each, a few
+/// KiB); arrivals beyond it wait to start. Far above what a spike brings while the gateway
+/// answers, so the generator stays an open loop: a slow gateway does not slow the arrivals.
+const SHOPPERS_ALIVE_MAX: usize = 200_000;
+/// Most generator threads (`--generator-threads`).
+pub const GENERATOR_THREADS_MAX: usize = 64;
+/// The surge's shopper `n` is `shp_<SHOPPER_ID_BASE + n>` over HTTP, apart from the demo's
+/// shoppers (1..) and the capacity probe's ([`PROBE_SHOPPER_FIRST`]..), so the audit can tell
+/// the surge's orders by who placed them.
+pub const SHOPPER_ID_BASE: u64 = 2_000_000_000;
+
+/// CPU seconds of the gateway (when it is our child) and of this process at the start.
+struct CpuMeter {
+    started: Instant,
+    gateway_s: Option<f64>,
+    generator_s: f64,
+}
+
+/// Cores used on average since [`CpuMeter::start`].
+#[derive(Debug, Clone, Copy)]
+struct Cores {
+    gateway: Option<f64>,
+    generator: f64,
+}
+
+impl CpuMeter {
+    fn start(gateway: &Gateway) -> CpuMeter {
+        CpuMeter {
+            started: Instant::now(),
+            gateway_s: gateway.server.as_ref().and_then(Server::cpu_s),
+            generator_s: bench_http::server::cpu_s("self").unwrap_or(0.0),
+        }
+    }
+
+    fn cores(&self, gateway: &Gateway) -> Cores {
+        let wall_s = self.started.elapsed().as_secs_f64().max(1e-3);
+        let gateway_s = gateway.server.as_ref().and_then(Server::cpu_s);
+        let generator_s = bench_http::server::cpu_s("self").unwrap_or(0.0);
+        Cores {
+            gateway: gateway_s.zip(self.gateway_s).map(|(now, then)| (now - then) / wall_s),
+            generator: (generator_s - self.generator_s) / wall_s,
+        }
+    }
+}
+
+/// Below this many cores the gateway is taken as idle.
+const SETTLED_CORES: f64 = 0.1;
+/// How long to wait at most for the gateway to settle, and how often to look.
+const SETTLE_S_MAX: u64 = 120;
+const SETTLE_STEP_MS: u64 = 250;
+
+/// Waits until the gateway (when it is our child) is idle: after registering thousands of
+/// outlets it indexes them in the background for seconds, and a run started meanwhile would
+/// measure that instead of the surge. Returns the seconds waited.
+async fn settle(gateway: &Gateway) -> f64 {
+    let began = Instant::now();
+    let Some(server) = gateway.server.as_ref() else { return 0.0 };
+    let mut last = server.cpu_s();
+    while began.elapsed() < Duration::from_secs(SETTLE_S_MAX) {
+        tokio::time::sleep(Duration::from_millis(SETTLE_STEP_MS)).await;
+        let now = server.cpu_s();
+        if let (Some(now), Some(then)) = (now, last)
+            && (now - then) / (SETTLE_STEP_MS as f64 / 1_000.0) < SETTLED_CORES
+        {
+            break;
+        }
+        last = now;
+    }
+    began.elapsed().as_secs_f64()
+}
 
 /// The gateway under test.
 struct Gateway {
@@ -67,18 +153,92 @@ struct Shared {
     recorder: Mutex<Recorder>,
     seen: Mutex<Seen>,
     n_in_flight: AtomicU64,
+    pool: ConnPool,
+    /// Requests outstanding at once (`--in-flight-max`): a request waits here for a slot, as
+    /// on a phone whose network is saturated, and the wait is part of its latency.
+    requests: Semaphore,
+    /// Long polls open at once ([`POLLS_IN_FLIGHT_MAX`]).
+    polls: Semaphore,
 }
 
-pub fn run(args: &SurgeArgs, workload: &Workload, admission: bool) -> anyhow::Result<RunReport> {
+/// Keep-alive connections the shoppers share: a shopper takes one for each request (opening
+/// a new one when none is idle) and gives it back after, so a connection serves many shoppers
+/// and the gateway's accept path is not part of every order. Connections open at once are at
+/// most the shoppers in flight (each holds one at a time) plus the idle ones kept, at most
+/// `idle_max`.
+struct ConnPool {
+    idle: Mutex<Vec<Conn>>,
+    idle_max: usize,
+    n_opened: AtomicU64,
+}
+
+impl ConnPool {
+    fn new(idle_max: usize) -> ConnPool {
+        ConnPool { idle: Mutex::new(Vec::with_capacity(idle_max)), idle_max, n_opened: AtomicU64::new(0) }
+    }
+
+    /// Opens `n` connections to `addr` ahead of the run, [`CONNECTS_AT_ONCE`] at a time, as a
+    /// load balancer holds its connections to a backend: the run measures admission, not the
+    /// kernel's accept queue under a connection storm.
+    async fn fill(&self, addr: SocketAddr, n: usize) -> anyhow::Result<()> {
+        let mut opened = 0;
+        while opened < n {
+            let batch = CONNECTS_AT_ONCE.min(n - opened);
+            let conns = futures_util::future::try_join_all((0..batch).map(|_| Conn::connect(addr)))
+                .await
+                .context("opening the generator's connections")?;
+            self.n_opened.fetch_add(batch as u64, Ordering::Relaxed);
+            for conn in conns {
+                self.give(Some(conn));
+            }
+            opened += batch;
+        }
+        Ok(())
+    }
+
+    fn take(&self) -> Option<Conn> {
+        let conn = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        if conn.is_none() {
+            self.n_opened.fetch_add(1, Ordering::Relaxed);
+        }
+        conn
+    }
+
+    fn give(&self, conn: Option<Conn>) {
+        if let Some(conn) = conn
+            && let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.idle_max
+        {
+            idle.push(conn);
+        }
+    }
+}
+
+/// One run against a gateway with or without admission control; `known_capacity_per_s` (the
+/// first run's, when comparing) skips the capacity probe.
+pub fn run(
+    args: &SurgeArgs,
+    workload: &Workload,
+    admission: bool,
+    known_capacity_per_s: Option<f64>,
+) -> anyhow::Result<RunReport> {
     anyhow::ensure!(
         (1..=IN_FLIGHT_LIMIT_MAX).contains(&args.in_flight_max),
         "--in-flight-max must be 1..={IN_FLIGHT_LIMIT_MAX}"
     );
+    anyhow::ensure!(
+        (1..=GENERATOR_THREADS_MAX).contains(&args.generator_threads),
+        "--generator-threads must be 1..={GENERATOR_THREADS_MAX}"
+    );
     let label = format!("http (admission {})", if admission { "on" } else { "off" });
     let mut gateway = start_gateway(args, workload, admission)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let driven = runtime.block_on(drive(args, workload, &gateway));
-    let (shared, wall_s, capacity_per_s) = match driven {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.generator_threads)
+        .thread_name("surge-shopper")
+        .enable_all()
+        .build()?;
+    let driven = runtime.block_on(drive(args, workload, &gateway, known_capacity_per_s));
+    let (shared, wall_s, capacity_per_s, cores) = match driven {
         Ok(driven) => driven,
         Err(error) => {
             let tail = gateway.server.as_ref().map(Server::log_tail).unwrap_or_default();
@@ -91,7 +251,9 @@ pub fn run(args: &SurgeArgs, workload: &Workload, admission: bool) -> anyhow::Re
     let seen = shared.seen.into_inner().map_err(|_| anyhow::anyhow!("acks poisoned"))?;
     let profile = workload.profile();
     let budget_fen = Money::from_yuan(profile.campaign.budget_yuan).fen();
-    let summary = Summary::from_recorder(&recorder, profile, budget_fen, wall_s, Some(capacity_per_s));
+    let mut summary = Summary::from_recorder(&recorder, profile, budget_fen, wall_s, Some(capacity_per_s));
+    summary.gateway_cores = cores.gateway;
+    summary.generator_cores = Some(cores.generator);
     let audit = match gateway.server.as_mut() {
         Some(server) => {
             anyhow::ensure!(
@@ -162,34 +324,48 @@ async fn drive(
     args: &SurgeArgs,
     workload: &Workload,
     gateway: &Gateway,
-) -> anyhow::Result<(Arc<Shared>, f64, f64)> {
+    known_capacity_per_s: Option<f64>,
+) -> anyhow::Result<(Arc<Shared>, f64, f64, Cores)> {
     let profile = workload.profile();
     bench_http::wait_ready(gateway.addr).await?;
     // Capacity first, on the demo campaign and the probe's own outlets.
     let probe = Arc::new(Target::new(gateway.addr, gateway.signer.clone(), PROBE_OUTLETS));
-    bench_http::register_outlets(&probe, PROBE_OUTLETS).await?;
-    let next_probe_shopper = Arc::new(AtomicU64::new(PROBE_SHOPPER_FIRST));
-    let capacity = bench_http::run_capacity(
-        &probe,
-        &next_probe_shopper,
-        PROBE_CONNECTIONS,
-        Duration::from_secs(PROBE_S),
-    )
-    .await?;
-    let capacity_per_s = capacity.orders_per_s;
+    let (capacity_per_s, measured) = match known_capacity_per_s {
+        // The second run of --compare-admission: the same capacity, so the same compression,
+        // the same offered load and the same overload threshold as the first.
+        Some(capacity_per_s) => (capacity_per_s, "the first run's probe"),
+        None => {
+            bench_http::register_outlets(&probe, PROBE_OUTLETS).await?;
+            let next_probe_shopper = Arc::new(AtomicU64::new(PROBE_SHOPPER_FIRST));
+            let capacity = bench_http::run_capacity(
+                &probe,
+                &next_probe_shopper,
+                PROBE_CONNECTIONS,
+                Duration::from_secs(PROBE_S),
+            )
+            .await?;
+            (capacity.orders_per_s, "capacity probe, 64 connections, closed loop")
+        }
+    };
     anyhow::ensure!(capacity_per_s > 0.0, "the capacity probe placed no order");
     let simulated_s = f64::from(profile.duration_minutes) * 60.0;
     let wall_s = args.wall_s.unwrap_or(profile.orders as f64 / (capacity_per_s * LOAD_FRACTION));
     anyhow::ensure!(wall_s.is_finite() && wall_s > 0.0, "--wall-s must be positive");
     let compression = simulated_s / wall_s;
     println!(
-        "  capacity probe: {capacity_per_s:.0} orders/s ({PROBE_CONNECTIONS} connections, closed loop); playing {:.1} simulated hours in {wall_s:.0} s ({compression:.0}x), outlets' rates scaled by the same factor",
+        "  capacity: {capacity_per_s:.0} orders/s ({measured}); playing {:.1} simulated hours in {wall_s:.0} s ({compression:.0}x), outlets' rates scaled by the same factor",
         simulated_s / 3_600.0
     );
     let target = Target::new(gateway.addr, gateway.signer.clone(), profile.merchants.outlets);
     let campaign = create_campaign(&target, workload).await?;
     register_surge_outlets(&target, workload, compression).await?;
     println!("  {} outlets registered, campaign {campaign}", profile.merchants.outlets);
+    let pool = ConnPool::new(args.in_flight_max + POLLS_IN_FLIGHT_MAX);
+    pool.fill(target.addr, args.in_flight_max).await?;
+    let settled_s = settle(gateway).await;
+    println!(
+        "  gateway settled after {settled_s:.1} s (its catalog index takes the new outlets in the background)"
+    );
     let shared = Arc::new(Shared {
         workload: workload.clone(),
         target,
@@ -197,17 +373,25 @@ async fn drive(
         started: Instant::now(),
         compression,
         recorder: Mutex::new(Recorder::new(profile.duration_minutes)),
-        seen: Mutex::new(Seen { outlet_id_base: OUTLET_ID_BASE, ..Seen::default() }),
+        seen: Mutex::new(Seen::new(SHOPPER_ID_BASE, profile.shoppers)),
         n_in_flight: AtomicU64::new(0),
+        pool,
+        requests: Semaphore::new(args.in_flight_max),
+        polls: Semaphore::new(POLLS_IN_FLIGHT_MAX),
     });
-    let permits = Arc::new(Semaphore::new(args.in_flight_max));
+    let permits = Arc::new(Semaphore::new(SHOPPERS_ALIVE_MAX));
+    let cpu = CpuMeter::start(gateway);
     let bar = super::progress_bar(profile.orders);
     let gauges = tokio::spawn(record_gauges(Arc::clone(&shared)));
     let mut n_started = 0u64;
     for minute in 0..profile.duration_minutes {
         for arrival in workload.arrivals_in_minute(minute) {
             let due = shared.wall_at(arrival.at_ms);
-            tokio::time::sleep_until(due.into()).await;
+            // Arrivals already due go at once: a timer per arrival would cost the generator
+            // more than the request.
+            if due > Instant::now() {
+                tokio::time::sleep_until(due.into()).await;
+            }
             let permit = Arc::clone(&permits).acquire_owned().await.context("shopper permits closed")?;
             let shared_task = Arc::clone(&shared);
             shared.n_in_flight.fetch_add(1, Ordering::Relaxed);
@@ -248,7 +432,15 @@ async fn drive(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    Ok((shared, wall_s, capacity_per_s))
+    let cores = cpu.cores(gateway);
+    println!(
+        "  CPU over the run: gateway {}, load generator {:.2} cores ({} threads), {} connections opened",
+        cores.gateway.map_or_else(|| "n/a".to_owned(), |cores| format!("{cores:.2}")),
+        cores.generator,
+        args.generator_threads,
+        shared.pool.n_opened.load(Ordering::Relaxed)
+    );
+    Ok((shared, wall_s, capacity_per_s, cores))
 }
 
 impl Shared {
@@ -274,8 +466,33 @@ impl Shared {
         format!("Bearer {}", self.target.token(Role::Shopper(shopper)))
     }
 
-    fn order_request(&self, arrival: &Arrival, merchant: u64, key: &str, ticket: Option<&str>) -> Vec<u8> {
-        let authorization = self.shopper_token(arrival.shopper);
+    /// One request on a pooled connection.
+    async fn exchange(&self, request: &[u8], timeout: Duration) -> std::io::Result<client::Answer> {
+        self.exchange_in(&self.requests, request, timeout).await
+    }
+
+    /// One request on a pooled connection, once `slots` has room for it.
+    async fn exchange_in(
+        &self,
+        slots: &Semaphore,
+        request: &[u8],
+        timeout: Duration,
+    ) -> std::io::Result<client::Answer> {
+        let _slot = slots.acquire().await.map_err(std::io::Error::other)?;
+        let mut conn = self.pool.take();
+        let result = bench_http::exchange(&mut conn, self.target.addr, request, timeout).await;
+        self.pool.give(conn);
+        result
+    }
+
+    fn order_request(
+        &self,
+        authorization: &str,
+        arrival: &Arrival,
+        merchant: u64,
+        key: &str,
+        ticket: Option<&str>,
+    ) -> Vec<u8> {
         let options: Vec<String> =
             arrival.line.options.iter().map(|option| option.get().to_string()).collect();
         let body = format!(
@@ -287,7 +504,7 @@ impl Shared {
             options.join(",")
         );
         let mut headers = vec![
-            ("authorization", authorization.as_str()),
+            ("authorization", authorization),
             ("idempotency-key", key),
             ("content-type", "application/json"),
         ];
@@ -307,9 +524,14 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
     if let Ok(mut seen) = shared.seen.lock() {
         seen.n_orders_tried += 1;
     }
-    let mut conn: Option<Conn> = None;
+    let arrival = Arrival {
+        shopper: surge_shopper(arrival.shopper),
+        referred_by: arrival.referred_by.map(surge_shopper),
+        ..arrival
+    };
+    let authorization = shared.shopper_token(arrival.shopper);
     if let Some(referrer) = arrival.referred_by {
-        referral_claim(shared, &mut conn, &arrival, referrer).await;
+        referral_claim(shared, &authorization, &arrival, referrer).await;
     }
     let mut merchant = arrival.merchant.get();
     let (mut attempt, mut busy_answers, mut switches, mut tickets) = (0u32, 0u32, 0u32, 0u32);
@@ -320,7 +542,7 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
         // promotion page (the coupon-order request below), as a retry.
         let sent_minute = shared.minute_now();
         let began = Instant::now();
-        let answer = chat_order(shared, &mut conn, &arrival).await;
+        let answer = chat_order(shared, &authorization, &arrival).await;
         shared.record(sent_minute, true, answer, began.elapsed());
         if answer == Answer::Admitted {
             return;
@@ -332,11 +554,13 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
         // A new outlet is a new request, so it gets a new key; a repeat (a lost answer, a
         // ticket) keeps the key and the body, so it can never place twice.
         let key = format!("surge-{}-{switches}", arrival.index);
-        let request = shared.order_request(&arrival, merchant, &key, ticket.as_deref());
+        let request = shared.order_request(&authorization, &arrival, merchant, &key, ticket.as_deref());
         let began = Instant::now();
         let sent_minute = shared.minute_now();
-        let result = bench_http::exchange(&mut conn, shared.target.addr, &request, REQUEST_TIMEOUT).await;
+        let result = shared.exchange(&request, REQUEST_TIMEOUT).await;
         let latency = began.elapsed();
+        // The gateway's Retry-After is in its time, the wall clock's, not the simulated clock's.
+        let mut retry_after_wall_ms = 0;
         let refusal = match result {
             Ok(answer) => match bench_http::classify(&answer) {
                 Verdict::Ordered => {
@@ -352,9 +576,7 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
                     first_try = false;
                     tickets += 1;
                     let waited = Instant::now();
-                    if tickets <= TICKETS_PER_ORDER_MAX
-                        && wait_turn(shared, &mut conn, &poll_url, position).await
-                    {
+                    if tickets <= TICKETS_PER_ORDER_MAX && wait_turn(shared, &poll_url, position).await {
                         if let Ok(mut recorder) = shared.recorder.lock() {
                             recorder.record_wait(shared.minute_now(), micros(waited.elapsed()));
                         }
@@ -369,6 +591,7 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
                         "merchant_busy" | "merchant_paused" => (Answer::Busy, Refusal::ShopBusy),
                         "budget_exhausted" => (Answer::BudgetExhausted, Refusal::BudgetExhausted),
                         "rate_limited" | "overloaded" | "waiting_room_full" | "timeout" => {
+                            retry_after_wall_ms = retry_after_ms(&answer.body);
                             (Answer::Shed, Refusal::TryLater { retry_after_ms: 1_000 })
                         }
                         _ => (Answer::Failed, Refusal::Final),
@@ -403,9 +626,19 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
             switches += 1;
             busy_answers = 0;
         }
-        tokio::time::sleep(Duration::from_secs_f64(next.delay_ms as f64 / 1_000.0 / shared.compression))
-            .await;
+        let backoff = Duration::from_secs_f64(next.delay_ms as f64 / 1_000.0 / shared.compression);
+        tokio::time::sleep(backoff.max(Duration::from_millis(retry_after_wall_ms))).await;
     }
+}
+
+/// The `retry_after_ms` of a refusal's body (0 when it has none).
+fn retry_after_ms(body: &[u8]) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct RetryAfter {
+        #[serde(default)]
+        retry_after_ms: u64,
+    }
+    serde_json::from_slice::<RetryAfter>(body).map_or(0, |refusal| refusal.retry_after_ms)
 }
 
 fn give_up(shared: &Shared) {
@@ -423,8 +656,7 @@ fn unanswered(shared: &Shared) {
 /// One chat conversation (`POST /v1/chat`, JSON): claim, the drink, checkout, "yes". Admitted
 /// when the agent placed the order (then read back with `GET /v1/orders/{id}` for the audit),
 /// busy when a shop was busy, shed when admission turned a message away, else failed.
-async fn chat_order(shared: &Shared, conn: &mut Option<Conn>, arrival: &Arrival) -> Answer {
-    let authorization = shared.shopper_token(arrival.shopper);
+async fn chat_order(shared: &Shared, authorization: &str, arrival: &Arrival) -> Answer {
     let session = format!("surge-{}", arrival.index);
     let mut busy = false;
     for message in lantern_surge::chat_messages(arrival) {
@@ -432,11 +664,10 @@ async fn chat_order(shared: &Shared, conn: &mut Option<Conn>, arrival: &Arrival)
         let request = client::request(
             "POST",
             "/v1/chat",
-            &[("authorization", authorization.as_str()), ("content-type", "application/json")],
+            &[("authorization", authorization), ("content-type", "application/json")],
             body.as_bytes(),
         );
-        let Ok(answer) = bench_http::exchange(conn, shared.target.addr, &request, REQUEST_TIMEOUT).await
-        else {
+        let Ok(answer) = shared.exchange(&request, REQUEST_TIMEOUT).await else {
             return Answer::Failed;
         };
         if answer.status == 429 || answer.status == 503 {
@@ -454,8 +685,8 @@ async fn chat_order(shared: &Shared, conn: &mut Option<Conn>, arrival: &Arrival)
             .is_some_and(|events| events.iter().any(|event| event["type"] == "busy"));
         if let Some(order) = turn["done"]["order_id"].as_str() {
             let path = format!("/v1/orders/{order}");
-            let request = client::request("GET", &path, &[("authorization", authorization.as_str())], b"");
-            return match bench_http::exchange(conn, shared.target.addr, &request, REQUEST_TIMEOUT).await {
+            let request = client::request("GET", &path, &[("authorization", authorization)], b"");
+            return match shared.exchange(&request, REQUEST_TIMEOUT).await {
                 Ok(answer) if answer.status == 200 => {
                     acknowledge(shared, arrival, &answer.body);
                     if let Ok(mut recorder) = shared.recorder.lock() {
@@ -503,6 +734,11 @@ fn acknowledge(shared: &Shared, arrival: &Arrival, body: &[u8]) {
     }
 }
 
+/// The gateway's id of the workload's shopper `shopper` (see [`SHOPPER_ID_BASE`]).
+fn surge_shopper(shopper: ShopperId) -> ShopperId {
+    ShopperId::new(SHOPPER_ID_BASE + shopper.get())
+}
+
 /// `cpn_<campaign>_<shopper>_<ordinal>`.
 fn parse_coupon(text: &str) -> Option<CouponId> {
     let mut parts = text.strip_prefix("cpn_")?.split('_');
@@ -513,8 +749,7 @@ fn parse_coupon(text: &str) -> Option<CouponId> {
 }
 
 /// A referred shopper claims first, naming the referrer (who earns a bonus coupon).
-async fn referral_claim(shared: &Shared, conn: &mut Option<Conn>, arrival: &Arrival, referrer: ShopperId) {
-    let authorization = shared.shopper_token(arrival.shopper);
+async fn referral_claim(shared: &Shared, authorization: &str, arrival: &Arrival, referrer: ShopperId) {
     let key = format!("surge-claim-{}", arrival.index);
     let body = format!(r#"{{"referred_by":"{referrer}"}}"#);
     let path = format!("/v1/campaigns/{}/claim", shared.campaign);
@@ -522,23 +757,24 @@ async fn referral_claim(shared: &Shared, conn: &mut Option<Conn>, arrival: &Arri
         "POST",
         &path,
         &[
-            ("authorization", authorization.as_str()),
+            ("authorization", authorization),
             ("idempotency-key", key.as_str()),
             ("content-type", "application/json"),
         ],
         body.as_bytes(),
     );
     // Its answer does not matter to the order: a refused claim leaves the order to claim.
-    let _ = bench_http::exchange(conn, shared.target.addr, &request, REQUEST_TIMEOUT).await;
+    let _ = shared.exchange(&request, REQUEST_TIMEOUT).await;
 }
 
 /// Long-polls a ticket until it is admitted (true), or gone or past the polls allowed (false).
-async fn wait_turn(shared: &Shared, conn: &mut Option<Conn>, poll_url: &str, mut position: u64) -> bool {
+async fn wait_turn(shared: &Shared, poll_url: &str, mut position: u64) -> bool {
     for _ in 0..POLLS_PER_TICKET_MAX {
         let path = format!("{poll_url}?wait_ms={POLL_WAIT_MS}&position={position}");
         let request = client::request("GET", &path, &[], b"");
         let timeout = REQUEST_TIMEOUT + Duration::from_millis(POLL_WAIT_MS);
-        let status = bench_http::exchange(conn, shared.target.addr, &request, timeout)
+        let status = shared
+            .exchange_in(&shared.polls, &request, timeout)
             .await
             .ok()
             .filter(|answer| answer.status == 200)

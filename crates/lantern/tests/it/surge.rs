@@ -33,6 +33,8 @@ fn a_small_surge_writes_its_report_and_passes_its_audit() {
     // exactly the budget is given out, never more.
     assert!(run["budget_exhausted"].as_u64().unwrap_or(0) > 0, "{run}");
     assert_eq!(run["given_out_fen"], run["budget_fen"], "{run}");
+    // The chat share went through the agent, and some of it ordered there.
+    assert!(run["chat_orders"].as_u64().unwrap_or(0) > 0, "{run}");
     let checks = summary["runs"][0]["audit"].as_array().map_or(0, Vec::len);
     assert!(checks >= 8, "{summary}");
     for file in ["surge.md", "surge.html", "surge.json"] {
@@ -40,6 +42,41 @@ fn a_small_surge_writes_its_report_and_passes_its_audit() {
     }
     let html = std::fs::read_to_string(out.0.join("surge.html")).unwrap_or_default();
     assert_eq!(html.matches("<svg").count(), 7);
+}
+
+/// The same profile, scale and seed give the same answers in-process, chat through the agent
+/// included.
+#[test]
+fn an_in_process_surge_repeats_exactly_for_a_seed() {
+    let run = || {
+        let out = TempDir::new("surge-repeat");
+        let output = lantern()
+            .args(["surge", "--in-process", "--scale", "0.001", "--seed", "5", "--json", "--out"])
+            .arg(&out.0)
+            .output()
+            .unwrap_or_else(|error| panic!("{error}"));
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        let last = stdout.lines().last().unwrap_or_default().to_owned();
+        let summary: serde_json::Value =
+            serde_json::from_str(&last).unwrap_or_else(|error| panic!("{error}: {last}"));
+        assert_eq!(summary["audit_passed"], true, "{summary}");
+        summary["runs"][0]["summary"].clone()
+    };
+    let (first, second) = (run(), run());
+    assert!(first["chat_orders"].as_u64().unwrap_or(0) > 0, "{first}");
+    for figure in [
+        "offered",
+        "admitted",
+        "busy",
+        "budget_exhausted",
+        "failed",
+        "chat_orders",
+        "gave_up",
+        "given_out_fen",
+    ] {
+        assert_eq!(first[figure], second[figure], "{figure}: {first} vs {second}");
+    }
 }
 
 #[test]
