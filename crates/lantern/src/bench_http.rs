@@ -1853,7 +1853,7 @@ mod tests {
     }
 
     fn answer(status: u16, retry_after: bool, body: &str) -> Answer {
-        Answer { status, retry_after, waited: false, body: body.as_bytes().to_vec() }
+        Answer { status, retry_after, waited: false, waited_ms: 0, body: body.as_bytes().to_vec() }
     }
 
     #[test]

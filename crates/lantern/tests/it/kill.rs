@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lantern_store::LocalPostgres;
 
-use crate::support::{Rng, TempDir, lantern, text};
+use crate::support::{Rng, TempDir, lantern, passing_audit};
 
 /// Kill-and-restart rounds; the issue asks for at least 20.
 const ROUNDS: u64 = 24;
@@ -115,16 +115,8 @@ fn sigkill_rounds(journal: &Journal, rounds: u64, n_checks: usize) {
     let mut audit = lantern();
     audit.args(["audit", "--json"]);
     journal.args(&mut audit);
-    let output = audit
-        .arg("--acks")
-        .arg(&acks_path)
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run audit: {error}"));
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "audit failed:\n{stdout}\n{stderr}");
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|error| panic!("audit's last line is not JSON: {error}\n{stdout}"));
-    assert_eq!(report["passed"], true, "{stdout}");
+    let report = passing_audit(audit, &acks_path);
+    let stdout = report.to_string();
     let n_acked_orders = report["n_acked_orders"].as_u64().unwrap_or(0);
     let n_acked_claims = report["n_acked_claims"].as_u64().unwrap_or(0);
     assert!(n_acked_orders >= 50 && n_acked_claims >= 50, "too little load to prove anything: {stdout}");

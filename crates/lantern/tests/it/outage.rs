@@ -19,7 +19,7 @@ use lantern_store::{LocalPostgres, PostgresBudget};
 use crate::cluster_http::{
     Answer, CAMPAIGN, Cluster, FACE_FEN, ORDER_PATH, SECRET, ack_line, order_body, request, set_up, token,
 };
-use crate::support::{lantern, text};
+use crate::support::{lantern, passing_audit, text};
 
 const BUDGET_COUPONS: i64 = 200;
 
@@ -200,15 +200,9 @@ fn with_only_the_leases_in_postgres_a_node_sells_its_lease_through_an_outage_and
     // The node's own journal, audited; the central row: what is leased is exactly what was sold.
     let acks_path = node.dir.0.join("acks.txt");
     std::fs::write(&acks_path, acks.join("\n")).unwrap_or_else(|error| panic!("{error}"));
-    let output = lantern()
-        .args(["audit", "--json", "--data"])
-        .arg(node.data_dir(0))
-        .arg("--acks")
-        .arg(&acks_path)
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run audit: {error}"));
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "audit failed:\n{stdout}\n{stderr}");
+    let mut audit = lantern();
+    audit.args(["audit", "--json", "--data"]).arg(node.data_dir(0));
+    passing_audit(audit, &acks_path);
     let row = PostgresBudget::connect(&node.url)
         .and_then(|mut budget| budget.campaign(2))
         .unwrap_or_else(|error| panic!("{error}"))
