@@ -3,6 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod postgres_property;
+/// The ledger property test's world (menus, shops, campaigns), shared rather than copied.
+#[allow(dead_code)]
+#[path = "../../../lantern-ledger/tests/it/world.rs"]
+mod world;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
