@@ -50,6 +50,9 @@ pub struct Admission {
     /// How long a permit is held, grant to completion (smoothed): limit ÷ this is the rate at
     /// which slots free up, which the lead must keep fed.
     hold_us_smoothed: u64,
+    /// The promotion lead in force, computed once per call (in `settle`) so that every
+    /// promotion of one call uses the same lead and [`Admission::stats`] shows it.
+    lead: u32,
 }
 
 /// The right to run one request; hand it back to [`Admission::complete`] exactly once.
@@ -190,6 +193,7 @@ impl Admission {
             promoted_log: std::collections::VecDeque::new(),
             redeem_ms_smoothed: None,
             hold_us_smoothed: target_latency_us,
+            lead: 0,
         })
     }
 
@@ -360,7 +364,7 @@ impl Admission {
             in_flight: self.in_flight,
             reserved: self.reserved,
             drain_per_s: self.drain_rate_milli_per_s() / 1000,
-            promotion_lead: self.promotion_lead(),
+            promotion_lead: self.lead,
             per_class,
             shed_shopper_rate_limited: self.shed_shopper_rate_limited,
             shed_ip_rate_limited: self.shed_ip_rate_limited,
@@ -381,6 +385,7 @@ impl Admission {
         let anyone_waiting = self.lines.iter().any(|line| line.n_waiting() > 0);
         self.drain.tick(now_ms, anyone_waiting);
         self.expire_due(now_ms);
+        self.lead = self.promotion_lead();
         self.promote(now_ms);
         now_ms
     }
@@ -456,7 +461,7 @@ impl Admission {
     fn has_room_to_promote(&self, class: Class) -> bool {
         let busy = u64::from(self.in_flight) + u64::from(self.reserved);
         let share_permille = u64::from(self.config.class_share_permille[class.index()]);
-        let limit = u64::from(self.limiter.limit()) + u64::from(self.promotion_lead());
+        let limit = u64::from(self.limiter.limit()) + u64::from(self.lead);
         busy * 1000 < limit * share_permille
     }
 

@@ -116,7 +116,7 @@ impl World {
 
     fn step(&mut self, op: &Op) {
         let busy_before = self.busy();
-        let lead_before = self.admission.stats().promotion_lead;
+        let limit_before = self.admission.stats().limit;
         match *op {
             Op::Admit { class_idx, late_ms } => {
                 let class = Class::ALL[class_idx];
@@ -155,14 +155,16 @@ impl World {
             Op::Advance { ms } => self.now_ms += ms,
         }
         // Admissions and promotions never push the busy slots past the limit plus the lead
-        // allowed to promoted tickets (which may change within the step: the larger).
+        // allowed to promoted tickets. The lead is fixed for a whole call (and shown after it);
+        // the limit may change within a call (a completion moves it after the call's first
+        // promotions), so the larger of the two limits bounds the step.
         let stats = self.admission.stats();
         let busy_after = self.busy();
-        let lead = lead_before.max(stats.promotion_lead);
+        let lead = stats.promotion_lead;
+        let limit = limit_before.max(stats.limit);
         assert!(
-            busy_after <= busy_before.max(stats.limit + lead),
-            "busy {busy_before} -> {busy_after}, limit {} + lead {lead}",
-            stats.limit
+            busy_after <= busy_before.max(limit + lead),
+            "busy {busy_before} -> {busy_after}, limit {limit} + lead {lead}"
         );
         assert!(stats.promotion_lead <= PROMOTION_LEAD_MAX);
         self.check_invariants();
