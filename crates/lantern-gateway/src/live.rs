@@ -30,7 +30,7 @@ use utoipa::ToSchema;
 use crate::app::App;
 use crate::convert::{order_of, summary_of};
 use crate::error::ApiError;
-use crate::routes::json;
+use crate::routes::{json, merchant_of, operator_of};
 use crate::wire::{ErrorBody, MerchantSummary, OrderBody};
 
 /// Live streams open at once, over every kind; past it a page is told to retry.
@@ -547,13 +547,6 @@ where
     Sse::new(stream).keep_alive(KeepAlive::new().interval(keepalive)).into_response()
 }
 
-fn operator_of(claims: &Claims) -> Result<(), ApiError> {
-    match claims.role {
-        Role::Operator => Ok(()),
-        _ => Err(ApiError::forbidden("this endpoint is for operators; use an operator token")),
-    }
-}
-
 /// The operator's dashboard: admission by class, latency, orders per second, each campaign's
 /// budget burn with its projected exhaustion, coupons, the language model's use and fallbacks,
 /// the most backlogged shops and the audit list of campaign changes. One JSON snapshot, or with
@@ -601,11 +594,7 @@ fn merchant_view(app: &App, merchant: MerchantId) -> Result<MerchantLive, ApiErr
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn merchant_live(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
     let claims = app.caller(&headers)?;
-    let Role::Merchant(merchant) = claims.role else {
-        return Err(ApiError::forbidden(
-            "this endpoint is for merchants; use a merchant token for your shop",
-        ));
-    };
+    let merchant = merchant_of(&claims)?;
     let first = merchant_view(&app, merchant)?;
     if !wants_stream(&headers) {
         return Ok(json(StatusCode::OK, &first, false));

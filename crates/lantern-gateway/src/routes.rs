@@ -72,14 +72,14 @@ pub(crate) fn shopper_of(claims: &Claims) -> Result<ShopperId, ApiError> {
     }
 }
 
-fn merchant_of(claims: &Claims) -> Result<MerchantId, ApiError> {
+pub(crate) fn merchant_of(claims: &Claims) -> Result<MerchantId, ApiError> {
     match claims.role {
         Role::Merchant(merchant) => Ok(merchant),
         _ => Err(ApiError::forbidden("this endpoint is for merchants; use a merchant token for your shop")),
     }
 }
 
-fn operator_of(claims: &Claims) -> Result<(), ApiError> {
+pub(crate) fn operator_of(claims: &Claims) -> Result<(), ApiError> {
     match claims.role {
         Role::Operator => Ok(()),
         _ => Err(ApiError::forbidden("this endpoint is for operators; use an operator token")),

@@ -415,7 +415,6 @@ async fn coupon_order(
     // The first n_shoppers orders come from distinct shoppers; the rest are repeat customers.
     let shopper_seq = if index < workload.n_shoppers { index } else { mix(index) % workload.n_shoppers };
     let shopper = ShopperId::new(1 + shopper_seq);
-    let referred_by = (index < workload.n_shoppers && index % 10 == 9).then(|| ShopperId::new(shopper_seq));
     let random = mix(index);
     let merchant_idx = zipf.sample(random);
     let merchant = MerchantId::new(1 + merchant_idx.min(workload.n_merchants - 1));
@@ -431,6 +430,7 @@ async fn coupon_order(
     }
     // The claim and the quote travel together: the intake is first in, first out, so the quote
     // sees the coupon just claimed.
+    let referred_by = (index < workload.n_shoppers && index % 10 == 9).then(|| ShopperId::new(shopper_seq));
     let claim = Command::ClaimCoupon { shopper, campaign: CAMPAIGN, referred_by };
     let (claim, quote) = handle
         .submit_pair(claim, Command::Quote { shopper, merchant, lines, coupon: CouponChoice::Best })

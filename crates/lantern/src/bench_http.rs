@@ -965,7 +965,7 @@ impl Overload {
                 match &verdict {
                     Verdict::Ordered => {
                         // Waited: came back with a ticket, or waited in line in the gateway.
-                        let waited = rounds > 0 || answer.waited;
+                        let waited = rounds > 0 || answer.waited_ms > 0;
                         stats.shoppers_ordered += 1;
                         if waited {
                             stats.shoppers_ordered_after_waiting += 1;
@@ -1853,7 +1853,7 @@ mod tests {
     }
 
     fn answer(status: u16, retry_after: bool, body: &str) -> Answer {
-        Answer { status, retry_after, waited: false, waited_ms: 0, body: body.as_bytes().to_vec() }
+        Answer { status, retry_after, waited_ms: 0, body: body.as_bytes().to_vec() }
     }
 
     #[test]

@@ -30,9 +30,8 @@ pub struct Conn {
 pub struct Answer {
     pub status: u16,
     pub retry_after: bool,
-    /// The gateway held the request in line before serving it (`Lantern-Waited-Ms`).
-    pub waited: bool,
-    /// How long it held it, by that header (0 without it).
+    /// How long the gateway held the request in line before serving it, by `Lantern-Waited-Ms`
+    /// (0 without the header: it was not held).
     pub waited_ms: u64,
     pub body: Vec<u8>,
 }
@@ -46,7 +45,6 @@ pub struct Head {
     pub content_length: Option<usize>,
     pub chunked: bool,
     pub retry_after: bool,
-    pub waited: bool,
     pub waited_ms: u64,
     pub close: bool,
 }
@@ -127,19 +125,12 @@ impl Conn {
             return Ok(Answer {
                 status: head.status,
                 retry_after: head.retry_after,
-                waited: head.waited,
                 waited_ms: head.waited_ms,
                 body,
             });
         };
         self.reusable = !head.close;
-        Ok(Answer {
-            status: head.status,
-            retry_after: head.retry_after,
-            waited: head.waited,
-            waited_ms: head.waited_ms,
-            body,
-        })
+        Ok(Answer { status: head.status, retry_after: head.retry_after, waited_ms: head.waited_ms, body })
     }
 
     /// Reads more bytes; the end of the stream is an error (an answer was still expected).
@@ -222,7 +213,6 @@ pub fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
         content_length: None,
         chunked: false,
         retry_after: false,
-        waited: false,
         waited_ms: 0,
         close: version == "HTTP/1.0",
     };
@@ -236,8 +226,8 @@ pub fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
         } else if name.eq_ignore_ascii_case("retry-after") {
             head.retry_after = !value.is_empty();
         } else if name.eq_ignore_ascii_case("lantern-waited-ms") {
-            head.waited = true;
-            head.waited_ms = value.parse().unwrap_or(0);
+            // Present means held, whatever the value says.
+            head.waited_ms = value.parse().unwrap_or(1).max(1);
         } else if name.eq_ignore_ascii_case("connection") {
             let value = value.to_ascii_lowercase();
             if value.contains("close") {
