@@ -311,12 +311,25 @@ impl Admission {
     /// tickets into freed slots (highest class first, FIFO within a class), counting each
     /// promotion toward the drain rate.
     pub fn complete(&mut self, permit: Permit, latency_us: u64, overloaded: bool, now_ms: u64) {
+        self.complete_held(permit, latency_us, None, overloaded, now_ms);
+    }
+
+    /// [`Admission::complete`] with how long the request held its slot, in microseconds, for
+    /// the limit's second signal (`limiter.hold_target_us`).
+    pub fn complete_held(
+        &mut self,
+        permit: Permit,
+        latency_us: u64,
+        hold_us: Option<u64>,
+        overloaded: bool,
+        now_ms: u64,
+    ) {
         let now_ms = self.settle(now_ms);
         debug_assert!(self.in_flight > 0, "completed {permit:?} but nothing is in flight (double complete?)");
         debug_assert!(permit.started_at_ms <= now_ms);
         let busy_before = self.in_flight + self.reserved;
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.limiter.on_complete(latency_us, overloaded, busy_before, now_ms);
+        self.limiter.on_complete(latency_us, hold_us, overloaded, busy_before, now_ms);
         self.note_hold(permit, now_ms);
         self.promote(now_ms);
     }

@@ -48,6 +48,11 @@ pub struct LimiterConfig {
     pub target_latency_us: u64,
     /// Multiplicative decrease in per-mille, e.g. 900 = to 90 %.
     pub backoff_permille: u32,
+    /// How long an admitted request may hold its slot (grant to completion, time waiting for
+    /// a busy core included) before the limit backs off; 0 = only the ledger's latency counts.
+    /// The ledger's latency stays low while the gateway's own cores are the bottleneck, and
+    /// without this the limit grows until admitted requests queue for the cores.
+    pub hold_target_us: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,6 +126,7 @@ impl AdmissionConfig {
                 max_limit: 4096,
                 target_latency_us: 50_000,
                 backoff_permille: 900,
+                hold_target_us: 25_000,
             },
             class_share_permille: [1000, 950, 850, 700, 500],
             waiting_room_capacity: [5_000, 10_000, 20_000, 10_000, 5_000],
@@ -198,6 +204,10 @@ impl AdmissionConfig {
         let (latency_min, latency_max) = (TARGET_LATENCY_US_MIN, TARGET_LATENCY_US_MAX);
         let latency = limiter.target_latency_us;
         check_range(problems, "limiter.target_latency_us".into(), latency, latency_min, latency_max);
+        if limiter.hold_target_us != 0 {
+            let hold = limiter.hold_target_us;
+            check_range(problems, "limiter.hold_target_us (or 0)".into(), hold, latency_min, latency_max);
+        }
         let (backoff_min, backoff_max) = (BACKOFF_PERMILLE_MIN.into(), BACKOFF_PERMILLE_MAX.into());
         let backoff = limiter.backoff_permille.into();
         check_range(problems, "limiter.backoff_permille".into(), backoff, backoff_min, backoff_max);

@@ -32,9 +32,19 @@ impl Limiter {
         self.config.target_latency_us
     }
 
-    /// One request finished. `busy_before` is in-flight plus reserved slots before it finished.
-    pub(crate) fn on_complete(&mut self, latency_us: u64, overloaded: bool, busy_before: u32, now_ms: u64) {
-        if overloaded || latency_us > self.config.target_latency_us {
+    /// One request finished. `busy_before` is in-flight plus reserved slots before it finished;
+    /// `hold_us`, when measured, is how long the request held its slot.
+    pub(crate) fn on_complete(
+        &mut self,
+        latency_us: u64,
+        hold_us: Option<u64>,
+        overloaded: bool,
+        busy_before: u32,
+        now_ms: u64,
+    ) {
+        let held_too_long = self.config.hold_target_us != 0
+            && hold_us.is_some_and(|hold_us| hold_us > self.config.hold_target_us);
+        if overloaded || latency_us > self.config.target_latency_us || held_too_long {
             self.back_off(now_ms);
         } else {
             self.increase(busy_before);

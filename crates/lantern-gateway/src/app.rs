@@ -693,13 +693,20 @@ impl Drop for KeyGuard {
 pub struct PermitGuard {
     app: Arc<App>,
     permit: Option<Permit>,
+    granted: Instant,
     ledger_latency_us: Option<u64>,
     overloaded: bool,
 }
 
 impl PermitGuard {
     fn new(app: &Arc<App>, permit: Option<Permit>) -> PermitGuard {
-        PermitGuard { app: Arc::clone(app), permit, ledger_latency_us: None, overloaded: false }
+        PermitGuard {
+            app: Arc::clone(app),
+            permit,
+            granted: Instant::now(),
+            ledger_latency_us: None,
+            overloaded: false,
+        }
     }
 
     /// Records the ledger's latency, and whether it answered "overloaded" (a backoff signal).
@@ -715,7 +722,10 @@ impl Drop for PermitGuard {
         let now_ms = self.app.now().unix_ms();
         let mut admission = self.app.admission.lock();
         match self.ledger_latency_us {
-            Some(latency_us) => admission.complete(permit, latency_us, self.overloaded, now_ms),
+            Some(latency_us) => {
+                let hold_us = u64::try_from(self.granted.elapsed().as_micros()).unwrap_or(u64::MAX);
+                admission.complete_held(permit, latency_us, Some(hold_us), self.overloaded, now_ms);
+            }
             None => admission.complete_unmeasured(permit, now_ms),
         }
         self.app.wake_promoted(admission);

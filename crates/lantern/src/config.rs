@@ -189,6 +189,9 @@ pub struct Admission {
     pub max_limit: u32,
     /// Latency above which the concurrency limit backs off.
     pub target_latency_ms: u64,
+    /// How long an admitted order may hold its slot, waiting for a core included, before the
+    /// concurrency limit backs off (0: only the ledger's latency counts).
+    pub hold_target_ms: u64,
     /// Share of the limit each class may fill, per-mille: complete checkout, checkout, claim,
     /// browse, chat.
     pub class_share_permille: [u32; 5],
@@ -252,6 +255,7 @@ impl Default for Admission {
             min_limit: admission.limiter.min_limit,
             max_limit: admission.limiter.max_limit,
             target_latency_ms: admission.limiter.target_latency_us / 1_000,
+            hold_target_ms: admission.limiter.hold_target_us / 1_000,
             class_share_permille: admission.class_share_permille,
             shopper_per_second: admission.shopper_bucket.per_second,
             shopper_burst: admission.shopper_bucket.burst,
@@ -317,6 +321,7 @@ impl ServeConfig {
                 max_limit: self.admission.max_limit,
                 target_latency_us: self.admission.target_latency_ms.saturating_mul(1_000),
                 backoff_permille: AdmissionConfig::default_for_gateway().limiter.backoff_permille,
+                hold_target_us: self.admission.hold_target_ms.saturating_mul(1_000),
             },
             class_share_permille: self.admission.class_share_permille,
             waiting_room_capacity: self.waiting_room.capacity,
@@ -433,6 +438,12 @@ mod tests {
         let error =
             ServeConfig::load(None, env(&[("LANTERN_LIMITS__BODY_BYTES_MAX", "10")])).expect_err("too small");
         assert!(format!("{error:#}").contains("body_bytes_max"), "{error:#}");
+        let error = ServeConfig::load(None, env(&[("LANTERN_ADMISSION__HOLD_TARGET_MS", "100000")]))
+            .expect_err("past a minute");
+        assert!(format!("{error:#}").contains("hold_target"), "{error:#}");
+        let config =
+            ServeConfig::load(None, env(&[("LANTERN_ADMISSION__HOLD_TARGET_MS", "0")])).expect("off");
+        assert_eq!(config.gateway().expect("valid").admission.limiter.hold_target_us, 0);
         let error =
             ServeConfig::load(None, env(&[("LANTERN_LISTEN", "not an address")])).expect_err("address");
         assert!(format!("{error:#}").contains("invalid"), "{error:#}");

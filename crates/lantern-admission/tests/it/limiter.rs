@@ -10,6 +10,15 @@ const SLOW_US: u64 = TARGET_LATENCY_US + 1;
 const WINDOW_MS: u64 = TARGET_LATENCY_US / 1000;
 
 fn adaptive(initial_limit: u32, min_limit: u32, max_limit: u32) -> Admission {
+    adaptive_with_hold_target(initial_limit, min_limit, max_limit, 0)
+}
+
+fn adaptive_with_hold_target(
+    initial_limit: u32,
+    min_limit: u32,
+    max_limit: u32,
+    hold_target_us: u64,
+) -> Admission {
     let mut config = fixed_limit(initial_limit);
     config.limiter = LimiterConfig {
         initial_limit,
@@ -17,6 +26,7 @@ fn adaptive(initial_limit: u32, min_limit: u32, max_limit: u32) -> Admission {
         max_limit,
         target_latency_us: TARGET_LATENCY_US,
         backoff_permille: 900,
+        hold_target_us,
     };
     Admission::new(config)
 }
@@ -135,4 +145,53 @@ fn unmeasured_completions_free_the_slot_without_moving_the_limit() {
     assert_eq!(promoted, vec![ticket], "and is reported once, to be woken");
     admission.take_promoted(&mut promoted);
     assert_eq!(promoted.len(), 1);
+}
+
+/// The gateway's own cores can be the bottleneck while the ledger stays fast: admitted requests
+/// then hold their slots waiting for a core, and only the hold time shows it.
+#[test]
+fn slots_held_past_the_hold_target_back_off_while_the_ledger_is_fast() {
+    const HOLD_TARGET_US: u64 = 20_000;
+    let mut admission = adaptive_with_hold_target(100, 1, 100, HOLD_TARGET_US);
+    let mut permits = Vec::new();
+    fill(&mut admission, &mut permits, 0);
+    let fast_ledger_us = FAST_US;
+    // Held up to the target: no backoff.
+    admission.complete_held(permits.pop().expect("busy"), fast_ledger_us, Some(HOLD_TARGET_US), false, 1_000);
+    assert_eq!(admission.stats().limit, 100);
+    // Held past it: one backoff per window, as for a slow ledger.
+    for _ in 0..5 {
+        admission.complete_held(
+            permits.pop().expect("busy"),
+            fast_ledger_us,
+            Some(HOLD_TARGET_US + 1),
+            false,
+            1_000,
+        );
+    }
+    assert_eq!(admission.stats().limit, 90);
+    admission.complete_held(
+        permits.pop().expect("busy"),
+        fast_ledger_us,
+        Some(HOLD_TARGET_US + 1),
+        false,
+        1_000 + WINDOW_MS,
+    );
+    assert_eq!(admission.stats().limit, 81);
+    // Without a measured hold (a read, or a caller that does not time it) only the ledger counts.
+    admission.complete_held(permits.pop().expect("busy"), fast_ledger_us, None, false, 1_000 + 2 * WINDOW_MS);
+    assert_eq!(admission.stats().limit, 81);
+}
+
+#[test]
+fn a_hold_target_of_zero_ignores_the_hold_time() {
+    let mut admission = adaptive(100, 1, 100);
+    let mut permits = Vec::new();
+    fill(&mut admission, &mut permits, 0);
+    let mut now_ms = 1_000;
+    for _ in 0..10 {
+        admission.complete_held(permits.pop().expect("busy"), FAST_US, Some(u64::MAX), false, now_ms);
+        now_ms += WINDOW_MS;
+    }
+    assert_eq!(admission.stats().limit, 100);
 }

@@ -58,6 +58,7 @@ fn config() -> AdmissionConfig {
             max_limit: LIMIT_MAX,
             target_latency_us: TARGET_LATENCY_US,
             backoff_permille: 700,
+            hold_target_us: 0,
         },
         class_share_permille: [1000, 950, 850, 700, 500],
         // Small rooms, so they fill up; chat has none.

@@ -19,6 +19,7 @@ pub fn fixed_limit(limit: u32) -> AdmissionConfig {
             max_limit: limit,
             target_latency_us: TARGET_LATENCY_US,
             backoff_permille: 900,
+            hold_target_us: 0,
         },
         class_share_permille: [1000, 950, 850, 700, 500],
         waiting_room_capacity: [100; 5],
