@@ -6,7 +6,7 @@ use crate::class::{CLASS_COUNT, Class};
 use crate::config::{AdmissionConfig, ConfigError};
 use crate::drain::DrainMeter;
 use crate::limiter::Limiter;
-use crate::line::{EntryState, Line};
+use crate::line::{EntryState, Line, TicketEntry};
 
 /// Longest ETA ever quoted: past an hour the number means nothing to a shopper, and a stalled
 /// drain (rate near 0) must not overflow into nonsense.
@@ -20,6 +20,9 @@ pub const PROMOTED_LOG_MAX: usize = 4096;
 /// [`Admission::stats`]' `promotion_lead`). Bounds how far in-flight requests can overshoot
 /// the limit when every promoted holder returns at once.
 pub const PROMOTION_LEAD_MAX: u32 = 2048;
+/// How long after issue a ticket that was never polled may still be promoted: a holder who
+/// means to wait polls within a round trip (a slow phone's is a few hundred ms).
+pub const UNPOLLED_GRACE_MS: u64 = 500;
 
 /// Admission control for the gateway. Pure: no I/O, no clock; the gateway holds one behind a
 /// mutex and passes the time in. Every method is O(log n) in the waiting tickets (amortized:
@@ -311,16 +314,16 @@ impl Admission {
     /// tickets into freed slots (highest class first, FIFO within a class), counting each
     /// promotion toward the drain rate.
     pub fn complete(&mut self, permit: Permit, latency_us: u64, overloaded: bool, now_ms: u64) {
-        self.complete_held(permit, latency_us, None, overloaded, now_ms);
+        self.complete_timed(permit, latency_us, None, overloaded, now_ms);
     }
 
-    /// [`Admission::complete`] with how long the request held its slot, in microseconds, for
-    /// the limit's second signal (`limiter.hold_target_us`).
-    pub fn complete_held(
+    /// [`Admission::complete`] with the request's slot time (grant to completion, in
+    /// microseconds) for the limit's second signal (`limiter.slot_time_target_us`).
+    pub fn complete_timed(
         &mut self,
         permit: Permit,
         latency_us: u64,
-        hold_us: Option<u64>,
+        slot_time_us: Option<u64>,
         overloaded: bool,
         now_ms: u64,
     ) {
@@ -329,7 +332,7 @@ impl Admission {
         debug_assert!(permit.started_at_ms <= now_ms);
         let busy_before = self.in_flight + self.reserved;
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.limiter.on_complete(latency_us, hold_us, overloaded, busy_before, now_ms);
+        self.limiter.on_complete(latency_us, slot_time_us, overloaded, busy_before, now_ms);
         self.note_hold(permit, now_ms);
         self.promote(now_ms);
     }
@@ -343,6 +346,24 @@ impl Admission {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.note_hold(permit, now_ms);
         self.promote(now_ms);
+    }
+
+    /// The holder of a ticket is gone for good (a request held in line whose client hung up):
+    /// its place is given up now instead of at its idle expiry, and a slot promoted for it is
+    /// freed for the next in line. Unknown or already gone tickets are ignored.
+    pub fn abandon(&mut self, ticket: Ticket, now_ms: u64) {
+        let Some(entry_idx) = self.locate(ticket) else { return };
+        let class_idx = ticket.class.index();
+        match self.lines[class_idx].remove(entry_idx) {
+            EntryState::Waiting => {}
+            EntryState::Admitted => {
+                debug_assert!(self.reserved > 0);
+                self.reserved = self.reserved.saturating_sub(1);
+            }
+            EntryState::Gone => return,
+        }
+        self.counters[class_idx].expired += 1;
+        self.settle(now_ms);
     }
 
     /// Moves the tickets promoted since the last call into `out` (oldest first), so their
@@ -448,7 +469,17 @@ impl Admission {
             if !self.has_room_to_promote(class) {
                 break;
             }
-            let Some((seq, issued_at_ms)) = self.lines[class.index()].promote_first(until_ms) else {
+            let line = &mut self.lines[class.index()];
+            if let Some((entry_idx, first)) = line.first_waiting()
+                && holder_absent(first, now_ms, self.config.promote_idle_ms)
+            {
+                // A promotion would hold a slot for nobody until admitted_ttl_ms, and a line
+                // of walked-away tickets stalls the gateway.
+                line.remove(entry_idx);
+                self.counters[class.index()].expired += 1;
+                continue;
+            }
+            let Some((seq, issued_at_ms)) = line.promote_first(until_ms) else {
                 debug_assert!(false, "{class} has waiting tickets but none to promote");
                 break;
             };
@@ -549,6 +580,15 @@ impl Admission {
         let rate_milli_per_s = self.drain_rate_milli_per_s().max(1);
         position.saturating_mul(1_000_000).div_ceil(rate_milli_per_s).clamp(1, ETA_MS_MAX)
     }
+}
+
+/// Whether a waiting ticket's holder is most likely gone: silent for over `promote_idle_ms`
+/// since its last poll, or never polled and issued over [`UNPOLLED_GRACE_MS`] ago (a client
+/// that means to wait polls within a round trip of getting its ticket; one that took its 429 as
+/// a refusal never does).
+fn holder_absent(ticket: &TicketEntry, now_ms: u64, promote_idle_ms: u64) -> bool {
+    let silent_ms = now_ms.saturating_sub(ticket.clock_ms);
+    silent_ms > promote_idle_ms || (!ticket.polled && silent_ms > UNPOLLED_GRACE_MS)
 }
 
 /// An exponentially weighted moving average with weight 1/8 for the new sample, in integers.

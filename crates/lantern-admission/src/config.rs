@@ -48,11 +48,12 @@ pub struct LimiterConfig {
     pub target_latency_us: u64,
     /// Multiplicative decrease in per-mille, e.g. 900 = to 90 %.
     pub backoff_permille: u32,
-    /// How long an admitted request may hold its slot (grant to completion, time waiting for
-    /// a busy core included) before the limit backs off; 0 = only the ledger's latency counts.
+    /// How long an admitted request may keep its slot, its slot time (grant to completion, time
+    /// waiting for a busy core included), before the limit backs off; 0 = only the ledger's
+    /// latency counts.
     /// The ledger's latency stays low while the gateway's own cores are the bottleneck, and
     /// without this the limit grows until admitted requests queue for the cores.
-    pub hold_target_us: u64,
+    pub slot_time_target_us: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +70,13 @@ pub struct AdmissionConfig {
     pub ticket_idle_ttl_ms: u64,
     /// An admitted ticket keeps its reserved slot this long for the shopper to come back.
     pub admitted_ttl_ms: u64,
+    /// A waiting ticket whose holder has not polled for this long when its turn comes is
+    /// dropped instead of promoted: its holder has most likely walked away, and promoting it
+    /// would hold a slot for `admitted_ttl_ms` that nobody uses. Present holders poll at least
+    /// once a second (long polls and streams refresh every second, requests held in line every
+    /// half second, and a client given a ticket polls at once), so 1.5 s drops only the absent:
+    /// e.g. chat clients that take their 429 as a refusal and never poll the ticket.
+    pub promote_idle_ms: u64,
     pub shopper_bucket: BucketConfig,
     pub ip_bucket: BucketConfig,
     /// Most shoppers / IPs tracked by the token-bucket tables (least recently seen dropped beyond
@@ -112,7 +120,10 @@ impl AdmissionConfig {
     /// - shares `[1000, 950, 850, 700, 500]`: chat only below half the limit, browse below 70 %;
     /// - waiting rooms of 5,000 / 10,000 / 20,000 / 10,000 / 5,000 tickets (50,000 in all);
     /// - a waiting ticket lives 10 s past its last poll (pages poll every few hundred ms, so
-    ///   this forgives a stalled phone), an admitted one holds its slot 10 s;
+    ///   this forgives a stalled phone), but one silent for 1.5 s when its turn comes is
+    ///   dropped, not promoted; an admitted one holds its slot 2 s;
+    /// - an admitted request holding its slot over 25 ms while the slots are mostly busy backs
+    ///   the limit off, as a ledger slower than 50 ms does;
     /// - a shopper may burst 20 requests, then 5 per second; an IP 200, then 50 per second
     ///   (carrier NAT puts many shoppers behind one address);
     /// - 200,000 keys per bucket table (about 20 MiB each). A key idle for burst/per_second
@@ -126,7 +137,7 @@ impl AdmissionConfig {
                 max_limit: 4096,
                 target_latency_us: 50_000,
                 backoff_permille: 900,
-                hold_target_us: 25_000,
+                slot_time_target_us: 25_000,
             },
             class_share_permille: [1000, 950, 850, 700, 500],
             waiting_room_capacity: [5_000, 10_000, 20_000, 10_000, 5_000],
@@ -134,6 +145,7 @@ impl AdmissionConfig {
             // Short: an admitted shopper is woken at once and is back within a round trip, and
             // a slot held for one who walked away is capacity lost.
             admitted_ttl_ms: 2_000,
+            promote_idle_ms: 1_500,
             shopper_bucket: BucketConfig { burst: 20, per_second: 5 },
             ip_bucket: BucketConfig { burst: 200, per_second: 50 },
             bucket_keys_max: 200_000,
@@ -172,6 +184,7 @@ impl AdmissionConfig {
         let (ttl_min, ttl_max) = (TICKET_TTL_MS_MIN, TICKET_TTL_MS_MAX);
         check_range(&mut problems, "ticket_idle_ttl_ms".into(), self.ticket_idle_ttl_ms, ttl_min, ttl_max);
         check_range(&mut problems, "admitted_ttl_ms".into(), self.admitted_ttl_ms, ttl_min, ttl_max);
+        check_range(&mut problems, "promote_idle_ms".into(), self.promote_idle_ms, ttl_min, ttl_max);
         validate_bucket(&mut problems, "shopper_bucket", self.shopper_bucket);
         validate_bucket(&mut problems, "ip_bucket", self.ip_bucket);
         let keys_max = u64::try_from(self.bucket_keys_max).unwrap_or(u64::MAX);
@@ -204,9 +217,15 @@ impl AdmissionConfig {
         let (latency_min, latency_max) = (TARGET_LATENCY_US_MIN, TARGET_LATENCY_US_MAX);
         let latency = limiter.target_latency_us;
         check_range(problems, "limiter.target_latency_us".into(), latency, latency_min, latency_max);
-        if limiter.hold_target_us != 0 {
-            let hold = limiter.hold_target_us;
-            check_range(problems, "limiter.hold_target_us (or 0)".into(), hold, latency_min, latency_max);
+        if limiter.slot_time_target_us != 0 {
+            let slot_time = limiter.slot_time_target_us;
+            check_range(
+                problems,
+                "limiter.slot_time_target_us (or 0)".into(),
+                slot_time,
+                latency_min,
+                latency_max,
+            );
         }
         let (backoff_min, backoff_max) = (BACKOFF_PERMILLE_MIN.into(), BACKOFF_PERMILLE_MAX.into());
         let backoff = limiter.backoff_permille.into();

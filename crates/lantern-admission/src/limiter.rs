@@ -33,18 +33,22 @@ impl Limiter {
     }
 
     /// One request finished. `busy_before` is in-flight plus reserved slots before it finished;
-    /// `hold_us`, when measured, is how long the request held its slot.
+    /// `slot_time_us`, when measured, is how long the request kept its slot.
     pub(crate) fn on_complete(
         &mut self,
         latency_us: u64,
-        hold_us: Option<u64>,
+        slot_time_us: Option<u64>,
         overloaded: bool,
         busy_before: u32,
         now_ms: u64,
     ) {
-        let held_too_long = self.config.hold_target_us != 0
-            && hold_us.is_some_and(|hold_us| hold_us > self.config.hold_target_us);
-        if overloaded || latency_us > self.config.target_latency_us || held_too_long {
+        // A long slot time says the limit is too high only while the slots are mostly in use: one
+        // slow request on a quiet gateway (an operator's bulk write) is slow by itself, and
+        // shrinking the limit for it would leave the next surge a limit at its minimum.
+        let slot_kept_too_long = self.config.slot_time_target_us != 0
+            && u64::from(busy_before) * 2 >= u64::from(self.limit)
+            && slot_time_us.is_some_and(|slot_time_us| slot_time_us > self.config.slot_time_target_us);
+        if overloaded || latency_us > self.config.target_latency_us || slot_kept_too_long {
             self.back_off(now_ms);
         } else {
             self.increase(busy_before);

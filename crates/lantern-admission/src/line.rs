@@ -46,6 +46,9 @@ pub(crate) struct TicketEntry {
     list_prev_seq: u64,
     list_next_seq: u64,
     pub(crate) state: EntryState,
+    /// Polled at least once since issue: its holder is known to be waiting for its turn (in
+    /// the padding after `state`, so the entry stays 48 bytes).
+    pub(crate) polled: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +132,7 @@ impl Line {
             list_prev_seq: SEQ_NONE,
             list_next_seq: SEQ_NONE,
             state: EntryState::Waiting,
+            polled: false,
         });
         self.waiting_flags.set(flag_idx);
         self.list_push_back(ListKind::Idle, self.entries.len() - 1);
@@ -141,7 +145,14 @@ impl Line {
         debug_assert!(self.entries[entry_idx].state == EntryState::Waiting);
         self.list_unlink(ListKind::Idle, entry_idx);
         self.entries[entry_idx].clock_ms = now_ms;
+        self.entries[entry_idx].polled = true;
         self.list_push_back(ListKind::Idle, entry_idx);
+    }
+
+    /// The first waiting ticket.
+    pub(crate) fn first_waiting(&self) -> Option<(usize, &TicketEntry)> {
+        let entry_idx = self.waiting_flags.first_set()?.checked_sub(self.popped)?;
+        Some((entry_idx, &self.entries[entry_idx]))
     }
 
     /// Promotes the first waiting ticket, holding its slot until `until_ms`; returns its `seq`

@@ -421,16 +421,21 @@ impl App {
         let waiting_since = Instant::now();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(line_wait_ms);
         let waiter = self.wait_on(queued.ticket);
+        // Only this request knows the ticket: if it is dropped (its client hung up, or its
+        // deadline passed) the place is given up at once.
+        let mut held = HeldTicket { app: self, ticket: Some(queued.ticket) };
         loop {
             let now_ms = self.now().unix_ms();
             match self.admission.lock().redeem(queued.ticket, now_ms) {
                 Ok(permit) => {
+                    held.ticket = None;
                     let waited_ms = u64::try_from(waiting_since.elapsed().as_millis()).unwrap_or(u64::MAX);
                     return Ok((PermitGuard::new(self, Some(permit)), waited_ms.max(1)));
                 }
                 Err(TicketState::Waiting { position, eta_ms }) => {
                     if tokio::time::Instant::now() >= deadline {
                         // Not yet: the shopper keeps this place in line with the ticket.
+                        held.ticket = None;
                         return Err(self.ticket_answer(queued.ticket, class, shopper, position, eta_ms));
                     }
                 }
@@ -723,11 +728,28 @@ impl Drop for PermitGuard {
         let mut admission = self.app.admission.lock();
         match self.ledger_latency_us {
             Some(latency_us) => {
-                let hold_us = u64::try_from(self.granted.elapsed().as_micros()).unwrap_or(u64::MAX);
-                admission.complete_held(permit, latency_us, Some(hold_us), self.overloaded, now_ms);
+                let slot_time_us = u64::try_from(self.granted.elapsed().as_micros()).unwrap_or(u64::MAX);
+                admission.complete_timed(permit, latency_us, Some(slot_time_us), self.overloaded, now_ms);
             }
             None => admission.complete_unmeasured(permit, now_ms),
         }
+        self.app.wake_promoted(admission);
+    }
+}
+
+/// A ticket held by a request waiting in line inside the gateway; abandoned when dropped
+/// unless the request redeemed it or handed it to its client (`ticket` taken).
+struct HeldTicket<'a> {
+    app: &'a Arc<App>,
+    ticket: Option<Ticket>,
+}
+
+impl Drop for HeldTicket<'_> {
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket.take() else { return };
+        let now_ms = self.app.now().unix_ms();
+        let mut admission = self.app.admission.lock();
+        admission.abandon(ticket, now_ms);
         self.app.wake_promoted(admission);
     }
 }

@@ -170,7 +170,7 @@ impl Metrics {
                 admission.per_class[class.index()].waiting
             );
         }
-        let gauges: [(&str, &str, String); 8] = [
+        let gauges: [(&str, &str, String); 9] = [
             (
                 "lantern_concurrency_limit",
                 "The adaptive concurrency limit on the ledger path.",
@@ -181,6 +181,11 @@ impl Metrics {
                 "lantern_waiting_room_drain_per_second",
                 "Measured rate at which waiting tickets are admitted.",
                 admission.drain_per_s.to_string(),
+            ),
+            (
+                "lantern_waiting_room_reserved",
+                "Promoted tickets holding a slot until their holders come back.",
+                admission.reserved.to_string(),
             ),
             (
                 "lantern_waiting_room_promotion_lead",

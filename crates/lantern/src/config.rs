@@ -191,7 +191,7 @@ pub struct Admission {
     pub target_latency_ms: u64,
     /// How long an admitted order may hold its slot, waiting for a core included, before the
     /// concurrency limit backs off (0: only the ledger's latency counts).
-    pub hold_target_ms: u64,
+    pub slot_time_target_ms: u64,
     /// Share of the limit each class may fill, per-mille: complete checkout, checkout, claim,
     /// browse, chat.
     pub class_share_permille: [u32; 5],
@@ -208,6 +208,9 @@ pub struct WaitingRoom {
     pub capacity: [u32; 5],
     pub ticket_idle_ttl_ms: u64,
     pub admitted_ttl_ms: u64,
+    /// A ticket whose holder has not polled for this long when its turn comes is dropped
+    /// instead of promoted (its holder walked away).
+    pub promote_idle_ms: u64,
     pub ticket_ttl_ms: u64,
     pub long_poll_ms: u64,
     /// A state-changing request whose turn is due within this long waits for it in the gateway
@@ -255,7 +258,7 @@ impl Default for Admission {
             min_limit: admission.limiter.min_limit,
             max_limit: admission.limiter.max_limit,
             target_latency_ms: admission.limiter.target_latency_us / 1_000,
-            hold_target_ms: admission.limiter.hold_target_us / 1_000,
+            slot_time_target_ms: admission.limiter.slot_time_target_us / 1_000,
             class_share_permille: admission.class_share_permille,
             shopper_per_second: admission.shopper_bucket.per_second,
             shopper_burst: admission.shopper_bucket.burst,
@@ -273,6 +276,7 @@ impl Default for WaitingRoom {
             capacity: admission.waiting_room_capacity,
             ticket_idle_ttl_ms: admission.ticket_idle_ttl_ms,
             admitted_ttl_ms: admission.admitted_ttl_ms,
+            promote_idle_ms: admission.promote_idle_ms,
             ticket_ttl_ms: gateway.ticket_ttl_ms,
             long_poll_ms: gateway.long_poll_ms,
             line_wait_ms: gateway.line_wait_ms,
@@ -321,12 +325,13 @@ impl ServeConfig {
                 max_limit: self.admission.max_limit,
                 target_latency_us: self.admission.target_latency_ms.saturating_mul(1_000),
                 backoff_permille: AdmissionConfig::default_for_gateway().limiter.backoff_permille,
-                hold_target_us: self.admission.hold_target_ms.saturating_mul(1_000),
+                slot_time_target_us: self.admission.slot_time_target_ms.saturating_mul(1_000),
             },
             class_share_permille: self.admission.class_share_permille,
             waiting_room_capacity: self.waiting_room.capacity,
             ticket_idle_ttl_ms: self.waiting_room.ticket_idle_ttl_ms,
             admitted_ttl_ms: self.waiting_room.admitted_ttl_ms,
+            promote_idle_ms: self.waiting_room.promote_idle_ms,
             shopper_bucket: BucketConfig {
                 burst: self.admission.shopper_burst,
                 per_second: self.admission.shopper_per_second,
@@ -438,12 +443,12 @@ mod tests {
         let error =
             ServeConfig::load(None, env(&[("LANTERN_LIMITS__BODY_BYTES_MAX", "10")])).expect_err("too small");
         assert!(format!("{error:#}").contains("body_bytes_max"), "{error:#}");
-        let error = ServeConfig::load(None, env(&[("LANTERN_ADMISSION__HOLD_TARGET_MS", "100000")]))
+        let error = ServeConfig::load(None, env(&[("LANTERN_ADMISSION__SLOT_TIME_TARGET_MS", "100000")]))
             .expect_err("past a minute");
-        assert!(format!("{error:#}").contains("hold_target"), "{error:#}");
+        assert!(format!("{error:#}").contains("slot_time_target"), "{error:#}");
         let config =
-            ServeConfig::load(None, env(&[("LANTERN_ADMISSION__HOLD_TARGET_MS", "0")])).expect("off");
-        assert_eq!(config.gateway().expect("valid").admission.limiter.hold_target_us, 0);
+            ServeConfig::load(None, env(&[("LANTERN_ADMISSION__SLOT_TIME_TARGET_MS", "0")])).expect("off");
+        assert_eq!(config.gateway().expect("valid").admission.limiter.slot_time_target_us, 0);
         let error =
             ServeConfig::load(None, env(&[("LANTERN_LISTEN", "not an address")])).expect_err("address");
         assert!(format!("{error:#}").contains("invalid"), "{error:#}");

@@ -20,9 +20,9 @@ fn the_gateway_defaults_are_valid() {
 }
 
 #[test]
-fn a_hold_target_of_zero_turns_the_hold_signal_off() {
+fn a_slot_time_target_of_zero_turns_the_hold_signal_off() {
     let mut config = AdmissionConfig::default_for_gateway();
-    config.limiter.hold_target_us = 0;
+    config.limiter.slot_time_target_us = 0;
     assert_eq!(config.validate(), Ok(()));
 }
 
@@ -33,7 +33,7 @@ fn each_bad_field_is_named() {
         ("limiter.max_limit", |config| config.limiter.max_limit = 2_000_000),
         ("limiter.target_latency_us", |config| config.limiter.target_latency_us = 0),
         ("limiter.backoff_permille", |config| config.limiter.backoff_permille = 1000),
-        ("limiter.hold_target_us (or 0)", |config| config.limiter.hold_target_us = 99),
+        ("limiter.slot_time_target_us (or 0)", |config| config.limiter.slot_time_target_us = 99),
         ("class_share_permille[browse]", |config| config.class_share_permille[3] = 0),
         ("waiting_room_capacity[chat]", |config| config.waiting_room_capacity[4] = 1_000_001),
         ("ticket_idle_ttl_ms", |config| config.ticket_idle_ttl_ms = 0),

@@ -10,14 +10,14 @@ const SLOW_US: u64 = TARGET_LATENCY_US + 1;
 const WINDOW_MS: u64 = TARGET_LATENCY_US / 1000;
 
 fn adaptive(initial_limit: u32, min_limit: u32, max_limit: u32) -> Admission {
-    adaptive_with_hold_target(initial_limit, min_limit, max_limit, 0)
+    adaptive_with_slot_time_target(initial_limit, min_limit, max_limit, 0)
 }
 
-fn adaptive_with_hold_target(
+fn adaptive_with_slot_time_target(
     initial_limit: u32,
     min_limit: u32,
     max_limit: u32,
-    hold_target_us: u64,
+    slot_time_target_us: u64,
 ) -> Admission {
     let mut config = fixed_limit(initial_limit);
     config.limiter = LimiterConfig {
@@ -26,7 +26,7 @@ fn adaptive_with_hold_target(
         max_limit,
         target_latency_us: TARGET_LATENCY_US,
         backoff_permille: 900,
-        hold_target_us,
+        slot_time_target_us,
     };
     Admission::new(config)
 }
@@ -136,7 +136,7 @@ fn unmeasured_completions_free_the_slot_without_moving_the_limit() {
     fill(&mut admission, &mut permits, 0);
     let (ticket, _) = admit_ticket(&mut admission, Class::CompleteCheckout, 0);
     for permit in permits {
-        admission.complete_unmeasured(permit, 1_000);
+        admission.complete_unmeasured(permit, 100);
     }
     let stats = admission.stats();
     assert_eq!((stats.limit, stats.in_flight, stats.reserved), (32, 0, 1), "the waiting ticket took a slot");
@@ -148,50 +148,74 @@ fn unmeasured_completions_free_the_slot_without_moving_the_limit() {
 }
 
 /// The gateway's own cores can be the bottleneck while the ledger stays fast: admitted requests
-/// then hold their slots waiting for a core, and only the hold time shows it.
+/// then keep their slots waiting for a core, and only the slot time shows it.
 #[test]
-fn slots_held_past_the_hold_target_back_off_while_the_ledger_is_fast() {
-    const HOLD_TARGET_US: u64 = 20_000;
-    let mut admission = adaptive_with_hold_target(100, 1, 100, HOLD_TARGET_US);
+fn slots_held_past_the_slot_time_target_back_off_while_the_ledger_is_fast() {
+    const SLOT_TIME_TARGET_US: u64 = 20_000;
+    let mut admission = adaptive_with_slot_time_target(100, 1, 100, SLOT_TIME_TARGET_US);
     let mut permits = Vec::new();
     fill(&mut admission, &mut permits, 0);
     let fast_ledger_us = FAST_US;
     // Held up to the target: no backoff.
-    admission.complete_held(permits.pop().expect("busy"), fast_ledger_us, Some(HOLD_TARGET_US), false, 1_000);
+    admission.complete_timed(
+        permits.pop().expect("busy"),
+        fast_ledger_us,
+        Some(SLOT_TIME_TARGET_US),
+        false,
+        1_000,
+    );
     assert_eq!(admission.stats().limit, 100);
     // Held past it: one backoff per window, as for a slow ledger.
     for _ in 0..5 {
-        admission.complete_held(
+        admission.complete_timed(
             permits.pop().expect("busy"),
             fast_ledger_us,
-            Some(HOLD_TARGET_US + 1),
+            Some(SLOT_TIME_TARGET_US + 1),
             false,
             1_000,
         );
     }
     assert_eq!(admission.stats().limit, 90);
-    admission.complete_held(
+    admission.complete_timed(
         permits.pop().expect("busy"),
         fast_ledger_us,
-        Some(HOLD_TARGET_US + 1),
+        Some(SLOT_TIME_TARGET_US + 1),
         false,
         1_000 + WINDOW_MS,
     );
     assert_eq!(admission.stats().limit, 81);
-    // Without a measured hold (a read, or a caller that does not time it) only the ledger counts.
-    admission.complete_held(permits.pop().expect("busy"), fast_ledger_us, None, false, 1_000 + 2 * WINDOW_MS);
+    // Without a measured slot time (a read, or a caller that does not time it) only the ledger counts.
+    admission.complete_timed(
+        permits.pop().expect("busy"),
+        fast_ledger_us,
+        None,
+        false,
+        1_000 + 2 * WINDOW_MS,
+    );
     assert_eq!(admission.stats().limit, 81);
 }
 
 #[test]
-fn a_hold_target_of_zero_ignores_the_hold_time() {
+fn a_slot_time_target_of_zero_ignores_the_slot_time() {
     let mut admission = adaptive(100, 1, 100);
     let mut permits = Vec::new();
     fill(&mut admission, &mut permits, 0);
     let mut now_ms = 1_000;
     for _ in 0..10 {
-        admission.complete_held(permits.pop().expect("busy"), FAST_US, Some(u64::MAX), false, now_ms);
+        admission.complete_timed(permits.pop().expect("busy"), FAST_US, Some(u64::MAX), false, now_ms);
         now_ms += WINDOW_MS;
+    }
+    assert_eq!(admission.stats().limit, 100);
+}
+
+#[test]
+fn a_long_slot_time_on_a_mostly_idle_gateway_does_not_shrink_the_limit() {
+    const SLOT_TIME_TARGET_US: u64 = 20_000;
+    let mut admission = adaptive_with_slot_time_target(100, 1, 100, SLOT_TIME_TARGET_US);
+    // One slow request at a time (an operator's bulk write), far below the limit.
+    for now_ms in (0..2_000).step_by(100) {
+        let permit = admit_permit(&mut admission, Class::Claim, now_ms);
+        admission.complete_timed(permit, FAST_US, Some(10 * SLOT_TIME_TARGET_US), false, now_ms + 50);
     }
     assert_eq!(admission.stats().limit, 100);
 }

@@ -1,6 +1,6 @@
 //! The waiting room: FIFO per class, higher classes first, exact positions, honest ETAs, expiry.
 
-use lantern_admission::{Admission, Class, Decision, ShedReason, Ticket, TicketState};
+use lantern_admission::{Admission, Class, Decision, ShedReason, Ticket, TicketState, UNPOLLED_GRACE_MS};
 
 use crate::support::{ADMITTED_TTL_MS, IDLE_TTL_MS, admit_permit, admit_ticket, busy, fixed_limit, position};
 
@@ -276,4 +276,82 @@ fn promoted_holders_on_their_way_back_do_not_leave_slots_empty() {
     let lead = admission.stats().promotion_lead;
     assert!((300..=600).contains(&lead), "lead {lead}");
     assert!(in_flight_max <= LIMIT + lantern_admission::PROMOTION_LEAD_MAX, "in flight {in_flight_max}");
+}
+
+/// A walked-away holder's turn must not hold a slot for the admitted TTL: a line of such
+/// tickets (a chat client that ignores its tickets) once stalled the gateway for seconds.
+#[test]
+fn a_ticket_whose_holder_went_quiet_is_dropped_at_its_turn_instead_of_promoted() {
+    const PROMOTE_IDLE_MS: u64 = 1_000;
+    let mut config = fixed_limit(1);
+    config.promote_idle_ms = PROMOTE_IDLE_MS;
+    let mut admission = Admission::new(config);
+    let permit = admit_permit(&mut admission, Class::Claim, 0);
+    let (gone_quiet, _) = admit_ticket(&mut admission, Class::Claim, 0);
+    let (present, _) = admit_ticket(&mut admission, Class::Claim, 0);
+    // Only the second holder keeps polling.
+    assert_eq!(position(&mut admission, present, PROMOTE_IDLE_MS), 2);
+    admission.complete(permit, 1_000, false, PROMOTE_IDLE_MS + 1);
+    let now_ms = PROMOTE_IDLE_MS + 1;
+    assert_eq!(admission.poll(gone_quiet, now_ms), TicketState::Gone);
+    assert_eq!(admission.poll(present, now_ms), TicketState::Admitted { until_ms: now_ms + ADMITTED_TTL_MS });
+    let stats = admission.stats();
+    assert_eq!((stats.reserved, stats.per_class[Class::Claim.index()].expired), (1, 1));
+    assert_eq!(stats.per_class[Class::Claim.index()].promoted, 1);
+}
+
+#[test]
+fn present_holders_are_promoted_as_usual_and_a_never_polled_ticket_only_within_its_grace() {
+    const PROMOTE_IDLE_MS: u64 = 1_000;
+    let mut config = fixed_limit(1);
+    config.promote_idle_ms = PROMOTE_IDLE_MS;
+    let mut admission = Admission::new(config);
+    let permit = admit_permit(&mut admission, Class::Claim, 0);
+    let (polled, _) = admit_ticket(&mut admission, Class::Claim, 0);
+    let (fresh, _) = admit_ticket(&mut admission, Class::Claim, 2_000);
+    let (never_polled, _) = admit_ticket(&mut admission, Class::Claim, 2_000);
+    let (last, _) = admit_ticket(&mut admission, Class::Claim, 2_000);
+    // Polled every second: promoted 3 s after issue.
+    assert_eq!(position(&mut admission, polled, 1_000), 1);
+    assert_eq!(position(&mut admission, polled, 2_000), 1);
+    assert_eq!(position(&mut admission, last, 2_000 + UNPOLLED_GRACE_MS), 4);
+    admission.complete(permit, 1_000, false, 2_000 + UNPOLLED_GRACE_MS);
+    let now_ms = 2_000 + UNPOLLED_GRACE_MS;
+    assert_eq!(admission.poll(polled, now_ms), TicketState::Admitted { until_ms: now_ms + ADMITTED_TTL_MS });
+    // Never polled, but its turn comes within the grace: promoted.
+    let permit = admission.redeem(polled, now_ms).expect("admitted");
+    admission.complete(permit, 1_000, false, now_ms);
+    assert_eq!(admission.poll(fresh, now_ms), TicketState::Admitted { until_ms: now_ms + ADMITTED_TTL_MS });
+    // Never polled and past the grace at its turn: dropped, and the next one promoted.
+    let permit = admission.redeem(fresh, now_ms).expect("admitted");
+    admission.complete(permit, 1_000, false, now_ms + 1);
+    assert_eq!(admission.poll(never_polled, now_ms + 1), TicketState::Gone);
+    assert_eq!(
+        admission.poll(last, now_ms + 1),
+        TicketState::Admitted { until_ms: now_ms + 1 + ADMITTED_TTL_MS }
+    );
+}
+
+#[test]
+fn an_abandoned_ticket_gives_up_its_place_and_its_promoted_slot_at_once() {
+    let mut admission = Admission::new(fixed_limit(1));
+    let permit = admit_permit(&mut admission, Class::Claim, 0);
+    let (first, _) = admit_ticket(&mut admission, Class::Claim, 0);
+    let (second, _) = admit_ticket(&mut admission, Class::Claim, 0);
+    let (third, _) = admit_ticket(&mut admission, Class::Claim, 0);
+    // A waiting ticket abandoned: the ones behind it move up.
+    admission.abandon(second, 10);
+    assert_eq!(admission.poll(second, 10), TicketState::Gone);
+    assert_eq!(position(&mut admission, third, 10), 2);
+    // A promoted one abandoned: its reserved slot goes to the next at once, not after the TTL.
+    admission.complete(permit, 1_000, false, 20);
+    assert_eq!(admission.poll(first, 20), TicketState::Admitted { until_ms: 20 + ADMITTED_TTL_MS });
+    admission.abandon(first, 30);
+    assert_eq!(admission.poll(third, 30), TicketState::Admitted { until_ms: 30 + ADMITTED_TTL_MS });
+    assert_eq!(busy(&admission), 1);
+    let stats = admission.stats().per_class[Class::Claim.index()].clone();
+    assert_eq!((stats.queued, stats.waiting, stats.reserved, stats.redeemed, stats.expired), (3, 0, 1, 0, 2));
+    // Abandoning twice, or an unknown ticket, changes nothing.
+    admission.abandon(first, 40);
+    assert_eq!(busy(&admission), 1);
 }

@@ -398,3 +398,36 @@ async fn a_request_whose_turn_is_near_waits_for_it_in_the_gateway() {
     let stats = server.app.admission.lock().stats();
     assert_eq!((stats.per_class[2].queued, stats.per_class[2].redeemed), (1, 1));
 }
+
+/// A request held in line is its ticket's only holder: when its client hangs up, the place is
+/// given up at once (else it would wait out its idle expiry, and once promoted hold a slot
+/// for nobody).
+#[tokio::test]
+async fn a_request_held_in_line_whose_client_hangs_up_gives_up_its_place() {
+    let mut config = one_at_a_time([10, 10, 10, 10, 10]);
+    config.line_wait_ms = 10_000;
+    let server = Server::with_config(config).await;
+    server.gate.close();
+    let alice = occupy(&server, 1).await;
+    let bob = {
+        let request = server
+            .http
+            .post(server.url("/v1/campaigns/cmp_1/claim"))
+            .bearer_auth(server.shopper(2))
+            .header("idempotency-key", server.key())
+            .json(&json!({}));
+        tokio::spawn(async move { read(request.send().await.unwrap()).await })
+    };
+    let app = Arc::clone(&server.app);
+    eventually("bob in line", || app.admission.lock().stats().per_class[2].waiting == 1).await;
+    bob.abort();
+    eventually("bob's place given up", || {
+        let stats = app.admission.lock().stats();
+        (stats.per_class[2].waiting, stats.per_class[2].expired) == (0, 1)
+    })
+    .await;
+    server.gate.open();
+    alice.await.unwrap().ok(201);
+    let stats = server.app.admission.lock().stats();
+    assert_eq!((stats.reserved, stats.per_class[2].promoted), (0, 0), "no slot promoted for nobody");
+}
