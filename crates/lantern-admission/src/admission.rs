@@ -23,6 +23,10 @@ pub const PROMOTION_LEAD_MAX: u32 = 2048;
 /// How long after issue a ticket that was never polled may still be promoted: a holder who
 /// means to wait polls within a round trip (a slow phone's is a few hundred ms).
 pub const UNPOLLED_GRACE_MS: u64 = 500;
+/// How long a ticket promoted before its holder ever polled keeps its slot (at most
+/// `admitted_ttl_ms`): a present holder learns of the promotion at its first poll and comes back
+/// within a round trip; an absent one must not keep a slot empty for long.
+pub const UNPOLLED_HOLD_MS: u64 = 500;
 
 /// Admission control for the gateway. Pure: no I/O, no clock; the gateway holds one behind a
 /// mutex and passes the time in. Every method is O(log n) in the waiting tickets (amortized:
@@ -296,8 +300,13 @@ impl Admission {
             self.lines[class_idx].touch(entry_idx, now_ms);
             return Err(self.state_of(ticket.class, entry_idx));
         }
-        let promoted_at_ms =
-            self.lines[class_idx].entry(entry_idx).clock_ms.saturating_sub(self.config.admitted_ttl_ms);
+        let entry = self.lines[class_idx].entry(entry_idx);
+        let hold_ms = if entry.polled {
+            self.config.admitted_ttl_ms
+        } else {
+            UNPOLLED_HOLD_MS.min(self.config.admitted_ttl_ms)
+        };
+        let promoted_at_ms = entry.clock_ms.saturating_sub(hold_ms);
         self.note_redeem_ms(now_ms.saturating_sub(promoted_at_ms));
         let state = self.lines[class_idx].remove(entry_idx);
         debug_assert!(state == EntryState::Admitted);
@@ -463,6 +472,7 @@ impl Admission {
     /// for phones) instead of at the ledger's capacity.
     fn promote(&mut self, now_ms: u64) {
         let until_ms = now_ms.saturating_add(self.config.admitted_ttl_ms);
+        let unpolled_until_ms = now_ms.saturating_add(UNPOLLED_HOLD_MS.min(self.config.admitted_ttl_ms));
         // Each pass fills one slot, so this ends within `limit` passes.
         while let Some(class) = Class::ALL.into_iter().find(|class| self.lines[class.index()].n_waiting() > 0)
         {
@@ -479,7 +489,7 @@ impl Admission {
                 self.counters[class.index()].expired += 1;
                 continue;
             }
-            let Some((seq, issued_at_ms)) = line.promote_first(until_ms) else {
+            let Some((seq, issued_at_ms)) = line.promote_first(until_ms, unpolled_until_ms) else {
                 debug_assert!(false, "{class} has waiting tickets but none to promote");
                 break;
             };

@@ -6,10 +6,12 @@
 //! entry comes from a [`Fenwick`] tree over the entries' waiting flags, so positions are exact
 //! despite the holes.
 //!
-//! Two lists thread through the entries by `seq`, so expiry never scans the line:
+//! Three lists thread through the entries by `seq`, so expiry never scans the line:
 //! - idle: waiting tickets by last poll, oldest first (a poll moves its ticket to the back);
 //! - admitted: promoted tickets by the end of their hold, soonest first (promotions happen in time
-//!   order and all hold for the same TTL).
+//!   order and all hold for the same TTL);
+//! - admitted unpolled: the same for tickets promoted before their holder ever polled, which hold
+//!   for a shorter time of their own.
 //!
 //! Cost: lookup, poll, promote and remove are O(log n). Tombstones are swept out when the index
 //! fills up (a rebuild, O(n), at most once per n pushes), which sizes the index to about twice the
@@ -55,6 +57,9 @@ pub(crate) struct TicketEntry {
 enum ListKind {
     Idle,
     Admitted,
+    /// Promoted before its holder ever polled: a short hold, on a list of its own so that each
+    /// list stays in order of its holds' ends.
+    AdmittedUnpolled,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -75,6 +80,7 @@ pub(crate) struct Line {
     n_admitted: u32,
     idle: SeqList,
     admitted: SeqList,
+    admitted_unpolled: SeqList,
 }
 
 impl Line {
@@ -90,6 +96,7 @@ impl Line {
             n_admitted: 0,
             idle: SeqList::default(),
             admitted: SeqList::default(),
+            admitted_unpolled: SeqList::default(),
         }
     }
 
@@ -155,9 +162,9 @@ impl Line {
         Some((entry_idx, &self.entries[entry_idx]))
     }
 
-    /// Promotes the first waiting ticket, holding its slot until `until_ms`; returns its `seq`
-    /// and issue time.
-    pub(crate) fn promote_first(&mut self, until_ms: u64) -> Option<(u64, u64)> {
+    /// Promotes the first waiting ticket, holding its slot until `until_ms`, or until
+    /// `unpolled_until_ms` if its holder never polled; returns its `seq` and issue time.
+    pub(crate) fn promote_first(&mut self, until_ms: u64, unpolled_until_ms: u64) -> Option<(u64, u64)> {
         let flag_idx = self.waiting_flags.first_set()?;
         let entry_idx = flag_idx.checked_sub(self.popped)?;
         debug_assert!(self.entries[entry_idx].state == EntryState::Waiting);
@@ -165,9 +172,10 @@ impl Line {
         self.list_unlink(ListKind::Idle, entry_idx);
         let entry = &mut self.entries[entry_idx];
         entry.state = EntryState::Admitted;
-        entry.clock_ms = until_ms;
+        let kind = if entry.polled { ListKind::Admitted } else { ListKind::AdmittedUnpolled };
+        entry.clock_ms = if entry.polled { until_ms } else { unpolled_until_ms };
         let (seq, issued_at_ms) = (entry.seq, entry.issued_at_ms);
-        self.list_push_back(ListKind::Admitted, entry_idx);
+        self.list_push_back(kind, entry_idx);
         self.n_waiting -= 1;
         self.n_admitted += 1;
         Some((seq, issued_at_ms))
@@ -183,7 +191,12 @@ impl Line {
                 self.n_waiting -= 1;
             }
             EntryState::Admitted => {
-                self.list_unlink(ListKind::Admitted, entry_idx);
+                let kind = if self.entries[entry_idx].polled {
+                    ListKind::Admitted
+                } else {
+                    ListKind::AdmittedUnpolled
+                };
+                self.list_unlink(kind, entry_idx);
                 self.n_admitted -= 1;
             }
             EntryState::Gone => return state,
@@ -203,7 +216,12 @@ impl Line {
 
     /// The admitted ticket whose hold ends first: (entry index, end of hold).
     pub(crate) fn admitted_head(&self) -> Option<(usize, u64)> {
-        self.list_head(ListKind::Admitted)
+        let polled = self.list_head(ListKind::Admitted);
+        let unpolled = self.list_head(ListKind::AdmittedUnpolled);
+        match (polled, unpolled) {
+            (Some(polled), Some(unpolled)) => Some(if unpolled.1 < polled.1 { unpolled } else { polled }),
+            (polled, unpolled) => polled.or(unpolled),
+        }
     }
 
     fn list_head(&self, kind: ListKind) -> Option<(usize, u64)> {
@@ -237,6 +255,7 @@ impl Line {
         match kind {
             ListKind::Idle => &self.idle,
             ListKind::Admitted => &self.admitted,
+            ListKind::AdmittedUnpolled => &self.admitted_unpolled,
         }
     }
 
@@ -244,6 +263,7 @@ impl Line {
         match kind {
             ListKind::Idle => &mut self.idle,
             ListKind::Admitted => &mut self.admitted,
+            ListKind::AdmittedUnpolled => &mut self.admitted_unpolled,
         }
     }
 
@@ -313,7 +333,7 @@ mod tests {
                 live.remove(live_idx);
                 live_idx += 3;
             }
-            let (promoted, _) = line.promote_first(u64::MAX).expect("someone waits");
+            let (promoted, _) = line.promote_first(u64::MAX, u64::MAX).expect("someone waits");
             assert_eq!(promoted, live.remove(0));
             for (rank, &seq) in live.iter().enumerate() {
                 let entry_idx = line.locate(seq, line_issued_at(&line, seq)).expect("live");
