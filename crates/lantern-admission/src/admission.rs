@@ -6,7 +6,7 @@ use crate::class::{CLASS_COUNT, Class};
 use crate::config::{AdmissionConfig, ConfigError};
 use crate::drain::DrainMeter;
 use crate::limiter::Limiter;
-use crate::line::{EntryState, Line, TicketEntry};
+use crate::line::{EntryState, Line};
 
 /// Longest ETA ever quoted: past an hour the number means nothing to a shopper, and a stalled
 /// drain (rate near 0) must not overflow into nonsense.
@@ -20,13 +20,6 @@ pub const PROMOTED_LOG_MAX: usize = 4096;
 /// [`Admission::stats`]' `promotion_lead`). Bounds how far in-flight requests can overshoot
 /// the limit when every promoted holder returns at once.
 pub const PROMOTION_LEAD_MAX: u32 = 2048;
-/// How long after issue a ticket that was never polled may still be promoted: a holder who
-/// means to wait polls within a round trip (a slow phone's is a few hundred ms).
-pub const UNPOLLED_GRACE_MS: u64 = 500;
-/// How long a ticket promoted before its holder ever polled keeps its slot (at most
-/// `admitted_ttl_ms`): a present holder learns of the promotion at its first poll and comes back
-/// within a round trip; an absent one must not keep a slot empty for long.
-pub const UNPOLLED_HOLD_MS: u64 = 500;
 
 /// Admission control for the gateway. Pure: no I/O, no clock; the gateway holds one behind a
 /// mutex and passes the time in. Every method is O(log n) in the waiting tickets (amortized:
@@ -300,13 +293,8 @@ impl Admission {
             self.lines[class_idx].touch(entry_idx, now_ms);
             return Err(self.state_of(ticket.class, entry_idx));
         }
-        let entry = self.lines[class_idx].entry(entry_idx);
-        let hold_ms = if entry.polled {
-            self.config.admitted_ttl_ms
-        } else {
-            UNPOLLED_HOLD_MS.min(self.config.admitted_ttl_ms)
-        };
-        let promoted_at_ms = entry.clock_ms.saturating_sub(hold_ms);
+        let promoted_at_ms =
+            self.lines[class_idx].entry(entry_idx).clock_ms.saturating_sub(self.config.admitted_ttl_ms);
         self.note_redeem_ms(now_ms.saturating_sub(promoted_at_ms));
         let state = self.lines[class_idx].remove(entry_idx);
         debug_assert!(state == EntryState::Admitted);
@@ -472,24 +460,13 @@ impl Admission {
     /// for phones) instead of at the ledger's capacity.
     fn promote(&mut self, now_ms: u64) {
         let until_ms = now_ms.saturating_add(self.config.admitted_ttl_ms);
-        let unpolled_until_ms = now_ms.saturating_add(UNPOLLED_HOLD_MS.min(self.config.admitted_ttl_ms));
         // Each pass fills one slot, so this ends within `limit` passes.
         while let Some(class) = Class::ALL.into_iter().find(|class| self.lines[class.index()].n_waiting() > 0)
         {
             if !self.has_room_to_promote(class) {
                 break;
             }
-            let line = &mut self.lines[class.index()];
-            if let Some((entry_idx, first)) = line.first_waiting()
-                && holder_absent(first, now_ms, self.config.promote_idle_ms)
-            {
-                // A promotion would hold a slot for nobody until admitted_ttl_ms, and a line
-                // of walked-away tickets stalls the gateway.
-                line.remove(entry_idx);
-                self.counters[class.index()].expired += 1;
-                continue;
-            }
-            let Some((seq, issued_at_ms)) = line.promote_first(until_ms, unpolled_until_ms) else {
+            let Some((seq, issued_at_ms)) = self.lines[class.index()].promote_first(until_ms) else {
                 debug_assert!(false, "{class} has waiting tickets but none to promote");
                 break;
             };
@@ -590,15 +567,6 @@ impl Admission {
         let rate_milli_per_s = self.drain_rate_milli_per_s().max(1);
         position.saturating_mul(1_000_000).div_ceil(rate_milli_per_s).clamp(1, ETA_MS_MAX)
     }
-}
-
-/// Whether a waiting ticket's holder is most likely gone: silent for over `promote_idle_ms`
-/// since its last poll, or never polled and issued over [`UNPOLLED_GRACE_MS`] ago (a client
-/// that means to wait polls within a round trip of getting its ticket; one that took its 429 as
-/// a refusal never does).
-fn holder_absent(ticket: &TicketEntry, now_ms: u64, promote_idle_ms: u64) -> bool {
-    let silent_ms = now_ms.saturating_sub(ticket.clock_ms);
-    silent_ms > promote_idle_ms || (!ticket.polled && silent_ms > UNPOLLED_GRACE_MS)
 }
 
 /// An exponentially weighted moving average with weight 1/8 for the new sample, in integers.

@@ -70,13 +70,6 @@ pub struct AdmissionConfig {
     pub ticket_idle_ttl_ms: u64,
     /// An admitted ticket keeps its reserved slot this long for the shopper to come back.
     pub admitted_ttl_ms: u64,
-    /// A waiting ticket whose holder has not polled for this long when its turn comes is
-    /// dropped instead of promoted: its holder has most likely walked away, and promoting it
-    /// would hold a slot for `admitted_ttl_ms` that nobody uses. Present holders poll at least
-    /// once a second (long polls and streams refresh every second, requests held in line every
-    /// half second, and a client given a ticket polls at once), so 1.5 s drops only the absent:
-    /// e.g. chat clients that take their 429 as a refusal and never poll the ticket.
-    pub promote_idle_ms: u64,
     pub shopper_bucket: BucketConfig,
     pub ip_bucket: BucketConfig,
     /// Most shoppers / IPs tracked by the token-bucket tables (least recently seen dropped beyond
@@ -120,9 +113,8 @@ impl AdmissionConfig {
     /// - shares `[1000, 950, 850, 700, 500]`: chat only below half the limit, browse below 70 %;
     /// - waiting rooms of 5,000 / 10,000 / 20,000 / 10,000 / 5,000 tickets (50,000 in all);
     /// - a waiting ticket lives 10 s past its last poll (pages poll every few hundred ms, so
-    ///   this forgives a stalled phone), but one silent for 1.5 s when its turn comes is
-    ///   dropped, not promoted; an admitted one holds its slot 2 s;
-    /// - an admitted request holding its slot over 25 ms while the slots are mostly busy backs
+    ///   this forgives a stalled phone), an admitted one holds its slot 2 s;
+    /// - an admitted request keeping its slot over 25 ms while the slots are mostly busy backs
     ///   the limit off, as a ledger slower than 50 ms does;
     /// - a shopper may burst 20 requests, then 5 per second; an IP 200, then 50 per second
     ///   (carrier NAT puts many shoppers behind one address);
@@ -145,7 +137,6 @@ impl AdmissionConfig {
             // Short: an admitted shopper is woken at once and is back within a round trip, and
             // a slot held for one who walked away is capacity lost.
             admitted_ttl_ms: 2_000,
-            promote_idle_ms: 1_500,
             shopper_bucket: BucketConfig { burst: 20, per_second: 5 },
             ip_bucket: BucketConfig { burst: 200, per_second: 50 },
             bucket_keys_max: 200_000,
@@ -184,7 +175,6 @@ impl AdmissionConfig {
         let (ttl_min, ttl_max) = (TICKET_TTL_MS_MIN, TICKET_TTL_MS_MAX);
         check_range(&mut problems, "ticket_idle_ttl_ms".into(), self.ticket_idle_ttl_ms, ttl_min, ttl_max);
         check_range(&mut problems, "admitted_ttl_ms".into(), self.admitted_ttl_ms, ttl_min, ttl_max);
-        check_range(&mut problems, "promote_idle_ms".into(), self.promote_idle_ms, ttl_min, ttl_max);
         validate_bucket(&mut problems, "shopper_bucket", self.shopper_bucket);
         validate_bucket(&mut problems, "ip_bucket", self.ip_bucket);
         let keys_max = u64::try_from(self.bucket_keys_max).unwrap_or(u64::MAX);

@@ -42,8 +42,8 @@ impl Limiter {
         busy_before: u32,
         now_ms: u64,
     ) {
-        // A long slot time says the limit is too high only while the slots are mostly in use: one
-        // slow request on a quiet gateway (an operator's bulk write) is slow by itself, and
+        // A long slot time says the limit is too high only while the slots are mostly in use:
+        // one slow request on a quiet gateway (an operator's bulk write) is slow by itself, and
         // shrinking the limit for it would leave the next surge a limit at its minimum.
         let slot_kept_too_long = self.config.slot_time_target_us != 0
             && u64::from(busy_before) * 2 >= u64::from(self.limit)

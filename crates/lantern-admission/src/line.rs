@@ -6,12 +6,10 @@
 //! entry comes from a [`Fenwick`] tree over the entries' waiting flags, so positions are exact
 //! despite the holes.
 //!
-//! Three lists thread through the entries by `seq`, so expiry never scans the line:
+//! Two lists thread through the entries by `seq`, so expiry never scans the line:
 //! - idle: waiting tickets by last poll, oldest first (a poll moves its ticket to the back);
 //! - admitted: promoted tickets by the end of their hold, soonest first (promotions happen in time
-//!   order and all hold for the same TTL);
-//! - admitted unpolled: the same for tickets promoted before their holder ever polled, which hold
-//!   for a shorter time of their own.
+//!   order and all hold for the same TTL).
 //!
 //! Cost: lookup, poll, promote and remove are O(log n). Tombstones are swept out when the index
 //! fills up (a rebuild, O(n), at most once per n pushes), which sizes the index to about twice the
@@ -48,18 +46,12 @@ pub(crate) struct TicketEntry {
     list_prev_seq: u64,
     list_next_seq: u64,
     pub(crate) state: EntryState,
-    /// Polled at least once since issue: its holder is known to be waiting for its turn (in
-    /// the padding after `state`, so the entry stays 48 bytes).
-    pub(crate) polled: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ListKind {
     Idle,
     Admitted,
-    /// Promoted before its holder ever polled: a short hold, on a list of its own so that each
-    /// list stays in order of its holds' ends.
-    AdmittedUnpolled,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -80,7 +72,6 @@ pub(crate) struct Line {
     n_admitted: u32,
     idle: SeqList,
     admitted: SeqList,
-    admitted_unpolled: SeqList,
 }
 
 impl Line {
@@ -96,7 +87,6 @@ impl Line {
             n_admitted: 0,
             idle: SeqList::default(),
             admitted: SeqList::default(),
-            admitted_unpolled: SeqList::default(),
         }
     }
 
@@ -139,7 +129,6 @@ impl Line {
             list_prev_seq: SEQ_NONE,
             list_next_seq: SEQ_NONE,
             state: EntryState::Waiting,
-            polled: false,
         });
         self.waiting_flags.set(flag_idx);
         self.list_push_back(ListKind::Idle, self.entries.len() - 1);
@@ -152,19 +141,12 @@ impl Line {
         debug_assert!(self.entries[entry_idx].state == EntryState::Waiting);
         self.list_unlink(ListKind::Idle, entry_idx);
         self.entries[entry_idx].clock_ms = now_ms;
-        self.entries[entry_idx].polled = true;
         self.list_push_back(ListKind::Idle, entry_idx);
     }
 
-    /// The first waiting ticket.
-    pub(crate) fn first_waiting(&self) -> Option<(usize, &TicketEntry)> {
-        let entry_idx = self.waiting_flags.first_set()?.checked_sub(self.popped)?;
-        Some((entry_idx, &self.entries[entry_idx]))
-    }
-
-    /// Promotes the first waiting ticket, holding its slot until `until_ms`, or until
-    /// `unpolled_until_ms` if its holder never polled; returns its `seq` and issue time.
-    pub(crate) fn promote_first(&mut self, until_ms: u64, unpolled_until_ms: u64) -> Option<(u64, u64)> {
+    /// Promotes the first waiting ticket, holding its slot until `until_ms`; returns its `seq`
+    /// and issue time.
+    pub(crate) fn promote_first(&mut self, until_ms: u64) -> Option<(u64, u64)> {
         let flag_idx = self.waiting_flags.first_set()?;
         let entry_idx = flag_idx.checked_sub(self.popped)?;
         debug_assert!(self.entries[entry_idx].state == EntryState::Waiting);
@@ -172,10 +154,9 @@ impl Line {
         self.list_unlink(ListKind::Idle, entry_idx);
         let entry = &mut self.entries[entry_idx];
         entry.state = EntryState::Admitted;
-        let kind = if entry.polled { ListKind::Admitted } else { ListKind::AdmittedUnpolled };
-        entry.clock_ms = if entry.polled { until_ms } else { unpolled_until_ms };
+        entry.clock_ms = until_ms;
         let (seq, issued_at_ms) = (entry.seq, entry.issued_at_ms);
-        self.list_push_back(kind, entry_idx);
+        self.list_push_back(ListKind::Admitted, entry_idx);
         self.n_waiting -= 1;
         self.n_admitted += 1;
         Some((seq, issued_at_ms))
@@ -191,12 +172,7 @@ impl Line {
                 self.n_waiting -= 1;
             }
             EntryState::Admitted => {
-                let kind = if self.entries[entry_idx].polled {
-                    ListKind::Admitted
-                } else {
-                    ListKind::AdmittedUnpolled
-                };
-                self.list_unlink(kind, entry_idx);
+                self.list_unlink(ListKind::Admitted, entry_idx);
                 self.n_admitted -= 1;
             }
             EntryState::Gone => return state,
@@ -216,12 +192,7 @@ impl Line {
 
     /// The admitted ticket whose hold ends first: (entry index, end of hold).
     pub(crate) fn admitted_head(&self) -> Option<(usize, u64)> {
-        let polled = self.list_head(ListKind::Admitted);
-        let unpolled = self.list_head(ListKind::AdmittedUnpolled);
-        match (polled, unpolled) {
-            (Some(polled), Some(unpolled)) => Some(if unpolled.1 < polled.1 { unpolled } else { polled }),
-            (polled, unpolled) => polled.or(unpolled),
-        }
+        self.list_head(ListKind::Admitted)
     }
 
     fn list_head(&self, kind: ListKind) -> Option<(usize, u64)> {
@@ -255,7 +226,6 @@ impl Line {
         match kind {
             ListKind::Idle => &self.idle,
             ListKind::Admitted => &self.admitted,
-            ListKind::AdmittedUnpolled => &self.admitted_unpolled,
         }
     }
 
@@ -263,7 +233,6 @@ impl Line {
         match kind {
             ListKind::Idle => &mut self.idle,
             ListKind::Admitted => &mut self.admitted,
-            ListKind::AdmittedUnpolled => &mut self.admitted_unpolled,
         }
     }
 
@@ -333,7 +302,7 @@ mod tests {
                 live.remove(live_idx);
                 live_idx += 3;
             }
-            let (promoted, _) = line.promote_first(u64::MAX, u64::MAX).expect("someone waits");
+            let (promoted, _) = line.promote_first(u64::MAX).expect("someone waits");
             assert_eq!(promoted, live.remove(0));
             for (rank, &seq) in live.iter().enumerate() {
                 let entry_idx = line.locate(seq, line_issued_at(&line, seq)).expect("live");

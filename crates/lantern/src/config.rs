@@ -208,9 +208,6 @@ pub struct WaitingRoom {
     pub capacity: [u32; 5],
     pub ticket_idle_ttl_ms: u64,
     pub admitted_ttl_ms: u64,
-    /// A ticket whose holder has not polled for this long when its turn comes is dropped
-    /// instead of promoted (its holder walked away).
-    pub promote_idle_ms: u64,
     pub ticket_ttl_ms: u64,
     pub long_poll_ms: u64,
     /// A state-changing request whose turn is due within this long waits for it in the gateway
@@ -276,7 +273,6 @@ impl Default for WaitingRoom {
             capacity: admission.waiting_room_capacity,
             ticket_idle_ttl_ms: admission.ticket_idle_ttl_ms,
             admitted_ttl_ms: admission.admitted_ttl_ms,
-            promote_idle_ms: admission.promote_idle_ms,
             ticket_ttl_ms: gateway.ticket_ttl_ms,
             long_poll_ms: gateway.long_poll_ms,
             line_wait_ms: gateway.line_wait_ms,
@@ -331,7 +327,6 @@ impl ServeConfig {
             waiting_room_capacity: self.waiting_room.capacity,
             ticket_idle_ttl_ms: self.waiting_room.ticket_idle_ttl_ms,
             admitted_ttl_ms: self.waiting_room.admitted_ttl_ms,
-            promote_idle_ms: self.waiting_room.promote_idle_ms,
             shopper_bucket: BucketConfig {
                 burst: self.admission.shopper_burst,
                 per_second: self.admission.shopper_per_second,

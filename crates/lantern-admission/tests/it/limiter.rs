@@ -136,7 +136,7 @@ fn unmeasured_completions_free_the_slot_without_moving_the_limit() {
     fill(&mut admission, &mut permits, 0);
     let (ticket, _) = admit_ticket(&mut admission, Class::CompleteCheckout, 0);
     for permit in permits {
-        admission.complete_unmeasured(permit, 100);
+        admission.complete_unmeasured(permit, 1_000);
     }
     let stats = admission.stats();
     assert_eq!((stats.limit, stats.in_flight, stats.reserved), (32, 0, 1), "the waiting ticket took a slot");

@@ -25,7 +25,6 @@ pub fn fixed_limit(limit: u32) -> AdmissionConfig {
         waiting_room_capacity: [100; 5],
         ticket_idle_ttl_ms: IDLE_TTL_MS,
         admitted_ttl_ms: ADMITTED_TTL_MS,
-        promote_idle_ms: IDLE_TTL_MS,
         shopper_bucket: UNLIMITED,
         ip_bucket: UNLIMITED,
         bucket_keys_max: 1000,

@@ -1,8 +1,6 @@
 //! The waiting room: FIFO per class, higher classes first, exact positions, honest ETAs, expiry.
 
-use lantern_admission::{
-    Admission, Class, Decision, ShedReason, Ticket, TicketState, UNPOLLED_GRACE_MS, UNPOLLED_HOLD_MS,
-};
+use lantern_admission::{Admission, Class, Decision, ShedReason, Ticket, TicketState};
 
 use crate::support::{ADMITTED_TTL_MS, IDLE_TTL_MS, admit_permit, admit_ticket, busy, fixed_limit, position};
 
@@ -98,9 +96,6 @@ fn an_unredeemed_admitted_ticket_expires_and_frees_its_slot_for_the_next() {
     let permit = admit_permit(&mut admission, Class::Claim, 0);
     let (first, _) = admit_ticket(&mut admission, Class::Claim, 0);
     let (second, _) = admit_ticket(&mut admission, Class::Claim, 0);
-    // Both holders are present (they poll); one that never polled gets a short hold (below).
-    assert_eq!(position(&mut admission, first, 50), 1);
-    assert_eq!(position(&mut admission, second, 50), 2);
     admission.complete(permit, 1_000, false, 100);
     let until_ms = 100 + ADMITTED_TTL_MS;
     assert_eq!(admission.poll(first, 100), TicketState::Admitted { until_ms });
@@ -283,60 +278,6 @@ fn promoted_holders_on_their_way_back_do_not_leave_slots_empty() {
     assert!(in_flight_max <= LIMIT + lantern_admission::PROMOTION_LEAD_MAX, "in flight {in_flight_max}");
 }
 
-/// A walked-away holder's turn must not hold a slot for the admitted TTL: a line of such
-/// tickets (a chat client that ignores its tickets) once stalled the gateway for seconds.
-#[test]
-fn a_ticket_whose_holder_went_quiet_is_dropped_at_its_turn_instead_of_promoted() {
-    const PROMOTE_IDLE_MS: u64 = 1_000;
-    let mut config = fixed_limit(1);
-    config.promote_idle_ms = PROMOTE_IDLE_MS;
-    let mut admission = Admission::new(config);
-    let permit = admit_permit(&mut admission, Class::Claim, 0);
-    let (gone_quiet, _) = admit_ticket(&mut admission, Class::Claim, 0);
-    let (present, _) = admit_ticket(&mut admission, Class::Claim, 0);
-    // Only the second holder keeps polling.
-    assert_eq!(position(&mut admission, present, PROMOTE_IDLE_MS), 2);
-    admission.complete(permit, 1_000, false, PROMOTE_IDLE_MS + 1);
-    let now_ms = PROMOTE_IDLE_MS + 1;
-    assert_eq!(admission.poll(gone_quiet, now_ms), TicketState::Gone);
-    assert_eq!(admission.poll(present, now_ms), TicketState::Admitted { until_ms: now_ms + ADMITTED_TTL_MS });
-    let stats = admission.stats();
-    assert_eq!((stats.reserved, stats.per_class[Class::Claim.index()].expired), (1, 1));
-    assert_eq!(stats.per_class[Class::Claim.index()].promoted, 1);
-}
-
-#[test]
-fn present_holders_are_promoted_as_usual_and_a_never_polled_ticket_only_within_its_grace() {
-    const PROMOTE_IDLE_MS: u64 = 1_000;
-    let mut config = fixed_limit(1);
-    config.promote_idle_ms = PROMOTE_IDLE_MS;
-    let mut admission = Admission::new(config);
-    let permit = admit_permit(&mut admission, Class::Claim, 0);
-    let (polled, _) = admit_ticket(&mut admission, Class::Claim, 0);
-    let (fresh, _) = admit_ticket(&mut admission, Class::Claim, 2_000);
-    let (never_polled, _) = admit_ticket(&mut admission, Class::Claim, 2_000);
-    let (last, _) = admit_ticket(&mut admission, Class::Claim, 2_000);
-    // Polled every second: promoted 3 s after issue.
-    assert_eq!(position(&mut admission, polled, 1_000), 1);
-    assert_eq!(position(&mut admission, polled, 2_000), 1);
-    assert_eq!(position(&mut admission, last, 2_000 + UNPOLLED_GRACE_MS), 4);
-    admission.complete(permit, 1_000, false, 2_000 + UNPOLLED_GRACE_MS);
-    let now_ms = 2_000 + UNPOLLED_GRACE_MS;
-    assert_eq!(admission.poll(polled, now_ms), TicketState::Admitted { until_ms: now_ms + ADMITTED_TTL_MS });
-    // Never polled, but its turn comes within the grace: promoted, with a short hold.
-    let permit = admission.redeem(polled, now_ms).expect("admitted");
-    admission.complete(permit, 1_000, false, now_ms);
-    assert_eq!(admission.poll(fresh, now_ms), TicketState::Admitted { until_ms: now_ms + UNPOLLED_HOLD_MS });
-    // Never polled and past the grace at its turn: dropped, and the next one promoted.
-    let permit = admission.redeem(fresh, now_ms).expect("admitted");
-    admission.complete(permit, 1_000, false, now_ms + 1);
-    assert_eq!(admission.poll(never_polled, now_ms + 1), TicketState::Gone);
-    assert_eq!(
-        admission.poll(last, now_ms + 1),
-        TicketState::Admitted { until_ms: now_ms + 1 + ADMITTED_TTL_MS }
-    );
-}
-
 #[test]
 fn an_abandoned_ticket_gives_up_its_place_and_its_promoted_slot_at_once() {
     let mut admission = Admission::new(fixed_limit(1));
@@ -344,7 +285,6 @@ fn an_abandoned_ticket_gives_up_its_place_and_its_promoted_slot_at_once() {
     let (first, _) = admit_ticket(&mut admission, Class::Claim, 0);
     let (second, _) = admit_ticket(&mut admission, Class::Claim, 0);
     let (third, _) = admit_ticket(&mut admission, Class::Claim, 0);
-    assert_eq!(position(&mut admission, first, 5), 1);
     // A waiting ticket abandoned: the ones behind it move up.
     admission.abandon(second, 10);
     assert_eq!(admission.poll(second, 10), TicketState::Gone);
@@ -359,25 +299,5 @@ fn an_abandoned_ticket_gives_up_its_place_and_its_promoted_slot_at_once() {
     assert_eq!((stats.queued, stats.waiting, stats.reserved, stats.redeemed, stats.expired), (3, 0, 1, 0, 2));
     // Abandoning twice, or an unknown ticket, changes nothing.
     admission.abandon(first, 40);
-    assert_eq!(busy(&admission), 1);
-}
-
-/// A holder that never polled gets its slot for a short while only: if it walked away, the slot
-/// is back in UNPOLLED_HOLD_MS, not in the admitted TTL, and the next in line gets it.
-#[test]
-fn a_never_polled_promotion_holds_its_slot_only_briefly() {
-    let mut admission = Admission::new(fixed_limit(1));
-    let permit = admit_permit(&mut admission, Class::Claim, 0);
-    let (walked_away, _) = admit_ticket(&mut admission, Class::Claim, 0);
-    let (present, _) = admit_ticket(&mut admission, Class::Claim, 0);
-    assert_eq!(position(&mut admission, present, 10), 2);
-    admission.complete(permit, 1_000, false, 10);
-    assert_eq!(admission.peek(walked_away), TicketState::Admitted { until_ms: 10 + UNPOLLED_HOLD_MS });
-    admission.expire(10 + UNPOLLED_HOLD_MS);
-    assert_eq!(admission.poll(walked_away, 10 + UNPOLLED_HOLD_MS), TicketState::Gone);
-    assert_eq!(
-        admission.poll(present, 10 + UNPOLLED_HOLD_MS),
-        TicketState::Admitted { until_ms: 10 + UNPOLLED_HOLD_MS + ADMITTED_TTL_MS }
-    );
     assert_eq!(busy(&admission), 1);
 }
