@@ -45,18 +45,26 @@ impl Limiter {
         // A long slot time says the limit is too high only while the slots are mostly in use:
         // one slow request on a quiet gateway (an operator's bulk write) is slow by itself, and
         // shrinking the limit for it would leave the next surge a limit at its minimum.
+        // Nor does it take the limit below `initial_limit`: when the cores are busy with work
+        // the limit does not govern (requests turned away, tickets polled, promotions beyond the
+        // limit for holders on their way back), slot times stay long however small the limit, and
+        // following them would starve the ledger (a 60 s overload run fell to a tenth of capacity).
         let slot_kept_too_long = self.config.slot_time_target_us != 0
+            && self.limit > self.config.initial_limit
             && u64::from(busy_before) * 2 >= u64::from(self.limit)
             && slot_time_us.is_some_and(|slot_time_us| slot_time_us > self.config.slot_time_target_us);
-        if overloaded || latency_us > self.config.target_latency_us || slot_kept_too_long {
-            self.back_off(now_ms);
+        if overloaded || latency_us > self.config.target_latency_us {
+            self.back_off(now_ms, self.config.min_limit);
+        } else if slot_kept_too_long {
+            self.back_off(now_ms, self.config.initial_limit);
         } else {
             self.increase(busy_before);
         }
         debug_assert!((self.config.min_limit..=self.config.max_limit).contains(&self.limit));
     }
 
-    fn back_off(&mut self, now_ms: u64) {
+    /// Multiplicative decrease, to no less than `floor`.
+    fn back_off(&mut self, now_ms: u64, floor: u32) {
         let window_ms = self.config.target_latency_us.div_ceil(1000).max(1);
         let window_open = match self.backed_off_at_ms {
             None => true,
@@ -67,7 +75,7 @@ impl Limiter {
         }
         let shrunk = u64::from(self.limit) * u64::from(self.config.backoff_permille) / 1000;
         let shrunk = u32::try_from(shrunk).unwrap_or(self.config.max_limit);
-        self.limit = shrunk.clamp(self.config.min_limit, self.config.max_limit);
+        self.limit = shrunk.clamp(floor.max(self.config.min_limit), self.config.max_limit);
         self.increase_credit = 0;
         self.backed_off_at_ms = Some(now_ms);
     }

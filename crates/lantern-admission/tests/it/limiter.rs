@@ -148,51 +148,61 @@ fn unmeasured_completions_free_the_slot_without_moving_the_limit() {
 }
 
 /// The gateway's own cores can be the bottleneck while the ledger stays fast: admitted requests
-/// then keep their slots waiting for a core, and only the slot time shows it.
+/// then keep their slots waiting for a core, and only the slot time shows it. That signal trims
+/// the limit back toward `initial_limit`, never below it.
 #[test]
-fn slots_held_past_the_slot_time_target_back_off_while_the_ledger_is_fast() {
+fn slots_kept_past_the_slot_time_target_back_off_to_the_initial_limit_while_the_ledger_is_fast() {
     const SLOT_TIME_TARGET_US: u64 = 20_000;
-    let mut admission = adaptive_with_slot_time_target(100, 1, 100, SLOT_TIME_TARGET_US);
+    let mut admission = adaptive_with_slot_time_target(10, 1, 100, SLOT_TIME_TARGET_US);
     let mut permits = Vec::new();
-    fill(&mut admission, &mut permits, 0);
-    let fast_ledger_us = FAST_US;
-    // Held up to the target: no backoff.
-    admission.complete_timed(
-        permits.pop().expect("busy"),
-        fast_ledger_us,
-        Some(SLOT_TIME_TARGET_US),
-        false,
-        1_000,
-    );
-    assert_eq!(admission.stats().limit, 100);
-    // Held past it: one backoff per window, as for a slow ledger.
+    let mut now_ms = 0;
+    // Fast completions under load grow the limit past its initial 10.
+    while admission.stats().limit < 40 {
+        fill(&mut admission, &mut permits, now_ms);
+        admission.complete_timed(
+            permits.pop().expect("busy"),
+            FAST_US,
+            Some(SLOT_TIME_TARGET_US),
+            false,
+            now_ms,
+        );
+        now_ms += 1;
+    }
+    // Kept past the target while the ledger is fast: one backoff per window.
+    now_ms += WINDOW_MS;
+    fill(&mut admission, &mut permits, now_ms);
     for _ in 0..5 {
         admission.complete_timed(
             permits.pop().expect("busy"),
-            fast_ledger_us,
+            FAST_US,
             Some(SLOT_TIME_TARGET_US + 1),
             false,
-            1_000,
+            now_ms,
         );
     }
-    assert_eq!(admission.stats().limit, 90);
-    admission.complete_timed(
-        permits.pop().expect("busy"),
-        fast_ledger_us,
-        Some(SLOT_TIME_TARGET_US + 1),
-        false,
-        1_000 + WINDOW_MS,
-    );
-    assert_eq!(admission.stats().limit, 81);
-    // Without a measured slot time (a read, or a caller that does not time it) only the ledger counts.
-    admission.complete_timed(
-        permits.pop().expect("busy"),
-        fast_ledger_us,
-        None,
-        false,
-        1_000 + 2 * WINDOW_MS,
-    );
-    assert_eq!(admission.stats().limit, 81);
+    assert_eq!(admission.stats().limit, 36);
+    // Window after window, down to the initial limit and no further.
+    for _ in 0..40 {
+        now_ms += WINDOW_MS;
+        fill(&mut admission, &mut permits, now_ms);
+        admission.complete_timed(
+            permits.pop().expect("busy"),
+            FAST_US,
+            Some(SLOT_TIME_TARGET_US + 1),
+            false,
+            now_ms,
+        );
+    }
+    assert_eq!(admission.stats().limit, 10);
+    // The ledger's own signal still goes below it.
+    now_ms += WINDOW_MS;
+    admission.complete_timed(permits.pop().expect("busy"), SLOW_US, Some(0), false, now_ms);
+    assert_eq!(admission.stats().limit, 9);
+    // Without a measured slot time (a read, or a caller that does not time it) only the ledger
+    // counts.
+    now_ms += WINDOW_MS;
+    admission.complete_timed(permits.pop().expect("busy"), FAST_US, None, false, now_ms);
+    assert_eq!(admission.stats().limit, 9);
 }
 
 #[test]
@@ -211,11 +221,23 @@ fn a_slot_time_target_of_zero_ignores_the_slot_time() {
 #[test]
 fn a_long_slot_time_on_a_mostly_idle_gateway_does_not_shrink_the_limit() {
     const SLOT_TIME_TARGET_US: u64 = 20_000;
-    let mut admission = adaptive_with_slot_time_target(100, 1, 100, SLOT_TIME_TARGET_US);
+    let mut admission = adaptive_with_slot_time_target(10, 1, 100, SLOT_TIME_TARGET_US);
+    let mut permits = Vec::new();
+    let mut now_ms = 0;
+    while admission.stats().limit < 40 {
+        fill(&mut admission, &mut permits, now_ms);
+        admission.complete_timed(permits.pop().expect("busy"), FAST_US, None, false, now_ms);
+        now_ms += 1;
+    }
+    for permit in permits.drain(..) {
+        admission.complete_timed(permit, FAST_US, None, false, now_ms);
+    }
+    let grown = admission.stats().limit;
     // One slow request at a time (an operator's bulk write), far below the limit.
-    for now_ms in (0..2_000).step_by(100) {
+    for _ in 0..20 {
+        now_ms += 100;
         let permit = admit_permit(&mut admission, Class::Claim, now_ms);
         admission.complete_timed(permit, FAST_US, Some(10 * SLOT_TIME_TARGET_US), false, now_ms + 50);
     }
-    assert_eq!(admission.stats().limit, 100);
+    assert_eq!(admission.stats().limit, grown);
 }
