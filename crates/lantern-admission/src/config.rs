@@ -109,13 +109,15 @@ fn list_problems(problems: &[ConfigProblem]) -> String {
 
 impl AdmissionConfig {
     /// Production defaults for the gateway, sized for the surge (50,000 waiters):
-    /// - limit 256 to start, 16..=4096, backing off to 90 % when a request takes over 50 ms;
+    /// - limit 128 to start, 16..=4096, backing off to 90 % when the ledger takes over 50 ms;
+    ///   128 slots keep the ledger's batches full (it commits in about 2 ms), and they are the
+    ///   floor of the slot-time signal below;
     /// - shares `[1000, 950, 850, 700, 500]`: chat only below half the limit, browse below 70 %;
     /// - waiting rooms of 5,000 / 10,000 / 20,000 / 10,000 / 5,000 tickets (50,000 in all);
     /// - a waiting ticket lives 10 s past its last poll (pages poll every few hundred ms, so
     ///   this forgives a stalled phone), an admitted one holds its slot 2 s;
     /// - an admitted request keeping its slot over 25 ms while the slots are mostly busy backs
-    ///   the limit off, as a ledger slower than 50 ms does;
+    ///   the limit off too, but not below the starting 128;
     /// - a shopper may burst 20 requests, then 5 per second; an IP 200, then 50 per second
     ///   (carrier NAT puts many shoppers behind one address);
     /// - 200,000 keys per bucket table (about 20 MiB each). A key idle for burst/per_second
@@ -124,7 +126,7 @@ impl AdmissionConfig {
     pub fn default_for_gateway() -> AdmissionConfig {
         AdmissionConfig {
             limiter: LimiterConfig {
-                initial_limit: 256,
+                initial_limit: 128,
                 min_limit: 16,
                 max_limit: 4096,
                 target_latency_us: 50_000,

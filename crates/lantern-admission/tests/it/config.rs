@@ -61,7 +61,7 @@ fn the_message_says_what_was_expected_and_what_was_found() {
     let message = error.to_string();
     for expected in [
         "limiter.min_limit must be <= limiter.max_limit (4096), got 5000",
-        "limiter.initial_limit (limiter.min_limit..=limiter.max_limit) must be 5000..=4096, got 256",
+        "limiter.initial_limit (limiter.min_limit..=limiter.max_limit) must be 5000..=4096, got 128",
         "class_share_permille[claim] must be <= class_share_permille[checkout] (950), got 960",
         "waiting_room_capacity[chat] must be 0..=1000000, got 2000000",
         "waiting_room_capacity (sum over classes) must be 0..=2000000, got 2045000",
