@@ -74,11 +74,12 @@ impl Server {
         match receiver.recv_timeout(START_TIMEOUT) {
             Ok(addr) => server.addr = addr,
             Err(_) => {
-                anyhow::bail!(
-                    "`lantern serve` did not print its listening line within {} s; its log ends:\n{}",
-                    START_TIMEOUT.as_secs(),
-                    server.log_tail()
-                );
+                let what = if server.alive() {
+                    format!("did not print its listening line within {} s", START_TIMEOUT.as_secs())
+                } else {
+                    "exited before it listened".to_owned()
+                };
+                anyhow::bail!("`lantern serve` {what}; its log ends:\n{}", server.log_tail());
             }
         }
         Ok(server)
@@ -120,9 +121,7 @@ impl Server {
 
     /// The last lines of the server's log.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+        tail_of_log(&std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default())
     }
 
     /// Lines in the server's log at warning level or above so far, and the log's size in bytes
@@ -230,9 +229,35 @@ pub fn open_files_soft_limit(limits: &str) -> Option<u64> {
     line["Max open files".len()..].split_whitespace().next()?.parse().ok()
 }
 
+/// The last [`LOG_TAIL_LINES`] lines of a server log; for a server that refused to start, from
+/// its `Error:` line on (a backtrace after it is longer than the tail).
+fn tail_of_log(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let first = match lines.iter().rposition(|line| line.starts_with("Error: ")) {
+        Some(error_idx) => error_idx,
+        None => lines.len().saturating_sub(LOG_TAIL_LINES),
+    };
+    lines[first..].iter().take(LOG_TAIL_LINES).copied().collect::<Vec<_>>().join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_start_shows_its_error_not_only_the_backtrace_after_it() {
+        let mut log = String::from(
+            "starting\nError: the configuration is invalid: unknown field `limiter`\n\nStack backtrace:\n",
+        );
+        for frame in 0..100 {
+            log.push_str(&format!("  {frame}: somewhere\n"));
+        }
+        let tail = tail_of_log(&log);
+        assert!(tail.starts_with("Error: the configuration is invalid"), "{tail}");
+        let plain: String = (0..100).map(|line| format!("line {line}\n")).collect();
+        assert!(tail_of_log(&plain).ends_with("line 99"));
+        assert!(!tail_of_log(&plain).contains("line 0\n"));
+    }
 
     #[test]
     fn the_listening_line_gives_the_address() {
