@@ -72,6 +72,9 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// use is not sent and is counted as "generator saturated". Well inside the open-file limit of
 /// both processes (20,000 here).
 const OVERLOAD_IN_FLIGHT_MAX: usize = 4_096;
+/// The overload run's opening: its first burst of requests on new connections waits to be read
+/// before admission decides anything, and a second p99 leaves it out.
+const OVERLOAD_OPENING: Duration = Duration::from_secs(2);
 /// After the overload window, outstanding shoppers get this long to finish before they are cut.
 const OVERLOAD_DRAIN: Duration = Duration::from_secs(10);
 /// A waiting shopper's long poll during overload: inside the ticket's idle lifetime (10 s), so
@@ -870,7 +873,7 @@ struct OverloadStats {
     /// Every 201's request, less the time the gateway held it in line (`Lantern-Waited-Ms`):
     /// the time from admission to the answer.
     served_latency: Histogram<u64>,
-    served_latency_steady: Histogram<u64>,
+    served_latency_after_opening: Histogram<u64>,
     /// Arrival to 201 for shoppers who went through the waiting room.
     waited_latency: Histogram<u64>,
     per_second: Vec<u64>,
@@ -898,7 +901,7 @@ struct OverloadFigures {
     waited_p99_ms: f64,
     served_p50_ms: f64,
     served_p99_ms: f64,
-    steady_p99_ms: f64,
+    after_opening_p99_ms: f64,
     tally: Tally,
     per_second: Vec<u64>,
     shoppers_ordered: u64,
@@ -977,8 +980,8 @@ impl Overload {
                             let held = Duration::from_millis(answer.waited_ms);
                             let served_us = micros((finished - began).saturating_sub(held));
                             stats.served_latency.saturating_record(served_us);
-                            if began.duration_since(self.started) >= Duration::from_secs(2) {
-                                stats.served_latency_steady.saturating_record(served_us);
+                            if began.duration_since(self.started) >= OVERLOAD_OPENING {
+                                stats.served_latency_after_opening.saturating_record(served_us);
                             }
                             if waited {
                                 stats.waited_latency.saturating_record(micros(finished - arrived));
@@ -1066,7 +1069,7 @@ async fn run_overload(
             goodput_orders: 0,
             admitted_latency: latency_histogram(),
             served_latency: latency_histogram(),
-            served_latency_steady: latency_histogram(),
+            served_latency_after_opening: latency_histogram(),
             waited_latency: latency_histogram(),
             per_second: vec![0; window_secs + 1],
             shoppers_ordered: 0,
@@ -1170,7 +1173,7 @@ async fn run_overload(
         waited_p99_ms: quantile_ms(&stats.waited_latency, 0.99),
         served_p50_ms: quantile_ms(&stats.served_latency, 0.50),
         served_p99_ms: quantile_ms(&stats.served_latency, 0.99),
-        steady_p99_ms: quantile_ms(&stats.served_latency_steady, 0.99),
+        after_opening_p99_ms: quantile_ms(&stats.served_latency_after_opening, 0.99),
         tally: stats.tally.clone(),
         per_second: stats.per_second.clone(),
         shoppers_ordered: stats.shoppers_ordered,
@@ -1219,7 +1222,7 @@ fn print_overload(figures: &OverloadFigures) {
     );
     println!(
         "  admitted requests, from admission to answer (time held in line excluded, by Lantern-Waited-Ms): p50 {:.2} ms p99 {:.2} ms (sent from second 2 on: p99 {:.2} ms)",
-        figures.served_p50_ms, figures.served_p99_ms, figures.steady_p99_ms
+        figures.served_p50_ms, figures.served_p99_ms, figures.after_opening_p99_ms
     );
     println!("  answers {}", figures.tally.statuses_text());
     println!("  refusal codes {}", figures.tally.codes_text());
@@ -1770,7 +1773,7 @@ fn print_json(
             "overload_goodput_ratio": round2(overload.goodput_ratio()),
             "overload_p50_ms": overload.served_p50_ms,
             "overload_p99_ms": overload.served_p99_ms,
-            "overload_p99_after_opening_ms": overload.steady_p99_ms,
+            "overload_p99_after_opening_ms": overload.after_opening_p99_ms,
             "overload_at_once_p50_ms": overload.p50_ms,
             "overload_at_once_p99_ms": overload.p99_ms,
             "overload_waited_p99_ms": overload.waited_p99_ms,

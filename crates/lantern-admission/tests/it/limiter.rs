@@ -31,6 +31,34 @@ fn adaptive_with_slot_time_target(
     Admission::new(config)
 }
 
+/// Completes one busy permit with the ledger's latency and the slot time given.
+fn complete_one(
+    admission: &mut Admission,
+    permits: &mut Vec<Permit>,
+    latency_us: u64,
+    slot_time_us: Option<u64>,
+    now_ms: u64,
+) {
+    admission.complete_timed(permits.pop().expect("busy"), latency_us, slot_time_us, false, now_ms);
+}
+
+/// Grows the limit to `limit` with fast completions under load (each keeping its slot
+/// `slot_time_us`, below any backoff); returns the time reached.
+fn grow_limit_to(
+    admission: &mut Admission,
+    permits: &mut Vec<Permit>,
+    limit: u32,
+    slot_time_us: Option<u64>,
+) -> u64 {
+    let mut now_ms = 0;
+    while admission.stats().limit < limit {
+        fill(admission, permits, now_ms);
+        complete_one(admission, permits, FAST_US, slot_time_us, now_ms);
+        now_ms += 1;
+    }
+    now_ms
+}
+
 /// Keeps every slot busy: admits complete_checkout requests until one has to wait.
 fn fill(admission: &mut Admission, permits: &mut Vec<Permit>, now_ms: u64) {
     while admission.stats().in_flight < admission.stats().limit {
@@ -155,53 +183,30 @@ fn slots_kept_past_the_slot_time_target_back_off_to_the_initial_limit_while_the_
     const SLOT_TIME_TARGET_US: u64 = 20_000;
     let mut admission = adaptive_with_slot_time_target(10, 1, 100, SLOT_TIME_TARGET_US);
     let mut permits = Vec::new();
-    let mut now_ms = 0;
     // Fast completions under load grow the limit past its initial 10.
-    while admission.stats().limit < 40 {
-        fill(&mut admission, &mut permits, now_ms);
-        admission.complete_timed(
-            permits.pop().expect("busy"),
-            FAST_US,
-            Some(SLOT_TIME_TARGET_US),
-            false,
-            now_ms,
-        );
-        now_ms += 1;
-    }
+    let mut now_ms = grow_limit_to(&mut admission, &mut permits, 40, Some(SLOT_TIME_TARGET_US));
     // Kept past the target while the ledger is fast: one backoff per window.
     now_ms += WINDOW_MS;
     fill(&mut admission, &mut permits, now_ms);
     for _ in 0..5 {
-        admission.complete_timed(
-            permits.pop().expect("busy"),
-            FAST_US,
-            Some(SLOT_TIME_TARGET_US + 1),
-            false,
-            now_ms,
-        );
+        complete_one(&mut admission, &mut permits, FAST_US, Some(SLOT_TIME_TARGET_US + 1), now_ms);
     }
     assert_eq!(admission.stats().limit, 36);
     // Window after window, down to the initial limit and no further.
     for _ in 0..40 {
         now_ms += WINDOW_MS;
         fill(&mut admission, &mut permits, now_ms);
-        admission.complete_timed(
-            permits.pop().expect("busy"),
-            FAST_US,
-            Some(SLOT_TIME_TARGET_US + 1),
-            false,
-            now_ms,
-        );
+        complete_one(&mut admission, &mut permits, FAST_US, Some(SLOT_TIME_TARGET_US + 1), now_ms);
     }
     assert_eq!(admission.stats().limit, 10);
     // The ledger's own signal still goes below it.
     now_ms += WINDOW_MS;
-    admission.complete_timed(permits.pop().expect("busy"), SLOW_US, Some(0), false, now_ms);
+    complete_one(&mut admission, &mut permits, SLOW_US, Some(0), now_ms);
     assert_eq!(admission.stats().limit, 9);
     // Without a measured slot time (a read, or a caller that does not time it) only the ledger
     // counts.
     now_ms += WINDOW_MS;
-    admission.complete_timed(permits.pop().expect("busy"), FAST_US, None, false, now_ms);
+    complete_one(&mut admission, &mut permits, FAST_US, None, now_ms);
     assert_eq!(admission.stats().limit, 9);
 }
 
@@ -223,12 +228,7 @@ fn a_long_slot_time_on_a_mostly_idle_gateway_does_not_shrink_the_limit() {
     const SLOT_TIME_TARGET_US: u64 = 20_000;
     let mut admission = adaptive_with_slot_time_target(10, 1, 100, SLOT_TIME_TARGET_US);
     let mut permits = Vec::new();
-    let mut now_ms = 0;
-    while admission.stats().limit < 40 {
-        fill(&mut admission, &mut permits, now_ms);
-        admission.complete_timed(permits.pop().expect("busy"), FAST_US, None, false, now_ms);
-        now_ms += 1;
-    }
+    let mut now_ms = grow_limit_to(&mut admission, &mut permits, 40, None);
     for permit in permits.drain(..) {
         admission.complete_timed(permit, FAST_US, None, false, now_ms);
     }

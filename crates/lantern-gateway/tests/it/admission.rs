@@ -372,25 +372,35 @@ async fn bad_tickets_are_refused_with_a_reason() {
     }
 }
 
-#[tokio::test]
-async fn a_request_whose_turn_is_near_waits_for_it_in_the_gateway() {
+/// One slot, the journal held shut, and requests whose turn is due within 10 s held in line.
+async fn holding_in_line() -> Server {
     let mut config = one_at_a_time([10, 10, 10, 10, 10]);
     config.line_wait_ms = 10_000;
     let server = Server::with_config(config).await;
     server.gate.close();
+    server
+}
+
+/// Sends a claim in the background and waits until it is held in line (the only claim there).
+async fn held_in_line(server: &Server, shopper: u64) -> JoinHandle<Reply> {
+    let request = server
+        .http
+        .post(server.url("/v1/campaigns/cmp_1/claim"))
+        .bearer_auth(server.shopper(shopper))
+        .header("idempotency-key", server.key())
+        .json(&json!({}));
+    let task = tokio::spawn(async move { read(request.send().await.unwrap()).await });
+    let app = Arc::clone(&server.app);
+    eventually("a claim in line", || app.admission.lock().stats().per_class[2].waiting == 1).await;
+    task
+}
+
+#[tokio::test]
+async fn a_request_whose_turn_is_near_waits_for_it_in_the_gateway() {
+    let server = holding_in_line().await;
     let alice = occupy(&server, 1).await;
     // Bob's claim is queued behind Alice's; it waits in the gateway rather than getting a ticket.
-    let bob = {
-        let request = server
-            .http
-            .post(server.url("/v1/campaigns/cmp_1/claim"))
-            .bearer_auth(server.shopper(2))
-            .header("idempotency-key", server.key())
-            .json(&json!({}));
-        tokio::spawn(async move { read(request.send().await.unwrap()).await })
-    };
-    let app = Arc::clone(&server.app);
-    eventually("bob in line", || app.admission.lock().stats().per_class[2].waiting == 1).await;
+    let bob = held_in_line(&server, 2).await;
     assert!(!bob.is_finished(), "bob is held, not answered");
     server.gate.open();
     alice.await.unwrap().ok(201);
@@ -404,22 +414,10 @@ async fn a_request_whose_turn_is_near_waits_for_it_in_the_gateway() {
 /// for nobody).
 #[tokio::test]
 async fn a_request_held_in_line_whose_client_hangs_up_gives_up_its_place() {
-    let mut config = one_at_a_time([10, 10, 10, 10, 10]);
-    config.line_wait_ms = 10_000;
-    let server = Server::with_config(config).await;
-    server.gate.close();
+    let server = holding_in_line().await;
     let alice = occupy(&server, 1).await;
-    let bob = {
-        let request = server
-            .http
-            .post(server.url("/v1/campaigns/cmp_1/claim"))
-            .bearer_auth(server.shopper(2))
-            .header("idempotency-key", server.key())
-            .json(&json!({}));
-        tokio::spawn(async move { read(request.send().await.unwrap()).await })
-    };
+    let bob = held_in_line(&server, 2).await;
     let app = Arc::clone(&server.app);
-    eventually("bob in line", || app.admission.lock().stats().per_class[2].waiting == 1).await;
     bob.abort();
     eventually("bob's place given up", || {
         let stats = app.admission.lock().stats();
