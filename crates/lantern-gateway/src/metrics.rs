@@ -170,7 +170,7 @@ impl Metrics {
                 admission.per_class[class.index()].waiting
             );
         }
-        let gauges: [(&str, &str, String); 9] = [
+        let gauges: [(&str, &str, String); 12] = [
             (
                 "lantern_concurrency_limit",
                 "The adaptive concurrency limit on the ledger path.",
@@ -211,6 +211,21 @@ impl Metrics {
                 "lantern_ledger_commit_seconds_total",
                 "Time spent committing batches.",
                 seconds(ledger.commit_ns_total.load(Ordering::Relaxed) / 1_000),
+            ),
+            (
+                "lantern_ledger_pickup_lag_seconds",
+                "How long answers wait for a free core before their requests run again (running mean).",
+                seconds(ledger.pickup_lag_us.load(Ordering::Relaxed)),
+            ),
+            (
+                "lantern_ledger_gathers_total",
+                "Batches the committer waited to fill because answers were waiting for a core.",
+                ledger.n_gathers.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "lantern_ledger_gather_seconds_total",
+                "Time the committer spent waiting for batches to fill.",
+                seconds(ledger.gather_us_total.load(Ordering::Relaxed)),
             ),
         ];
         for (name, help, value) in gauges {

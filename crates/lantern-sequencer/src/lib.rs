@@ -17,6 +17,14 @@
 //!
 //! Time comes from an injected [`Clock`]; each batch records the time it was committed at and all
 //! its commands apply at that time.
+//!
+//! Batch size follows the callers' cores: a batch costs the machine a fixed amount (the fsync,
+//! the thread wake-ups, one wake per answer's task) whatever its size. While callers pick their
+//! answers up promptly the committer takes whatever is queued at once, because then latency is
+//! what limits them. When answers wait for a free core (the *pickup lag*, measured by
+//! [`SequencerHandle::submit`]) the cores are the bottleneck, and the committer *gathers*: it
+//! waits up to [`SequencerConfig::gather_max_us`] before taking a batch, so that fewer, larger
+//! batches leave the cores more time for the callers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,6 +42,12 @@ use tokio::sync::{mpsc, oneshot};
 pub const INTAKE_CAPACITY_MAX: usize = 1 << 20;
 /// Largest batch a sequencer may be configured with.
 pub const BATCH_COMMANDS_MAX: usize = 1 << 16;
+/// Pickup lag below which the committer never gathers: a core picks answers up this fast when
+/// it is not the bottleneck (tens of microseconds on an idle machine, under a millisecond at
+/// full speed with spare cores); a saturated one lags by several milliseconds.
+pub const GATHER_FROM_PICKUP_LAG_US: u64 = 2_000;
+/// Longest gather a sequencer may be configured with.
+pub const GATHER_MAX_US: u64 = 20_000;
 /// Committed batches waiting for the applier. Two keeps one batch committing while one applies;
 /// more would only add latency.
 pub const APPLY_QUEUE_BATCHES_MAX: usize = 2;
@@ -95,6 +109,9 @@ pub struct SequencerConfig {
     /// When nothing arrives for this long, a `Tick` is committed so holds and campaigns expire
     /// on time. Zero turns idle ticks off (tests that drive time themselves).
     pub idle_tick_ms: u64,
+    /// Longest the committer waits for a batch to fill while callers' answers wait for a core
+    /// (see the crate's overview and [`gather_wait_us`]); zero commits at once always.
+    pub gather_max_us: u64,
 }
 
 impl SequencerConfig {
@@ -105,8 +122,22 @@ impl SequencerConfig {
             "batch_commands_max out of range"
         );
         assert!(self.apply_chunk_commands_max >= 1, "apply_chunk_commands_max must be positive");
+        assert!(self.gather_max_us <= GATHER_MAX_US, "gather_max_us out of range");
         self
     }
+}
+
+/// How long the committer gathers before taking a batch, given the callers' recent pickup lag:
+/// nothing while answers are picked up promptly, else as long as answers already wait for a core
+/// (a batch ready sooner would only wait as long), at most `gather_max_us`.
+pub fn gather_wait_us(pickup_lag_us: u64, gather_max_us: u64) -> u64 {
+    if pickup_lag_us < GATHER_FROM_PICKUP_LAG_US { 0 } else { pickup_lag_us.min(gather_max_us) }
+}
+
+/// Folds one pickup lag into the running mean: an exponentially weighted mean over about the
+/// last 16 answers, in integers, so that one late task does not start a gather on its own.
+pub fn pickup_lag_mean_us(mean_us: u64, sample_us: u64) -> u64 {
+    (mean_us.saturating_mul(15).saturating_add(sample_us)) / 16
 }
 
 /// Why a submitted command has no ledger answer.
@@ -124,10 +155,24 @@ pub enum SubmitError {
 
 pub type Reply = Result<Outcome, SubmitError>;
 
+/// A reply and when the applier sent it, for the pickup lag.
+type Answered = (Reply, Instant);
+
 #[derive(Debug)]
 enum Request {
-    Command { command: Command, reply: Option<oneshot::Sender<Reply>> },
+    Command { command: Command, reply: Option<oneshot::Sender<Answered>> },
     Stop,
+}
+
+/// The answer to a command submitted with [`SequencerHandle::try_submit`], on its way.
+#[derive(Debug)]
+pub struct PendingReply(oneshot::Receiver<Answered>);
+
+impl PendingReply {
+    /// Blocks for the answer. Not for use inside an async task.
+    pub fn blocking_recv(self) -> Result<Reply, oneshot::error::RecvError> {
+        self.0.blocking_recv().map(|(reply, _)| reply)
+    }
 }
 
 /// Live counters, readable at any time without locks.
@@ -142,6 +187,12 @@ pub struct SequencerCounters {
     /// (commit and apply): what the ledger itself adds to a request, free of the caller's own
     /// scheduling.
     pub last_batch_us: AtomicU64,
+    /// Running mean of the time from an answer being sent to its async caller running again:
+    /// how long answers wait for a free core. Drives the committer's gather.
+    pub pickup_lag_us: AtomicU64,
+    /// Batches the committer gathered for, and the microseconds it spent gathering.
+    pub n_gathers: AtomicU64,
+    pub gather_us_total: AtomicU64,
 }
 
 /// Why a sequencer could not start.
@@ -197,7 +248,18 @@ impl SequencerHandle {
         let (reply, answer) = oneshot::channel();
         let request = Request::Command { command, reply: Some(reply) };
         self.intake.send(request).await.map_err(|_| SubmitError::Stopped)?;
-        answer.await.unwrap_or(Err(SubmitError::Stopped))
+        self.picked_up(answer.await)
+    }
+
+    /// Unwraps an answer an async caller received, folding its pickup lag into the mean.
+    fn picked_up(&self, answered: Result<Answered, oneshot::error::RecvError>) -> Reply {
+        let Ok((reply, sent_at)) = answered else { return Err(SubmitError::Stopped) };
+        let lag_us = u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // Racing callers may each fold a sample into the same old mean and one wins: a lost
+        // sample in a mean over many is harmless, and a lock here would cost every answer.
+        let mean_us = self.counters.pickup_lag_us.load(Ordering::Relaxed);
+        self.counters.pickup_lag_us.store(pickup_lag_mean_us(mean_us, lag_us), Ordering::Relaxed);
+        reply
     }
 
     /// Submits two commands back to back and waits for both answers. The intake is first in,
@@ -215,21 +277,21 @@ impl SequencerHandle {
                 permit.send(Request::Command { command, reply: Some(reply) });
             }
         }
-        let first = first_answer.await.unwrap_or(Err(SubmitError::Stopped));
-        let second = second_answer.await.unwrap_or(Err(SubmitError::Stopped));
+        let first = self.picked_up(first_answer.await);
+        let second = self.picked_up(second_answer.await);
         (first, second)
     }
 
     /// Submits without waiting for room: a full intake is refused at once, so admission control
     /// can answer honestly instead of queueing without bound.
-    pub fn try_submit(&self, command: Command) -> Result<oneshot::Receiver<Reply>, SubmitError> {
+    pub fn try_submit(&self, command: Command) -> Result<PendingReply, SubmitError> {
         let (reply, answer) = oneshot::channel();
         let request = Request::Command { command, reply: Some(reply) };
         self.intake.try_send(request).map_err(|error| match error {
             mpsc::error::TrySendError::Full(_) => SubmitError::Overloaded { capacity: self.intake_capacity },
             mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
         })?;
-        Ok(answer)
+        Ok(PendingReply(answer))
     }
 
     /// Submits from a plain thread and blocks for the answer. Not for use inside an async task.
@@ -237,7 +299,7 @@ impl SequencerHandle {
         let (reply, answer) = oneshot::channel();
         let request = Request::Command { command, reply: Some(reply) };
         self.intake.blocking_send(request).map_err(|_| SubmitError::Stopped)?;
-        answer.blocking_recv().unwrap_or(Err(SubmitError::Stopped))
+        answer.blocking_recv().map_or(Err(SubmitError::Stopped), |(reply, _)| reply)
     }
 
     /// What the ledger adds to a request now, in microseconds: waiting for the batch in progress,
@@ -424,7 +486,7 @@ struct Committer {
 struct CommittedBatch {
     now: Timestamp,
     drained_at: Instant,
-    requests: Vec<(Command, Option<oneshot::Sender<Reply>>)>,
+    requests: Vec<(Command, Option<oneshot::Sender<Answered>>)>,
 }
 
 impl Committer {
@@ -433,6 +495,7 @@ impl Committer {
         // The writer's event loop: it ends only when asked to stop or when every handle is gone.
         while !stopping {
             let Some(first) = self.intake.blocking_recv() else { break };
+            self.gather();
             let mut requests = Vec::with_capacity(self.config.batch_commands_max.min(1024));
             let mut next = Some(first);
             while let Some(request) = next.take() {
@@ -456,12 +519,26 @@ impl Committer {
         self.intake.close();
         while let Ok(request) = self.intake.try_recv() {
             if let Request::Command { reply: Some(reply), .. } = request {
-                let _ = reply.send(Err(SubmitError::Stopped));
+                let _ = reply.send((Err(SubmitError::Stopped), Instant::now()));
             }
         }
     }
 
-    fn commit(&mut self, requests: Vec<(Command, Option<oneshot::Sender<Reply>>)>) {
+    /// Waits for the batch to fill while callers' answers wait for a core (see the overview).
+    fn gather(&self) {
+        let pickup_lag_us = self.counters.pickup_lag_us.load(Ordering::Relaxed);
+        let wait_us = gather_wait_us(pickup_lag_us, self.config.gather_max_us);
+        if wait_us == 0 || self.intake.len() + 1 >= self.config.batch_commands_max {
+            return;
+        }
+        let started = Instant::now();
+        std::thread::sleep(Duration::from_micros(wait_us));
+        let gathered_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.counters.n_gathers.fetch_add(1, Ordering::Relaxed);
+        self.counters.gather_us_total.fetch_add(gathered_us, Ordering::Relaxed);
+    }
+
+    fn commit(&mut self, requests: Vec<(Command, Option<oneshot::Sender<Answered>>)>) {
         let drained_at = Instant::now();
         let now = self.clock.now().max(self.last_now);
         self.body.clear();
@@ -495,9 +572,10 @@ impl Committer {
                 // hears that it was not done and may be retried with the same idempotency key.
                 self.counters.n_store_errors.fetch_add(1, Ordering::Relaxed);
                 let message = error.to_string();
+                let sent_at = Instant::now();
                 for (_, reply) in requests {
                     if let Some(reply) = reply {
-                        let _ = reply.send(Err(SubmitError::Store(message.clone())));
+                        let _ = reply.send((Err(SubmitError::Store(message.clone())), sent_at));
                     }
                 }
             }
@@ -526,9 +604,10 @@ impl Applier {
             if let Some(observer) = observer {
                 observer(&self.ledger.read());
             }
+            let sent_at = Instant::now();
             for ((_, reply), answer) in batch.requests.into_iter().zip(answers.drain(..)) {
                 if let Some(reply) = reply {
-                    let _ = reply.send(answer.map_err(SubmitError::Ledger));
+                    let _ = reply.send((answer.map_err(SubmitError::Ledger), sent_at));
                 }
             }
             let batch_us = u64::try_from(batch.drained_at.elapsed().as_micros()).unwrap_or(u64::MAX);

@@ -356,6 +356,8 @@ fn sequencer_config() -> SequencerConfig {
         batch_commands_max: 1_024,
         apply_chunk_commands_max: 256,
         idle_tick_ms: 0,
+        // As `lantern serve` runs it: a slow test machine may well make the committer gather.
+        gather_max_us: 2_000,
     }
 }
 

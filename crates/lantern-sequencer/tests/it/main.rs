@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod gather;
 mod postgres_property;
 /// The ledger property test's world (menus, shops, campaigns), shared rather than copied.
 #[allow(dead_code)]
@@ -44,6 +45,7 @@ fn config(intake_capacity: usize, idle_tick_ms: u64) -> SequencerConfig {
         batch_commands_max: 256,
         apply_chunk_commands_max: 16,
         idle_tick_ms,
+        gather_max_us: 0,
     }
 }
 

@@ -327,6 +327,7 @@ fn sequencer_config(shard: u32) -> SequencerConfig {
         batch_commands_max: 64,
         apply_chunk_commands_max: 16,
         idle_tick_ms: 0,
+        gather_max_us: 0,
     }
 }
 

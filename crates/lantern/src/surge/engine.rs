@@ -14,11 +14,10 @@ use std::time::Instant;
 use anyhow::Context;
 use lantern_core::{IdempotencyKey, MerchantId, OrderEvent, OrderId, Validity};
 use lantern_ledger::{Command, LedgerError, Outcome};
-use lantern_sequencer::{ManualClock, Reply, SequencerHandle, SubmitError};
+use lantern_sequencer::{ManualClock, PendingReply, Reply, SequencerHandle, SubmitError};
 use lantern_store::{Durability, OpenMode};
 use lantern_surge::recorder::{Answer, Gauges, Recorder};
 use lantern_surge::{Arrival, Channel, MINUTE_MS, Refusal, RunReport, Summary, Workload};
-use tokio::sync::oneshot;
 
 use super::chat::{self, Chats};
 use super::{CAMPAIGN, Seen, SurgeArgs};
@@ -60,7 +59,7 @@ enum Purpose {
 struct InFlight {
     purpose: Purpose,
     sent: Instant,
-    answer: oneshot::Receiver<Reply>,
+    answer: PendingReply,
 }
 
 /// An outlet's kitchen: orders waiting to be made, in order, and the rate it makes them at.
