@@ -14,7 +14,7 @@ use lantern_admission::{
 use lantern_auth::{Claims, Role, SignedTicket, Signer};
 use lantern_core::{IdempotencyKey, MerchantId, OrderId, QuoteId, ShopperId, Timestamp};
 use lantern_ledger::{Command, Ledger, LedgerError, OrderReceipt, Outcome};
-use lantern_sequencer::{Clock, SequencerHandle};
+use lantern_sequencer::{Clock, ReplySlot, SequencerHandle, SubmitError};
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::{FxHashMap, FxHashSet};
 use sha2::Digest;
@@ -182,6 +182,9 @@ pub struct App {
     keys_in_flight: Mutex<FxHashSet<(u64, u64)>>,
     /// Long polls and streams waiting on a ticket, woken when it is promoted.
     waiters: Mutex<FxHashMap<(usize, u64), WaiterEntry>>,
+    /// Commands of requests held in line, submitted for them at their promotion
+    /// ([`App::admit_and_submit`]); never more than the waiting room holds.
+    parked: Mutex<FxHashMap<(usize, u64), ParkedCommand>>,
     pub ready: AtomicBool,
     next_request_id: AtomicU64,
     pub started: Instant,
@@ -222,6 +225,7 @@ impl App {
             metrics: Metrics::default(),
             live: Arc::default(),
             keys_in_flight: Mutex::new(FxHashSet::default()),
+            parked: Mutex::new(FxHashMap::default()),
             waiters: Mutex::new(FxHashMap::default()),
             ready: AtomicBool::new(true),
             next_request_id: AtomicU64::new(1),
@@ -278,11 +282,7 @@ impl App {
         command: Command,
     ) -> Result<Answer, ApiError> {
         let command = keyed.wrap(suffix, command)?;
-        let (replayed, answer) = match self.submit(command).await? {
-            Outcome::Keyed { replayed, answer } => (replayed, *answer),
-            other => (false, Ok(other)),
-        };
-        Ok(Answer { replayed, result: answer })
+        Ok(keyed_answer(self.submit(command).await?))
     }
 
     /// What every state-changing handler does once its input is checked: admission, the
@@ -318,25 +318,46 @@ impl App {
 
     /// Expires departed shoppers' tickets and wakes promoted ones; the server calls it every
     /// tick so that both happen even when no request comes.
-    pub fn admission_tick(&self) {
+    pub fn admission_tick(self: &Arc<App>) {
         let now_ms = self.now().unix_ms();
         let mut admission = self.admission.lock();
         admission.expire(now_ms);
         self.wake_promoted(admission);
     }
 
-    /// Wakes the long polls of the tickets promoted since the last call.
-    fn wake_promoted(&self, mut admission: parking_lot::MutexGuard<'_, Admission>) {
+    /// Hands the tickets promoted since the last call their slots: a parked command is
+    /// submitted at once for its request, a long poll is woken.
+    fn wake_promoted(self: &Arc<App>, mut admission: parking_lot::MutexGuard<'_, Admission>) {
         let mut promoted = Vec::new();
         admission.take_promoted(&mut promoted);
         drop(admission);
         if promoted.is_empty() {
             return;
         }
-        let waiters = self.waiters.lock();
-        for ticket in promoted {
-            if let Some((notify, _)) = waiters.get(&(ticket.class.index(), ticket.seq)) {
-                notify.notify_one();
+        let mut handed_over = Vec::new();
+        {
+            let mut parked = self.parked.lock();
+            let waiters = self.waiters.lock();
+            for ticket in promoted {
+                let key = (ticket.class.index(), ticket.seq);
+                if let Some(command) = parked.remove(&key) {
+                    handed_over.push((ticket, command));
+                } else if let Some((notify, _)) = waiters.get(&key) {
+                    notify.notify_one();
+                }
+            }
+        }
+        for (ticket, parked) in handed_over {
+            let now_ms = self.now().unix_ms();
+            let redeemed = self.admission.lock().redeem(ticket, now_ms);
+            match redeemed {
+                Ok(permit) => {
+                    let waited_ms = u64::try_from(parked.parked_at.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    *parked.handoff.lock() = Some((PermitGuard::new(self, Some(permit)), waited_ms.max(1)));
+                    self.sequencer.try_submit_into(parked.command, parked.slot);
+                }
+                // Promoted and lapsed before this ran (a stall longer than the admitted TTL).
+                Err(_) => parked.slot.refuse(SubmitError::Overloaded { capacity: 0 }),
             }
         }
     }
@@ -398,7 +419,7 @@ impl App {
         ip: IpAddr,
         headers: &HeaderMap,
     ) -> Result<PermitGuard, ApiError> {
-        self.admit_or_queue(class, shopper, ip, headers, false).map(|(permit, _)| permit)
+        self.admit_or_queue(class, shopper, ip, headers, false, &mut None).map(|(permit, _)| permit)
     }
 
     /// [`App::admit`], except that a request whose turn is due within `line_wait_ms` waits for it
@@ -413,10 +434,11 @@ impl App {
         headers: &HeaderMap,
     ) -> Result<(PermitGuard, u64), ApiError> {
         let line_wait_ms = self.config.line_wait_ms;
-        let (permit, queued) = match self.admit_or_queue(class, shopper, ip, headers, line_wait_ms > 0)? {
-            (permit, None) => return Ok((permit, 0)),
-            (permit, Some(queued)) => (permit, queued),
-        };
+        let (permit, queued) =
+            match self.admit_or_queue(class, shopper, ip, headers, line_wait_ms > 0, &mut None)? {
+                (permit, None) => return Ok((permit, 0)),
+                (permit, Some(queued)) => (permit, queued),
+            };
         drop(permit);
         let waiting_since = Instant::now();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(line_wait_ms);
@@ -439,13 +461,7 @@ impl App {
                         return Err(self.ticket_answer(queued.ticket, class, shopper, position, eta_ms));
                     }
                 }
-                Err(TicketState::Admitted { .. } | TicketState::Gone) => {
-                    return Err(ApiError::unavailable(
-                        "ticket_lapsed",
-                        "your place in line lapsed while waiting; send the request again",
-                        1_000,
-                    ));
-                }
+                Err(TicketState::Admitted { .. } | TicketState::Gone) => return Err(ticket_lapsed()),
             }
             // A registered request is woken by its promotion (a completion promotes and
             // notifies; a notification sent before this wait is kept), so it looks on its own
@@ -458,9 +474,115 @@ impl App {
         }
     }
 
+    /// Admission, then `command` through the ledger, for a request whose command is built before
+    /// admission ([`App::run_keyed`] builds it after). A request queued within the line wait
+    /// *parks* its command: the completion that promotes its ticket submits the command for it,
+    /// so the request, parked since it arrived, runs again once, with the ledger's answer.
+    /// Under overload thousands wait so, and waking each a second time, cold, only to submit its
+    /// own command cost the gateway a third of its cores. Returns the answer and how long the
+    /// request waited in line (0 when admitted at once).
+    pub async fn admit_and_submit(
+        self: &Arc<App>,
+        class: Class,
+        shopper: Option<ShopperId>,
+        ip: IpAddr,
+        headers: &HeaderMap,
+        keyed: &KeyedRequest,
+        command: Command,
+    ) -> Result<(Answer, u64), ApiError> {
+        let line_wait_ms = self.config.line_wait_ms;
+        let _key = self.begin_key(keyed)?;
+        let (slot, pending) = SequencerHandle::reply_slot();
+        let handoff = Handoff::default();
+        let mut park = Some(ParkedCommand {
+            command: keyed.wrap("", command)?,
+            slot,
+            handoff: Arc::clone(&handoff),
+            parked_at: Instant::now(),
+        });
+        let (mut permit, queued) =
+            self.admit_or_queue(class, shopper, ip, headers, line_wait_ms > 0, &mut park)?;
+        let (Some(queued), None) = (queued, &park) else {
+            // Admitted at once (or queued with no command to park, which cannot happen).
+            let Some(unparked) = park else {
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "bug",
+                    "a parked command went missing",
+                ));
+            };
+            let answer = self.submit_wrapped_measured(&mut permit, unparked.command).await?;
+            return Ok((answer, 0));
+        };
+        drop(permit);
+        // Only this request knows the ticket: if it is dropped (its client hung up) while its
+        // command is still parked, the place is given up at once.
+        let mut held = ParkedTicket { app: self, ticket: Some(queued.ticket) };
+        let answer = self.sequencer.answer(pending);
+        tokio::pin!(answer);
+        let line_deadline = tokio::time::Instant::now() + Duration::from_millis(line_wait_ms);
+        let reply = match tokio::time::timeout_at(line_deadline, &mut answer).await {
+            Ok(reply) => reply,
+            Err(_) => {
+                held.ticket = None;
+                let unparked = self.parked.lock().remove(&(queued.ticket.class.index(), queued.ticket.seq));
+                if let Some(unparked) = unparked {
+                    // Still in line after the line wait: the client keeps the place with the ticket.
+                    let now_ms = self.now().unix_ms();
+                    let redeemed = self.admission.lock().redeem(queued.ticket, now_ms);
+                    return match redeemed {
+                        // Promoted just now, its hand-over not yet run: run it here.
+                        Ok(permit) => {
+                            let mut permit = PermitGuard::new(self, Some(permit));
+                            let answer = self.submit_wrapped_measured(&mut permit, unparked.command).await?;
+                            Ok((answer, line_wait_ms))
+                        }
+                        Err(TicketState::Waiting { position, eta_ms }) => {
+                            Err(self.ticket_answer(queued.ticket, class, shopper, position, eta_ms))
+                        }
+                        Err(TicketState::Admitted { .. } | TicketState::Gone) => Err(ticket_lapsed()),
+                    };
+                }
+                // Submitted for this request already: its answer comes within the request deadline.
+                let deadline = Duration::from_millis(self.config.request_deadline_ms);
+                match tokio::time::timeout(deadline, &mut answer).await {
+                    Ok(reply) => reply,
+                    Err(_) => return Err(deadline_passed(self.config.request_deadline_ms)),
+                }
+            }
+        };
+        held.ticket = None;
+        let overloaded = matches!(reply, Err(SubmitError::Overloaded { .. }));
+        let Some((mut permit, waited_ms)) = handoff.lock().take() else {
+            // Answered without a hand-over: the slot was refused or dropped (shutting down).
+            return Err(reply.map_err(ApiError::from).err().unwrap_or_else(ticket_lapsed));
+        };
+        permit.measured(self.sequencer.ledger_latency_us(), overloaded);
+        Ok((keyed_answer(reply.map_err(ApiError::from)?), waited_ms))
+    }
+
+    /// Commands parked for requests held in line.
+    pub fn n_parked(&self) -> usize {
+        self.parked.lock().len()
+    }
+
+    /// A wrapped keyed command through the ledger, with the ledger's latency for the limit.
+    async fn submit_wrapped_measured(
+        &self,
+        permit: &mut PermitGuard,
+        command: Command,
+    ) -> Result<Answer, ApiError> {
+        let reply = self.submit(command).await;
+        let overloaded = matches!(&reply, Err(error) if error.status == StatusCode::SERVICE_UNAVAILABLE);
+        permit.measured(self.sequencer.ledger_latency_us(), overloaded);
+        Ok(keyed_answer(reply?))
+    }
+
     /// Admits, queues or refuses. With `may_wait`, a fresh request queued with an ETA within
     /// the line wait comes back as `Some(Queued)` (its permit guard empty) for the caller to
-    /// wait on; otherwise a queued request is answered with its ticket.
+    /// wait on, and its `park` command, if any, is parked for it (taken out of `park`) before
+    /// any completion can promote its ticket; otherwise a queued request is answered with its
+    /// ticket.
     fn admit_or_queue(
         self: &Arc<App>,
         class: Class,
@@ -468,6 +590,7 @@ impl App {
         ip: IpAddr,
         headers: &HeaderMap,
         may_wait: bool,
+        park: &mut Option<ParkedCommand>,
     ) -> Result<(PermitGuard, Option<Queued>), ApiError> {
         if !self.config.admission_enabled {
             return Ok((PermitGuard::new(self, None), None));
@@ -504,6 +627,14 @@ impl App {
             }
         }
         let decision = admission.admit(class, now_ms);
+        if let Decision::Wait { ticket, eta_ms, .. } = decision
+            && may_wait
+            && eta_ms <= self.config.line_wait_ms
+            && let Some(command) = park.take()
+        {
+            // Under the admission lock: the completion that promotes this ticket finds it.
+            self.parked.lock().insert((ticket.class.index(), ticket.seq), command);
+        }
         drop(admission);
         match decision {
             Decision::Admit(permit) => Ok((PermitGuard::new(self, Some(permit)), None)),
@@ -752,6 +883,55 @@ impl Drop for HeldTicket<'_> {
         admission.abandon(ticket, now_ms);
         self.app.wake_promoted(admission);
     }
+}
+
+/// The slot a parked command's request is handed at its promotion, and how long it waited.
+type Handoff = Arc<Mutex<Option<(PermitGuard, u64)>>>;
+
+/// A held request's command, waiting in [`App::parked`] for the promotion of its ticket.
+#[derive(Debug)]
+struct ParkedCommand {
+    command: Command,
+    slot: ReplySlot,
+    handoff: Handoff,
+    parked_at: Instant,
+}
+
+/// A ticket whose command is parked; abandoned when dropped while the command is still parked
+/// (its client hung up), unless taken.
+struct ParkedTicket<'a> {
+    app: &'a Arc<App>,
+    ticket: Option<Ticket>,
+}
+
+impl Drop for ParkedTicket<'_> {
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket.take() else { return };
+        // Handed over already: the command runs, and its slot is freed with the hand-off.
+        if self.app.parked.lock().remove(&(ticket.class.index(), ticket.seq)).is_none() {
+            return;
+        }
+        let now_ms = self.app.now().unix_ms();
+        let mut admission = self.app.admission.lock();
+        admission.abandon(ticket, now_ms);
+        self.app.wake_promoted(admission);
+    }
+}
+
+/// The ledger's answer to a keyed command: its kept first answer, replayed or not.
+fn keyed_answer(outcome: Outcome) -> Answer {
+    match outcome {
+        Outcome::Keyed { replayed, answer } => Answer { replayed, result: *answer },
+        other => Answer { replayed: false, result: Ok(other) },
+    }
+}
+
+fn ticket_lapsed() -> ApiError {
+    ApiError::unavailable(
+        "ticket_lapsed",
+        "your place in line lapsed while waiting; send the request again",
+        1_000,
+    )
 }
 
 /// A fresh request given a place in line that it may wait for in the gateway.

@@ -867,32 +867,20 @@ pub async fn coupon_order(
 ) -> Reply {
     let claims = app.caller(&headers)?;
     let shopper = shopper_of(&claims)?;
-    // Admission first: under overload most requests are turned away, and turning one away
-    // should cost no more than checking its token.
-    let (mut permit, waited_ms) =
-        match app.admit_or_wait(Class::Checkout, Some(shopper), peer.ip(), &headers).await {
-            Ok(admitted) => admitted,
-            Err(refusal) => {
-                // Business-aware: a shopper about to be queued for a closed campaign or a full shop
-                // is told that instead (the unused ticket lapses on its own).
-                if refusal.code == "queued"
-                    && let Ok(request) = parse_json::<CouponOrderRequest>(&body)
-                {
-                    coupon_order_target(&app, &request)?;
-                }
-                return Err(refusal);
-            }
-        };
+    // The command is built before admission, so that a request held in line can have it
+    // submitted for it at its turn (`App::admit_and_submit`); and a shopper who would be queued
+    // for a closed campaign or a full shop is told that instead.
     let keyed = KeyedRequest::from_request(&claims, &headers, "POST /v1/coupon_orders", &body)?;
     let request: CouponOrderRequest = parse_json(&body)?;
     let (campaign, merchant) = coupon_order_target(&app, &request)?;
     let lines = cart_lines(&request.line_items, "$.line_items")?;
-    let _key = app.begin_key(&keyed)?;
     // Claim, quote and order are one ledger command: one journal entry, one durable round trip,
     // and a retry under the same key replays the whole answer.
     let command =
         Command::CouponOrder { shopper, campaign, merchant, lines, idempotency_key: keyed.key.clone() };
-    let (outcome, replayed) = settle(app.submit_measured(&mut permit, &keyed, command).await?)?;
+    let (answer, waited_ms) =
+        app.admit_and_submit(Class::Checkout, Some(shopper), peer.ip(), &headers, &keyed, command).await?;
+    let (outcome, replayed) = settle(answer)?;
     let Outcome::OrderPlaced { receipt, .. } = outcome else { return Err(unexpected(&outcome)) };
     app.index.write().record_order(&receipt);
     let body =

@@ -175,6 +175,19 @@ impl PendingReply {
     }
 }
 
+/// Where the answer to a command not yet submitted will go ([`SequencerHandle::reply_slot`]):
+/// one task can wait for an answer while another submits the command for it. Dropped unused,
+/// its waiter hears [`SubmitError::Stopped`].
+#[derive(Debug)]
+pub struct ReplySlot(oneshot::Sender<Answered>);
+
+impl ReplySlot {
+    /// Answers the waiter with `error` instead of submitting anything.
+    pub fn refuse(self, error: SubmitError) {
+        let _ = self.0.send((Err(error), Instant::now()));
+    }
+}
+
 /// Live counters, readable at any time without locks.
 #[derive(Debug, Default)]
 pub struct SequencerCounters {
@@ -280,6 +293,35 @@ impl SequencerHandle {
         let first = self.picked_up(first_answer.await);
         let second = self.picked_up(second_answer.await);
         (first, second)
+    }
+
+    /// A slot for an answer and its waiting end: submit into the slot later with
+    /// [`SequencerHandle::try_submit_into`], wait with [`SequencerHandle::answer`].
+    pub fn reply_slot() -> (ReplySlot, PendingReply) {
+        let (reply, answer) = oneshot::channel();
+        (ReplySlot(reply), PendingReply(answer))
+    }
+
+    /// [`SequencerHandle::try_submit`] with the answer going to `slot`; a refusal goes there too.
+    pub fn try_submit_into(&self, command: Command, slot: ReplySlot) {
+        let request = Request::Command { command, reply: Some(slot.0) };
+        if let Err(error) = self.intake.try_send(request) {
+            let (refusal, request) = match error {
+                mpsc::error::TrySendError::Full(request) => {
+                    (SubmitError::Overloaded { capacity: self.intake_capacity }, request)
+                }
+                mpsc::error::TrySendError::Closed(request) => (SubmitError::Stopped, request),
+            };
+            if let Request::Command { reply: Some(reply), .. } = request {
+                ReplySlot(reply).refuse(refusal);
+            }
+        }
+    }
+
+    /// Waits for an answer on its way, as [`SequencerHandle::submit`] does (pickup lag
+    /// included).
+    pub async fn answer(&self, pending: PendingReply) -> Reply {
+        self.picked_up(pending.0.await)
     }
 
     /// Submits without waiting for room: a full intake is refused at once, so admission control

@@ -429,3 +429,94 @@ async fn a_request_held_in_line_whose_client_hangs_up_gives_up_its_place() {
     let stats = server.app.admission.lock().stats();
     assert_eq!((stats.reserved, stats.per_class[2].promoted), (0, 0), "no slot promoted for nobody");
 }
+
+/// Sends a coupon order in the background and waits until its command is parked in line.
+async fn coupon_order_in_line(server: &Server, shopper: u64) -> JoinHandle<Reply> {
+    let line = json!({"id": "itm_101", "quantity": 1, "options": []});
+    let request = server
+        .http
+        .post(server.url("/v1/coupon_orders"))
+        .bearer_auth(server.shopper(shopper))
+        .header("idempotency-key", server.key())
+        .json(&json!({"campaign_id": FESTIVAL, "merchant_id": TEA_1, "line_items": [line]}));
+    let task = tokio::spawn(async move { read(request.send().await.unwrap()).await });
+    let app = Arc::clone(&server.app);
+    eventually("a coupon order in line", || app.n_parked() == 1).await;
+    task
+}
+
+/// A coupon order held in line has its command submitted for it at its turn, by the request
+/// that frees the slot: it is answered with its order, and says how long it waited.
+#[tokio::test]
+async fn a_coupon_order_held_in_line_is_placed_at_its_turn() {
+    let server = holding_in_line().await;
+    let alice = occupy(&server, 1).await;
+    let bob = coupon_order_in_line(&server, 2).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!bob.is_finished(), "bob is held, not answered");
+    assert_eq!(server.app.admission.lock().stats().per_class[1].waiting, 1);
+    server.gate.open();
+    alice.await.unwrap().ok(201);
+    let bob = bob.await.unwrap();
+    assert_eq!(bob.ok(201)["status"], "placed", "{}", bob.text);
+    let waited_ms: u64 = bob.header("lantern-waited-ms").expect("Lantern-Waited-Ms").parse().unwrap();
+    assert!(waited_ms >= 50, "waited {waited_ms} ms");
+    let stats = server.app.admission.lock().stats();
+    assert_eq!((stats.per_class[1].queued, stats.per_class[1].redeemed), (1, 1));
+    assert_eq!((server.app.n_parked(), stats.reserved, stats.in_flight), (0, 0, 0));
+}
+
+/// A parked coupon order whose client hangs up gives its place up at once, and its command is
+/// never run.
+#[tokio::test]
+async fn a_parked_coupon_order_whose_client_hangs_up_is_never_placed() {
+    let server = holding_in_line().await;
+    let alice = occupy(&server, 1).await;
+    let bob = coupon_order_in_line(&server, 2).await;
+    bob.abort();
+    let app = Arc::clone(&server.app);
+    eventually("bob's place given up", || {
+        let stats = app.admission.lock().stats();
+        (app.n_parked(), stats.per_class[1].waiting, stats.per_class[1].expired) == (0, 0, 1)
+    })
+    .await;
+    server.gate.open();
+    alice.await.unwrap().ok(201);
+    let stats = server.app.admission.lock().stats();
+    assert_eq!((stats.reserved, stats.per_class[1].promoted), (0, 0), "no slot promoted for nobody");
+    let orders = server.get(&server.shopper(2), "/v1/orders").await;
+    assert_eq!(orders.ok(200)["orders"].as_array().map(Vec::len), Some(0), "{}", orders.text);
+}
+
+/// A parked coupon order still in line when the line wait ends is answered with its ticket, and
+/// keeps its place: coming back with the ticket at its turn places the order.
+#[tokio::test]
+async fn a_parked_coupon_order_past_the_line_wait_keeps_its_place_with_a_ticket() {
+    let mut config = one_at_a_time([10, 10, 10, 10, 10]);
+    config.line_wait_ms = 300;
+    let server = Server::with_config(config).await;
+    server.gate.close();
+    let alice = occupy(&server, 1).await;
+    let bob = coupon_order_in_line(&server, 2).await;
+    let refused = bob.await.unwrap();
+    refused.refused(429, "queued");
+    let ticket = refused.json["ticket"].as_str().expect("a ticket").to_owned();
+    assert_eq!(server.app.n_parked(), 0);
+    assert_eq!(server.app.admission.lock().stats().per_class[1].waiting, 1, "bob keeps his place");
+    server.gate.open();
+    alice.await.unwrap().ok(201);
+    let line = json!({"id": "itm_101", "quantity": 1, "options": []});
+    let placed = server
+        .send(
+            server
+                .http
+                .post(server.url("/v1/coupon_orders"))
+                .bearer_auth(server.shopper(2))
+                .header("idempotency-key", server.key())
+                .header("lantern-ticket", ticket)
+                .json(&json!({"campaign_id": FESTIVAL, "merchant_id": TEA_1, "line_items": [line]})),
+        )
+        .await;
+    assert_eq!(placed.ok(201)["status"], "placed", "{}", placed.text);
+    assert_eq!(server.app.admission.lock().stats().per_class[1].redeemed, 1);
+}
