@@ -156,11 +156,13 @@ pub struct QuoteRecord {
     pub status: QuoteStatus,
 }
 
-/// A keyed request's first answer, kept for its replays.
+/// A keyed request's first answer, kept for its replays. The answer is boxed: replays are rare,
+/// and a 32-byte entry instead of 136 makes the table's growth (a rehash of millions of entries,
+/// on the writer, under the write lock that every read waits for) four times shorter.
 #[derive(Debug)]
 struct KeptRequest {
     fingerprint: u64,
-    answer: Result<Outcome, LedgerError>,
+    answer: Box<Result<Outcome, LedgerError>>,
 }
 
 /// Refuses a quote that can no longer be placed or changed.
@@ -879,7 +881,7 @@ impl Ledger {
         let request = (scope, key_hash(key));
         if let Some(kept) = self.requests.get(&request) {
             let answer = if kept.fingerprint == fingerprint {
-                kept.answer.clone()
+                (*kept.answer).clone()
             } else {
                 Err(LedgerError::RequestConflict)
             };
@@ -899,7 +901,7 @@ impl Ledger {
             Err(error) => error.retry_after_ms().is_none(),
         };
         if keep {
-            self.requests.insert(request, KeptRequest { fingerprint, answer: answer.clone() });
+            self.requests.insert(request, KeptRequest { fingerprint, answer: Box::new(answer.clone()) });
             self.request_expiry.push_back((now.plus_ms(self.config.order_retention_ms), request));
         }
         Outcome::Keyed { replayed: false, answer: Box::new(answer) }
