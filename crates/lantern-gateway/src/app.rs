@@ -285,8 +285,9 @@ impl App {
         Ok(keyed_answer(self.submit(command).await?))
     }
 
-    /// What every state-changing handler does once its input is checked: admission, the
-    /// in-flight mark on its key, then the keyed command through the ledger.
+    /// What every state-changing handler does once its input is checked: the in-flight mark on
+    /// its key, admission (a command held in line is parked), then the keyed command through
+    /// the ledger ([`App::admit_and_submit`]).
     pub async fn run_keyed(
         self: &Arc<App>,
         class: Class,
@@ -296,24 +297,8 @@ impl App {
         keyed: &KeyedRequest,
         command: Command,
     ) -> Result<Answer, ApiError> {
-        let (mut permit, _) = self.admit_or_wait(class, shopper, ip, headers).await?;
-        let _key = self.begin_key(keyed)?;
-        self.submit_measured(&mut permit, keyed, command).await
-    }
-
-    /// [`App::submit_keyed`], then the ledger's own latency for the concurrency limit: the limit
-    /// adapts to the ledger alone, not to time this task spent waiting for a busy core (under
-    /// overload the cores are busy turning requests away, and that must not shrink the limit).
-    pub async fn submit_measured(
-        &self,
-        permit: &mut PermitGuard,
-        keyed: &KeyedRequest,
-        command: Command,
-    ) -> Result<Answer, ApiError> {
-        let answer = self.submit_keyed(keyed, "", command).await;
-        let overloaded = matches!(&answer, Err(error) if error.status == StatusCode::SERVICE_UNAVAILABLE);
-        permit.measured(self.sequencer.ledger_latency_us(), overloaded);
-        answer
+        let (answer, _) = self.admit_and_submit(class, shopper, ip, headers, keyed, command).await?;
+        Ok(answer)
     }
 
     /// Expires departed shoppers' tickets and wakes promoted ones; the server calls it every
@@ -475,7 +460,7 @@ impl App {
     }
 
     /// Admission, then `command` through the ledger, for a request whose command is built before
-    /// admission ([`App::run_keyed`] builds it after). A request queued within the line wait
+    /// admission (every keyed write: [`App::run_keyed`], the coupon order). A request queued within the line wait
     /// *parks* its command: the completion that promotes its ticket submits the command for it,
     /// so the request, parked since it arrived, runs again once, with the ledger's answer.
     /// Under overload thousands wait so, and waking each a second time, cold, only to submit its
@@ -566,7 +551,10 @@ impl App {
         self.parked.lock().len()
     }
 
-    /// A wrapped keyed command through the ledger, with the ledger's latency for the limit.
+    /// A wrapped keyed command through the ledger, then the ledger's own latency for the
+    /// concurrency limit: the limit adapts to the ledger alone, not to time this task spent
+    /// waiting for a busy core (under overload the cores are busy turning requests away, and that
+    /// must not shrink the limit).
     async fn submit_wrapped_measured(
         &self,
         permit: &mut PermitGuard,
