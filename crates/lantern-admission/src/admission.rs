@@ -13,6 +13,15 @@ use crate::line::{EntryState, Line};
 pub const ETA_MS_MAX: u64 = 3_600_000;
 /// Shortest `retry_after_ms` for a full waiting room: retrying sooner only adds load.
 pub const RETRY_AFTER_MS_MIN: u64 = 1000;
+/// A promoted ticket's holder comes back within this (a woken long poll, a parked command) or
+/// is taken to be away: its reservation then stays good until `admitted_ttl_ms` but no longer
+/// keeps others out. Tickets whose holders never poll (a client that walked away, or one that
+/// will come back at its `Retry-After`) otherwise filled the limit with reservations nobody
+/// used, and a surge stalled for the 2 s of their hold.
+pub const RESERVATION_GRACE_MS: u64 = 500;
+/// Most promotions younger than [`RESERVATION_GRACE_MS`] remembered for aging; past it the
+/// oldest are dropped unaged (their reservations keep blocking until redeemed or expired).
+pub const RECENT_PROMOTIONS_MAX: usize = 65_536;
 /// Most promotions remembered for [`Admission::take_promoted`] between two calls. Past it the
 /// oldest are forgotten: their holders learn of it at their next poll instead of at once.
 pub const PROMOTED_LOG_MAX: usize = 4096;
@@ -43,6 +52,13 @@ pub struct Admission {
     /// Tickets promoted since the last [`Admission::take_promoted`], oldest first, at most
     /// [`PROMOTED_LOG_MAX`]: the gateway wakes their long polls at once.
     promoted_log: std::collections::VecDeque<Ticket>,
+    /// Promotions not yet older than the grace, oldest first, with when they happened.
+    recent_promotions: std::collections::VecDeque<(u64, Ticket)>,
+    /// Reservations older than the grace whose holders have not come back: they keep their
+    /// slot but do not count against the limit (at most the limit of them).
+    stale_reserved: u32,
+    /// Promotions up to this time have been aged.
+    aged_through_ms: u64,
     /// How long promoted holders take to come back and redeem (smoothed; `None` before the
     /// first): a round trip for a shopper's phone, next to nothing for a request held in line
     /// inside the gateway. An unredeemed ticket counts as the whole `admitted_ttl_ms`.
@@ -144,6 +160,9 @@ pub struct AdmissionStats {
     /// are on their way: limit ÷ hold time times the measured redeem time, at most
     /// [`PROMOTION_LEAD_MAX`].
     pub promotion_lead: u32,
+    /// Reservations past [`RESERVATION_GRACE_MS`] whose holders are not back; they keep their
+    /// slots but no longer count against the limit (at most the limit of them).
+    pub stale_reserved: u32,
     pub per_class: [ClassStats; CLASS_COUNT],
     /// Requests refused by [`Admission::check_rate`], by bucket.
     pub shed_shopper_rate_limited: u64,
@@ -191,6 +210,9 @@ impl Admission {
             shed_shopper_rate_limited: 0,
             shed_ip_rate_limited: 0,
             promoted_log: std::collections::VecDeque::new(),
+            recent_promotions: std::collections::VecDeque::new(),
+            stale_reserved: 0,
+            aged_through_ms: 0,
             redeem_ms_smoothed: None,
             hold_us_smoothed: target_latency_us,
             lead: 0,
@@ -296,6 +318,7 @@ impl Admission {
         let promoted_at_ms =
             self.lines[class_idx].entry(entry_idx).clock_ms.saturating_sub(self.config.admitted_ttl_ms);
         self.note_redeem_ms(now_ms.saturating_sub(promoted_at_ms));
+        self.forget_reservation(promoted_at_ms);
         let state = self.lines[class_idx].remove(entry_idx);
         debug_assert!(state == EntryState::Admitted);
         debug_assert!(self.reserved > 0);
@@ -351,11 +374,13 @@ impl Admission {
     pub fn abandon(&mut self, ticket: Ticket, now_ms: u64) {
         let Some(entry_idx) = self.locate(ticket) else { return };
         let class_idx = ticket.class.index();
+        let until_ms = self.lines[class_idx].entry(entry_idx).clock_ms;
         match self.lines[class_idx].remove(entry_idx) {
             EntryState::Waiting => {}
             EntryState::Admitted => {
                 debug_assert!(self.reserved > 0);
                 self.reserved = self.reserved.saturating_sub(1);
+                self.forget_reservation(until_ms.saturating_sub(self.config.admitted_ttl_ms));
             }
             EntryState::Gone => return,
         }
@@ -396,6 +421,7 @@ impl Admission {
             reserved: self.reserved,
             drain_per_s: self.drain_rate_milli_per_s() / 1000,
             promotion_lead: self.lead,
+            stale_reserved: self.stale_reserved,
             per_class,
             shed_shopper_rate_limited: self.shed_shopper_rate_limited,
             shed_ip_rate_limited: self.shed_ip_rate_limited,
@@ -416,6 +442,7 @@ impl Admission {
         let anyone_waiting = self.lines.iter().any(|line| line.n_waiting() > 0);
         self.drain.tick(now_ms, anyone_waiting);
         self.expire_due(now_ms);
+        self.age_reservations(now_ms);
         self.lead = self.promotion_lead();
         self.promote(now_ms);
         now_ms
@@ -441,6 +468,9 @@ impl Admission {
                 line.remove(entry_idx);
                 debug_assert!(self.reserved > 0);
                 self.reserved = self.reserved.saturating_sub(1);
+                if until_ms.saturating_sub(self.config.admitted_ttl_ms) <= self.aged_through_ms {
+                    self.stale_reserved = self.stale_reserved.saturating_sub(1);
+                }
                 self.counters[class_idx].expired += 1;
                 n_unredeemed += 1;
             }
@@ -474,23 +504,62 @@ impl Admission {
                 self.promoted_log.pop_front();
             }
             self.promoted_log.push_back(Ticket { class, seq, issued_at_ms });
+            if self.recent_promotions.len() == RECENT_PROMOTIONS_MAX {
+                self.recent_promotions.pop_front();
+            }
+            self.recent_promotions.push_back((now_ms, Ticket { class, seq, issued_at_ms }));
             self.reserved += 1;
             self.counters[class.index()].promoted += 1;
             self.drain.on_grant();
         }
     }
 
+    /// Reservations past the grace whose holders are not back: each ages once, as the grace
+    /// ends, and counts as stale until redeemed, given up or expired.
+    fn age_reservations(&mut self, now_ms: u64) {
+        let aged_through_ms = now_ms.saturating_sub(RESERVATION_GRACE_MS);
+        while let Some(&(promoted_at_ms, ticket)) = self.recent_promotions.front() {
+            if promoted_at_ms > aged_through_ms {
+                break;
+            }
+            self.recent_promotions.pop_front();
+            let reserved = self.locate(ticket).is_some_and(|entry_idx| {
+                self.lines[ticket.class.index()].entry(entry_idx).state == EntryState::Admitted
+            });
+            if reserved {
+                self.stale_reserved += 1;
+            }
+        }
+        self.aged_through_ms = self.aged_through_ms.max(aged_through_ms);
+    }
+
+    /// A reservation promoted at `promoted_at_ms` ends (redeemed or given up): one stale fewer if
+    /// it had aged.
+    fn forget_reservation(&mut self, promoted_at_ms: u64) {
+        if promoted_at_ms <= self.aged_through_ms {
+            self.stale_reserved = self.stale_reserved.saturating_sub(1);
+        }
+    }
+
+    /// Slots taken: requests in flight, and reservations still within their grace (stale ones
+    /// count only beyond the limit's worth, which bounds how far returning holders can push
+    /// in-flight requests over it).
+    fn busy(&self) -> u64 {
+        let stale = self.stale_reserved.min(self.limiter.limit());
+        u64::from(self.in_flight) + u64::from(self.reserved.saturating_sub(stale))
+    }
+
     /// Whether a slot is free for `class`: busy < limit * share / 1000, compared exactly
     /// (so with a limit of 1 every class can run one request on an idle gateway).
     fn has_room(&self, class: Class) -> bool {
-        let busy = u64::from(self.in_flight) + u64::from(self.reserved);
+        let busy = self.busy();
         let share_permille = u64::from(self.config.class_share_permille[class.index()]);
         busy * 1000 < u64::from(self.limiter.limit()) * share_permille
     }
 
     /// [`Admission::has_room`] with the promotion lead added to the limit.
     fn has_room_to_promote(&self, class: Class) -> bool {
-        let busy = u64::from(self.in_flight) + u64::from(self.reserved);
+        let busy = self.busy();
         let share_permille = u64::from(self.config.class_share_permille[class.index()]);
         let limit = u64::from(self.limiter.limit()) + u64::from(self.lead);
         busy * 1000 < limit * share_permille

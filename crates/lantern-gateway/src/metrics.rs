@@ -170,7 +170,7 @@ impl Metrics {
                 admission.per_class[class.index()].waiting
             );
         }
-        let gauges: [(&str, &str, String); 12] = [
+        let gauges: [(&str, &str, String); 13] = [
             (
                 "lantern_concurrency_limit",
                 "The adaptive concurrency limit on the ledger path.",
@@ -186,6 +186,11 @@ impl Metrics {
                 "lantern_waiting_room_reserved",
                 "Promoted tickets holding a slot until their holders come back.",
                 admission.reserved.to_string(),
+            ),
+            (
+                "lantern_waiting_room_reserved_stale",
+                "Promoted tickets whose holders are not back after the grace: their slots no longer keep others out.",
+                admission.stale_reserved.to_string(),
             ),
             (
                 "lantern_waiting_room_promotion_lead",

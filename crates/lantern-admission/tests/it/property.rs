@@ -115,8 +115,16 @@ impl World {
         stats.in_flight + stats.reserved
     }
 
+    /// The busy slots that count against the limit: stale reservations (holders not back
+    /// within the grace) keep their slots outside it, at most the limit's worth of them.
+    fn counted_busy(&self) -> u32 {
+        let stats = self.admission.stats();
+        self.busy() - stats.stale_reserved.min(stats.limit)
+    }
+
     fn step(&mut self, op: &Op) {
         let busy_before = self.busy();
+        let counted_before = self.counted_busy();
         let limit_before = self.admission.stats().limit;
         match *op {
             Op::Admit { class_idx, late_ms } => {
@@ -163,9 +171,23 @@ impl World {
         let busy_after = self.busy();
         let lead = stats.promotion_lead;
         let limit = limit_before.max(stats.limit);
+        // Counted against the limit, that is: a holder back after the grace (a redeem) may add
+        // one over it, and stale reservations, at most the limit's worth, sit outside it.
+        let counted_after = self.counted_busy();
+        let returning = u32::from(matches!(op, Op::Redeem { .. }));
         assert!(
-            busy_after <= busy_before.max(limit + lead),
-            "busy {busy_before} -> {busy_after}, limit {limit} + lead {lead}"
+            counted_after <= counted_before.max(limit + lead) + returning,
+            "counted busy {counted_before} -> {counted_after}, limit {limit} + lead {lead}"
+        );
+        assert!(
+            busy_after <= busy_before.max(2 * limit + lead),
+            "busy {busy_before} -> {busy_after}, twice the limit {limit} + lead {lead}"
+        );
+        assert!(
+            stats.stale_reserved <= stats.reserved,
+            "stale {} of {} reserved",
+            stats.stale_reserved,
+            stats.reserved
         );
         assert!(stats.promotion_lead <= PROMOTION_LEAD_MAX);
         self.check_invariants();
@@ -177,7 +199,8 @@ impl World {
             Decision::Admit(permit) => {
                 assert_eq!(permit.class, class);
                 // The slot was free for this class when it was granted.
-                let busy_at_admission = u64::from(self.busy() - 1);
+                let stale = u64::from(stats.stale_reserved.min(stats.limit));
+                let busy_at_admission = u64::from(self.busy() - 1).saturating_sub(stale);
                 let share = u64::from(config().class_share_permille[class.index()]);
                 assert!(busy_at_admission * 1000 < u64::from(stats.limit) * share);
                 self.permits.push(permit);

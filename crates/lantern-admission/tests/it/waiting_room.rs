@@ -1,6 +1,6 @@
 //! The waiting room: FIFO per class, higher classes first, exact positions, honest ETAs, expiry.
 
-use lantern_admission::{Admission, Class, Decision, ShedReason, Ticket, TicketState};
+use lantern_admission::{Admission, Class, Decision, RESERVATION_GRACE_MS, ShedReason, Ticket, TicketState};
 
 use crate::support::{ADMITTED_TTL_MS, IDLE_TTL_MS, admit_permit, admit_ticket, busy, fixed_limit, position};
 
@@ -91,7 +91,7 @@ fn an_idle_ticket_expires_and_a_polled_one_lives_on() {
 }
 
 #[test]
-fn an_unredeemed_admitted_ticket_expires_and_frees_its_slot_for_the_next() {
+fn an_unredeemed_admitted_ticket_expires_and_stops_keeping_the_next_out_after_the_grace() {
     let mut admission = Admission::new(fixed_limit(1));
     let permit = admit_permit(&mut admission, Class::Claim, 0);
     let (first, _) = admit_ticket(&mut admission, Class::Claim, 0);
@@ -100,21 +100,27 @@ fn an_unredeemed_admitted_ticket_expires_and_frees_its_slot_for_the_next() {
     let until_ms = 100 + ADMITTED_TTL_MS;
     assert_eq!(admission.poll(first, 100), TicketState::Admitted { until_ms });
     assert_eq!(position(&mut admission, second, 100), 1);
+    // Within the grace the first ticket's reservation keeps the second out.
+    let grace_ends_ms = 100 + RESERVATION_GRACE_MS;
+    assert_eq!(position(&mut admission, second, grace_ends_ms - 1), 1);
+    assert_eq!((admission.stats().in_flight, admission.stats().reserved), (0, 1));
+    // Its holder is away past the grace: the second gets a slot; the first keeps its own.
+    assert_eq!(
+        admission.poll(second, grace_ends_ms),
+        TicketState::Admitted { until_ms: grace_ends_ms + ADMITTED_TTL_MS }
+    );
     // Polling an admitted ticket does not extend its hold.
     assert_eq!(admission.poll(first, until_ms - 1), TicketState::Admitted { until_ms });
-    assert_eq!(position(&mut admission, second, until_ms - 1), 1);
-    assert_eq!((admission.stats().in_flight, admission.stats().reserved), (0, 1));
-    // The hold ends: the first ticket is gone and the second gets the slot.
+    assert_eq!((admission.stats().reserved, admission.stats().stale_reserved), (2, 2));
+    // The hold ends: the first ticket is gone.
     admission.expire(until_ms);
     assert_eq!(admission.poll(first, until_ms), TicketState::Gone);
     assert_eq!(admission.redeem(first, until_ms), Err(TicketState::Gone));
-    assert_eq!(
-        admission.poll(second, until_ms),
-        TicketState::Admitted { until_ms: until_ms + ADMITTED_TTL_MS }
-    );
+    assert_eq!((admission.stats().reserved, admission.stats().stale_reserved), (1, 1));
     let permit = admission.redeem(second, until_ms + 5).expect("admitted");
     assert_eq!((permit.class, permit.started_at_ms), (Class::Claim, until_ms + 5));
-    assert_eq!((admission.stats().in_flight, admission.stats().reserved), (1, 0));
+    let stats = admission.stats();
+    assert_eq!((stats.in_flight, stats.reserved, stats.stale_reserved), (1, 0, 0));
     // A redeemed ticket is used up.
     assert_eq!(admission.redeem(second, until_ms + 6), Err(TicketState::Gone));
     assert_eq!(admission.poll(second, until_ms + 6), TicketState::Gone);
@@ -300,4 +306,54 @@ fn an_abandoned_ticket_gives_up_its_place_and_its_promoted_slot_at_once() {
     // Abandoning twice, or an unknown ticket, changes nothing.
     admission.abandon(first, 40);
     assert_eq!(busy(&admission), 1);
+}
+
+/// A promoted ticket whose holder does not come back within the grace keeps its reservation
+/// (it can still redeem it) but stops keeping others out: the next in line is promoted.
+#[test]
+fn a_reservation_whose_holder_is_away_past_the_grace_stops_keeping_others_out() {
+    let mut admission = Admission::new(fixed_limit(1));
+    let alice = admit_permit(&mut admission, Class::Checkout, 0);
+    let (bob, _) = admit_ticket(&mut admission, Class::Checkout, 10);
+    let (carol, _) = admit_ticket(&mut admission, Class::Checkout, 20);
+    admission.complete(alice, 1_000, false, 100);
+    // Bob is promoted into the freed slot; Carol waits behind his reservation.
+    assert!(matches!(admission.peek(bob), TicketState::Admitted { .. }));
+    assert!(matches!(admission.poll(carol, 100 + RESERVATION_GRACE_MS - 1), TicketState::Waiting { .. }));
+    assert_eq!(admission.stats().stale_reserved, 0);
+    // Bob is away past the grace: Carol gets a slot, and Bob's stays good.
+    admission.expire(100 + RESERVATION_GRACE_MS);
+    let stats = admission.stats();
+    assert_eq!((stats.reserved, stats.stale_reserved), (2, 1));
+    assert!(matches!(admission.peek(carol), TicketState::Admitted { .. }));
+    let carol_permit = admission.redeem(carol, 700).expect("carol's slot");
+    let bob_permit = admission.redeem(bob, 800).expect("bob's reservation is still good");
+    // Two in flight over a limit of one: the overshoot is bounded by the limit's worth.
+    let stats = admission.stats();
+    assert_eq!((stats.in_flight, stats.reserved, stats.stale_reserved), (2, 0, 0));
+    admission.complete(carol_permit, 1_000, false, 950);
+    admission.complete(bob_permit, 1_000, false, 960);
+    let stats = admission.stats();
+    assert_eq!((stats.in_flight, stats.reserved, stats.stale_reserved), (0, 0, 0));
+}
+
+/// Reservations that age past the grace and then expire unredeemed are counted out again.
+#[test]
+fn stale_reservations_that_expire_are_counted_out() {
+    let mut admission = Admission::new(fixed_limit(2));
+    let first = admit_permit(&mut admission, Class::Checkout, 0);
+    let second = admit_permit(&mut admission, Class::Checkout, 0);
+    let (bob, _) = admit_ticket(&mut admission, Class::Checkout, 10);
+    let (carol, _) = admit_ticket(&mut admission, Class::Checkout, 10);
+    admission.complete(first, 1_000, false, 100);
+    admission.complete(second, 1_000, false, 100);
+    admission.expire(100 + RESERVATION_GRACE_MS);
+    assert_eq!(admission.stats().stale_reserved, 2);
+    // Carol gives up; Bob never comes back.
+    admission.abandon(carol, 700);
+    assert_eq!(admission.stats().stale_reserved, 1);
+    admission.expire(100 + ADMITTED_TTL_MS);
+    let stats = admission.stats();
+    assert_eq!((stats.reserved, stats.stale_reserved, stats.in_flight), (0, 0, 0));
+    assert_eq!(admission.peek(bob), TicketState::Gone);
 }
