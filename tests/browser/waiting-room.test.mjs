@@ -1,8 +1,9 @@
 // A second shopper is put in the waiting room and is admitted. The gateway has one slot (a
 // concurrency limit of one) and no waiting in line inside the gateway, so: the first shopper's
 // checkout queues behind its own chat turn and, promoted when that turn ends, holds the only slot
-// reserved for them (`admitted_ttl_ms`) while they are away; the second shopper, arriving in that
-// time, is given a ticket. Their page shows the live position and ETA, and sends the message
+// reserved for them while they are away (`reservation_grace_ms`, set here to the whole
+// `admitted_ttl_ms`, so that the reservation keeps others out until it lapses); the second
+// shopper, arriving in that time, is given a ticket. Their page shows the live position and ETA, and sends the message
 // again with the ticket when the first shopper's reservation lapses.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +22,7 @@ before(async () => {
     LANTERN_ADMISSION__MAX_LIMIT: '1',
     LANTERN_WAITING_ROOM__LINE_WAIT_MS: '0',
     LANTERN_WAITING_ROOM__ADMITTED_TTL_MS: String(ADMITTED_TTL_MS),
+    LANTERN_WAITING_ROOM__RESERVATION_GRACE_MS: String(ADMITTED_TTL_MS),
   });
   browser = await launchBrowser();
 });

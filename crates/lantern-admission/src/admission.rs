@@ -13,13 +13,7 @@ use crate::line::{EntryState, Line};
 pub const ETA_MS_MAX: u64 = 3_600_000;
 /// Shortest `retry_after_ms` for a full waiting room: retrying sooner only adds load.
 pub const RETRY_AFTER_MS_MIN: u64 = 1000;
-/// A promoted ticket's holder comes back within this (a woken long poll, a parked command) or
-/// is taken to be away: its reservation then stays good until `admitted_ttl_ms` but no longer
-/// keeps others out. Tickets whose holders never poll (a client that walked away, or one that
-/// will come back at its `Retry-After`) otherwise filled the limit with reservations nobody
-/// used, and a surge stalled for the 2 s of their hold.
-pub const RESERVATION_GRACE_MS: u64 = 500;
-/// Most promotions younger than [`RESERVATION_GRACE_MS`] remembered for aging; past it the
+/// Most promotions younger than `reservation_grace_ms` remembered for aging; past it the
 /// oldest are dropped unaged (their reservations keep blocking until redeemed or expired).
 pub const RECENT_PROMOTIONS_MAX: usize = 65_536;
 /// Most promotions remembered for [`Admission::take_promoted`] between two calls. Past it the
@@ -160,7 +154,7 @@ pub struct AdmissionStats {
     /// are on their way: limit ÷ hold time times the measured redeem time, at most
     /// [`PROMOTION_LEAD_MAX`].
     pub promotion_lead: u32,
-    /// Reservations past [`RESERVATION_GRACE_MS`] whose holders are not back; they keep their
+    /// Reservations past `reservation_grace_ms` whose holders are not back; they keep their
     /// slots but no longer count against the limit (at most the limit of them).
     pub stale_reserved: u32,
     pub per_class: [ClassStats; CLASS_COUNT],
@@ -515,9 +509,13 @@ impl Admission {
     }
 
     /// Reservations past the grace whose holders are not back: each ages once, as the grace
-    /// ends, and counts as stale until redeemed, given up or expired.
+    /// ends, and counts as stale until redeemed, given up or expired. A holder comes back within
+    /// the grace (a woken long poll, a parked command) or is taken to be away; tickets whose
+    /// holders never poll (a client that walked away, or one that will come back at its
+    /// `Retry-After`) otherwise filled the limit with reservations nobody used, and a surge
+    /// stalled for the 2 s of their hold.
     fn age_reservations(&mut self, now_ms: u64) {
-        let aged_through_ms = now_ms.saturating_sub(RESERVATION_GRACE_MS);
+        let aged_through_ms = now_ms.saturating_sub(self.config.reservation_grace_ms);
         while let Some(&(promoted_at_ms, ticket)) = self.recent_promotions.front() {
             if promoted_at_ms > aged_through_ms {
                 break;

@@ -70,6 +70,10 @@ pub struct AdmissionConfig {
     pub ticket_idle_ttl_ms: u64,
     /// An admitted ticket keeps its reserved slot this long for the shopper to come back.
     pub admitted_ttl_ms: u64,
+    /// An admitted ticket's reservation keeps others out only this long (at most
+    /// `admitted_ttl_ms`); then it goes stale: still good for its holder, no longer counted
+    /// against the limit.
+    pub reservation_grace_ms: u64,
     pub shopper_bucket: BucketConfig,
     pub ip_bucket: BucketConfig,
     /// Most shoppers / IPs tracked by the token-bucket tables (least recently seen dropped beyond
@@ -139,6 +143,9 @@ impl AdmissionConfig {
             // Short: an admitted shopper is woken at once and is back within a round trip, and
             // a slot held for one who walked away is capacity lost.
             admitted_ttl_ms: 2_000,
+            // A woken long poll or a parked command is back within milliseconds; a phone within
+            // a few hundred.
+            reservation_grace_ms: 500,
             shopper_bucket: BucketConfig { burst: 20, per_second: 5 },
             ip_bucket: BucketConfig { burst: 200, per_second: 50 },
             bucket_keys_max: 200_000,
@@ -177,6 +184,8 @@ impl AdmissionConfig {
         let (ttl_min, ttl_max) = (TICKET_TTL_MS_MIN, TICKET_TTL_MS_MAX);
         check_range(&mut problems, "ticket_idle_ttl_ms".into(), self.ticket_idle_ttl_ms, ttl_min, ttl_max);
         check_range(&mut problems, "admitted_ttl_ms".into(), self.admitted_ttl_ms, ttl_min, ttl_max);
+        let grace_max = self.admitted_ttl_ms.clamp(ttl_min, ttl_max);
+        check_range(&mut problems, "reservation_grace_ms".into(), self.reservation_grace_ms, 1, grace_max);
         validate_bucket(&mut problems, "shopper_bucket", self.shopper_bucket);
         validate_bucket(&mut problems, "ip_bucket", self.ip_bucket);
         let keys_max = u64::try_from(self.bucket_keys_max).unwrap_or(u64::MAX);

@@ -39,7 +39,7 @@ mod line;
 
 pub use admission::{
     Admission, AdmissionStats, ClassStats, Decision, ETA_MS_MAX, PROMOTION_LEAD_MAX, Permit,
-    RECENT_PROMOTIONS_MAX, RESERVATION_GRACE_MS, RETRY_AFTER_MS_MIN, ShedReason, Ticket, TicketState,
+    RECENT_PROMOTIONS_MAX, RETRY_AFTER_MS_MIN, ShedReason, Ticket, TicketState,
 };
 pub use class::{CLASS_COUNT, Class};
 pub use config::{

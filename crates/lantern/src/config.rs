@@ -208,6 +208,9 @@ pub struct WaitingRoom {
     pub capacity: [u32; 5],
     pub ticket_idle_ttl_ms: u64,
     pub admitted_ttl_ms: u64,
+    /// A promoted ticket's reservation keeps others out only this long; then it stays good for
+    /// its holder but no longer counts against the limit (at most `admitted_ttl_ms`).
+    pub reservation_grace_ms: u64,
     pub ticket_ttl_ms: u64,
     pub long_poll_ms: u64,
     /// A state-changing request whose turn is due within this long waits for it in the gateway
@@ -273,6 +276,7 @@ impl Default for WaitingRoom {
             capacity: admission.waiting_room_capacity,
             ticket_idle_ttl_ms: admission.ticket_idle_ttl_ms,
             admitted_ttl_ms: admission.admitted_ttl_ms,
+            reservation_grace_ms: admission.reservation_grace_ms,
             ticket_ttl_ms: gateway.ticket_ttl_ms,
             long_poll_ms: gateway.long_poll_ms,
             line_wait_ms: gateway.line_wait_ms,
@@ -327,6 +331,7 @@ impl ServeConfig {
             waiting_room_capacity: self.waiting_room.capacity,
             ticket_idle_ttl_ms: self.waiting_room.ticket_idle_ttl_ms,
             admitted_ttl_ms: self.waiting_room.admitted_ttl_ms,
+            reservation_grace_ms: self.waiting_room.reservation_grace_ms,
             shopper_bucket: BucketConfig {
                 burst: self.admission.shopper_burst,
                 per_second: self.admission.shopper_per_second,

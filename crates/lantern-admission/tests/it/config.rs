@@ -38,6 +38,8 @@ fn each_bad_field_is_named() {
         ("waiting_room_capacity[chat]", |config| config.waiting_room_capacity[4] = 1_000_001),
         ("ticket_idle_ttl_ms", |config| config.ticket_idle_ttl_ms = 0),
         ("admitted_ttl_ms", |config| config.admitted_ttl_ms = u64::MAX),
+        ("reservation_grace_ms", |config| config.reservation_grace_ms = 0),
+        ("reservation_grace_ms", |config| config.reservation_grace_ms = config.admitted_ttl_ms + 1),
         ("shopper_bucket.burst", |config| config.shopper_bucket = BucketConfig { burst: 0, per_second: 1 }),
         ("ip_bucket.per_second", |config| config.ip_bucket.per_second = 2_000_000),
         ("bucket_keys_max", |config| config.bucket_keys_max = 0),

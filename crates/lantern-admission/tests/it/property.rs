@@ -65,6 +65,7 @@ fn config() -> AdmissionConfig {
         waiting_room_capacity: [3, 3, 3, 2, 0],
         ticket_idle_ttl_ms: TTL_MS,
         admitted_ttl_ms: TTL_MS,
+        reservation_grace_ms: TTL_MS / 4,
         shopper_bucket: UNLIMITED,
         ip_bucket: UNLIMITED,
         bucket_keys_max: 10,

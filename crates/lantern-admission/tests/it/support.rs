@@ -8,6 +8,7 @@ pub const UNLIMITED: BucketConfig = BucketConfig { burst: 1, per_second: 0 };
 pub const TARGET_LATENCY_US: u64 = 50_000;
 pub const IDLE_TTL_MS: u64 = 5_000;
 pub const ADMITTED_TTL_MS: u64 = 2_000;
+pub const RESERVATION_GRACE_MS: u64 = 500;
 
 /// A fixed limit (min = max = initial), default shares, 100 waiting tickets per class, no rate
 /// limits: the limiter and the buckets stay out of the way.
@@ -25,6 +26,7 @@ pub fn fixed_limit(limit: u32) -> AdmissionConfig {
         waiting_room_capacity: [100; 5],
         ticket_idle_ttl_ms: IDLE_TTL_MS,
         admitted_ttl_ms: ADMITTED_TTL_MS,
+        reservation_grace_ms: RESERVATION_GRACE_MS,
         shopper_bucket: UNLIMITED,
         ip_bucket: UNLIMITED,
         bucket_keys_max: 1000,

@@ -1,8 +1,11 @@
 //! The waiting room: FIFO per class, higher classes first, exact positions, honest ETAs, expiry.
 
-use lantern_admission::{Admission, Class, Decision, RESERVATION_GRACE_MS, ShedReason, Ticket, TicketState};
+use lantern_admission::{Admission, Class, Decision, ShedReason, Ticket, TicketState};
 
-use crate::support::{ADMITTED_TTL_MS, IDLE_TTL_MS, admit_permit, admit_ticket, busy, fixed_limit, position};
+use crate::support::{
+    ADMITTED_TTL_MS, IDLE_TTL_MS, RESERVATION_GRACE_MS, admit_permit, admit_ticket, busy, fixed_limit,
+    position,
+};
 
 fn equal_shares(limit: u32) -> Admission {
     let mut config = fixed_limit(limit);
