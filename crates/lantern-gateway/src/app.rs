@@ -324,7 +324,7 @@ impl App {
             let mut parked = self.parked.lock();
             let waiters = self.waiters.lock();
             for ticket in promoted {
-                let key = (ticket.class.index(), ticket.seq);
+                let key = ticket_key(ticket);
                 if let Some(command) = parked.remove(&key) {
                     handed_over.push((ticket, command));
                 } else if let Some((notify, _)) = waiters.get(&key) {
@@ -350,7 +350,7 @@ impl App {
     /// Registers a long poll on `ticket`; it is woken when the ticket is promoted. `None` when
     /// [`WAITERS_MAX`] polls are registered already: that poll checks on its own, less often.
     pub fn wait_on(self: &Arc<App>, ticket: Ticket) -> Option<Waiter> {
-        let key = (ticket.class.index(), ticket.seq);
+        let key = ticket_key(ticket);
         let mut waiters = self.waiters.lock();
         if !waiters.contains_key(&key) && waiters.len() >= WAITERS_MAX {
             return None;
@@ -487,17 +487,18 @@ impl App {
         });
         let (mut permit, queued) =
             self.admit_or_queue(class, shopper, ip, headers, line_wait_ms > 0, &mut park)?;
-        let (Some(queued), None) = (queued, &park) else {
-            // Admitted at once (or queued with no command to park, which cannot happen).
-            let Some(unparked) = park else {
-                return Err(ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "bug",
-                    "a parked command went missing",
-                ));
-            };
+        if let Some(unparked) = park {
+            // Admitted at once: nothing was parked.
             let answer = self.submit_wrapped_measured(&mut permit, unparked.command).await?;
             return Ok((answer, 0));
+        }
+        // Parked, so queued (`admit_or_queue` parks only a request it queues to wait).
+        let Some(queued) = queued else {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "bug",
+                "a parked command has no ticket",
+            ));
         };
         drop(permit);
         // Only this request knows the ticket: if it is dropped (its client hung up) while its
@@ -510,7 +511,7 @@ impl App {
             Ok(reply) => reply,
             Err(_) => {
                 held.ticket = None;
-                let unparked = self.parked.lock().remove(&(queued.ticket.class.index(), queued.ticket.seq));
+                let unparked = self.parked.lock().remove(&ticket_key(queued.ticket));
                 if let Some(unparked) = unparked {
                     // Still in line after the line wait: the client keeps the place with the ticket.
                     let now_ms = self.now().unix_ms();
@@ -544,6 +545,14 @@ impl App {
         };
         permit.measured(self.sequencer.ledger_latency_us(), overloaded);
         Ok((keyed_answer(reply.map_err(ApiError::from)?), waited_ms))
+    }
+
+    /// Gives up a ticket whose holder is gone for good, and hands its slot, if promoted, on.
+    fn abandon_ticket(self: &Arc<App>, ticket: Ticket) {
+        let now_ms = self.now().unix_ms();
+        let mut admission = self.admission.lock();
+        admission.abandon(ticket, now_ms);
+        self.wake_promoted(admission);
     }
 
     /// Commands parked for requests held in line.
@@ -621,7 +630,7 @@ impl App {
             && let Some(command) = park.take()
         {
             // Under the admission lock: the completion that promotes this ticket finds it.
-            self.parked.lock().insert((ticket.class.index(), ticket.seq), command);
+            self.parked.lock().insert(ticket_key(ticket), command);
         }
         drop(admission);
         match decision {
@@ -865,11 +874,9 @@ struct HeldTicket<'a> {
 
 impl Drop for HeldTicket<'_> {
     fn drop(&mut self) {
-        let Some(ticket) = self.ticket.take() else { return };
-        let now_ms = self.app.now().unix_ms();
-        let mut admission = self.app.admission.lock();
-        admission.abandon(ticket, now_ms);
-        self.app.wake_promoted(admission);
+        if let Some(ticket) = self.ticket.take() {
+            self.app.abandon_ticket(ticket);
+        }
     }
 }
 
@@ -896,14 +903,15 @@ impl Drop for ParkedTicket<'_> {
     fn drop(&mut self) {
         let Some(ticket) = self.ticket.take() else { return };
         // Handed over already: the command runs, and its slot is freed with the hand-off.
-        if self.app.parked.lock().remove(&(ticket.class.index(), ticket.seq)).is_none() {
-            return;
+        if self.app.parked.lock().remove(&ticket_key(ticket)).is_some() {
+            self.app.abandon_ticket(ticket);
         }
-        let now_ms = self.app.now().unix_ms();
-        let mut admission = self.app.admission.lock();
-        admission.abandon(ticket, now_ms);
-        self.app.wake_promoted(admission);
     }
+}
+
+/// A ticket's key in [`App::parked`] and the long polls' waiters.
+fn ticket_key(ticket: Ticket) -> (usize, u64) {
+    (ticket.class.index(), ticket.seq)
 }
 
 /// The ledger's answer to a keyed command: its kept first answer, replayed or not.

@@ -430,15 +430,20 @@ async fn a_request_held_in_line_whose_client_hangs_up_gives_up_its_place() {
     assert_eq!((stats.reserved, stats.per_class[2].promoted), (0, 0), "no slot promoted for nobody");
 }
 
-/// Sends a coupon order in the background and waits until its command is parked in line.
-async fn coupon_order_in_line(server: &Server, shopper: u64) -> JoinHandle<Reply> {
+/// One pearl milk tea with the festival coupon, as `shopper`, under a fresh key.
+fn coupon_order(server: &Server, shopper: u64) -> reqwest::RequestBuilder {
     let line = json!({"id": "itm_101", "quantity": 1, "options": []});
-    let request = server
+    server
         .http
         .post(server.url("/v1/coupon_orders"))
         .bearer_auth(server.shopper(shopper))
         .header("idempotency-key", server.key())
-        .json(&json!({"campaign_id": FESTIVAL, "merchant_id": TEA_1, "line_items": [line]}));
+        .json(&json!({"campaign_id": FESTIVAL, "merchant_id": TEA_1, "line_items": [line]}))
+}
+
+/// Sends a coupon order in the background and waits until its command is parked in line.
+async fn coupon_order_in_line(server: &Server, shopper: u64) -> JoinHandle<Reply> {
+    let request = coupon_order(server, shopper);
     let task = tokio::spawn(async move { read(request.send().await.unwrap()).await });
     let app = Arc::clone(&server.app);
     eventually("a coupon order in line", || app.n_parked() == 1).await;
@@ -505,18 +510,7 @@ async fn a_parked_coupon_order_past_the_line_wait_keeps_its_place_with_a_ticket(
     assert_eq!(server.app.admission.lock().stats().per_class[1].waiting, 1, "bob keeps his place");
     server.gate.open();
     alice.await.unwrap().ok(201);
-    let line = json!({"id": "itm_101", "quantity": 1, "options": []});
-    let placed = server
-        .send(
-            server
-                .http
-                .post(server.url("/v1/coupon_orders"))
-                .bearer_auth(server.shopper(2))
-                .header("idempotency-key", server.key())
-                .header("lantern-ticket", ticket)
-                .json(&json!({"campaign_id": FESTIVAL, "merchant_id": TEA_1, "line_items": [line]})),
-        )
-        .await;
+    let placed = server.send(coupon_order(&server, 2).header("lantern-ticket", ticket)).await;
     assert_eq!(placed.ok(201)["status"], "placed", "{}", placed.text);
     assert_eq!(server.app.admission.lock().stats().per_class[1].redeemed, 1);
 }
