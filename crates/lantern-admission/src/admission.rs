@@ -620,13 +620,12 @@ impl Admission {
         }
     }
 
-    /// The measured drain rate, or before any measurement the limit over the target latency
-    /// (Little's law: a full limit of requests each taking the target latency).
+    /// The measured drain rate; before any measurement the rate served without a queue or the
+    /// limit over the target latency (Little's law: a full limit of requests each taking the
+    /// target latency), whichever is higher.
     fn drain_rate_milli_per_s(&self) -> u64 {
-        self.drain.rate_milli_per_s().unwrap_or_else(|| {
-            let limit = u64::from(self.limiter.limit());
-            limit * 1_000_000_000 / self.limiter.target_latency_us().max(1)
-        })
+        let limit = u64::from(self.limiter.limit());
+        self.drain.rate_milli_per_s(limit * 1_000_000_000 / self.limiter.target_latency_us().max(1))
     }
 
     /// ETA = position * 1000 / drain_per_s, in 1..=ETA_MS_MAX.

@@ -4,6 +4,15 @@
 //! Only windows with a waiting ticket are measured: when nobody waits, grants follow the arrival
 //! rate, not the capacity, and would make the next queue's ETAs far too long. Between queues the
 //! last measurement stands.
+//!
+//! What an unqueued window does show is a floor: the server granted that many a second, so it can.
+//! The last one is kept as the *served rate* and is where the next queue's estimate starts when it
+//! is higher than the last measurement (or there is none). Without it, a queue forming after a
+//! quiet spell started from a guess (the admission's limit over its target latency), and when the
+//! guess was low the first arrivals' ETAs passed the line wait: they were answered with tickets
+//! instead of held, the tickets' round trips took the cores the line needed, the first window then
+//! measured that slow drain, and the gateway stayed in that state for seconds (`lantern bench
+//! http`'s opening fell to a tenth of capacity in about one run in six).
 
 /// Length of one measurement window.
 pub const DRAIN_WINDOW_MS: u64 = 1000;
@@ -16,8 +25,10 @@ pub(crate) struct DrainMeter {
     window_started_ms: u64,
     grants_in_window: u64,
     waited_in_window: bool,
-    /// Smoothed grants per 1000 s (milli-grants per second), once measured.
+    /// Smoothed grants per 1000 s (milli-grants per second), once measured or seeded.
     rate_milli_per_s: Option<u64>,
+    /// Grants per 1000 s of the last whole window in which nobody waited; zero before one.
+    served_milli_per_s: u64,
 }
 
 impl DrainMeter {
@@ -27,11 +38,14 @@ impl DrainMeter {
             grants_in_window: 0,
             waited_in_window: false,
             rate_milli_per_s: None,
+            served_milli_per_s: 0,
         }
     }
 
-    pub(crate) fn rate_milli_per_s(&self) -> Option<u64> {
-        self.rate_milli_per_s
+    /// The drain rate: measured (or seeded by the served rate), else `unmeasured_milli_per_s` or
+    /// the served rate, whichever is higher.
+    pub(crate) fn rate_milli_per_s(&self, unmeasured_milli_per_s: u64) -> u64 {
+        self.rate_milli_per_s.unwrap_or(unmeasured_milli_per_s.max(self.served_milli_per_s))
     }
 
     pub(crate) fn on_grant(&mut self) {
@@ -41,7 +55,11 @@ impl DrainMeter {
     /// Called before any work at `now_ms`; `waiting` says whether a ticket waits now.
     pub(crate) fn tick(&mut self, now_ms: u64, waiting: bool) {
         if waiting && !self.waited_in_window {
-            // A queue forms: measure from here, dropping the unsaturated grants before it.
+            // A queue forms: measure from here, dropping the unsaturated grants before it, and
+            // start from the served rate if the server has shown it can do better than measured.
+            if self.served_milli_per_s > self.rate_milli_per_s.unwrap_or(0) {
+                self.rate_milli_per_s = Some(self.served_milli_per_s);
+            }
             self.restart(now_ms, true);
             return;
         }
@@ -49,14 +67,16 @@ impl DrainMeter {
         if elapsed_ms < DRAIN_WINDOW_MS {
             return;
         }
+        let sample_milli = self.grants_in_window.saturating_mul(1_000_000) / elapsed_ms;
         if self.waited_in_window {
-            let sample_milli = self.grants_in_window.saturating_mul(1_000_000) / elapsed_ms;
             let smoothed = match self.rate_milli_per_s {
                 None => sample_milli,
                 Some(rate) if sample_milli >= rate => rate + ((sample_milli - rate) >> DRAIN_SMOOTHING_SHIFT),
                 Some(rate) => rate - ((rate - sample_milli) >> DRAIN_SMOOTHING_SHIFT),
             };
             self.rate_milli_per_s = Some(smoothed);
+        } else {
+            self.served_milli_per_s = sample_milli;
         }
         self.restart(now_ms, waiting);
     }
@@ -72,24 +92,59 @@ impl DrainMeter {
 mod tests {
     use super::*;
 
+    const GUESS: u64 = 7_000;
+
+    fn grant(meter: &mut DrainMeter, n: u64) {
+        for _ in 0..n {
+            meter.on_grant();
+        }
+    }
+
     #[test]
     fn measures_only_while_someone_waits_and_smooths() {
         let mut meter = DrainMeter::new(0);
-        for _ in 0..500 {
-            meter.on_grant();
-        }
-        meter.tick(1000, false);
-        assert_eq!(meter.rate_milli_per_s(), None, "no queue, no measurement");
+        assert_eq!(meter.rate_milli_per_s(GUESS), GUESS, "nothing known: the caller's guess");
         meter.tick(1500, true);
-        for _ in 0..100 {
-            meter.on_grant();
-        }
+        grant(&mut meter, 100);
         meter.tick(2500, true);
-        assert_eq!(meter.rate_milli_per_s(), Some(100_000));
-        for _ in 0..500 {
-            meter.on_grant();
-        }
+        assert_eq!(meter.rate_milli_per_s(GUESS), 100_000, "the first window replaces a guess");
+        grant(&mut meter, 500);
         meter.tick(3500, true);
-        assert_eq!(meter.rate_milli_per_s(), Some(200_000), "a quarter of the way from 100/s to 500/s");
+        assert_eq!(meter.rate_milli_per_s(GUESS), 200_000, "a quarter of the way from 100/s to 500/s");
+        // The queue empties; an unqueued window slower than the measured rate changes nothing.
+        grant(&mut meter, 200);
+        meter.tick(4500, false);
+        grant(&mut meter, 50);
+        meter.tick(5500, false);
+        meter.tick(5600, true);
+        assert_eq!(meter.rate_milli_per_s(GUESS), 200_000);
+    }
+
+    #[test]
+    fn a_queue_starts_from_the_rate_served_without_one() {
+        let mut meter = DrainMeter::new(0);
+        grant(&mut meter, 40_000);
+        meter.tick(1000, false);
+        assert_eq!(meter.rate_milli_per_s(GUESS), 40_000_000, "served 40,000 a second unqueued");
+        assert_eq!(meter.rate_milli_per_s(90_000_000), 90_000_000, "a higher guess still wins");
+        // A queue forms with a slow opening second: the estimate falls a quarter of the way
+        // towards it instead of to it, so the next arrivals are still told short waits.
+        meter.tick(1200, true);
+        grant(&mut meter, 4_000);
+        meter.tick(2200, true);
+        assert_eq!(meter.rate_milli_per_s(GUESS), 31_000_000);
+        // A later queue starts from a served rate above its last measurement, not below.
+        grant(&mut meter, 31_000);
+        meter.tick(3200, false);
+        grant(&mut meter, 45_000);
+        meter.tick(4200, false);
+        meter.tick(4300, true);
+        assert_eq!(meter.rate_milli_per_s(GUESS), 45_000_000);
+        grant(&mut meter, 45_000);
+        meter.tick(5300, false);
+        grant(&mut meter, 1_000);
+        meter.tick(6300, false);
+        meter.tick(6400, true);
+        assert_eq!(meter.rate_milli_per_s(GUESS), 45_000_000, "a slower served rate is no evidence");
     }
 }

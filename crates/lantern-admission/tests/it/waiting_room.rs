@@ -150,6 +150,35 @@ fn redeeming_too_early_answers_the_position_and_unknown_tickets_are_gone() {
     }
 }
 
+/// The first queue after a busy spell is told the waits the server has just shown it can keep,
+/// not the limit-over-target-latency guess (here 10 / 50 ms = 200 a second). With the guess, the
+/// hundredth place was quoted 500 ms, twenty times too long; in the gateway such quotes passed
+/// the line wait, and arrivals were answered with tickets instead of being held.
+#[test]
+fn a_queue_after_a_busy_second_starts_from_the_rate_served() {
+    let mut admission = Admission::new(fixed_limit(10));
+    // 4,000 requests in the first second, never more than the limit at once, so nobody waits.
+    for request_idx in 0..4_000u64 {
+        let now_ms = request_idx / 4;
+        let permit = admit_permit(&mut admission, Class::CompleteCheckout, now_ms);
+        admission.complete(permit, 200, false, now_ms);
+    }
+    let _permits: Vec<_> =
+        (0..10).map(|_| admit_permit(&mut admission, Class::CompleteCheckout, 1_000)).collect();
+    assert_eq!(admission.stats().drain_per_s, 4_000, "served 4,000 a second unqueued");
+    let mut last_eta_ms = 0;
+    for expected_position in 1..=100 {
+        match admission.admit(Class::CompleteCheckout, 1_000) {
+            Decision::Wait { position, eta_ms, .. } => {
+                assert_eq!(position, expected_position);
+                last_eta_ms = eta_ms;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(last_eta_ms, 25, "100 places at 4,000 a second");
+}
+
 #[test]
 fn etas_follow_the_measured_drain_rate() {
     let mut admission = Admission::new(fixed_limit(10));
