@@ -298,7 +298,10 @@ impl Admission {
     }
 
     /// The shopper comes back with an admitted ticket: consume its reserved slot. Err(state) if it
-    /// is not (yet) admitted; a waiting ticket counts as polled.
+    /// is not (yet) admitted; a waiting ticket counts as polled. A holder back after the grace,
+    /// whose reservation went stale, takes a slot over the limit; while the slots taken are at
+    /// [`Admission::redeem_ceiling`] such a holder gets `Err(Admitted)` instead: the ticket stays
+    /// admitted until its TTL, to come back with shortly.
     pub fn redeem(&mut self, ticket: Ticket, now_ms: u64) -> Result<Permit, TicketState> {
         let now_ms = self.settle(now_ms);
         let class_idx = ticket.class.index();
@@ -311,6 +314,10 @@ impl Admission {
         }
         let promoted_at_ms =
             self.lines[class_idx].entry(entry_idx).clock_ms.saturating_sub(self.config.admitted_ttl_ms);
+        let stale = promoted_at_ms <= self.aged_through_ms;
+        if stale && self.busy() >= self.redeem_ceiling() {
+            return Err(self.state_of(ticket.class, entry_idx));
+        }
         self.note_redeem_ms(now_ms.saturating_sub(promoted_at_ms));
         self.forget_reservation(promoted_at_ms);
         let state = self.lines[class_idx].remove(entry_idx);
@@ -539,12 +546,19 @@ impl Admission {
         }
     }
 
-    /// Slots taken: requests in flight, and reservations still within their grace (stale ones
-    /// count only beyond the limit's worth, which bounds how far returning holders can push
-    /// in-flight requests over it).
+    /// Slots taken: requests in flight, and reservations still within their grace. Stale ones
+    /// do not count, however many: when they did beyond the limit's worth, a crowd of tickets
+    /// whose holders had walked away (the surge's chat shoppers) stopped the gateway for the
+    /// rest of their TTL, with nothing in flight.
     fn busy(&self) -> u64 {
-        let stale = self.stale_reserved.min(self.limiter.limit());
-        u64::from(self.in_flight) + u64::from(self.reserved.saturating_sub(stale))
+        u64::from(self.in_flight) + u64::from(self.reserved.saturating_sub(self.stale_reserved))
+    }
+
+    /// The slots taken at which a holder back after the grace waits a moment rather than take
+    /// one: twice the limit. Bounds how far returning holders push the requests in flight over
+    /// the limit.
+    pub fn redeem_ceiling(&self) -> u64 {
+        2 * u64::from(self.limiter.limit())
     }
 
     /// Whether a slot is free for `class`: busy < limit * share / 1000, compared exactly

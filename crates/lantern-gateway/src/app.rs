@@ -433,27 +433,39 @@ impl App {
         let mut held = HeldTicket { app: self, ticket: Some(queued.ticket) };
         loop {
             let now_ms = self.now().unix_ms();
-            match self.admission.lock().redeem(queued.ticket, now_ms) {
+            let at_ceiling = match self.admission.lock().redeem(queued.ticket, now_ms) {
                 Ok(permit) => {
                     held.ticket = None;
                     let waited_ms = u64::try_from(waiting_since.elapsed().as_millis()).unwrap_or(u64::MAX);
                     return Ok((PermitGuard::new(self, Some(permit)), waited_ms.max(1)));
                 }
-                Err(TicketState::Waiting { position, eta_ms }) => {
+                // Waiting, or its turn come while the slots are at the ceiling (this request
+                // ran so late that its reservation went stale).
+                Err(state @ (TicketState::Waiting { .. } | TicketState::Admitted { .. })) => {
                     if tokio::time::Instant::now() >= deadline {
                         // Not yet: the shopper keeps this place in line with the ticket.
                         held.ticket = None;
+                        let (position, eta_ms) = match state {
+                            TicketState::Waiting { position, eta_ms } => (position, eta_ms),
+                            _ => (1, CEILING_RETRY_MS),
+                        };
                         return Err(self.ticket_answer(queued.ticket, class, shopper, position, eta_ms));
                     }
+                    matches!(state, TicketState::Admitted { .. })
                 }
-                Err(TicketState::Admitted { .. } | TicketState::Gone) => return Err(ticket_lapsed()),
-            }
+                Err(TicketState::Gone) => return Err(ticket_lapsed()),
+            };
             // A registered request is woken by its promotion (a completion promotes and
             // notifies; a notification sent before this wait is kept), so it looks on its own
             // only rarely: under overload thousands wait here, and waking each of them ten
             // times a second re-polled its whole future stack for nothing.
-            let refresh_ms =
-                if waiter.is_some() { LINE_WAIT_REFRESH_REGISTERED_MS } else { LINE_WAIT_REFRESH_MS };
+            let refresh_ms = if at_ceiling {
+                CEILING_RETRY_MS
+            } else if waiter.is_some() {
+                LINE_WAIT_REFRESH_REGISTERED_MS
+            } else {
+                LINE_WAIT_REFRESH_MS
+            };
             let refresh = tokio::time::Instant::now() + Duration::from_millis(refresh_ms);
             next_ticket_change(waiter.as_ref(), refresh.min(deadline)).await;
         }
@@ -526,7 +538,10 @@ impl App {
                         Err(TicketState::Waiting { position, eta_ms }) => {
                             Err(self.ticket_answer(queued.ticket, class, shopper, position, eta_ms))
                         }
-                        Err(TicketState::Admitted { .. } | TicketState::Gone) => Err(ticket_lapsed()),
+                        Err(TicketState::Admitted { .. }) => {
+                            Err(self.ticket_answer(queued.ticket, class, shopper, 1, CEILING_RETRY_MS))
+                        }
+                        Err(TicketState::Gone) => Err(ticket_lapsed()),
                     };
                 }
                 // Submitted for this request already: its answer comes within the request deadline.
@@ -619,8 +634,14 @@ impl App {
                     drop(admission);
                     return Err(self.waiting(text.to_owned(), position, eta_ms));
                 }
-                // Admitted elsewhere (cannot happen) or gone: queue afresh below.
-                Err(TicketState::Admitted { .. } | TicketState::Gone) => {}
+                // Its turn, but back so late that the slots are at the ceiling: the same ticket
+                // again, first in line, for a moment.
+                Err(TicketState::Admitted { .. }) => {
+                    drop(admission);
+                    return Err(self.waiting(text.to_owned(), 1, CEILING_RETRY_MS));
+                }
+                // Gone: queue afresh below.
+                Err(TicketState::Gone) => {}
             }
         }
         let decision = admission.admit(class, now_ms);
@@ -939,6 +960,9 @@ struct Queued {
 /// How often a held request that could not register for a wake-up ([`WAITERS_MAX`]) looks at
 /// its place in line; a registered one is woken by its promotion.
 const LINE_WAIT_REFRESH_MS: u64 = 100;
+/// The ETA given with its own ticket to a holder who came back after the grace while the slots
+/// are at the ceiling ([`Admission::redeem_ceiling`]): a slot frees within a few ledger commits.
+const CEILING_RETRY_MS: u64 = 100;
 
 /// How often a held request registered for a wake-up looks anyway: well inside an admitted
 /// ticket's TTL (2 s by default), so that a lost wake-up costs a delay, never the place.

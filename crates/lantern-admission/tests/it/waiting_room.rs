@@ -360,11 +360,52 @@ fn a_reservation_whose_holder_is_away_past_the_grace_stops_keeping_others_out() 
     assert!(matches!(admission.peek(carol), TicketState::Admitted { .. }));
     let carol_permit = admission.redeem(carol, 700).expect("carol's slot");
     let bob_permit = admission.redeem(bob, 800).expect("bob's reservation is still good");
-    // Two in flight over a limit of one: the overshoot is bounded by the limit's worth.
+    // Two in flight over a limit of one: the overshoot is bounded (see the next test).
     let stats = admission.stats();
     assert_eq!((stats.in_flight, stats.reserved, stats.stale_reserved), (2, 0, 0));
     admission.complete(carol_permit, 1_000, false, 950);
     admission.complete(bob_permit, 1_000, false, 960);
+    let stats = admission.stats();
+    assert_eq!((stats.in_flight, stats.reserved, stats.stale_reserved), (0, 0, 0));
+}
+
+/// However many reservations go stale, none keeps the gateway from admitting; holders coming
+/// back late take slots over the limit up to twice the limit, and beyond that are asked to come
+/// back a moment later with their still-admitted ticket.
+#[test]
+fn stale_reservations_never_keep_others_out_and_late_holders_stop_at_the_ceiling() {
+    let mut admission = Admission::new(fixed_limit(1));
+    let alice = admit_permit(&mut admission, Class::Checkout, 0);
+    let late: Vec<Ticket> = (0..3).map(|_| admit_ticket(&mut admission, Class::Checkout, 10).0).collect();
+    admission.complete(alice, 1_000, false, 100);
+    // Each holder stays away: every grace that ends promotes the next in line.
+    for (late_idx, &ticket) in late.iter().enumerate() {
+        let promoted_at_ms = 100 + late_idx as u64 * RESERVATION_GRACE_MS;
+        assert!(matches!(admission.peek(ticket), TicketState::Admitted { .. }), "{late_idx}");
+        admission.expire(promoted_at_ms + RESERVATION_GRACE_MS);
+    }
+    let now_ms = 100 + 3 * RESERVATION_GRACE_MS;
+    let stats = admission.stats();
+    assert_eq!((stats.in_flight, stats.reserved, stats.stale_reserved), (0, 3, 3));
+    // Three stale reservations and a limit of one: a newcomer still gets in at once.
+    let newcomer = admit_permit(&mut admission, Class::Checkout, now_ms);
+    assert_eq!(admission.redeem_ceiling(), 2);
+    let first_back = admission.redeem(late[0], now_ms).expect("under the ceiling");
+    match admission.redeem(late[1], now_ms) {
+        Err(TicketState::Admitted { until_ms }) => {
+            assert_eq!(until_ms, 100 + RESERVATION_GRACE_MS + ADMITTED_TTL_MS)
+        }
+        other => panic!("at the ceiling: {other:?}"),
+    }
+    assert_eq!(admission.stats().in_flight, 2);
+    // A slot frees: the holder asked to wait gets in with the same ticket.
+    admission.complete(newcomer, 1_000, false, now_ms + 10);
+    let second_back = admission.redeem(late[1], now_ms + 20).expect("under the ceiling again");
+    for permit in [first_back, second_back] {
+        admission.complete(permit, 1_000, false, now_ms + 30);
+    }
+    let last_back = admission.redeem(late[2], now_ms + 40).expect("the last holder");
+    admission.complete(last_back, 1_000, false, now_ms + 50);
     let stats = admission.stats();
     assert_eq!((stats.in_flight, stats.reserved, stats.stale_reserved), (0, 0, 0));
 }

@@ -176,6 +176,60 @@ async fn a_queued_request_waits_its_turn_and_is_admitted_with_its_ticket() {
     assert_eq!((claims["queued"].as_u64(), claims["waiting"].as_u64()), (Some(2), Some(0)), "{claims}");
 }
 
+/// Holders who walk away after their turn came do not stop the gateway, however many: past the
+/// grace their reservations stop counting. Those who come back late take slots over the limit
+/// up to twice it; beyond that they are handed their own ticket back, first in line.
+#[tokio::test]
+async fn late_holders_never_block_the_gateway_and_stop_at_twice_the_limit() {
+    const GRACE_MS: u64 = 100;
+    let mut config = one_at_a_time([10, 10, 10, 10, 10]);
+    config.admission.reservation_grace_ms = GRACE_MS;
+    config.admission.admitted_ttl_ms = 30_000;
+    let server = Server::with_config(config).await;
+    server.gate.close();
+    let alice = occupy(&server, 1).await;
+    let mut tickets = Vec::new();
+    for shopper in 2..=4 {
+        let reply = server.claim(&server.shopper(shopper), FESTIVAL).await;
+        tickets.push(assert_queued(&reply, shopper - 1));
+    }
+    server.gate.open();
+    alice.await.unwrap().ok(201);
+    // Nobody comes back: each grace that ends promotes the next ticket (a poll settles the room).
+    for ticket in &tickets {
+        let mut polls = 0;
+        while poll(&server, ticket, "").await.ok(200)["status"] != "admitted" {
+            polls += 1;
+            assert!(polls < 500, "{ticket} never promoted");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(2 * GRACE_MS)).await;
+    poll(&server, &tickets[0], "").await.ok(200);
+    let stats = server.app.admission.lock().stats();
+    assert_eq!((stats.in_flight, stats.reserved, stats.stale_reserved), (0, 3, 3));
+
+    // Three reservations and a limit of one, yet a newcomer is admitted at once.
+    server.gate.close();
+    let erin = occupy(&server, 5).await;
+    // The first holder back takes a second slot; the next finds two in flight.
+    let bob = {
+        let request = claim_with_ticket(&server, 2, &tickets[0]);
+        tokio::spawn(async move { read(request.send().await.unwrap()).await })
+    };
+    let app = Arc::clone(&server.app);
+    eventually("two in flight", || app.admission.lock().stats().in_flight == 2).await;
+    let carol = server.send(claim_with_ticket(&server, 3, &tickets[1])).await;
+    assert_eq!(assert_queued(&carol, 1), tickets[1], "her own ticket, first in line");
+    server.gate.open();
+    erin.await.unwrap().ok(201);
+    bob.await.unwrap().ok(201);
+    server.send(claim_with_ticket(&server, 3, &tickets[1])).await.ok(201);
+    server.send(claim_with_ticket(&server, 4, &tickets[2])).await.ok(201);
+    let stats = server.app.admission.lock().stats();
+    assert_eq!((stats.in_flight, stats.reserved, stats.stale_reserved), (0, 0, 0));
+}
+
 #[tokio::test]
 async fn a_full_waiting_room_answers_429_with_a_reason_and_retry_after() {
     let mut config = one_at_a_time([10, 10, 1, 10, 10]);

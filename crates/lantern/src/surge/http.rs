@@ -53,6 +53,10 @@ const POLL_WAIT_MS: u64 = 5_000;
 const POLLS_PER_TICKET_MAX: u32 = 120;
 /// Tickets one order may be given before its shopper gives up.
 const TICKETS_PER_ORDER_MAX: u32 = 8;
+/// Tries at reading back an order a chat placed (`GET /v1/orders/{id}`, a browse request that
+/// admission may turn away under load), and the least wait between them.
+const READ_BACK_TRIES_MAX: u32 = 5;
+const READ_BACK_RETRY_MS_MIN: u64 = 50;
 /// After the last arrival, shoppers still retrying or waiting get this long to finish.
 const DRAIN_S_MAX: u64 = 120;
 /// Most file descriptors' worth of requests in flight (`--in-flight-max`).
@@ -684,27 +688,43 @@ async fn chat_order(shared: &Shared, authorization: &str, arrival: &Arrival) -> 
             .as_array()
             .is_some_and(|events| events.iter().any(|event| event["type"] == "busy"));
         if let Some(order) = turn["done"]["order_id"].as_str() {
-            let path = format!("/v1/orders/{order}");
-            let request = client::request("GET", &path, &[("authorization", authorization)], b"");
-            return match shared.exchange(&request, REQUEST_TIMEOUT).await {
-                Ok(answer) if answer.status == 200 => {
-                    acknowledge(shared, arrival, &answer.body);
-                    if let Ok(mut recorder) = shared.recorder.lock() {
-                        let minute = shared.minute_now();
-                        recorder.record_completed(minute);
-                        recorder.record_chat_order(minute);
-                    }
-                    Answer::Admitted
-                }
+            // The chat said the order is placed, so the shopper will not order again, whether or
+            // not its read-back (a browse request, turned away first under load) succeeds.
+            if let Some(body) = read_back_order(shared, authorization, order).await {
+                acknowledge(shared, arrival, &body);
+            } else {
                 // Placed, but its acknowledgement could not be read back: an answer lost.
-                _ => {
-                    unanswered(shared);
-                    Answer::Failed
-                }
-            };
+                unanswered(shared);
+            }
+            if let Ok(mut recorder) = shared.recorder.lock() {
+                let minute = shared.minute_now();
+                recorder.record_completed(minute);
+                recorder.record_chat_order(minute);
+            }
+            return Answer::Admitted;
         }
     }
     if busy { Answer::Busy } else { Answer::Failed }
+}
+
+/// `GET /v1/orders/{order}`'s body, trying again after each 429 or 503 at its `Retry-After`
+/// (scaled to the wall clock, at least [`READ_BACK_RETRY_MS_MIN`]), at most
+/// [`READ_BACK_TRIES_MAX`] times.
+async fn read_back_order(shared: &Shared, authorization: &str, order: &str) -> Option<Vec<u8>> {
+    let path = format!("/v1/orders/{order}");
+    let request = client::request("GET", &path, &[("authorization", authorization)], b"");
+    for _ in 0..READ_BACK_TRIES_MAX {
+        let answer = shared.exchange(&request, REQUEST_TIMEOUT).await.ok()?;
+        match answer.status {
+            200 => return Some(answer.body),
+            429 | 503 => {
+                let wait_ms = retry_after_ms(&answer.body).max(READ_BACK_RETRY_MS_MIN);
+                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+            }
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Records an order the gateway acknowledged (201), as the audit will look for it.
