@@ -318,7 +318,13 @@ impl Admission {
         if stale && self.busy() >= self.redeem_ceiling() {
             return Err(self.state_of(ticket.class, entry_idx));
         }
-        self.note_redeem_ms(now_ms.saturating_sub(promoted_at_ms));
+        // Only holders back within the grace size the lead: it exists to keep slots busy while
+        // such holders come back. Late ones (a client that walked away and returned, a
+        // `Retry-After` long past) would grow it towards its maximum, and a lead of promoted
+        // tickets whose holders are that slow is a limit's worth of slots reserved for nobody.
+        if !stale {
+            self.note_redeem_ms(now_ms.saturating_sub(promoted_at_ms));
+        }
         self.forget_reservation(promoted_at_ms);
         let state = self.lines[class_idx].remove(entry_idx);
         debug_assert!(state == EntryState::Admitted);

@@ -391,6 +391,7 @@ fn stale_reservations_never_keep_others_out_and_late_holders_stop_at_the_ceiling
     let newcomer = admit_permit(&mut admission, Class::Checkout, now_ms);
     assert_eq!(admission.redeem_ceiling(), 2);
     let first_back = admission.redeem(late[0], now_ms).expect("under the ceiling");
+    assert_eq!(admission.stats().promotion_lead, 0, "holders this late do not size the lead");
     match admission.redeem(late[1], now_ms) {
         Err(TicketState::Admitted { until_ms }) => {
             assert_eq!(until_ms, 100 + RESERVATION_GRACE_MS + ADMITTED_TTL_MS)
