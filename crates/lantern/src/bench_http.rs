@@ -287,6 +287,9 @@ pub fn run(args: &HttpBenchArgs) -> anyhow::Result<()> {
             ("LANTERN_WAITING_ROOM__CAPACITY", format!("[1000,{},1000,1000,1000]", args.waiters + 1_000)),
             ("LANTERN_WAITING_ROOM__TICKET_IDLE_TTL_MS", "3600000".to_owned()),
             ("LANTERN_WAITING_ROOM__ADMITTED_TTL_MS", "3600000".to_owned()),
+            // The bench's shoppers never redeem: with the default grace the gateway would take
+            // each promoted one for walked away and promote the next, and fewer would wait.
+            ("LANTERN_WAITING_ROOM__RESERVATION_GRACE_MS", "3600000".to_owned()),
         ] {
             env.push((key.to_owned(), value));
         }
