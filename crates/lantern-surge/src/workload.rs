@@ -190,8 +190,10 @@ impl Workload {
 const DRINK_NAMES: [&str; 5] = ["珍珠奶茶", "杨枝甘露", "多肉葡萄", "茉莉绿茶", "芝士奶盖红茶"];
 
 /// What a chat shopper says, in order: claim the coupon, ask for the drink (quantity, size and
-/// sugar as in the arrival's cart), check out, confirm the quote.
-pub fn chat_messages(arrival: &Arrival) -> [String; 4] {
+/// sugar as in the arrival's cart) at `shop` when given (the name of the arrival's outlet where
+/// the agent knows many shops, as a shopper ordering from the shop in front of them would),
+/// check out, confirm the quote.
+pub fn chat_messages(arrival: &Arrival, shop: Option<&str>) -> [String; 4] {
     let line = &arrival.line;
     let name = usize::try_from(line.item.get().saturating_sub(DRINK_FIRST))
         .ok()
@@ -209,9 +211,10 @@ pub fn chat_messages(arrival: &Arrival) -> [String; 4] {
             _ => "无糖",
         });
     }
+    let at_shop = shop.map(|shop| format!("在{shop}点")).unwrap_or_default();
     [
         "用优惠券".to_owned(),
-        format!("{}杯{name} {}", line.quantity, words.join(" ")),
+        format!("{at_shop}{}杯{name} {}", line.quantity, words.join(" ")),
         "结算".to_owned(),
         "好的".to_owned(),
     ]
@@ -406,9 +409,11 @@ mod tests {
             quantity: 2,
             options: vec![OptionId::new(2), OptionId::new(11)],
         };
-        let messages = chat_messages(&arrival);
+        let messages = chat_messages(&arrival, None);
         assert_eq!(messages[1], "2杯杨枝甘露 大杯 少糖");
         assert_eq!(messages[3], "好的");
+        let at_outlet = chat_messages(&arrival, Some("Surge outlet 17"));
+        assert_eq!(at_outlet[1], "在Surge outlet 17点2杯杨枝甘露 大杯 少糖");
     }
 
     #[test]

@@ -130,7 +130,8 @@ impl Chats {
             return false;
         }
         let session = Session::new(&format!("surge-chat-{}", arrival.index));
-        let messages = lantern_surge::chat_messages(&arrival);
+        // The agent knows one shop here: no need to name it.
+        let messages = lantern_surge::chat_messages(&arrival, None);
         self.open.push(Conversation {
             arrival,
             session,

@@ -45,6 +45,11 @@ const PROBE_S: u64 = 3;
 const PROBE_SHOPPER_FIRST: u64 = 1_000_000_000;
 /// Surge outlet `n` is `mer_<OUTLET_ID_BASE + n>`, apart from the demo's and the probe's.
 pub const OUTLET_ID_BASE: u64 = 2_000_000;
+
+/// Surge outlet `n`'s name, as registered and as its chat shoppers say it.
+fn outlet_name(outlet: u64) -> String {
+    format!("Surge outlet {outlet}")
+}
 /// Connections registering outlets at once.
 const REGISTER_CONNECTIONS: usize = 16;
 /// Long-poll wait per waiting-room poll.
@@ -53,10 +58,10 @@ const POLL_WAIT_MS: u64 = 5_000;
 const POLLS_PER_TICKET_MAX: u32 = 120;
 /// Tickets one order may be given before its shopper gives up.
 const TICKETS_PER_ORDER_MAX: u32 = 8;
-/// Tries at reading back an order a chat placed (`GET /v1/orders/{id}`, a browse request that
-/// admission may turn away under load), and the least wait between them.
-const READ_BACK_TRIES_MAX: u32 = 5;
-const READ_BACK_RETRY_MS_MIN: u64 = 50;
+/// Asks at reading back an order a chat placed (`GET /v1/orders/{id}`, a browse request that
+/// admission may turn away under load), and the least wait after a refusal without a ticket.
+const READ_BACK_TRIES_MAX: u32 = 8;
+const READ_BACK_RETRY_MS_MIN: u64 = 100;
 /// After the last arrival, shoppers still retrying or waiting get this long to finish.
 const DRAIN_S_MAX: u64 = 120;
 /// Most file descriptors' worth of requests in flight (`--in-flight-max`).
@@ -663,7 +668,11 @@ fn unanswered(shared: &Shared) {
 async fn chat_order(shared: &Shared, authorization: &str, arrival: &Arrival) -> Answer {
     let session = format!("surge-{}", arrival.index);
     let mut busy = false;
-    for message in lantern_surge::chat_messages(arrival) {
+    // The agent knows the demo's shops and every surge outlet: the shopper names their outlet.
+    // (Unnamed, every chat went to the first shop with the drink, a demo shop whose kitchen was
+    // full within seconds, so 40 of 20,000 chats ordered.)
+    let shop = outlet_name(arrival.merchant.get());
+    for message in lantern_surge::chat_messages(arrival, Some(&shop)) {
         let body = serde_json::json!({ "message": message, "session_id": session }).to_string();
         let request = client::request(
             "POST",
@@ -707,20 +716,35 @@ async fn chat_order(shared: &Shared, authorization: &str, arrival: &Arrival) -> 
     if busy { Answer::Busy } else { Answer::Failed }
 }
 
-/// `GET /v1/orders/{order}`'s body, trying again after each 429 or 503 at its `Retry-After`
-/// (scaled to the wall clock, at least [`READ_BACK_RETRY_MS_MIN`]), at most
-/// [`READ_BACK_TRIES_MAX`] times.
+/// `GET /v1/orders/{order}`'s body. A browse request, it may be turned away under load: with a
+/// ticket it waits its turn and asks again with the ticket, otherwise it asks again at the
+/// refusal's `Retry-After` (at least [`READ_BACK_RETRY_MS_MIN`]); at most [`READ_BACK_TRIES_MAX`]
+/// asks.
 async fn read_back_order(shared: &Shared, authorization: &str, order: &str) -> Option<Vec<u8>> {
     let path = format!("/v1/orders/{order}");
-    let request = client::request("GET", &path, &[("authorization", authorization)], b"");
+    let mut ticket: Option<String> = None;
     for _ in 0..READ_BACK_TRIES_MAX {
+        let mut headers = vec![("authorization", authorization)];
+        if let Some(ticket) = ticket.as_deref() {
+            headers.push(("lantern-ticket", ticket));
+        }
+        let request = client::request("GET", &path, &headers, b"");
         let answer = shared.exchange(&request, REQUEST_TIMEOUT).await.ok()?;
         match answer.status {
             200 => return Some(answer.body),
-            429 | 503 => {
-                let wait_ms = retry_after_ms(&answer.body).max(READ_BACK_RETRY_MS_MIN);
-                tokio::time::sleep(Duration::from_millis(wait_ms)).await;
-            }
+            429 | 503 => match bench_http::classify(&answer) {
+                Verdict::Queued { ticket: given, poll_url, position, .. } => {
+                    if !wait_turn(shared, &poll_url, position).await {
+                        return None;
+                    }
+                    ticket = Some(given);
+                }
+                _ => {
+                    let wait_ms = retry_after_ms(&answer.body).max(READ_BACK_RETRY_MS_MIN);
+                    tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+                    ticket = None;
+                }
+            },
             _ => return None,
         }
     }
@@ -886,8 +910,9 @@ async fn register_surge_outlets(
                 .clamp(1, u64::from(lantern_core::ORDERS_PER_MINUTE_MAX));
             let backlog = (rate * u64::from(backlog_minutes)).min(u64::from(lantern_core::OPEN_ORDERS_MAX));
             let id = OUTLET_ID_BASE + outlet;
+            let name = outlet_name(outlet);
             let body = format!(
-                r#"{{"id":"mer_{id}","name":"Surge outlet {outlet}","catalog_id":"cat_1","orders_per_minute":{rate},"open_orders_max":{backlog}}}"#
+                r#"{{"id":"mer_{id}","name":"{name}","catalog_id":"cat_1","orders_per_minute":{rate},"open_orders_max":{backlog}}}"#
             );
             operator_post(target, &mut conn, "/v1/merchants", &format!("surge-outlet-{id}"), &body).await?;
             if let Some(bar) = &bar {
