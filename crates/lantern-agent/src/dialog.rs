@@ -125,7 +125,7 @@ impl<S: Shop> Agent<S> {
             Intent::Goodbye => t.say(text::goodbye(lang)),
             Intent::OutOfScope => match u.mentions.first() {
                 // Out of scope, but it names something to eat or drink: look for it.
-                Some(mention) => self.offer_search(t, &mention.text),
+                Some(mention) => self.offer_search(t, utterance, &mention.text),
                 None => t.say(text::out_of_scope(lang)),
             },
         }
@@ -233,24 +233,19 @@ impl<S: Shop> Agent<S> {
             .filter_map(|candidate| self.shop.item(*candidate).map(|info| (*candidate, info)))
             .take(self.config.results_shown_max)
             .collect();
-        let Some(first) = shown.first().map(|(item, _)| item.merchant) else {
+        if shown.is_empty() {
             return false;
-        };
-        let several_shops = shown.iter().any(|(item, _)| item.merchant != first);
-        let labels = shown
-            .iter()
-            .map(|(_, info)| {
-                let shop = several_shops.then(|| local_name(lang, &info.merchant_name));
-                text::choice(lang, &local_name(lang, &info.name), shop.as_deref(), info.price)
-            })
-            .collect();
+        }
+        let labels = text::choice_labels(lang, &shown);
         let refs = shown.iter().map(|(item, _)| *item).collect();
         self.ask_choice(t, question_text, labels, refs, question);
         true
     }
 
-    /// A phrase on no menu: say so, and offer what a search finds.
-    fn offer_search(&self, t: &mut Turn<'_>, phrase: &str) {
+    /// A phrase on no menu: say so, and offer what a search finds. The pick is read back into
+    /// `utterance` in the phrase's place, so "2杯奶茶 大杯 少糖" then "1" adds two large
+    /// less-sugar cups of the first result, not one plain one.
+    fn offer_search(&self, t: &mut Turn<'_>, utterance: &str, phrase: &str) {
         let lang = t.lang;
         t.say(text::not_on_menu(lang, phrase));
         let found = self.shop.search(phrase, None, self.config.results_shown_max);
@@ -260,7 +255,8 @@ impl<S: Shop> Agent<S> {
         }
         let refs: Vec<ItemRef> = found.iter().map(|found| found.item).collect();
         t.emit(AgentEvent::Results { items: found });
-        self.offer_items(t, text::did_you_mean(lang), &refs, Question::PickResult);
+        let question = Question::PickItem { utterance: utterance.to_string(), phrase: normalise(phrase) };
+        self.offer_items(t, text::did_you_mean(lang), &refs, question);
     }
 
     // -----------------------------------------------------------------------------------------
@@ -388,7 +384,7 @@ impl<S: Shop> Agent<S> {
             .iter()
             .find(|mention| !mention.resolved && !settled_phrases.contains(&mention.text.as_str()));
         if !asked && let Some(mention) = unknown {
-            self.offer_search(t, &mention.text);
+            self.offer_search(t, utterance, &mention.text);
             asked = true;
         }
         if added == Added::Nothing && !asked && u.unsure.is_empty() {

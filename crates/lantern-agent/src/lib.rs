@@ -146,7 +146,12 @@ impl<S: Shop> Agent<S> {
             let lexicon = self.lexicon.read();
             understand(&lexicon, &session.context(), text)
         };
-        let lang = understanding.language;
+        // A reply without a word in it ("1", "2" to a numbered question) says nothing about the
+        // shopper's language: the conversation keeps the one it had.
+        let lang = match session.language {
+            Some(last) if !text.chars().any(char::is_alphabetic) => last,
+            _ => understanding.language,
+        };
         session.language = Some(lang);
         let intent = understanding.intent;
 

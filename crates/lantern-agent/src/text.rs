@@ -213,6 +213,35 @@ pub(crate) fn choice(lang: Language, name: &str, shop: Option<&str>, price: Mone
     }
 }
 
+/// The labels of numbered items to choose from: each with its shop when they come from several.
+/// A shop's half in the shopper's language can be the same for several shops (the outlets of one
+/// chain: `茶颜 Tea House #3` and `#6` are both `茶颜`); then the shops are named whole, or the
+/// shopper could not tell the choices apart.
+pub(crate) fn choice_labels(
+    lang: Language,
+    shown: &[(lantern_nlu::ItemRef, crate::ItemInfo)],
+) -> Vec<String> {
+    let first = shown.first().map(|(item, _)| item.merchant);
+    let several_shops = shown.iter().any(|(item, _)| Some(item.merchant) != first);
+    let shop_names: Vec<String> =
+        shown.iter().map(|(_, info)| local_name(lang, &info.merchant_name)).collect();
+    let names_collide = shown.iter().zip(&shop_names).any(|((item, info), name)| {
+        shown.iter().zip(&shop_names).any(|((other, other_info), other_name)| {
+            other.merchant != item.merchant
+                && other_name == name
+                && other_info.merchant_name != info.merchant_name
+        })
+    });
+    shown
+        .iter()
+        .zip(&shop_names)
+        .map(|((_, info), local)| {
+            let shop = several_shops.then(|| if names_collide { info.merchant_name.as_str() } else { local });
+            choice(lang, &local_name(lang, &info.name), shop, info.price)
+        })
+        .collect()
+}
+
 pub(crate) fn switch_question(lang: Language, cart_shop: &str, new_shop: &str) -> String {
     match lang {
         Language::En => format!(
@@ -820,6 +849,47 @@ mod tests {
         assert_eq!(duration(Language::Zh, 24 * 60_000 + 1), "25分钟");
         assert_eq!(yuan_figure(Money::from_fen(2500)), "25");
         assert_eq!(yuan_figure(Money::from_fen(2550)), "25.50");
+    }
+
+    #[test]
+    fn choices_from_outlets_of_one_chain_name_the_outlets_whole() {
+        let info = |merchant: u64, merchant_name: &str| {
+            let item = lantern_nlu::ItemRef {
+                merchant: lantern_core::MerchantId::new(merchant),
+                item: lantern_core::ItemId::new(101),
+            };
+            let name = "珍珠奶茶 Pearl Milk Tea".to_string();
+            let price = Money::from_fen(1500);
+            (
+                item,
+                crate::ItemInfo {
+                    item,
+                    name,
+                    merchant_name: merchant_name.into(),
+                    price,
+                    options: Vec::new(),
+                },
+            )
+        };
+        let chain = [info(3, "茶颜 Tea House #3"), info(6, "茶颜 Tea House #6")];
+        assert_eq!(
+            choice_labels(Language::Zh, &chain),
+            ["珍珠奶茶 · 茶颜 Tea House #3 · 15.00元", "珍珠奶茶 · 茶颜 Tea House #6 · 15.00元"]
+        );
+        assert_eq!(
+            choice_labels(Language::En, &chain),
+            ["Pearl Milk Tea · Tea House #3 · ¥15.00", "Pearl Milk Tea · Tea House #6 · ¥15.00"]
+        );
+        let two_shops = [info(1, "灯笼茶饮 Lantern Tea"), info(2, "星光咖啡 Starlight Coffee")];
+        assert_eq!(
+            choice_labels(Language::Zh, &two_shops),
+            ["珍珠奶茶 · 灯笼茶饮 · 15.00元", "珍珠奶茶 · 星光咖啡 · 15.00元"]
+        );
+        assert_eq!(
+            choice_labels(Language::Zh, &two_shops[..1]),
+            ["珍珠奶茶 · 15.00元"],
+            "one shop: not named"
+        );
     }
 
     #[test]

@@ -424,3 +424,20 @@ async fn unknown_items_and_out_of_scope_get_honest_answers() {
     assert_eq!(greeting.text(), "您好！今天想喝点什么？");
     assert_eq!(chat.agent.stats().fast_path_turns, 3);
 }
+
+/// A phrase on no menu ("奶茶" is the end of two names) offers what a search finds; the number
+/// picked is read back into the message, so its quantity, size and sugar stay, and a reply of
+/// just a number keeps the conversation's language.
+#[tokio::test]
+async fn a_search_result_picked_keeps_the_quantity_and_options_asked_for() {
+    let mut chat = Chat::new();
+    let asked = chat.say("2杯奶茶 大杯 少糖").await;
+    assert!(asked.text().starts_with("菜单上没有找到“奶茶”。"), "{}", asked.text());
+    assert_eq!(asked.choices().map(Vec::len), Some(2));
+    let picked = chat.say("1").await;
+    assert_eq!(picked.text(), "已加入：珍珠奶茶 ×2（大杯，少糖）。准备好了就说“结账”。");
+    let cart = chat.session.cart();
+    assert_eq!(cart.len(), 1);
+    assert_eq!((cart[0].item.get(), cart[0].quantity, cart[0].size.map(|size| size.get())), (1, 2, Some(2)));
+    assert_eq!(cart[0].options_added.len(), 1, "less sugar");
+}
