@@ -6,7 +6,7 @@ use crate::class::{CLASS_COUNT, Class};
 use crate::config::{AdmissionConfig, ConfigError};
 use crate::drain::DrainMeter;
 use crate::limiter::Limiter;
-use crate::line::{EntryState, Line};
+use crate::line::{EntryState, Line, TicketEntry};
 
 /// Longest ETA ever quoted: past an hour the number means nothing to a shopper, and a stalled
 /// drain (rate near 0) must not overflow into nonsense.
@@ -312,9 +312,9 @@ impl Admission {
             self.lines[class_idx].touch(entry_idx, now_ms);
             return Err(self.state_of(ticket.class, entry_idx));
         }
-        let promoted_at_ms =
-            self.lines[class_idx].entry(entry_idx).clock_ms.saturating_sub(self.config.admitted_ttl_ms);
-        let stale = promoted_at_ms <= self.aged_through_ms;
+        let entry = *self.lines[class_idx].entry(entry_idx);
+        let promoted_at_ms = entry.clock_ms.saturating_sub(self.config.admitted_ttl_ms);
+        let stale = self.is_stale(&entry);
         if stale && self.busy() >= self.redeem_ceiling() {
             return Err(self.state_of(ticket.class, entry_idx));
         }
@@ -325,7 +325,7 @@ impl Admission {
         if !stale {
             self.note_redeem_ms(now_ms.saturating_sub(promoted_at_ms));
         }
-        self.forget_reservation(promoted_at_ms);
+        self.forget_reservation(stale);
         let state = self.lines[class_idx].remove(entry_idx);
         debug_assert!(state == EntryState::Admitted);
         debug_assert!(self.reserved > 0);
@@ -381,13 +381,13 @@ impl Admission {
     pub fn abandon(&mut self, ticket: Ticket, now_ms: u64) {
         let Some(entry_idx) = self.locate(ticket) else { return };
         let class_idx = ticket.class.index();
-        let until_ms = self.lines[class_idx].entry(entry_idx).clock_ms;
+        let stale = self.is_stale(self.lines[class_idx].entry(entry_idx));
         match self.lines[class_idx].remove(entry_idx) {
             EntryState::Waiting => {}
             EntryState::Admitted => {
                 debug_assert!(self.reserved > 0);
                 self.reserved = self.reserved.saturating_sub(1);
-                self.forget_reservation(until_ms.saturating_sub(self.config.admitted_ttl_ms));
+                self.forget_reservation(stale);
             }
             EntryState::Gone => return,
         }
@@ -472,10 +472,11 @@ impl Admission {
                 if until_ms > now_ms {
                     break;
                 }
+                let away = line.entry(entry_idx).away;
                 line.remove(entry_idx);
                 debug_assert!(self.reserved > 0);
                 self.reserved = self.reserved.saturating_sub(1);
-                if until_ms.saturating_sub(self.config.admitted_ttl_ms) <= self.aged_through_ms {
+                if away || until_ms.saturating_sub(self.config.admitted_ttl_ms) <= self.aged_through_ms {
                     self.stale_reserved = self.stale_reserved.saturating_sub(1);
                 }
                 self.counters[class_idx].expired += 1;
@@ -534,22 +535,50 @@ impl Admission {
                 break;
             }
             self.recent_promotions.pop_front();
-            let reserved = self.locate(ticket).is_some_and(|entry_idx| {
-                self.lines[ticket.class.index()].entry(entry_idx).state == EntryState::Admitted
+            // An away entry counted as stale when it was marked.
+            let reserved_here = self.locate(ticket).is_some_and(|entry_idx| {
+                let entry = self.lines[ticket.class.index()].entry(entry_idx);
+                entry.state == EntryState::Admitted && !entry.away
             });
-            if reserved {
+            if reserved_here {
                 self.stale_reserved += 1;
             }
         }
         self.aged_through_ms = self.aged_through_ms.max(aged_through_ms);
     }
 
-    /// A reservation promoted at `promoted_at_ms` ends (redeemed or given up): one stale fewer if
-    /// it had aged.
-    fn forget_reservation(&mut self, promoted_at_ms: u64) {
-        if promoted_at_ms <= self.aged_through_ms {
+    /// A reservation ends (redeemed or given up): one stale fewer if it was.
+    fn forget_reservation(&mut self, stale: bool) {
+        if stale {
             self.stale_reserved = self.stale_reserved.saturating_sub(1);
         }
+    }
+
+    /// Whether an admitted entry's reservation is stale: its holder was away when it was
+    /// promoted, or is not back within the grace.
+    fn is_stale(&self, entry: &TicketEntry) -> bool {
+        entry.away || entry.clock_ms.saturating_sub(self.config.admitted_ttl_ms) <= self.aged_through_ms
+    }
+
+    /// Nobody was there to take a promoted ticket's slot (no request held for it, no long poll
+    /// waiting on it): its holder will come back, if ever, at its own pace. Its reservation goes
+    /// stale at once instead of keeping others out for the grace, and the next in line may be
+    /// promoted. The ticket stays admitted until its TTL; a holder who comes back takes a slot
+    /// over the limit, up to the ceiling. Without this, a crowd of tickets whose holders had
+    /// left (chat shoppers answered with a ticket after their line wait, who went elsewhere)
+    /// was promoted at once and held the gateway still for the grace, a few times a surge.
+    /// Anything but an admitted, not yet stale ticket is ignored.
+    pub fn mark_away(&mut self, ticket: Ticket, now_ms: u64) {
+        let now_ms = self.settle(now_ms);
+        let Some(entry_idx) = self.locate(ticket) else { return };
+        let class_idx = ticket.class.index();
+        let entry = *self.lines[class_idx].entry(entry_idx);
+        if entry.state != EntryState::Admitted || self.is_stale(&entry) {
+            return;
+        }
+        self.lines[class_idx].set_away(entry_idx);
+        self.stale_reserved += 1;
+        self.promote(now_ms);
     }
 
     /// Slots taken: requests in flight, and reservations still within their grace. Stale ones

@@ -47,6 +47,9 @@ pub(crate) struct TicketEntry {
     list_prev_seq: u64,
     list_next_seq: u64,
     pub(crate) state: EntryState,
+    /// Admitted while nobody was there to take the slot ([`crate::Admission::mark_away`]): its
+    /// reservation is stale from then on, whatever the grace.
+    pub(crate) away: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,11 +133,18 @@ impl Line {
             list_prev_seq: SEQ_NONE,
             list_next_seq: SEQ_NONE,
             state: EntryState::Waiting,
+            away: false,
         });
         self.waiting_flags.set(flag_idx);
         self.list_push_back(ListKind::Idle, self.entries.len() - 1);
         self.n_waiting += 1;
         seq
+    }
+
+    /// Marks an admitted entry's holder away (see [`TicketEntry::away`]).
+    pub(crate) fn set_away(&mut self, entry_idx: usize) {
+        debug_assert!(self.entries[entry_idx].state == EntryState::Admitted);
+        self.entries[entry_idx].away = true;
     }
 
     /// A poll: the ticket is alive as of `now_ms`.

@@ -311,39 +311,55 @@ impl App {
     }
 
     /// Hands the tickets promoted since the last call their slots: a parked command is
-    /// submitted at once for its request, a long poll is woken.
+    /// submitted at once for its request, a long poll (or a request held in line) is woken, and
+    /// a ticket nobody is waiting on has its holder marked away ([`Admission::mark_away`]).
     fn wake_promoted(self: &Arc<App>, mut admission: parking_lot::MutexGuard<'_, Admission>) {
         let mut promoted = Vec::new();
         admission.take_promoted(&mut promoted);
         drop(admission);
-        if promoted.is_empty() {
-            return;
-        }
-        let mut handed_over = Vec::new();
-        {
-            let mut parked = self.parked.lock();
-            let waiters = self.waiters.lock();
-            for ticket in promoted {
-                let key = ticket_key(ticket);
-                if let Some(command) = parked.remove(&key) {
-                    handed_over.push((ticket, command));
-                } else if let Some((notify, _)) = waiters.get(&key) {
-                    notify.notify_one();
+        // Marking a ticket away can promote the next; a few rounds settle a crowd of them, and
+        // the next call or tick takes up whatever is left.
+        for _round in 0..WAKE_ROUNDS_MAX {
+            if promoted.is_empty() {
+                return;
+            }
+            let mut handed_over = Vec::new();
+            let mut away = Vec::new();
+            {
+                let mut parked = self.parked.lock();
+                let waiters = self.waiters.lock();
+                for ticket in promoted.drain(..) {
+                    let key = ticket_key(ticket);
+                    if let Some(command) = parked.remove(&key) {
+                        handed_over.push((ticket, command));
+                    } else if let Some((notify, _)) = waiters.get(&key) {
+                        notify.notify_one();
+                    } else {
+                        away.push(ticket);
+                    }
                 }
             }
-        }
-        for (ticket, parked) in handed_over {
+            for (ticket, parked) in handed_over {
+                let now_ms = self.now().unix_ms();
+                let redeemed = self.admission.lock().redeem(ticket, now_ms);
+                match redeemed {
+                    Ok(permit) => {
+                        let waited_ms =
+                            u64::try_from(parked.parked_at.elapsed().as_millis()).unwrap_or(u64::MAX);
+                        *parked.handoff.lock() =
+                            Some((PermitGuard::new(self, Some(permit)), waited_ms.max(1)));
+                        self.sequencer.try_submit_into(parked.command, parked.slot);
+                    }
+                    // Promoted and lapsed before this ran (a stall longer than the admitted TTL).
+                    Err(_) => parked.slot.refuse(SubmitError::Overloaded { capacity: 0 }),
+                }
+            }
             let now_ms = self.now().unix_ms();
-            let redeemed = self.admission.lock().redeem(ticket, now_ms);
-            match redeemed {
-                Ok(permit) => {
-                    let waited_ms = u64::try_from(parked.parked_at.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    *parked.handoff.lock() = Some((PermitGuard::new(self, Some(permit)), waited_ms.max(1)));
-                    self.sequencer.try_submit_into(parked.command, parked.slot);
-                }
-                // Promoted and lapsed before this ran (a stall longer than the admitted TTL).
-                Err(_) => parked.slot.refuse(SubmitError::Overloaded { capacity: 0 }),
+            let mut admission = self.admission.lock();
+            for ticket in away {
+                admission.mark_away(ticket, now_ms);
             }
+            admission.take_promoted(&mut promoted);
         }
     }
 
@@ -653,7 +669,9 @@ impl App {
             // Under the admission lock: the completion that promotes this ticket finds it.
             self.parked.lock().insert(ticket_key(ticket), command);
         }
-        drop(admission);
+        // This call may have promoted tickets (a reservation going stale frees room): hand them
+        // over now rather than at the next completion or tick, up to 100 ms away.
+        self.wake_promoted(admission);
         match decision {
             Decision::Admit(permit) => Ok((PermitGuard::new(self, Some(permit)), None)),
             Decision::Wait { ticket, eta_ms, .. } if may_wait && eta_ms <= self.config.line_wait_ms => {
@@ -960,6 +978,9 @@ struct Queued {
 /// How often a held request that could not register for a wake-up ([`WAITERS_MAX`]) looks at
 /// its place in line; a registered one is woken by its promotion.
 const LINE_WAIT_REFRESH_MS: u64 = 100;
+/// Rounds of hand-overs one [`App::wake_promoted`] runs: marking a promoted ticket's holder away
+/// can promote the next.
+const WAKE_ROUNDS_MAX: usize = 16;
 /// The ETA given with its own ticket to a holder who came back after the grace while the slots
 /// are at the ceiling ([`Admission::redeem_ceiling`]): a slot frees within a few ledger commits.
 const CEILING_RETRY_MS: u64 = 100;

@@ -170,6 +170,18 @@ impl Metrics {
                 admission.per_class[class.index()].waiting
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP lantern_waiting_room_reserved_by_class Promoted tickets holding a slot until their holders come back, by class.\n# TYPE lantern_waiting_room_reserved_by_class gauge"
+        );
+        for class in Class::ALL {
+            let _ = writeln!(
+                out,
+                "lantern_waiting_room_reserved_by_class{{class=\"{}\"}} {}",
+                class.as_str(),
+                admission.per_class[class.index()].reserved
+            );
+        }
         let gauges: [(&str, &str, String); 13] = [
             (
                 "lantern_concurrency_limit",

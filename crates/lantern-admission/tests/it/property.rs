@@ -26,6 +26,10 @@ enum Op {
     Redeem {
         pick: usize,
     },
+    /// The gateway found nobody waiting on a promoted ticket.
+    MarkAway {
+        pick: usize,
+    },
     Complete {
         pick: usize,
         slow: bool,
@@ -43,6 +47,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(class_idx, late_ms)| Op::Admit { class_idx, late_ms }),
         3 => any::<usize>().prop_map(|pick| Op::Poll { pick }),
         2 => any::<usize>().prop_map(|pick| Op::Redeem { pick }),
+        1 => any::<usize>().prop_map(|pick| Op::MarkAway { pick }),
         4 => (any::<usize>(), any::<bool>(), prop::bool::weighted(0.1))
             .prop_map(|(pick, slow, overloaded)| Op::Complete { pick, slow, overloaded }),
         1 => Just(Op::Expire),
@@ -139,6 +144,12 @@ impl World {
                 if let Some(&ticket) = self.tickets.get(pick % self.tickets.len().max(1)) {
                     let now_ms = self.call_at(self.now_ms);
                     self.admission.poll(ticket, now_ms);
+                }
+            }
+            Op::MarkAway { pick } => {
+                if let Some(&ticket) = self.tickets.get(pick % self.tickets.len().max(1)) {
+                    let now_ms = self.call_at(self.now_ms);
+                    self.admission.mark_away(ticket, now_ms);
                 }
             }
             Op::Redeem { pick } => {

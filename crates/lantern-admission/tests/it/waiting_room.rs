@@ -411,6 +411,42 @@ fn stale_reservations_never_keep_others_out_and_late_holders_stop_at_the_ceiling
     assert_eq!((stats.in_flight, stats.reserved, stats.stale_reserved), (0, 0, 0));
 }
 
+/// A promoted ticket nobody is waiting on (the gateway has no request held for it and no long
+/// poll) stops keeping others out at once, not after the grace; its holder can still redeem it,
+/// and its staleness is counted once, whatever happens next.
+#[test]
+fn a_promoted_ticket_whose_holder_is_away_stops_keeping_others_out_at_once() {
+    let mut admission = Admission::new(fixed_limit(1));
+    let alice = admit_permit(&mut admission, Class::Checkout, 0);
+    let (bob, _) = admit_ticket(&mut admission, Class::Checkout, 10);
+    let (carol, _) = admit_ticket(&mut admission, Class::Checkout, 10);
+    let (dave, _) = admit_ticket(&mut admission, Class::Checkout, 10);
+    admission.complete(alice, 1_000, false, 100);
+    assert!(matches!(admission.peek(bob), TicketState::Admitted { .. }));
+    assert!(matches!(admission.peek(carol), TicketState::Waiting { .. }));
+    admission.mark_away(bob, 100);
+    assert!(matches!(admission.peek(carol), TicketState::Admitted { .. }), "carol promoted at once");
+    admission.mark_away(bob, 100);
+    admission.mark_away(dave, 100);
+    let stats = admission.stats();
+    assert_eq!(
+        (stats.reserved, stats.stale_reserved),
+        (2, 1),
+        "marking twice, or a waiting ticket, counts nothing"
+    );
+    // Past the grace Carol's reservation ages (Bob's was counted already), and Dave is promoted.
+    admission.expire(100 + RESERVATION_GRACE_MS);
+    let stats = admission.stats();
+    assert_eq!((stats.reserved, stats.stale_reserved), (3, 2), "bob and carol stale, dave just promoted");
+    let bob_permit = admission.redeem(bob, 700).expect("bob's ticket still good");
+    let stats = admission.stats();
+    assert_eq!((stats.in_flight, stats.reserved, stats.stale_reserved), (1, 2, 1));
+    admission.complete(bob_permit, 1_000, false, 800);
+    admission.expire(100 + ADMITTED_TTL_MS + RESERVATION_GRACE_MS);
+    let stats = admission.stats();
+    assert_eq!((stats.in_flight, stats.reserved, stats.stale_reserved), (0, 0, 0));
+}
+
 /// Reservations that age past the grace and then expire unredeemed are counted out again.
 #[test]
 fn stale_reservations_that_expire_are_counted_out() {

@@ -195,7 +195,8 @@ async fn late_holders_never_block_the_gateway_and_stop_at_twice_the_limit() {
     }
     server.gate.open();
     alice.await.unwrap().ok(201);
-    // Nobody comes back: each grace that ends promotes the next ticket (a poll settles the room).
+    // Nobody waits on them (no long poll): each promoted holder counts as away at once, and the
+    // next is promoted.
     for ticket in &tickets {
         let mut polls = 0;
         while poll(&server, ticket, "").await.ok(200)["status"] != "admitted" {

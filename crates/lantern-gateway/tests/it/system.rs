@@ -102,6 +102,7 @@ async fn metrics_count_what_happens() {
         "lantern_waiting_room_drain_per_second",
         "lantern_ledger_commit_seconds_total",
         "lantern_waiting_room_tickets{class=\"claim\"}",
+        "lantern_waiting_room_reserved_by_class{class=\"chat\"}",
         "lantern_request_duration_seconds_count{class=\"browse\"}",
         "lantern_admission_total{class=\"checkout\",decision=\"shed\"}",
     ] {
