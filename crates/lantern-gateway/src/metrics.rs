@@ -158,29 +158,24 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP lantern_waiting_room_tickets Tickets waiting now, by class.\n# TYPE lantern_waiting_room_tickets gauge"
-        );
-        for class in Class::ALL {
-            let _ = writeln!(
-                out,
-                "lantern_waiting_room_tickets{{class=\"{}\"}} {}",
-                class.as_str(),
-                admission.per_class[class.index()].waiting
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP lantern_waiting_room_reserved_by_class Promoted tickets holding a slot until their holders come back, by class.\n# TYPE lantern_waiting_room_reserved_by_class gauge"
-        );
-        for class in Class::ALL {
-            let _ = writeln!(
-                out,
-                "lantern_waiting_room_reserved_by_class{{class=\"{}\"}} {}",
-                class.as_str(),
-                admission.per_class[class.index()].reserved
-            );
+        let by_class: [(&str, &str, ClassGauge); 2] = [
+            ("lantern_waiting_room_tickets", "Tickets waiting now, by class.", |class| class.waiting),
+            (
+                "lantern_waiting_room_reserved_by_class",
+                "Promoted tickets holding a slot until their holders come back, by class.",
+                |class| class.reserved,
+            ),
+        ];
+        for (name, help, value) in by_class {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for class in Class::ALL {
+                let _ = writeln!(
+                    out,
+                    "{name}{{class=\"{}\"}} {}",
+                    class.as_str(),
+                    value(&admission.per_class[class.index()])
+                );
+            }
         }
         let gauges: [(&str, &str, String); 13] = [
             (
@@ -267,6 +262,9 @@ pub fn latency_bounds_us() -> Vec<u64> {
 }
 
 /// Microseconds as decimal seconds, without floats.
+/// Reads one per-class figure from the admission's statistics.
+type ClassGauge = fn(&lantern_admission::ClassStats) -> u64;
+
 fn seconds(us: u64) -> String {
     format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
 }
