@@ -312,11 +312,13 @@ impl App {
 
     /// Hands the tickets promoted since the last call their slots: a parked command is
     /// submitted at once for its request, a long poll (or a request held in line) is woken, and
-    /// a ticket nobody is waiting on has its holder marked away ([`Admission::mark_away`]).
+    /// a ticket nobody is waiting on, issued over [`TICKET_FRESH_MS`] ago, has its holder marked
+    /// away ([`Admission::mark_away`]).
     fn wake_promoted(self: &Arc<App>, mut admission: parking_lot::MutexGuard<'_, Admission>) {
         let mut promoted = Vec::new();
         admission.take_promoted(&mut promoted);
         drop(admission);
+        let now_ms = self.now().unix_ms();
         // Marking a ticket away can promote the next; a few rounds settle a crowd of them, and
         // the next call or tick takes up whatever is left.
         for _round in 0..WAKE_ROUNDS_MAX {
@@ -334,7 +336,7 @@ impl App {
                         handed_over.push((ticket, command));
                     } else if let Some((notify, _)) = waiters.get(&key) {
                         notify.notify_one();
-                    } else {
+                    } else if now_ms.saturating_sub(ticket.issued_at_ms) >= TICKET_FRESH_MS {
                         away.push(ticket);
                     }
                 }
@@ -981,6 +983,10 @@ const LINE_WAIT_REFRESH_MS: u64 = 100;
 /// Rounds of hand-overs one [`App::wake_promoted`] runs: marking a promoted ticket's holder away
 /// can promote the next.
 const WAKE_ROUNDS_MAX: usize = 16;
+/// A promoted ticket younger than this is not taken for away when nobody waits on it: its
+/// holder is still receiving it (a chat turn's own queued write is promoted the moment the turn
+/// ends, before the page can follow the ticket).
+const TICKET_FRESH_MS: u64 = 1_000;
 /// The ETA given with its own ticket to a holder who came back after the grace while the slots
 /// are at the ceiling ([`Admission::redeem_ceiling`]): a slot frees within a few ledger commits.
 const CEILING_RETRY_MS: u64 = 100;

@@ -195,8 +195,8 @@ async fn late_holders_never_block_the_gateway_and_stop_at_twice_the_limit() {
     }
     server.gate.open();
     alice.await.unwrap().ok(201);
-    // Nobody waits on them (no long poll): each promoted holder counts as away at once, and the
-    // next is promoted.
+    // Nobody comes back: each grace that ends promotes the next ticket (a poll settles the room;
+    // the tickets are fresh, so their holders are not yet taken for away).
     for ticket in &tickets {
         let mut polls = 0;
         while poll(&server, ticket, "").await.ok(200)["status"] != "admitted" {
@@ -227,6 +227,32 @@ async fn late_holders_never_block_the_gateway_and_stop_at_twice_the_limit() {
     bob.await.unwrap().ok(201);
     server.send(claim_with_ticket(&server, 3, &tickets[1])).await.ok(201);
     server.send(claim_with_ticket(&server, 4, &tickets[2])).await.ok(201);
+    let stats = server.app.admission.lock().stats();
+    assert_eq!((stats.in_flight, stats.reserved, stats.stale_reserved), (0, 0, 0));
+}
+
+/// A ticket promoted while nobody follows it (no long poll, no request held for it), issued a
+/// while ago, is its holder's away: its slot is not kept from others for the grace, and the
+/// ticket still gets its holder in when they come back.
+#[tokio::test]
+async fn a_promoted_ticket_nobody_follows_does_not_keep_the_slot() {
+    let mut config = one_at_a_time([10, 10, 10, 10, 10]);
+    config.admission.reservation_grace_ms = 30_000;
+    config.admission.admitted_ttl_ms = 60_000;
+    let server = Server::with_config(config).await;
+    server.gate.close();
+    let alice = occupy(&server, 1).await;
+    let bob = server.claim(&server.shopper(2), FESTIVAL).await;
+    let ticket = assert_queued(&bob, 1);
+    // Past the freshness window: Bob has had time to follow his ticket, and did not.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    server.gate.open();
+    alice.await.unwrap().ok(201);
+    assert_eq!(poll(&server, &ticket, "").await.ok(200)["status"], "admitted");
+    let stats = server.app.admission.lock().stats();
+    assert_eq!((stats.reserved, stats.stale_reserved), (1, 1), "promoted, away, well within the grace");
+    server.claim(&server.shopper(3), FESTIVAL).await.ok(201);
+    server.send(claim_with_ticket(&server, 2, &ticket)).await.ok(201);
     let stats = server.app.admission.lock().stats();
     assert_eq!((stats.in_flight, stats.reserved, stats.stale_reserved), (0, 0, 0));
 }
