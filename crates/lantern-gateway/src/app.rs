@@ -985,8 +985,10 @@ const LINE_WAIT_REFRESH_MS: u64 = 100;
 const WAKE_ROUNDS_MAX: usize = 16;
 /// A promoted ticket younger than this is not taken for away when nobody waits on it: its
 /// holder is still receiving it (a chat turn's own queued write is promoted the moment the turn
-/// ends, before the page can follow the ticket).
-const TICKET_FRESH_MS: u64 = 1_000;
+/// ends, before the page can follow the ticket). Short: at a surge's opening, tickets answered
+/// at once to chat shoppers who then left were promoted within a second of their issue, and a
+/// second's exemption brought back a stall of half a second with nothing in flight.
+const TICKET_FRESH_MS: u64 = 100;
 /// The ETA given with its own ticket to a holder who came back after the grace while the slots
 /// are at the ceiling ([`Admission::redeem_ceiling`]): a slot frees within a few ledger commits.
 const CEILING_RETRY_MS: u64 = 100;
