@@ -341,9 +341,22 @@ impl App {
                     }
                 }
             }
-            for (ticket, parked) in handed_over {
+            // One lock a round: redeem the parked tickets, mark the away ones, and take what that
+            // promoted; the hand-overs themselves run outside it.
+            let redeemed: Vec<_> = {
                 let now_ms = self.now().unix_ms();
-                let redeemed = self.admission.lock().redeem(ticket, now_ms);
+                let mut admission = self.admission.lock();
+                let redeemed = handed_over
+                    .into_iter()
+                    .map(|(ticket, parked)| (admission.redeem(ticket, now_ms), parked))
+                    .collect();
+                for ticket in away {
+                    admission.mark_away(ticket, now_ms);
+                }
+                admission.take_promoted(&mut promoted);
+                redeemed
+            };
+            for (redeemed, parked) in redeemed {
                 match redeemed {
                     Ok(permit) => {
                         let waited_ms =
@@ -356,12 +369,6 @@ impl App {
                     Err(_) => parked.slot.refuse(SubmitError::Overloaded { capacity: 0 }),
                 }
             }
-            let now_ms = self.now().unix_ms();
-            let mut admission = self.admission.lock();
-            for ticket in away {
-                admission.mark_away(ticket, now_ms);
-            }
-            admission.take_promoted(&mut promoted);
         }
     }
 
@@ -459,19 +466,17 @@ impl App {
                 }
                 // Waiting, or its turn come while the slots are at the ceiling (this request
                 // ran so late that its reservation went stale).
-                Err(state @ (TicketState::Waiting { .. } | TicketState::Admitted { .. })) => {
+                Err(state) => {
+                    let Some((position, eta_ms)) = place_in_line(state) else {
+                        return Err(ticket_lapsed());
+                    };
                     if tokio::time::Instant::now() >= deadline {
                         // Not yet: the shopper keeps this place in line with the ticket.
                         held.ticket = None;
-                        let (position, eta_ms) = match state {
-                            TicketState::Waiting { position, eta_ms } => (position, eta_ms),
-                            _ => (1, CEILING_RETRY_MS),
-                        };
                         return Err(self.ticket_answer(queued.ticket, class, shopper, position, eta_ms));
                     }
                     matches!(state, TicketState::Admitted { .. })
                 }
-                Err(TicketState::Gone) => return Err(ticket_lapsed()),
             };
             // A registered request is woken by its promotion (a completion promotes and
             // notifies; a notification sent before this wait is kept), so it looks on its own
@@ -553,13 +558,12 @@ impl App {
                             let answer = self.submit_wrapped_measured(&mut permit, unparked.command).await?;
                             Ok((answer, line_wait_ms))
                         }
-                        Err(TicketState::Waiting { position, eta_ms }) => {
-                            Err(self.ticket_answer(queued.ticket, class, shopper, position, eta_ms))
-                        }
-                        Err(TicketState::Admitted { .. }) => {
-                            Err(self.ticket_answer(queued.ticket, class, shopper, 1, CEILING_RETRY_MS))
-                        }
-                        Err(TicketState::Gone) => Err(ticket_lapsed()),
+                        Err(state) => Err(match place_in_line(state) {
+                            Some((position, eta_ms)) => {
+                                self.ticket_answer(queued.ticket, class, shopper, position, eta_ms)
+                            }
+                            None => ticket_lapsed(),
+                        }),
                     };
                 }
                 // Submitted for this request already: its answer comes within the request deadline.
@@ -648,18 +652,13 @@ impl App {
             let ticket = Ticket { class, seq: signed.seq, issued_at_ms: signed.issued_at.unix_ms() };
             match admission.redeem(ticket, now_ms) {
                 Ok(permit) => return Ok((PermitGuard::new(self, Some(permit)), None)),
-                Err(TicketState::Waiting { position, eta_ms }) => {
-                    drop(admission);
-                    return Err(self.waiting(text.to_owned(), position, eta_ms));
+                Err(state) => {
+                    // Gone: queue afresh below.
+                    if let Some((position, eta_ms)) = place_in_line(state) {
+                        drop(admission);
+                        return Err(self.waiting(text.to_owned(), position, eta_ms));
+                    }
                 }
-                // Its turn, but back so late that the slots are at the ceiling: the same ticket
-                // again, first in line, for a moment.
-                Err(TicketState::Admitted { .. }) => {
-                    drop(admission);
-                    return Err(self.waiting(text.to_owned(), 1, CEILING_RETRY_MS));
-                }
-                // Gone: queue afresh below.
-                Err(TicketState::Gone) => {}
             }
         }
         let decision = admission.admit(class, now_ms);
@@ -960,6 +959,17 @@ fn keyed_answer(outcome: Outcome) -> Answer {
     match outcome {
         Outcome::Keyed { replayed, answer } => Answer { replayed, result: *answer },
         other => Answer { replayed: false, result: Ok(other) },
+    }
+}
+
+/// Where a ticket that could not be redeemed stands, to answer with it: its place while it
+/// waits; first in line, for a moment, when its turn came but its holder is back so late that the
+/// slots are at the ceiling ([`Admission::redeem_ceiling`]); `None` when it is gone.
+fn place_in_line(state: TicketState) -> Option<(u64, u64)> {
+    match state {
+        TicketState::Waiting { position, eta_ms } => Some((position, eta_ms)),
+        TicketState::Admitted { .. } => Some((1, CEILING_RETRY_MS)),
+        TicketState::Gone => None,
     }
 }
 
