@@ -6,8 +6,12 @@
 //! last measurement stands.
 //!
 //! What an unqueued window does show is a floor: the server granted that many a second, so it can.
-//! The last one is kept as the *served rate* and is where the next queue's estimate starts when it
-//! is higher than the last measurement (or there is none). Without it, a queue forming after a
+//! The highest is kept as the *served rate* and is where the next queue's estimate starts when it
+//! is higher than the last measurement (or there is none). A slower unqueued window is no
+//! evidence of a slower server, only of fewer arrivals: keeping the last one instead let a quiet
+//! spell (`lantern bench http` idles while its Redis peer runs) wipe out the rate served before
+//! it, and the next queue started from the guess again. Should the server really have slowed,
+//! the queue's own first windows bring the estimate down. Without it, a queue forming after a
 //! quiet spell started from a guess (the admission's limit over its target latency), and when the
 //! guess was low the first arrivals' ETAs passed the line wait: they were answered with tickets
 //! instead of held, the tickets' round trips took the cores the line needed, the first window then
@@ -27,7 +31,7 @@ pub(crate) struct DrainMeter {
     waited_in_window: bool,
     /// Smoothed grants per 1000 s (milli-grants per second), once measured or seeded.
     rate_milli_per_s: Option<u64>,
-    /// Grants per 1000 s of the last whole window in which nobody waited; zero before one.
+    /// Grants per 1000 s of the busiest whole window in which nobody waited; zero before one.
     served_milli_per_s: u64,
 }
 
@@ -76,7 +80,7 @@ impl DrainMeter {
             };
             self.rate_milli_per_s = Some(smoothed);
         } else {
-            self.served_milli_per_s = sample_milli;
+            self.served_milli_per_s = self.served_milli_per_s.max(sample_milli);
         }
         self.restart(now_ms, waiting);
     }
@@ -146,5 +150,20 @@ mod tests {
         meter.tick(6300, false);
         meter.tick(6400, true);
         assert_eq!(meter.rate_milli_per_s(GUESS), 45_000_000, "a slower served rate is no evidence");
+    }
+
+    #[test]
+    fn a_quiet_spell_does_not_wipe_out_the_rate_served_before_it() {
+        let mut meter = DrainMeter::new(0);
+        grant(&mut meter, 40_000);
+        meter.tick(1000, false);
+        // Fifteen quiet seconds, then a trickle: windows of few grants, nobody waiting.
+        grant(&mut meter, 10);
+        meter.tick(16_000, false);
+        grant(&mut meter, 3);
+        meter.tick(17_000, false);
+        assert_eq!(meter.rate_milli_per_s(GUESS), 40_000_000, "still the 40,000 a second served");
+        meter.tick(17_100, true);
+        assert_eq!(meter.rate_milli_per_s(GUESS), 40_000_000, "the queue starts from it");
     }
 }

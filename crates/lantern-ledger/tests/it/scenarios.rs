@@ -1076,3 +1076,46 @@ fn a_refused_coupon_order_leaves_its_coupon_in_the_wallet_not_held() {
     assert_eq!(receipt.discount, Money::from_fen(500));
     assert_eq!(stats(&ledger, campaign).n_issued, 1);
 }
+
+// ---- tables sized ahead ----------------------------------------------------------------------
+
+#[test]
+fn a_ledger_sized_ahead_starts_empty_and_answers_as_one_sized_for_nothing() {
+    // Sized tables are filled once and cleared to touch their memory (`presized`): nothing of
+    // that filling may show, whatever the shopper ids, keys and scopes that follow.
+    let sized_config =
+        lantern_ledger::LedgerConfig { expected_shoppers: 4_096, expected_orders: 4_096, ..config() };
+    let mut sized = Ledger::new(sized_config);
+    let mut plain = Ledger::new(config());
+    for command in setup_commands() {
+        assert_eq!(sized.apply(&command, T0), plain.apply(&command, T0), "{}", command.kind());
+    }
+    let (sized_memory, plain_memory) = (sized.memory_estimate(), plain.memory_estimate());
+    assert!(sized_memory.wallet_bytes > plain_memory.wallet_bytes, "the wallets were not sized ahead");
+    assert!(sized_memory.idempotency_bytes > plain_memory.idempotency_bytes, "the keys were not sized ahead");
+    assert_eq!(sized_memory.n_wallets, 0);
+    let campaign = CampaignId::new(1);
+    for n in 0..64u64 {
+        let now = at(n * 60_000);
+        let commands = [
+            claim(ShopperId::new(n), campaign, None),
+            coupon_order(ShopperId::new(n), campaign, TEA_KIOSK, &format!("order-{n}")),
+            Command::Keyed {
+                scope: n,
+                key: IdempotencyKey::new(format!("quote-{n}")).expect("printable"),
+                fingerprint: 0,
+                command: Box::new(quote(ShopperId::new(n), TEA_HOUSE, one_tea(), CouponChoice::None)),
+            },
+        ];
+        for command in commands {
+            assert_eq!(
+                sized.apply(&command, now),
+                plain.apply(&command, now),
+                "{} for shopper {n}",
+                command.kind()
+            );
+        }
+    }
+    assert_eq!(sized.memory_estimate().n_wallets, plain.memory_estimate().n_wallets);
+    assert_eq!(sized.memory_estimate().n_orders, plain.memory_estimate().n_orders);
+}
