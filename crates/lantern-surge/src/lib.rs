@@ -25,4 +25,6 @@ pub use profile::{Profile, ProfileError};
 pub use random::{Zipf, draw, mix};
 pub use recorder::{Answer, Gauges, Recorder};
 pub use report::{AuditCheck, Report, RunReport, Summary};
-pub use workload::{Arrival, Channel, MINUTE_MS, NextTry, Refusal, Workload, chat_messages};
+pub use workload::{
+    Arrival, CHAT_RECONFIRMS_MAX, Channel, MINUTE_MS, NextTry, Refusal, Workload, chat_messages,
+};

@@ -193,6 +193,12 @@ const DRINK_NAMES: [&str; 5] = ["珍珠奶茶", "杨枝甘露", "多肉葡萄", 
 /// sugar as in the arrival's cart) at `shop` when given (the name of the arrival's outlet where
 /// the agent knows many shops, as a shopper ordering from the shop in front of them would),
 /// check out, confirm the quote.
+/// Times a chat shopper says the last message ("好的") again when the agent answers it with a
+/// fresh quote instead of the order, as a shopper would. The agent re-quotes when the quote's
+/// hold lapsed before the "yes" (at hundreds of times real speed, a hold of minutes is under a
+/// second of wall clock), and never places an order on a lapsed quote.
+pub const CHAT_RECONFIRMS_MAX: u32 = 1;
+
 pub fn chat_messages(arrival: &Arrival, shop: Option<&str>) -> [String; 4] {
     let line = &arrival.line;
     let name = usize::try_from(line.item.get().saturating_sub(DRINK_FIRST))

@@ -45,6 +45,8 @@ struct Conversation {
     sent: usize,
     /// A turn said a shop was busy.
     busy: bool,
+    /// Times the last message was said again to a fresh quote ([`lantern_surge::CHAT_RECONFIRMS_MAX`]).
+    reconfirms: u32,
     began: Instant,
 }
 
@@ -138,6 +140,7 @@ impl Chats {
             messages,
             sent: 0,
             busy: false,
+            reconfirms: 0,
             began: Instant::now(),
         });
         true
@@ -206,14 +209,24 @@ impl Drop for Chats {
 /// One turn of `conversation`.
 async fn turn(agent: &Agent<GatewayShop>, mut conversation: Conversation) -> (Conversation, Option<OrderId>) {
     let shopper: ShopperId = conversation.arrival.shopper;
-    let mut busy = false;
+    let (mut busy, mut quoted) = (false, false);
     let outcome = agent
         .turn(&mut conversation.session, shopper, &conversation.messages[conversation.sent], &mut |event| {
             busy |= matches!(event, AgentEvent::Busy { .. });
+            quoted |= matches!(event, AgentEvent::Quote { .. });
         })
         .await;
     conversation.sent += 1;
     conversation.busy |= busy;
+    // The "yes" met a lapsed hold and a fresh quote: say it again.
+    if outcome.placed.is_none()
+        && quoted
+        && conversation.sent == conversation.messages.len()
+        && conversation.reconfirms < lantern_surge::CHAT_RECONFIRMS_MAX
+    {
+        conversation.sent -= 1;
+        conversation.reconfirms += 1;
+    }
     (conversation, outcome.placed)
 }
 

@@ -677,7 +677,9 @@ async fn chat_order(shared: &Shared, authorization: &str, arrival: &Arrival) -> 
     // (Unnamed, every chat went to the first shop with the drink, a demo shop whose kitchen was
     // full within seconds, so 40 of 20,000 chats ordered.)
     let shop = outlet_name(arrival.merchant.get());
-    for message in lantern_surge::chat_messages(arrival, Some(&shop)) {
+    let messages = lantern_surge::chat_messages(arrival, Some(&shop));
+    let (mut next, mut reconfirms) = (0, 0);
+    while let Some(message) = messages.get(next) {
         let body = serde_json::json!({ "message": message, "session_id": session }).to_string();
         let request = client::request(
             "POST",
@@ -698,9 +700,10 @@ async fn chat_order(shared: &Shared, authorization: &str, arrival: &Arrival) -> 
         let Ok(turn) = serde_json::from_slice::<serde_json::Value>(&answer.body) else {
             return Answer::Failed;
         };
-        busy |= turn["events"]
-            .as_array()
-            .is_some_and(|events| events.iter().any(|event| event["type"] == "busy"));
+        let has_event = |kind: &str| {
+            turn["events"].as_array().is_some_and(|events| events.iter().any(|event| event["type"] == kind))
+        };
+        busy |= has_event("busy");
         if let Some(order) = turn["done"]["order_id"].as_str() {
             // The chat said the order is placed, so the shopper will not order again, whether or
             // not its read-back (a browse request, turned away first under load) succeeds.
@@ -716,6 +719,12 @@ async fn chat_order(shared: &Shared, authorization: &str, arrival: &Arrival) -> 
                 recorder.record_chat_order(minute);
             }
             return Answer::Admitted;
+        }
+        next += 1;
+        // The "yes" met a lapsed hold and a fresh quote: say it again.
+        if next == messages.len() && has_event("quote") && reconfirms < lantern_surge::CHAT_RECONFIRMS_MAX {
+            next -= 1;
+            reconfirms += 1;
         }
     }
     if busy { Answer::Busy } else { Answer::Failed }
