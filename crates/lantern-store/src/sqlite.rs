@@ -10,10 +10,10 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Row, params};
 
 use crate::{BatchRecord, Store, StoreError, body_checksum, check_next_batch_seq};
 
-/// The database's file name inside a data directory.
 /// WAL pages (4 KiB each) between automatic checkpoints: 64 MiB.
 pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
 
+/// The database's file name inside a data directory.
 pub const DATABASE_FILE_NAME: &str = "lantern.db";
 
 /// The schema version kept in `lantern_meta.format_version`; a database with another value is
