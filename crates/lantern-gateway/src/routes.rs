@@ -21,7 +21,7 @@ use lantern_core::{
 use lantern_ledger::{CampaignEdit, Command, Ledger, LedgerError, Outcome, QuoteStatus, QuoteView};
 use serde::Deserialize;
 
-use crate::app::{Answer, App, KeyedRequest};
+use crate::app::{Answer, App, KeyedRequest, ReadIndex};
 use crate::convert::*;
 use crate::error::ApiError;
 use crate::wire::*;
@@ -914,17 +914,72 @@ fn coupon_order_target(
 
 // ---- orders ---------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/v1/orders", tag = "shopper", security(("bearer" = [])),
-    responses((status = 200, body = OrderList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn list_orders(State(app): AppState, ConnectInfo(peer): Peer, headers: HeaderMap) -> Reply {
+/// A page of a shopper's or a shop's orders, newest first (`GET /v1/orders`,
+/// `GET /v1/merchant/orders`), as Stripe's lists page: `limit`, then `starting_after` the last
+/// order of the page before.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct OrderPageQuery {
+    /// Orders per page, 1 to 100 (default 100; outside that range, the nearest end).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// The id of the last order of the previous page (its `next_starting_after`), e.g. `ord_9`:
+    /// list the orders placed before it.
+    #[serde(default)]
+    pub starting_after: Option<String>,
+}
+
+/// One page of `ids` (oldest first, as recorded) for `query`. Slices the list in place under
+/// the index's read lock: a busy shop's list is never copied whole.
+fn order_page(
+    app: &App,
+    ids: impl FnOnce(&ReadIndex) -> Option<&Vec<OrderId>>,
+    query: &OrderPageQuery,
+) -> Result<OrderList, ApiError> {
+    let limit = query.limit.unwrap_or(LIST_MAX).clamp(1, LIST_MAX);
+    let after = query
+        .starting_after
+        .as_deref()
+        .map(|text| parse_id(OrderId::parse, text, "$query.starting_after"))
+        .transpose()?;
+    let (page, has_more) = {
+        let index = app.index.read();
+        let ids = ids(&index).map_or(&[][..], Vec::as_slice);
+        // Recorded in the order answers came back, which concurrent requests may swap: found by
+        // position, not by a search on the id.
+        let end = match after {
+            None => ids.len(),
+            Some(after) => ids.iter().rposition(|id| *id == after).ok_or_else(|| {
+                ApiError::invalid(
+                    "$query.starting_after",
+                    "names no order in this list; pass the next_starting_after of the page before, or leave it out for the newest orders",
+                )
+            })?,
+        };
+        let page: Vec<OrderId> = ids[..end].iter().rev().take(limit).copied().collect();
+        (page, end > limit)
+    };
+    let orders =
+        app.sequencer.read(|ledger| page.iter().filter_map(|order| order_of(ledger, *order)).collect());
+    let next_starting_after = has_more.then(|| page.last().map(ToString::to_string)).flatten();
+    Ok(OrderList { orders, has_more, next_starting_after })
+}
+
+#[utoipa::path(get, path = "/v1/orders", tag = "shopper", params(OrderPageQuery), security(("bearer" = [])),
+    responses((status = 200, body = OrderList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_orders(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    query: Result<Query<OrderPageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply {
     let claims = app.caller(&headers)?;
     let shopper = shopper_of(&claims)?;
+    let Query(query) = query.map_err(|error| ApiError::invalid("$query", error.body_text()))?;
     let _permit = app.admit(Class::Browse, Some(shopper), peer.ip(), &headers)?;
-    let ids: Vec<OrderId> = app.index.read().orders_by_shopper.get(&shopper).cloned().unwrap_or_default();
-    let orders = app.sequencer.read(|ledger| {
-        ids.iter().rev().take(LIST_MAX).filter_map(|order| order_of(ledger, *order)).collect()
-    });
-    Ok(json(StatusCode::OK, &OrderList { orders }, false))
+    let list = order_page(&app, |index| index.orders_by_shopper.get(&shopper), &query)?;
+    Ok(json(StatusCode::OK, &list, false))
 }
 
 #[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "shopper", security(("bearer" = [])),
@@ -1178,17 +1233,20 @@ pub async fn set_capacity(
     merchant_update(&app, answer, merchant)
 }
 
-#[utoipa::path(get, path = "/v1/merchant/orders", tag = "merchant", security(("bearer" = [])),
-    responses((status = 200, body = OrderList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn merchant_orders(State(app): AppState, ConnectInfo(peer): Peer, headers: HeaderMap) -> Reply {
+#[utoipa::path(get, path = "/v1/merchant/orders", tag = "merchant", params(OrderPageQuery), security(("bearer" = [])),
+    responses((status = 200, body = OrderList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn merchant_orders(
+    State(app): AppState,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    query: Result<Query<OrderPageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply {
     let claims = app.caller(&headers)?;
     let merchant = merchant_of(&claims)?;
+    let Query(query) = query.map_err(|error| ApiError::invalid("$query", error.body_text()))?;
     let _permit = app.admit(Class::Browse, None, peer.ip(), &headers)?;
-    let ids: Vec<OrderId> = app.index.read().orders_by_merchant.get(&merchant).cloned().unwrap_or_default();
-    let orders = app.sequencer.read(|ledger| {
-        ids.iter().rev().take(LIST_MAX).filter_map(|order| order_of(ledger, *order)).collect()
-    });
-    Ok(json(StatusCode::OK, &OrderList { orders }, false))
+    let list = order_page(&app, |index| index.orders_by_merchant.get(&merchant), &query)?;
+    Ok(json(StatusCode::OK, &list, false))
 }
 
 #[utoipa::path(post, path = "/v1/merchant/orders/{order_id}/{event}", tag = "merchant", security(("bearer" = [])),

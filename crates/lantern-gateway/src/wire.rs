@@ -320,7 +320,12 @@ pub struct OrderBody {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OrderList {
+    /// Newest first.
     pub orders: Vec<OrderBody>,
+    /// Older orders follow: ask again with `starting_after` set to `next_starting_after`.
+    pub has_more: bool,
+    /// The last listed order's id when `has_more`, else null.
+    pub next_starting_after: Option<String>,
 }
 
 /// A checkout session: a priced cart holding its coupon until `expires_at`.

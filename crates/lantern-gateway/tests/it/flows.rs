@@ -209,6 +209,50 @@ async fn coupon_orders_claim_quote_and_order_in_one_request() {
 }
 
 #[tokio::test]
+async fn order_lists_page_newest_first_and_refuse_a_cursor_from_another_list() {
+    let server = Server::start().await;
+    let kitchen = server.merchant(1);
+    let mut placed = Vec::new();
+    for shopper in 20..25 {
+        let order = server.place_order(&server.shopper(shopper), TEA_1).await;
+        placed.push(order["id"].as_str().unwrap().to_owned());
+    }
+    placed.reverse();
+    let mut listed = Vec::new();
+    let mut path = "/v1/merchant/orders?limit=2".to_owned();
+    for page in 0.. {
+        assert!(page < 3, "five orders, two a page: three pages");
+        let reply = server.get(&kitchen, &path).await;
+        let body = reply.ok(200);
+        let ids_here = ids(body, "orders");
+        assert!(ids_here.len() <= 2, "{body}");
+        listed.extend(ids_here);
+        if body["has_more"] == false {
+            assert!(body["next_starting_after"].is_null(), "{body}");
+            break;
+        }
+        let next = body["next_starting_after"].as_str().unwrap();
+        assert_eq!(Some(next), listed.last().map(String::as_str), "the cursor is the page's last order");
+        path = format!("/v1/merchant/orders?limit=2&starting_after={next}");
+    }
+    assert_eq!(listed, placed, "every order once, newest first");
+    // Without a limit, one page of all five.
+    let all = server.get(&kitchen, "/v1/merchant/orders").await;
+    assert_eq!((ids(all.ok(200), "orders").len(), &all.json["has_more"]), (5, &json!(false)));
+    // A shopper's own list takes the same cursor; another list's order is refused with the way out.
+    let shopper = server.shopper(20);
+    let own = server.get(&shopper, "/v1/orders?limit=1").await;
+    assert_eq!(ids(own.ok(200), "orders"), [placed[4].clone()]);
+    let foreign = server.get(&shopper, &format!("/v1/orders?starting_after={}", placed[0])).await;
+    assert!(foreign.refused(400, "invalid")["message"].as_str().unwrap().contains("next_starting_after"));
+    for bad in ["starting_after=ord_x", "starting_after=", "limit=-1", "page=2"] {
+        let reply = server.get(&kitchen, &format!("/v1/merchant/orders?{bad}")).await;
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.text);
+        reply.assert_error_shape();
+    }
+}
+
+#[tokio::test]
 async fn a_merchant_moves_its_orders() {
     let server = Server::start().await;
     let (alice, bob) = (server.shopper(2), server.shopper(3));
