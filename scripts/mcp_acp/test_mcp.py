@@ -128,6 +128,18 @@ async def buy_bubble_tea(client, label):
     orders = await call(client, "list_orders", {})
     if sum(1 for o in orders["orders"] if o["id"] == order["id"]) != 1:
         fail(f"{label}: the order is not listed once")
+    newest = await call(client, "list_orders", {"limit": 1})
+    if [o["id"] for o in newest["orders"]] != [orders["orders"][0]["id"]]:
+        fail(f"{label}: a page of one is not the newest order: {newest}")
+    if newest["has_more"] != (len(orders["orders"]) > 1):
+        fail(f"{label}: has_more is wrong on a page of one: {newest}")
+    older = await call(client, "list_orders", {"starting_after": order["id"]})
+    if any(o["id"] == order["id"] for o in older["orders"]):
+        fail(f"{label}: the page after an order lists that order: {older}")
+    if newest["has_more"]:
+        rest = await call(client, "list_orders", {"starting_after": newest["next_starting_after"]})
+        if [o["id"] for o in rest["orders"]] != [o["id"] for o in orders["orders"][1:]]:
+            fail(f"{label}: the next page is not the rest: {rest}")
     print(f"ok {label}: {len(names)} tools; bought 2 pearl milk teas for {total(session)} fen "
           f"(coupon {campaign['id']} took {applied[0]['amount']}), order {order['id']}")
 

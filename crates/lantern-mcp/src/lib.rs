@@ -122,6 +122,17 @@ pub struct OrderParams {
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ListOrdersParams {
+    /// Orders per page (1-100, default 100).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// For the next page: the `next_starting_after` of the page before (an order id, e.g.
+    /// `ord_9`). Leave it out for the newest orders.
+    #[serde(default)]
+    pub starting_after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct CancelOrderParams {
     /// The order id, e.g. `ord_9`.
     pub order_id: String,
@@ -426,11 +437,27 @@ impl LanternMcp {
     }
 
     #[tool(
-        description = "The shopper's recent orders, newest first.",
+        description = "The shopper's orders, newest first, a page at a time: when `has_more`, call again with `starting_after` set to the answer's `next_starting_after`.",
         annotations(read_only_hint = true, open_world_hint = false)
     )]
-    async fn list_orders(&self, context: RequestContext<RoleServer>) -> CallToolResult {
-        result(&self.get(&context.extensions, "/v1/orders".into()).await)
+    async fn list_orders(
+        &self,
+        Parameters(params): Parameters<ListOrdersParams>,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let mut query = Vec::new();
+        if let Some(limit) = params.limit {
+            query.push(format!("limit={limit}"));
+        }
+        if let Some(after) = &params.starting_after {
+            query.push(format!("starting_after={}", percent_encode(after)));
+        }
+        let path = if query.is_empty() {
+            "/v1/orders".to_owned()
+        } else {
+            format!("/v1/orders?{}", query.join("&"))
+        };
+        result(&self.get(&context.extensions, path).await)
     }
 
     #[tool(
