@@ -66,6 +66,10 @@ pub struct GatewayConfig {
     pub acp: crate::acp::AcpConfig,
     /// The cluster this node belongs to, when shoppers are sharded over several nodes.
     pub shards: Option<crate::sharding::ShardMap>,
+    /// Orders (and shoppers) the read index's tables are sized for up front, as the ledger's
+    /// (`LedgerConfig::expected_orders`): no regrowing under the index's lock mid-surge, at the
+    /// cost of that memory from the start. Zero sizes nothing ahead.
+    pub expected_orders: usize,
 }
 
 impl GatewayConfig {
@@ -121,6 +125,7 @@ impl GatewayConfig {
             guest_tokens: false,
             acp: crate::acp::AcpConfig { public_url: "http://localhost:8080".into(), webhook: None },
             shards: None,
+            expected_orders: 0,
         }
     }
 }
@@ -136,8 +141,14 @@ pub struct ReadIndex {
 }
 
 impl ReadIndex {
-    pub fn rebuild(ledger: &Ledger) -> ReadIndex {
-        let mut index = ReadIndex { merchants: ledger.merchant_ids(), ..ReadIndex::default() };
+    /// The index of `ledger`'s orders, its tables sized for `expected_orders`.
+    pub fn rebuild(ledger: &Ledger, expected_orders: usize) -> ReadIndex {
+        let mut index = ReadIndex {
+            merchants: ledger.merchant_ids(),
+            orders_by_shopper: lantern_ledger::presized(expected_orders, |n| (ShopperId::new(n), Vec::new())),
+            order_by_quote: lantern_ledger::presized(expected_orders, |n| (QuoteId::new(n), OrderId::new(n))),
+            ..ReadIndex::default()
+        };
         for view in ledger.orders() {
             index.record_order(&view.receipt);
         }
@@ -197,7 +208,7 @@ impl App {
         signer: Signer,
         clock: Arc<dyn Clock>,
     ) -> Arc<App> {
-        let index = sequencer.read(ReadIndex::rebuild);
+        let index = sequencer.read(|ledger| ReadIndex::rebuild(ledger, config.expected_orders));
         let catalogs = sequencer.read(crate::catalogs::Catalogs::from_ledger);
         let llm = config.llm.clone().and_then(|llm| {
             let key = std::env::var(&llm.api_key_env).ok().filter(|key| !key.is_empty());

@@ -275,7 +275,11 @@ fn key_hash(key: &IdempotencyKey) -> u64 {
 /// opening seconds would fault in (and zero) every page of it, one by one, with the ledger's
 /// write lock held. In the surge replay that stopped every order for 130 ms at the opening.
 /// Filling it once with `entry(n)` for each `n` and clearing it keeps the pages it touched.
-fn presized<K: Eq + std::hash::Hash, V>(capacity: usize, entry: impl Fn(u64) -> (K, V)) -> FxHashMap<K, V> {
+/// (The gateway sizes its read index with it too.)
+pub fn presized<K: Eq + std::hash::Hash, V>(
+    capacity: usize,
+    entry: impl Fn(u64) -> (K, V),
+) -> FxHashMap<K, V> {
     let mut map = FxHashMap::with_capacity_and_hasher(capacity, FxBuildHasher);
     map.extend((0..capacity as u64).map(entry));
     map.clear();

@@ -21,7 +21,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// The data directory (the journal database lives in it).
     pub data: PathBuf,
-    /// Orders the ledger's tables are sized for up front.
+    /// Orders the ledger's and the read index's tables are sized for up front (their memory is
+    /// taken at start, so a surge does not regrow them or fault them in; 0 sizes nothing ahead).
     pub expected_orders: usize,
     pub limits: Limits,
     pub admission: Admission,
@@ -360,6 +361,7 @@ impl ServeConfig {
             guest_tokens: self.web.guest_tokens,
             acp: self.acp.gateway()?,
             shards: self.cluster.shard_map(),
+            expected_orders: self.expected_orders,
         };
         gateway.validate().map_err(|problem| anyhow::anyhow!("the configuration is invalid: {problem}"))?;
         if self.cluster.lease_ttl_ms < 1_000 {
