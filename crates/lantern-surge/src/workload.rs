@@ -194,9 +194,10 @@ const DRINK_NAMES: [&str; 5] = ["珍珠奶茶", "杨枝甘露", "多肉葡萄", 
 /// the agent knows many shops, as a shopper ordering from the shop in front of them would),
 /// check out, confirm the quote.
 /// Times a chat shopper says the last message ("好的") again when the agent answers it with a
-/// fresh quote instead of the order, as a shopper would. The agent re-quotes when the quote's
-/// hold lapsed before the "yes" (at hundreds of times real speed, a hold of minutes is under a
-/// second of wall clock), and never places an order on a lapsed quote.
+/// fresh quote instead of the order, as a shopper would. The agent re-quotes when the quote it
+/// showed can no longer be placed: in the surge, because the same shopper's other order (some
+/// shoppers order twice, at once) took over the quote's coupon, which supersedes the quote. The
+/// fresh quote may then have no coupon left; the shopper confirms once more, not forever.
 pub const CHAT_RECONFIRMS_MAX: u32 = 1;
 
 pub fn chat_messages(arrival: &Arrival, shop: Option<&str>) -> [String; 4] {

@@ -218,7 +218,7 @@ async fn turn(agent: &Agent<GatewayShop>, mut conversation: Conversation) -> (Co
         .await;
     conversation.sent += 1;
     conversation.busy |= busy;
-    // The "yes" met a lapsed hold and a fresh quote: say it again.
+    // The "yes" met a quote that can no longer be placed, and a fresh one: say it again.
     if outcome.placed.is_none()
         && quoted
         && conversation.sent == conversation.messages.len()

@@ -721,7 +721,7 @@ async fn chat_order(shared: &Shared, authorization: &str, arrival: &Arrival) -> 
             return Answer::Admitted;
         }
         next += 1;
-        // The "yes" met a lapsed hold and a fresh quote: say it again.
+        // The "yes" met a quote that can no longer be placed, and a fresh one: say it again.
         if next == messages.len() && has_event("quote") && reconfirms < lantern_surge::CHAT_RECONFIRMS_MAX {
             next -= 1;
             reconfirms += 1;
