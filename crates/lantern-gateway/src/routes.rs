@@ -962,7 +962,7 @@ fn order_page(
     };
     let orders =
         app.sequencer.read(|ledger| page.iter().filter_map(|order| order_of(ledger, *order)).collect());
-    let next_starting_after = has_more.then(|| page.last().map(ToString::to_string)).flatten();
+    let next_starting_after = page.last().filter(|_| has_more).map(ToString::to_string);
     Ok(OrderList { orders, has_more, next_starting_after })
 }
 
