@@ -16,7 +16,7 @@ use lantern_admission::{Class, Ticket, TicketState};
 use lantern_auth::{Claims, Role};
 use lantern_core::{
     CampaignId, CampaignSpec, Capacity, CatalogId, CouponTemplate, Eligibility, IssuancePace, Merchant,
-    MerchantId, MerchantStatus, Money, OrderEvent, OrderId, QuoteId, ShopperId, Validity,
+    MerchantId, MerchantStatus, Money, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp, Validity,
 };
 use lantern_ledger::{CampaignEdit, Command, Ledger, LedgerError, Outcome, QuoteStatus, QuoteView};
 use serde::Deserialize;
@@ -34,7 +34,8 @@ type Reply = Result<Response, ApiError>;
 const LIST_MAX: usize = 100;
 /// Shops offered instead of a busy one.
 const ALTERNATIVES_MAX: usize = 3;
-/// How often a long poll or an SSE stream looks at its ticket again.
+/// Shops looked at, at most, for faster ones when one is busy (see `merchant_can_take`).
+const ALTERNATIVES_SCANNED_MAX: usize = 64;
 /// On an answer that waited in line in the gateway: how long, in ms.
 pub const WAITED_HEADER: &str = "lantern-waited-ms";
 /// How often a waiting ticket's long poll or stream looks at its position; a promotion wakes
@@ -371,17 +372,35 @@ pub(crate) fn merchant_can_take(
     ledger: &Ledger,
     ids: &[MerchantId],
     merchant: MerchantId,
+    placing_at: Option<Timestamp>,
 ) -> Result<(), ApiError> {
     let (shop, backlog, _) = ledger
         .merchant(merchant)
         .ok_or_else(|| ApiError::not_found(format!("merchant {merchant} does not exist")))?;
-    match shop.status {
-        MerchantStatus::Paused => return Err(LedgerError::MerchantPaused(merchant).into()),
-        MerchantStatus::Open if backlog < shop.capacity.open_orders_max() => return Ok(()),
-        MerchantStatus::Open | MerchantStatus::Busy => {}
-    }
-    let eta_ms = shop.capacity.eta_ms(backlog);
-    let mut alternatives: Vec<MerchantSummary> = ids
+    let eta_ms = match placing_at {
+        // An order placed now needs a slot of the shop's rate too; without this check the
+        // refusal costs a journal write and a place in the ledger's batch.
+        Some(now) => match ledger.order_slot_at(merchant, now) {
+            Ok(_) => return Ok(()),
+            Err(LedgerError::MerchantBusy { eta_ms, .. }) => eta_ms,
+            Err(other) => return Err(other.into()),
+        },
+        // A quote takes no slot: the shop only has to be open with room in its kitchen.
+        None => match shop.status {
+            MerchantStatus::Paused => return Err(LedgerError::MerchantPaused(merchant).into()),
+            MerchantStatus::Open if backlog < shop.capacity.open_orders_max() => return Ok(()),
+            MerchantStatus::Open | MerchantStatus::Busy => shop.capacity.eta_ms(backlog),
+        },
+    };
+    // Faster shops of the same menu among those registered next to it (ids near its own), at
+    // most ALTERNATIVES_SCANNED_MAX: a busy answer then costs the same at 300,000 shops as at
+    // 30, even when none is faster.
+    let at = ids.partition_point(|id| *id < merchant);
+    let first = at
+        .saturating_sub(ALTERNATIVES_SCANNED_MAX / 2)
+        .min(ids.len().saturating_sub(ALTERNATIVES_SCANNED_MAX));
+    let nearby = &ids[first..(first + ALTERNATIVES_SCANNED_MAX).min(ids.len())];
+    let mut faster: Vec<(u64, MerchantId)> = nearby
         .iter()
         .filter(|id| **id != merchant)
         .filter_map(|id| ledger.merchant(*id))
@@ -391,11 +410,15 @@ pub(crate) fn merchant_can_take(
                 && *other_backlog < other.capacity.open_orders_max()
                 && other.capacity.eta_ms(*other_backlog) < eta_ms
         })
-        .map(|(other, other_backlog, _)| merchant_summary(other, other_backlog))
-        .take(64)
+        .map(|(other, other_backlog, _)| (other.capacity.eta_ms(other_backlog), other.id))
         .collect();
-    alternatives.sort_by_key(|summary| summary.eta_ms);
-    alternatives.truncate(ALTERNATIVES_MAX);
+    faster.sort_unstable();
+    let alternatives: Vec<MerchantSummary> = faster
+        .iter()
+        .take(ALTERNATIVES_MAX)
+        .filter_map(|(_, id)| ledger.merchant(*id))
+        .map(|(other, other_backlog, _)| merchant_summary(other, other_backlog))
+        .collect();
     let mut error = ApiError::from(LedgerError::MerchantBusy { merchant, eta_ms });
     error.message = match alternatives.first() {
         Some(best) => format!(
@@ -556,7 +579,7 @@ pub(crate) async fn create_session(
     let merchant = parse_id(MerchantId::parse, &request.merchant_id, "$.merchant_id")?;
     let lines = cart_lines(&request.line_items, "$.line_items")?;
     let (choice, code, rejected) = app.sequencer.read(|ledger| {
-        merchant_can_take(ledger, &app.index.read().merchants, merchant)?;
+        merchant_can_take(ledger, &app.index.read().merchants, merchant, None)?;
         Ok::<_, ApiError>(coupon_choice(ledger, request.discounts.as_ref()))
     })?;
     let answer = app
@@ -872,7 +895,7 @@ pub async fn coupon_order(
     // for a closed campaign or a full shop is told that instead.
     let keyed = KeyedRequest::from_request(&claims, &headers, "POST /v1/coupon_orders", &body)?;
     let request: CouponOrderRequest = parse_json(&body)?;
-    let (campaign, merchant) = coupon_order_target(&app, &request)?;
+    let (campaign, merchant) = coupon_order_target(&app, &request, &keyed)?;
     let lines = cart_lines(&request.line_items, "$.line_items")?;
     // Claim, quote and order are one ledger command: one journal entry, one durable round trip,
     // and a retry under the same key replays the whole answer.
@@ -896,18 +919,25 @@ pub async fn coupon_order(
 }
 
 /// The campaign and shop of a coupon order, refused at once when the campaign cannot give a
-/// coupon or the shop cannot take the order (with faster shops to try).
+/// coupon or the shop has no order slot now (with faster shops to try). A repeat of a request
+/// the ledger keeps is not checked: the ledger replays its first answer (or refuses another
+/// body under the key), and the order it placed may be what fills the shop or spends the
+/// budget now.
 fn coupon_order_target(
     app: &App,
     request: &CouponOrderRequest,
+    keyed: &KeyedRequest,
 ) -> Result<(CampaignId, MerchantId), ApiError> {
     let campaign = parse_id(CampaignId::parse, &request.campaign_id, "$.campaign_id")?;
     let merchant = parse_id(MerchantId::parse, &request.merchant_id, "$.merchant_id")?;
     let now = app.now();
     let index = app.index.read();
     app.sequencer.read(|ledger| {
+        if ledger.kept_request_fingerprint(keyed.scope, &keyed.key).is_some() {
+            return Ok(());
+        }
         campaign_open(ledger, campaign, now)?;
-        merchant_can_take(ledger, &index.merchants, merchant)
+        merchant_can_take(ledger, &index.merchants, merchant, Some(now))
     })?;
     Ok((campaign, merchant))
 }

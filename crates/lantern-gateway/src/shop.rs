@@ -329,7 +329,7 @@ impl Shop for GatewayShop {
             let index = self.app.index.read();
             self.app
                 .sequencer
-                .read(|ledger| crate::routes::merchant_can_take(ledger, &index.merchants, merchant))
+                .read(|ledger| crate::routes::merchant_can_take(ledger, &index.merchants, merchant, None))
                 .map_err(refusal)?;
         }
         let command = Command::PlaceOrder { shopper, quote, idempotency_key };

@@ -1280,6 +1280,16 @@ impl Ledger {
         ids
     }
 
+    /// Whether `merchant` could take an order placed at `now` (its kitchen's ETA), or why not
+    /// ([`LedgerError::MerchantBusy`] with how long until a slot frees up, `MerchantPaused`,
+    /// `UnknownMerchant`): the check placing an order makes, without taking the slot. For
+    /// callers that turn a busy shop away before submitting anything; the order's own command
+    /// still decides.
+    pub fn order_slot_at(&self, merchant: MerchantId, now: Timestamp) -> Result<u64, LedgerError> {
+        let state = self.merchants.get(&merchant).ok_or(LedgerError::UnknownMerchant(merchant))?;
+        order_slot(state, now)
+    }
+
     pub fn merchant(&self, merchant: MerchantId) -> Option<(&Merchant, u32, Money)> {
         self.merchants.get(&merchant).map(|state| (&state.merchant, state.kitchen_backlog, state.settled))
     }
@@ -1355,6 +1365,17 @@ fn rate_units_max(capacity: Capacity) -> u64 {
 
 /// Takes one order slot from the merchant, or says how long until one frees up.
 fn admit_order(merchant: &mut MerchantState, now: Timestamp) -> Result<u64, LedgerError> {
+    let backlog_eta_ms = order_slot(merchant, now)?;
+    merchant.rate_units = rate_units_at(merchant, now) - RATE_UNITS_PER_ORDER;
+    merchant.rate_refilled_at = now;
+    merchant.kitchen_backlog += 1;
+    Ok(backlog_eta_ms)
+}
+
+/// Whether the merchant has an order slot at `now` (its kitchen's ETA), or how long until one
+/// frees up; changes nothing. A refusal need not refill the bucket: refilling later from the
+/// older time gives the same units, since the refill is capped.
+fn order_slot(merchant: &MerchantState, now: Timestamp) -> Result<u64, LedgerError> {
     let capacity = merchant.merchant.capacity;
     let id = merchant.merchant.id;
     let backlog_eta_ms = capacity.eta_ms(merchant.kitchen_backlog);
@@ -1368,22 +1389,24 @@ fn admit_order(merchant: &mut MerchantState, now: Timestamp) -> Result<u64, Ledg
     if merchant.kitchen_backlog >= capacity.open_orders_max() {
         return Err(LedgerError::MerchantBusy { merchant: id, eta_ms: backlog_eta_ms });
     }
-    refill_rate(merchant, now);
-    if merchant.rate_units < RATE_UNITS_PER_ORDER {
-        let wait_ms =
-            (RATE_UNITS_PER_ORDER - merchant.rate_units).div_ceil(u64::from(capacity.orders_per_minute()));
+    let rate_units = rate_units_at(merchant, now);
+    if rate_units < RATE_UNITS_PER_ORDER {
+        let wait_ms = (RATE_UNITS_PER_ORDER - rate_units).div_ceil(u64::from(capacity.orders_per_minute()));
         return Err(LedgerError::MerchantBusy { merchant: id, eta_ms: backlog_eta_ms.max(wait_ms) });
     }
-    merchant.rate_units -= RATE_UNITS_PER_ORDER;
-    merchant.kitchen_backlog += 1;
     Ok(backlog_eta_ms)
 }
 
-fn refill_rate(merchant: &mut MerchantState, now: Timestamp) {
+/// The merchant's rate units at `now`: what it had, refilled for the time since, capped.
+fn rate_units_at(merchant: &MerchantState, now: Timestamp) -> u64 {
     let capacity = merchant.merchant.capacity;
     let elapsed_ms = merchant.rate_refilled_at.ms_until(now);
     let refill = elapsed_ms.saturating_mul(u64::from(capacity.orders_per_minute()));
-    merchant.rate_units = merchant.rate_units.saturating_add(refill).min(rate_units_max(capacity));
+    merchant.rate_units.saturating_add(refill).min(rate_units_max(capacity))
+}
+
+fn refill_rate(merchant: &mut MerchantState, now: Timestamp) {
+    merchant.rate_units = rate_units_at(merchant, now);
     merchant.rate_refilled_at = now;
 }
 

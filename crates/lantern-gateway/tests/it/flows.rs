@@ -376,6 +376,73 @@ async fn merchant_status_and_capacity_steer_shoppers() {
     server.post(&bob, "/v1/checkout_sessions", &open_at(TEA_1)).await.ok(201);
 }
 
+/// A coupon order at a shop whose rate has no slot now is turned away before admission and
+/// the ledger (a refusal then costs no journal write), with the wait and a faster shop; and a
+/// repeat of the order that took the slot still replays it, though the shop is now busy.
+#[tokio::test]
+async fn a_shop_out_of_order_slots_refuses_before_the_ledger_and_a_repeat_still_replays() {
+    let server = Server::start().await;
+    let kitchen = server.merchant(1);
+    let (alice, bob) = (server.shopper(30), server.shopper(31));
+    // One order a minute, a deep kitchen: the rate is what refuses.
+    let capacity = json!({"orders_per_minute": 1, "open_orders_max": 20});
+    server.post(&kitchen, "/v1/merchant/capacity", &capacity).await.ok(200);
+    let order = json!({"campaign_id": FESTIVAL, "merchant_id": TEA_1, "line_items": [{"id": "itm_101", "quantity": 1}]});
+    let key = server.key();
+    let placed = server.post_keyed(&alice, "/v1/coupon_orders", &key, &order).await;
+    placed.ok(201);
+
+    let n_commands = || server.app.sequencer.counters().n_commands.load(std::sync::atomic::Ordering::Relaxed);
+    let commands_before = n_commands();
+    let refused = server.post(&bob, "/v1/coupon_orders", &order).await;
+    let body = refused.refused(429, "merchant_busy");
+    let wait_ms = body["retry_after_ms"].as_u64().unwrap();
+    assert!(
+        (50_000..=60_000).contains(&wait_ms),
+        "the next slot is a minute after the first order: {wait_ms} ms"
+    );
+    assert_eq!(ids(body, "alternatives"), [TEA_2]);
+    assert_eq!(n_commands(), commands_before, "the refusal reached the ledger");
+
+    let repeat = server.post_keyed(&alice, "/v1/coupon_orders", &key, &order).await;
+    assert_eq!((repeat.status, repeat.replayed(), &repeat.json["id"]), (201, true, &placed.json["id"]));
+    let orders = server.get(&alice, "/v1/orders").await;
+    assert_eq!(orders.ok(200)["orders"].as_array().unwrap().len(), 1);
+    // The same key with another body is still the ledger's to refuse, not the shop's.
+    let elsewhere = json!({"campaign_id": FESTIVAL, "merchant_id": TEA_2, "line_items": [{"id": "itm_101", "quantity": 1}]});
+    server
+        .post_keyed(&alice, "/v1/coupon_orders", &key, &elsewhere)
+        .await
+        .refused(422, "idempotency_conflict");
+}
+
+/// The faster shops offered instead of a busy one are found among those registered next to
+/// it, so that a busy answer costs the same however many shops there are: with 100 idle shops
+/// of the same menu, the ones offered for `mer_150` are its neighbours, not the first shops.
+#[tokio::test]
+async fn a_busy_shop_offers_faster_shops_from_among_its_neighbours() {
+    let server = Server::start().await;
+    let operator = server.operator();
+    for id in 100..200 {
+        let body = json!({"id": format!("mer_{id}"), "name": format!("Tea stall {id}"), "catalog_id": "cat_1", "orders_per_minute": 60, "open_orders_max": 5});
+        server.post(&operator, "/v1/merchants", &body).await.ok(201);
+    }
+    let kitchen = server.merchant(150);
+    server
+        .post(&kitchen, "/v1/merchant/capacity", &json!({"orders_per_minute": 1, "open_orders_max": 20}))
+        .await
+        .ok(200);
+    let order = json!({"campaign_id": FESTIVAL, "merchant_id": "mer_150", "line_items": [{"id": "itm_101", "quantity": 1}]});
+    server.post(&server.shopper(40), "/v1/coupon_orders", &order).await.ok(201);
+    let refused = server.post(&server.shopper(41), "/v1/coupon_orders", &order).await;
+    let offered = ids(refused.refused(429, "merchant_busy"), "alternatives");
+    assert_eq!(offered.len(), 3, "{}", refused.text);
+    for id in &offered {
+        let number: u64 = id.trim_start_matches("mer_").parse().unwrap();
+        assert!(number.abs_diff(150) <= 32, "{id} is not among mer_150's neighbours: {offered:?}");
+    }
+}
+
 async fn claim_as(server: &Server, campaign: &str, shopper: u64) -> Reply {
     server.claim(&server.shopper(shopper), campaign).await
 }

@@ -634,6 +634,43 @@ fn an_exhausted_per_minute_rate_answers_busy_until_the_next_slot() {
         .expect("30 s after the burst a slot is free");
 }
 
+/// `Ledger::order_slot_at` (the gateway's check before it submits an order) answers what
+/// placing the order at that moment answers, slot, ETA and refusal alike, and takes nothing.
+#[test]
+fn the_order_slot_read_answers_as_placing_the_order_would() {
+    let (mut ledger, _) = shop_with(amount_off(500, 5000));
+    // Two a minute and a backlog of three: first the rate refuses, then the backlog.
+    set_capacity(&mut ledger, TEA_HOUSE, capacity(2, 3), T0);
+    let times_ms = [1, 1, 1, 29_999, 30_001, 30_001, 60_001, 90_002, 90_003];
+    let mut n_placed = 0;
+    for (n, time_ms) in times_ms.into_iter().enumerate() {
+        let now = at(time_ms);
+        let read = ledger.order_slot_at(TEA_HOUSE, now);
+        let again = ledger.order_slot_at(TEA_HOUSE, now);
+        assert_eq!(read, again, "reading the slot changed it");
+        let key = format!("slot-{n}");
+        let placed = try_order(&mut ledger, shopper(10 + n as u64), TEA_HOUSE, &key, now);
+        assert_eq!(read, placed.map(|receipt| receipt.eta_ms), "at {time_ms} ms, try {n}");
+        n_placed += usize::from(read.is_ok());
+    }
+    assert_eq!(n_placed, 3, "two in the burst, one 30 s later; then the backlog is full");
+    assert_eq!(backlog(&ledger, TEA_HOUSE), 3);
+    assert_eq!(
+        ledger.order_slot_at(TEA_HOUSE, at(90_004)),
+        Err(LedgerError::MerchantBusy { merchant: TEA_HOUSE, eta_ms: capacity(2, 3).eta_ms(3) })
+    );
+    apply_ok(
+        &mut ledger,
+        &Command::SetMerchantStatus { merchant: TEA_HOUSE, status: MerchantStatus::Paused },
+        at(90_005),
+    );
+    assert_eq!(ledger.order_slot_at(TEA_HOUSE, at(90_006)), Err(LedgerError::MerchantPaused(TEA_HOUSE)));
+    assert_eq!(
+        ledger.order_slot_at(MerchantId::new(999), at(90_006)),
+        Err(LedgerError::UnknownMerchant(MerchantId::new(999)))
+    );
+}
+
 #[test]
 fn busy_and_paused_shops_refuse_new_orders() {
     let (mut ledger, _) = shop_with(amount_off(500, 5000));
