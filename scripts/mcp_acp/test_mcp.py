@@ -125,21 +125,25 @@ async def buy_bubble_tea(client, label):
     status = await call(client, "get_order", {"order_id": order["id"]})
     if status["total"] != total(session) or status["discount"] != applied[0]["amount"]:
         fail(f"{label}: order {status}")
+    # A second order, one plain tea without a coupon, so that the shopper's list has two pages
+    # of one to walk.
+    plain = {"currency": "cny", "capabilities": {}, "line_items": [{"id": tea["item_id"], "quantity": 1}]}
+    second = await call(client, "create_checkout_session", {"meta": {**META, "idempotency_key": str(uuid.uuid4())}, "payload": plain})
+    second = await call(client, "complete_checkout_session", {"meta": {**META, "idempotency_key": str(uuid.uuid4())}, "id": second["id"], "payload": pay})
+    second = second["order"]
     orders = await call(client, "list_orders", {})
-    if sum(1 for o in orders["orders"] if o["id"] == order["id"]) != 1:
-        fail(f"{label}: the order is not listed once")
+    ids = [o["id"] for o in orders["orders"]]
+    if ids[:2] != [second["id"], order["id"]] or len(set(ids)) != len(ids):
+        fail(f"{label}: the two orders are not listed once each, newest first: {ids}")
     newest = await call(client, "list_orders", {"limit": 1})
-    if [o["id"] for o in newest["orders"]] != [orders["orders"][0]["id"]]:
-        fail(f"{label}: a page of one is not the newest order: {newest}")
-    if newest["has_more"] != (len(orders["orders"]) > 1):
-        fail(f"{label}: has_more is wrong on a page of one: {newest}")
+    if [o["id"] for o in newest["orders"]] != [second["id"]] or not newest["has_more"]:
+        fail(f"{label}: a page of one is not the newest order with more to come: {newest}")
+    rest = await call(client, "list_orders", {"starting_after": newest["next_starting_after"]})
+    if [o["id"] for o in rest["orders"]] != ids[1:]:
+        fail(f"{label}: the page after the newest is not the rest: {rest}")
     older = await call(client, "list_orders", {"starting_after": order["id"]})
-    if any(o["id"] == order["id"] for o in older["orders"]):
-        fail(f"{label}: the page after an order lists that order: {older}")
-    if newest["has_more"]:
-        rest = await call(client, "list_orders", {"starting_after": newest["next_starting_after"]})
-        if [o["id"] for o in rest["orders"]] != [o["id"] for o in orders["orders"][1:]]:
-            fail(f"{label}: the next page is not the rest: {rest}")
+    if any(o["id"] in (order["id"], second["id"]) for o in older["orders"]):
+        fail(f"{label}: the page after an order lists it or a newer one: {older}")
     print(f"ok {label}: {len(names)} tools; bought 2 pearl milk teas for {total(session)} fen "
           f"(coupon {campaign['id']} took {applied[0]['amount']}), order {order['id']}")
 

@@ -706,8 +706,20 @@ impl<S: Shop> Agent<S> {
             Err(refusal) => {
                 if self.refused(t, &refusal, Stage::Place) == Followup::Requote {
                     t.session.pending = None;
-                    t.say(text::quote_renewed(t.lang));
+                    t.say(text::quote_renewed(t.lang, &refusal.code));
+                    let before_quote = t.said.len();
                     self.checkout(t).await;
+                    // A fresh quote that costs more says so before it asks again (both prices
+                    // are the quotes' own): most often its coupon went to another order.
+                    let fresh =
+                        t.session.pending.as_ref().map(|fresh| (fresh.quote.total, fresh.quote.discount));
+                    if let Some((total, discount)) = fresh
+                        && let Ok(more) = total.checked_sub(pending.quote.total)
+                        && more > Money::ZERO
+                    {
+                        let coupon_lost = discount < pending.quote.discount;
+                        t.said.insert(before_quote, text::costs_more(t.lang, more, coupon_lost));
+                    }
                 }
             }
         }

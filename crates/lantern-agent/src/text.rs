@@ -641,10 +641,39 @@ pub(crate) fn moved_to(lang: Language, shop: &str) -> String {
     }
 }
 
-pub(crate) fn quote_renewed(lang: Language) -> String {
+/// Why the quote the shopper said yes to could not be placed, by the ledger's code, before the
+/// fresh quote.
+pub(crate) fn quote_renewed(lang: Language, code: &str) -> String {
+    let (en, zh) = match code {
+        "discount_code_expired" => (
+            "The coupon on that quote has expired, so here is a fresh one.",
+            "之前报价里的优惠券已过期，这是新的报价。",
+        ),
+        // `expired` is said both of a quote past its hold and of one a newer quote or order of
+        // the same shopper superseded (taking its coupon); `invalid_transition`, `not_found`:
+        // no longer open.
+        _ => (
+            "That quote is no longer valid: it expired, or a newer quote or order of yours took its place. Here is a fresh one.",
+            "之前的报价已失效：已过期，或被你的另一笔报价或订单取代。这是新的报价。",
+        ),
+    };
     match lang {
-        Language::En => "That quote is no longer valid, so here is a fresh one.".into(),
-        Language::Zh => "之前的报价已失效，这是新的报价。".into(),
+        Language::En => en.into(),
+        Language::Zh => zh.into(),
+    }
+}
+
+/// A fresh quote that costs `more` than the one the shopper said yes to, and whether it is
+/// because the coupon no longer applies.
+pub(crate) fn costs_more(lang: Language, more: Money, coupon_lost: bool) -> String {
+    let amount = money(lang, more);
+    match (lang, coupon_lost) {
+        (Language::En, true) => {
+            format!("It costs {amount} more than before: the coupon no longer applies to it.")
+        }
+        (Language::En, false) => format!("It costs {amount} more than before."),
+        (Language::Zh, true) => format!("比之前多{amount}：优惠券已不能用在这一单上。"),
+        (Language::Zh, false) => format!("比之前多{amount}。"),
     }
 }
 

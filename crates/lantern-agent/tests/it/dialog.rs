@@ -4,7 +4,7 @@ use lantern_agent::AgentEvent;
 use lantern_core::{MerchantStatus, Money};
 use lantern_nlu::Awaiting;
 
-use crate::support::{CAMPAIGN_NAME, Chat, SHOPPER, TEA, TEA_WEST};
+use crate::support::{CAMPAIGN_NAME, COUPON_FEN, Chat, SHOPPER, TEA, TEA_WEST};
 
 #[tokio::test]
 async fn english_order_checkout_coupon_and_yes_places_the_quoted_order() {
@@ -152,6 +152,36 @@ async fn changing_the_cart_after_a_quote_cancels_it_and_needs_a_new_yes() {
         chat.shop.placements.lock().iter().map(|(quote, _)| *quote).collect::<Vec<_>>(),
         vec![new.quote]
     );
+}
+
+/// The shopper's other order took the coupon of the quote the chat holds: their yes cannot
+/// place that quote, so the agent says why, shows a fresh one and says it costs more because
+/// the coupon no longer applies, and asks again; it places nothing unconfirmed.
+#[tokio::test]
+async fn a_quote_whose_coupon_went_to_another_order_is_requoted_with_the_reason_and_the_difference() {
+    let mut chat = Chat::new();
+    chat.shop.claim_for(SHOPPER);
+    chat.say("two pearl milk teas").await;
+    let old = chat.say("checkout").await.quote().expect("quote").clone();
+    assert_eq!(old.discount, Money::from_fen(COUPON_FEN));
+    chat.shop.order_elsewhere(SHOPPER, TEA);
+
+    let requoted = chat.say("yes").await;
+    let fresh = requoted.quote().expect("a fresh quote").clone();
+    assert_ne!(fresh.quote, old.quote);
+    assert_eq!((fresh.subtotal, fresh.discount), (old.subtotal, Money::ZERO));
+    assert!(requoted.placed().is_none());
+    let text = requoted.text();
+    let reason = text
+        .find("That quote is no longer valid: it expired, or a newer quote or order of yours took its place.")
+        .unwrap_or_else(|| panic!("no reason: {text}"));
+    let more = text.find("It costs ¥25.00 more than before: the coupon no longer applies to it.");
+    let more = more.unwrap_or_else(|| panic!("no difference: {text}"));
+    assert!(reason < more, "{text}");
+    assert_eq!(chat.shop.n_orders(), 1, "only the other order");
+
+    let placed = chat.say("yes").await;
+    assert_eq!(placed.placed().map(|order| order.total), Some(fresh.total));
 }
 
 #[tokio::test]

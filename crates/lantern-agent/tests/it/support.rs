@@ -11,12 +11,13 @@ use lantern_agent::{
     Session, Shop, TurnOutcome, Waiting,
 };
 use lantern_catalog_io::{Menu, parse_json};
+use lantern_core::pricing::CartLine;
 use lantern_core::{
     CampaignId, CampaignSpec, Capacity, CatalogId, CouponTemplate, Eligibility, IdempotencyKey, IssuancePace,
-    Merchant, MerchantId, MerchantStatus, Money, OrderId, QuoteId, ShopperId, Timestamp, Validity,
+    ItemId, Merchant, MerchantId, MerchantStatus, Money, OrderId, QuoteId, ShopperId, Timestamp, Validity,
 };
 use lantern_ledger::{
-    Command, Ledger, LedgerConfig, LedgerError, ORDER_RETENTION_MS_MIN, Outcome, QuoteView,
+    Command, CouponChoice, Ledger, LedgerConfig, LedgerError, ORDER_RETENTION_MS_MIN, Outcome, QuoteView,
 };
 use lantern_llm::LlmClient;
 use lantern_nlu::{ItemRef, Lexicon};
@@ -203,6 +204,19 @@ impl TestShop {
 
     pub fn set_status(&self, merchant: MerchantId, status: MerchantStatus) {
         self.run(Command::SetMerchantStatus { merchant, status }).unwrap();
+    }
+
+    /// The shopper orders two pearl milk teas at `merchant` outside the chat (the API, another
+    /// device) with their best coupon; a quote the chat holds loses that coupon to it.
+    pub fn order_elsewhere(&self, shopper: ShopperId, merchant: MerchantId) -> OrderId {
+        let line = CartLine { item: ItemId::new(1), quantity: 2, options: Vec::new() };
+        let quote = Command::Quote { shopper, merchant, lines: vec![line], coupon: CouponChoice::Best };
+        let Ok(Outcome::Quoted(view)) = self.run(quote) else { panic!("the other quote was refused") };
+        let idempotency_key = IdempotencyKey::new("elsewhere").unwrap();
+        match self.run(Command::PlaceOrder { shopper, quote: view.quote, idempotency_key }) {
+            Ok(Outcome::OrderPlaced { receipt, .. }) => receipt.order,
+            other => panic!("the other order was not placed: {other:?}"),
+        }
     }
 
     /// The next placement is put in the waiting room, as admission control would under load.
