@@ -189,10 +189,6 @@ impl Workload {
 /// The tea menu's drinks by item id, as a shopper names them in Chinese.
 const DRINK_NAMES: [&str; 5] = ["珍珠奶茶", "杨枝甘露", "多肉葡萄", "茉莉绿茶", "芝士奶盖红茶"];
 
-/// What a chat shopper says, in order: claim the coupon, ask for the drink (quantity, size and
-/// sugar as in the arrival's cart) at `shop` when given (the name of the arrival's outlet where
-/// the agent knows many shops, as a shopper ordering from the shop in front of them would),
-/// check out, confirm the quote.
 /// Times a chat shopper says the last message ("好的") again when the agent answers it with a
 /// fresh quote instead of the order, as a shopper would. The agent re-quotes when the quote it
 /// showed can no longer be placed: in the surge, because the same shopper's other order (some
@@ -200,7 +196,13 @@ const DRINK_NAMES: [&str; 5] = ["珍珠奶茶", "杨枝甘露", "多肉葡萄", 
 /// fresh quote may then have no coupon left; the shopper confirms once more, not forever.
 pub const CHAT_RECONFIRMS_MAX: u32 = 1;
 
-pub fn chat_messages(arrival: &Arrival, shop: Option<&str>) -> [String; 4] {
+/// What a chat shopper says, in order: claim the coupon (of the campaign whose code is
+/// `campaign_code` when given: where the agent knows several campaigns it would otherwise ask
+/// which, as a shopper coming from the campaign's page would not need), ask for the drink
+/// (quantity, size and sugar as in the arrival's cart) at `shop` when given (the name of the
+/// arrival's outlet where the agent knows many shops, as a shopper ordering from the shop in
+/// front of them would), check out, confirm the quote.
+pub fn chat_messages(arrival: &Arrival, shop: Option<&str>, campaign_code: Option<&str>) -> [String; 4] {
     let line = &arrival.line;
     let name = usize::try_from(line.item.get().saturating_sub(DRINK_FIRST))
         .ok()
@@ -219,8 +221,9 @@ pub fn chat_messages(arrival: &Arrival, shop: Option<&str>) -> [String; 4] {
         });
     }
     let at_shop = shop.map(|shop| format!("在{shop}点")).unwrap_or_default();
+    let claim = campaign_code.map_or_else(|| "用优惠券".to_owned(), |code| format!("用优惠券 {code}"));
     [
-        "用优惠券".to_owned(),
+        claim,
         format!("{at_shop}{}杯{name} {}", line.quantity, words.join(" ")),
         "结算".to_owned(),
         "好的".to_owned(),
@@ -416,10 +419,12 @@ mod tests {
             quantity: 2,
             options: vec![OptionId::new(2), OptionId::new(11)],
         };
-        let messages = chat_messages(&arrival, None);
+        let messages = chat_messages(&arrival, None, None);
+        assert_eq!(messages[0], "用优惠券");
         assert_eq!(messages[1], "2杯杨枝甘露 大杯 少糖");
         assert_eq!(messages[3], "好的");
-        let at_outlet = chat_messages(&arrival, Some("Surge outlet 17"));
+        let at_outlet = chat_messages(&arrival, Some("Surge outlet 17"), Some("cmp_3"));
+        assert_eq!(at_outlet[0], "用优惠券 cmp_3");
         assert_eq!(at_outlet[1], "在Surge outlet 17点2杯杨枝甘露 大杯 少糖");
     }
 

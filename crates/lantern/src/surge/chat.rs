@@ -132,8 +132,8 @@ impl Chats {
             return false;
         }
         let session = Session::new(&format!("surge-chat-{}", arrival.index));
-        // The agent knows one shop here: no need to name it.
-        let messages = lantern_surge::chat_messages(&arrival, None);
+        // The agent knows one shop and one campaign here: no need to name them.
+        let messages = lantern_surge::chat_messages(&arrival, None, None);
         self.open.push(Conversation {
             arrival,
             session,

@@ -677,7 +677,9 @@ async fn chat_order(shared: &Shared, authorization: &str, arrival: &Arrival) -> 
     // (Unnamed, every chat went to the first shop with the drink, a demo shop whose kitchen was
     // full within seconds, so 40 of 20,000 chats ordered.)
     let shop = outlet_name(arrival.merchant.get());
-    let messages = lantern_surge::chat_messages(arrival, Some(&shop));
+    // The demo's campaigns are open beside the surge's: the shopper says which, by its code.
+    let campaign = shared.campaign.to_string();
+    let messages = lantern_surge::chat_messages(arrival, Some(&shop), Some(&campaign));
     let (mut next, mut reconfirms) = (0, 0);
     while let Some(message) = messages.get(next) {
         let body = serde_json::json!({ "message": message, "session_id": session }).to_string();
