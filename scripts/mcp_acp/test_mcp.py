@@ -15,6 +15,7 @@ with replays and a conflicting replay of idempotency keys. Exits non-zero on any
 
 import asyncio
 import json
+import logging
 import os
 import sys
 import uuid
@@ -35,6 +36,21 @@ META = {"api_version": "2026-04-17"}
 
 def fail(message):
     raise AssertionError(message)
+
+
+class Warnings(logging.Handler):
+    """The SDK's own warnings (a failed session termination, say), kept to fail on."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+SDK_WARNINGS = Warnings()
+logging.getLogger("mcp").addHandler(SDK_WARNINGS)
 
 
 async def call(client, name, arguments, *, expect_error=False):
@@ -168,6 +184,11 @@ async def main():
         http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
         async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
             await buy_bubble_tea(client, f"streamable HTTP ({mode})")
+
+    # Each client ended its session with DELETE; the SDK takes only 200 and 204 as done.
+    if SDK_WARNINGS.messages:
+        fail(f"the MCP client warned: {SDK_WARNINGS.messages}")
+    print("ok the sessions ended cleanly (DELETE /mcp answered as the SDK expects)")
 
     # Without a token, or with another role's, /mcp refuses before any tool runs.
     async with httpx2.AsyncClient(timeout=10) as plain:

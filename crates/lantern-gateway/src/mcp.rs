@@ -205,7 +205,16 @@ async fn authenticate(app: &App, sessions: &LocalSessionManager, request: Reques
                 );
                 return busy.into_response();
             }
-            return next.run(request).await;
+            let terminating = request.method() == Method::DELETE;
+            let mut response = next.run(request).await;
+            // rmcp answers a session's termination 202. MCP names no success code for it, and
+            // the official Python client takes only 200 and 204 as success (it logs a failed
+            // termination on 202): answer 204, as most servers do.
+            if terminating && response.status() == StatusCode::ACCEPTED {
+                *response.status_mut() = StatusCode::NO_CONTENT;
+                *response.body_mut() = axum::body::Body::empty();
+            }
+            return response;
         }
         Ok(_) => ApiError::new(
             StatusCode::UNAUTHORIZED,
