@@ -4,7 +4,7 @@
 //!
 //! Kept in one module so a wording change, or a third language, is one place to edit.
 
-use lantern_core::Money;
+use lantern_core::{Money, Wait};
 use lantern_nlu::Language;
 
 use crate::shop::{Alternative, CouponInfo, OrderInfo, QuoteInfo, Waiting};
@@ -42,23 +42,14 @@ pub(crate) fn count(n: u64) -> String {
     out
 }
 
-/// Milliseconds a shopper waits, rounded up: `40 s` / `40秒` under a minute, else `25 min` /
-/// `25分钟` (an ETA is promised, so it is never rounded down).
+/// Milliseconds a shopper waits, in the shopper's language ([`Wait`]'s rounding): `40 s` / `40秒`
+/// under a minute, else `25 min` / `25分钟`.
 pub(crate) fn duration(lang: Language, ms: u64) -> String {
-    const MS_PER_S: u64 = 1_000;
-    const MS_PER_MIN: u64 = 60_000;
-    if ms < MS_PER_MIN {
-        let seconds = ms.div_ceil(MS_PER_S).max(1);
-        match lang {
-            Language::En => format!("{seconds} s"),
-            Language::Zh => format!("{seconds}秒"),
-        }
-    } else {
-        let minutes = count(ms.div_ceil(MS_PER_MIN));
-        match lang {
-            Language::En => format!("{minutes} min"),
-            Language::Zh => format!("{minutes}分钟"),
-        }
+    match (Wait::from_ms(ms), lang) {
+        (Wait::Seconds(seconds), Language::En) => format!("{seconds} s"),
+        (Wait::Seconds(seconds), Language::Zh) => format!("{seconds}秒"),
+        (Wait::Minutes(minutes), Language::En) => format!("{} min", count(minutes)),
+        (Wait::Minutes(minutes), Language::Zh) => format!("{}分钟", count(minutes)),
     }
 }
 

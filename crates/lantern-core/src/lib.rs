@@ -49,4 +49,4 @@ pub use merchant::{
 pub use money::{Money, MoneyError};
 pub use order::{OrderEvent, OrderStatus, OrderTransitionError};
 pub use reason::ReasonCode;
-pub use time::Timestamp;
+pub use time::{Timestamp, Wait};

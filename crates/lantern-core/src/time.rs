@@ -40,6 +40,38 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// A wait as a shopper is told it: whole seconds under a minute, else whole minutes, rounded
+/// up (an ETA is a promise, so it is never rounded down). Displays as `40 s` or `25 min`; the
+/// agent words the same two units in Chinese.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    Seconds(u64),
+    Minutes(u64),
+}
+
+impl Wait {
+    const MS_PER_S: u64 = 1_000;
+    const MS_PER_MIN: u64 = 60_000;
+
+    /// At least one second: "about 0 s" tells nobody anything.
+    pub fn from_ms(wait_ms: u64) -> Wait {
+        if wait_ms < Wait::MS_PER_MIN {
+            Wait::Seconds(wait_ms.div_ceil(Wait::MS_PER_S).max(1))
+        } else {
+            Wait::Minutes(wait_ms.div_ceil(Wait::MS_PER_MIN))
+        }
+    }
+}
+
+impl fmt::Display for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Wait::Seconds(seconds) => write!(f, "{seconds} s"),
+            Wait::Minutes(minutes) => write!(f, "{minutes} min"),
+        }
+    }
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -56,6 +88,16 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    use super::Wait;
+
+    #[test]
+    fn a_wait_is_rounded_up_to_seconds_under_a_minute_and_to_minutes_from_one() {
+        let said: Vec<String> = [0, 50, 1_000, 1_001, 59_999, 60_000, 60_001, 1_500_000]
+            .map(|ms| Wait::from_ms(ms).to_string())
+            .into();
+        assert_eq!(said, ["1 s", "1 s", "1 s", "2 s", "60 s", "1 min", "2 min", "25 min"]);
+    }
+
     use super::Timestamp;
 
     #[test]

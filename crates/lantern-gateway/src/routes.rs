@@ -16,7 +16,7 @@ use lantern_admission::{Class, Ticket, TicketState};
 use lantern_auth::{Claims, Role};
 use lantern_core::{
     CampaignId, CampaignSpec, Capacity, CatalogId, CouponTemplate, Eligibility, IssuancePace, Merchant,
-    MerchantId, MerchantStatus, Money, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp, Validity,
+    MerchantId, MerchantStatus, Money, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp, Validity, Wait,
 };
 use lantern_ledger::{CampaignEdit, Command, Ledger, LedgerError, Outcome, QuoteStatus, QuoteView};
 use serde::Deserialize;
@@ -422,13 +422,13 @@ pub(crate) fn merchant_can_take(
     let mut error = ApiError::from(LedgerError::MerchantBusy { merchant, eta_ms });
     error.message = match alternatives.first() {
         Some(best) => format!(
-            "{} is busy, about {} min; {} can make it in about {} min",
+            "{} is busy, about {}; {} can make it in about {}",
             shop.name(),
-            eta_ms.div_ceil(60_000),
+            Wait::from_ms(eta_ms),
             best.name,
-            best.eta_ms.div_ceil(60_000).max(1)
+            Wait::from_ms(best.eta_ms)
         ),
-        None => format!("{} is busy, about {} min", shop.name(), eta_ms.div_ceil(60_000)),
+        None => format!("{} is busy, about {}", shop.name(), Wait::from_ms(eta_ms)),
     };
     error.alternatives = alternatives;
     Err(error)
@@ -823,6 +823,7 @@ pub(crate) async fn complete_session(
     quote: QuoteId,
 ) -> Result<(CheckoutSession, bool), ApiError> {
     let SessionCall { app, shopper, ip, headers, keyed } = *call;
+    shop_can_take_session(app, shopper, quote, keyed)?;
     let command = Command::PlaceOrder { shopper, quote, idempotency_key: keyed.key.clone() };
     let answer = app.run_keyed(Class::CompleteCheckout, Some(shopper), ip, headers, keyed, command).await?;
     let (outcome, replayed) = settle(answer)?;
@@ -833,6 +834,29 @@ pub(crate) async fn complete_session(
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "order_missing", "the placed order is not readable")
     })?;
     Ok((body, replayed))
+}
+
+/// Turns a session's completion away at once, before admission and the ledger, when its shop
+/// has no order slot now (with faster shops to try), as a coupon order is. Only then: a
+/// session the ledger would refuse for itself (unknown, expired, its coupon expired) is left
+/// to the ledger, whose answer comes first, and so is a repeat of a request the ledger keeps.
+fn shop_can_take_session(
+    app: &App,
+    shopper: ShopperId,
+    quote: QuoteId,
+    keyed: &KeyedRequest,
+) -> Result<(), ApiError> {
+    let now = app.now();
+    let index = app.index.read();
+    app.sequencer.read(|ledger| {
+        if ledger.kept_request_fingerprint(keyed.scope, &keyed.key).is_some() {
+            return Ok(());
+        }
+        match ledger.placeable_at(shopper, quote, now) {
+            Ok(merchant) => merchant_can_take(ledger, &index.merchants, merchant, Some(now)),
+            Err(_) => Ok(()),
+        }
+    })
 }
 
 #[utoipa::path(post, path = "/v1/checkout_sessions/{checkout_session_id}/cancel", tag = "shopper", security(("bearer" = [])),

@@ -57,7 +57,7 @@ pub enum LedgerError {
     QuoteCanceled(QuoteId),
     #[error("this idempotency key was already used for a different request; use a new key for a new request")]
     RequestConflict,
-    #[error("merchant {merchant} is busy; a new order would take about {} min", eta_ms.div_ceil(60_000))]
+    #[error("merchant {merchant} is busy; a new order would take about {}", lantern_core::Wait::from_ms(*eta_ms))]
     MerchantBusy { merchant: MerchantId, eta_ms: u64 },
     #[error("merchant {0} is paused and takes no new orders")]
     MerchantPaused(MerchantId),

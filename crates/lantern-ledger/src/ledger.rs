@@ -948,13 +948,7 @@ impl Ledger {
             }
             return Ok(Outcome::OrderPlaced { receipt: view.receipt, replayed: true });
         }
-        let quote = self.quotes.get(&quote_id).filter(|quote| quote.shopper == shopper);
-        let quote = quote.ok_or(LedgerError::UnknownQuote(quote_id))?;
-        check_open(quote_id, quote, now)?;
-        if let Some(campaign) = quote.coupon_expired {
-            return Err(LedgerError::CouponExpired { campaign });
-        }
-        let merchant_id = quote.merchant;
+        let merchant_id = self.placeable_at(shopper, quote_id, now)?;
         let merchant =
             self.merchants.get_mut(&merchant_id).ok_or(LedgerError::UnknownMerchant(merchant_id))?;
         let eta_ms = admit_order(merchant, now)?;
@@ -1288,6 +1282,25 @@ impl Ledger {
     pub fn order_slot_at(&self, merchant: MerchantId, now: Timestamp) -> Result<u64, LedgerError> {
         let state = self.merchants.get(&merchant).ok_or(LedgerError::UnknownMerchant(merchant))?;
         order_slot(state, now)
+    }
+
+    /// The shop of `shopper`'s quote if the quote itself could be placed at `now`, or why not
+    /// (`UnknownQuote`, a canceled, expired or superseded quote, `CouponExpired`): the checks
+    /// placing it makes before the shop's ([`Ledger::order_slot_at`]), in the same order,
+    /// changing nothing.
+    pub fn placeable_at(
+        &self,
+        shopper: ShopperId,
+        quote_id: QuoteId,
+        now: Timestamp,
+    ) -> Result<MerchantId, LedgerError> {
+        let quote = self.quotes.get(&quote_id).filter(|quote| quote.shopper == shopper);
+        let quote = quote.ok_or(LedgerError::UnknownQuote(quote_id))?;
+        check_open(quote_id, quote, now)?;
+        if let Some(campaign) = quote.coupon_expired {
+            return Err(LedgerError::CouponExpired { campaign });
+        }
+        Ok(quote.merchant)
     }
 
     pub fn merchant(&self, merchant: MerchantId) -> Option<(&Merchant, u32, Money)> {

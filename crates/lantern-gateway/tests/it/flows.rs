@@ -402,6 +402,12 @@ async fn a_shop_out_of_order_slots_refuses_before_the_ledger_and_a_repeat_still_
         "the next slot is a minute after the first order: {wait_ms} ms"
     );
     assert_eq!(ids(body, "alternatives"), [TEA_2]);
+    // Waits under a minute are said in seconds, as the agent says them: the faster shop's
+    // kitchen is empty, so "about 1 min" would be a minute too long.
+    assert_eq!(
+        body["message"],
+        "茶颜 Tea House #1 is busy, about 2 min; 茶颜 Tea House #2 can make it in about 2 s"
+    );
     assert_eq!(n_commands(), commands_before, "the refusal reached the ledger");
 
     let repeat = server.post_keyed(&alice, "/v1/coupon_orders", &key, &order).await;
@@ -414,6 +420,53 @@ async fn a_shop_out_of_order_slots_refuses_before_the_ledger_and_a_repeat_still_
         .post_keyed(&alice, "/v1/coupon_orders", &key, &elsewhere)
         .await
         .refused(422, "idempotency_conflict");
+}
+
+/// Completing a session at a shop whose rate has no slot now is turned away before admission
+/// and the ledger, as a coupon order is, and the session stays open to complete later; a repeat
+/// of the completion that took the slot still replays it, and a session the ledger would
+/// refuse for itself gets the ledger's answer, not the shop's.
+#[tokio::test]
+async fn completing_a_session_at_a_shop_out_of_order_slots_is_refused_before_the_ledger() {
+    let server = Server::start().await;
+    let kitchen = server.merchant(1);
+    let (alice, bob, carol) = (server.shopper(40), server.shopper(41), server.shopper(42));
+    let capacity = json!({"orders_per_minute": 1, "open_orders_max": 20});
+    server.post(&kitchen, "/v1/merchant/capacity", &capacity).await.ok(200);
+    let open = json!({"merchant_id": TEA_1, "line_items": [{"id": "itm_101", "quantity": 1}]});
+    let mut sessions = Vec::new();
+    for shopper in [&alice, &bob, &carol] {
+        // A quote takes no order slot: all three open.
+        let created = server.post(shopper, "/v1/checkout_sessions", &open).await;
+        sessions.push(created.ok(201)["id"].as_str().unwrap().to_owned());
+    }
+    let complete = |session: &str| format!("/v1/checkout_sessions/{session}/complete");
+    let key = server.key();
+    let placed = server.post_keyed(&alice, &complete(&sessions[0]), &key, &json!({})).await;
+    assert_eq!(placed.ok(200)["status"], "completed");
+
+    let n_commands = || server.app.sequencer.counters().n_commands.load(std::sync::atomic::Ordering::Relaxed);
+    let commands_before = n_commands();
+    let refused = server.post(&bob, &complete(&sessions[1]), &json!({})).await;
+    let body = refused.refused(429, "merchant_busy");
+    assert_eq!(body["retry_after_ms"], 60_000);
+    assert_eq!(ids(body, "alternatives"), [TEA_2]);
+    assert_eq!(n_commands(), commands_before, "the refusal reached the ledger");
+    let still = server.get(&bob, &format!("/v1/checkout_sessions/{}", sessions[1])).await;
+    assert_eq!(still.ok(200)["status"], "ready_for_payment");
+
+    let repeat = server.post_keyed(&alice, &complete(&sessions[0]), &key, &json!({})).await;
+    assert_eq!((repeat.status, repeat.replayed()), (200, true));
+    assert_eq!(repeat.json["order"]["id"], placed.json["order"]["id"]);
+    // Canceled, carol's session is the ledger's to refuse, though its shop is busy too.
+    server.post(&carol, &format!("/v1/checkout_sessions/{}/cancel", sessions[2]), &json!({})).await.ok(200);
+    let canceled = server.post(&carol, &complete(&sessions[2]), &json!({})).await;
+    assert_eq!(
+        (canceled.status, canceled.json["code"].as_str()),
+        (409, Some("invalid_transition")),
+        "{}",
+        canceled.text
+    );
 }
 
 /// The faster shops offered instead of a busy one are found among those registered next to
