@@ -40,6 +40,88 @@ pub struct AcpConfig {
     pub public_url: String,
     /// Order webhooks; none are sent without.
     pub webhook: Option<crate::webhooks::WebhookConfig>,
+    /// Signed requests: with it, every ACP request must carry a valid `Signature` and a fresh
+    /// `Timestamp`; without it, neither is looked at.
+    pub signing: Option<RequestSigning>,
+}
+
+/// How agent platforms sign their ACP requests (RFC §2.1 and §7: the client signs over
+/// canonical JSON with an accompanying RFC 3339 `Timestamp`; the scheme is published out of
+/// band, here and in the README):
+///
+/// `Signature: base64url(HMAC-SHA256(secret, Timestamp + "." + canonical JSON of the body))`
+///
+/// The canonical JSON is [`canonical_json`]'s (keys sorted, no whitespace, integral numbers as
+/// integers), so how the client laid its JSON out does not matter; a request without a body
+/// (a GET) signs the empty string. Padded and standard base64 are accepted too.
+#[derive(Clone)]
+pub struct RequestSigning {
+    /// The secret shared with the agent platform, at least [`SIGNING_SECRET_BYTES_MIN`] bytes.
+    pub secret: Vec<u8>,
+    /// How far a request's `Timestamp` may be from this gateway's clock, either way.
+    pub skew_ms: u64,
+}
+
+impl std::fmt::Debug for RequestSigning {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RequestSigning")
+            .field("secret", &"<redacted>")
+            .field("skew_ms", &self.skew_ms)
+            .finish()
+    }
+}
+
+impl RequestSigning {
+    /// Checks the secret's length and the skew (1 s to 1 h).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.secret.len() < SIGNING_SECRET_BYTES_MIN {
+            return Err(format!(
+                "the ACP request-signing secret must be at least {SIGNING_SECRET_BYTES_MIN} bytes, got {}",
+                self.secret.len()
+            ));
+        }
+        if !(1_000..=3_600_000).contains(&self.skew_ms) {
+            return Err(format!("acp.request_skew_ms must be 1000..=3600000, got {}", self.skew_ms));
+        }
+        Ok(())
+    }
+}
+
+/// The shortest shared secret accepted for request signatures (128 bits).
+pub const SIGNING_SECRET_BYTES_MIN: usize = 16;
+/// The request headers of a signed request.
+pub const SIGNATURE_HEADER: &str = "signature";
+pub const TIMESTAMP_HEADER: &str = "timestamp";
+/// The longest `Signature` header read: a SHA-256 tag is 43 characters of base64url.
+const SIGNATURE_TEXT_MAX: usize = 128;
+
+/// The `Signature` of a request with this `Timestamp` text and body, as a client computes it.
+pub fn request_signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature_tag(secret, timestamp, body))
+}
+
+fn signature_tag(secret: &[u8], timestamp: &str, body: &[u8]) -> Vec<u8> {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(&signed_body(body));
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// What is signed of a body: its canonical JSON; bytes that are not JSON as they are (the
+/// handler refuses them after, with the parse error).
+fn signed_body(body: &[u8]) -> Vec<u8> {
+    if body.is_empty() {
+        return Vec::new();
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(value) => canonical_json(&value),
+        Err(_) => body.to_vec(),
+    }
 }
 
 /// The protocol version this gateway speaks.
@@ -385,10 +467,74 @@ fn check_version(headers: &HeaderMap, write: bool) -> Result<(), ApiError> {
     }
 }
 
-/// The caller, a shopper, with the version checked.
-fn shopper_caller(app: &App, headers: &HeaderMap, write: bool) -> Result<(Claims, ShopperId), ApiError> {
+/// With signing on, the request's `Signature` must be the body's under the shared secret and
+/// its `Timestamp` within the allowed skew of this gateway's clock.
+fn check_signature(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    let Some(signing) = &app.config.acp.signing else { return Ok(()) };
+    let header_text = |name: &str| headers.get(name).map(|value| value.to_str().unwrap_or_default());
+    let (Some(signature), Some(timestamp)) = (header_text(SIGNATURE_HEADER), header_text(TIMESTAMP_HEADER))
+    else {
+        return Err(ApiError::unauthorized(
+            "signature_required",
+            "this gateway takes signed requests only: send Timestamp (RFC 3339, now) and Signature (base64url HMAC-SHA256 of the Timestamp, \".\" and the body's canonical JSON, under the secret you were given)",
+        ));
+    };
+    let now_ms = app.now().unix_ms();
+    let signed_at = crate::convert::parse_time(timestamp, "$header.Timestamp").map_err(|_| {
+        ApiError::unauthorized(
+            "invalid_signature",
+            format!("the Timestamp {timestamp:?} is not an RFC 3339 time like 2027-02-06T10:30:00Z"),
+        )
+    })?;
+    let skew_ms = signed_at.unix_ms().abs_diff(now_ms);
+    if skew_ms > signing.skew_ms {
+        return Err(ApiError::unauthorized(
+            "timestamp_out_of_window",
+            format!(
+                "the Timestamp is {} s from this gateway's clock, more than the {} s allowed; sign the request again with the current time",
+                skew_ms / 1_000,
+                signing.skew_ms / 1_000
+            ),
+        ));
+    }
+    let expected = signature_tag(&signing.secret, timestamp, body);
+    let presented = decode_signature(signature);
+    // Compared in constant time: a tag checked byte by byte early-out leaks its prefix.
+    let matches = presented.is_some_and(|presented| {
+        presented.len() == expected.len()
+            && presented.iter().zip(&expected).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+    });
+    if !matches {
+        return Err(ApiError::unauthorized(
+            "invalid_signature",
+            "the Signature does not match this request: sign the Timestamp, \".\" and the body's canonical JSON (keys sorted, no whitespace) with HMAC-SHA256 and send it base64url",
+        ));
+    }
+    Ok(())
+}
+
+/// The tag of a `Signature` header, in base64url or standard base64, padded or not.
+fn decode_signature(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    if text.len() > SIGNATURE_TEXT_MAX {
+        return None;
+    }
+    let unpadded = text.trim_end_matches('=');
+    URL_SAFE_NO_PAD.decode(unpadded).or_else(|_| STANDARD_NO_PAD.decode(unpadded)).ok()
+}
+
+/// The caller, a shopper, with the request's signature (when signing is on) and the version
+/// checked.
+fn shopper_caller(
+    app: &App,
+    headers: &HeaderMap,
+    write: bool,
+    body: &[u8],
+) -> Result<(Claims, ShopperId), ApiError> {
     let claims = app.caller(headers)?;
     let shopper = shopper_of(&claims)?;
+    check_signature(app, headers, body)?;
     check_version(headers, write)?;
     Ok((claims, shopper))
 }
@@ -547,7 +693,7 @@ fn session_post(
     verb: &str,
     body: &[u8],
 ) -> Result<(ShopperId, KeyedRequest, lantern_core::QuoteId), ApiError> {
-    let (claims, shopper) = shopper_caller(app, headers, true)?;
+    let (claims, shopper) = shopper_caller(app, headers, true, body)?;
     let keyed = acp_keyed(&claims, headers, &format!("POST /checkout_sessions/{session_text}{verb}"), body)?;
     Ok((shopper, keyed, parse_session_id(session_text)?))
 }
@@ -585,7 +731,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> AcpReply {
-    let (claims, shopper) = shopper_caller(&app, &headers, true)?;
+    let (claims, shopper) = shopper_caller(&app, &headers, true, &body)?;
     let keyed = acp_keyed(&claims, &headers, "POST /checkout_sessions", &body)?;
     let request: AcpCreateRequest = parse_json(&body)?;
     if let Some(currency) = &request.currency
@@ -654,7 +800,7 @@ pub async fn get_session(
     headers: HeaderMap,
     Path(session_text): Path<String>,
 ) -> AcpReply {
-    let (_, shopper) = shopper_caller(&app, &headers, false)?;
+    let (_, shopper) = shopper_caller(&app, &headers, false, b"")?;
     let quote = parse_session_id(&session_text)?;
     let _permit = app.admit(Class::Browse, Some(shopper), peer.ip(), &headers)?;
     let session = routes::read_session(&app, shopper, quote)?;

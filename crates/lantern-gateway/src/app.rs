@@ -99,6 +99,9 @@ impl GatewayConfig {
         if let Some(webhook) = &self.acp.webhook {
             webhook.validate()?;
         }
+        if let Some(signing) = &self.acp.signing {
+            signing.validate()?;
+        }
         if let Some(llm) = &self.llm {
             llm.validate().map_err(|error| format!("llm: {error}"))?;
         }
@@ -123,7 +126,11 @@ impl GatewayConfig {
             chat_sessions_max: 100_000,
             chat_session_idle_ms: 30 * 60 * 1000,
             guest_tokens: false,
-            acp: crate::acp::AcpConfig { public_url: "http://localhost:8080".into(), webhook: None },
+            acp: crate::acp::AcpConfig {
+                public_url: "http://localhost:8080".into(),
+                webhook: None,
+                signing: None,
+            },
             shards: None,
             expected_orders: 0,
         }

@@ -51,7 +51,9 @@ use axum::routing::{get, post};
 use lantern_admission::Class;
 use utoipa::OpenApi;
 
-pub use acp::{ACP_API_VERSION, AcpConfig, canonical_json};
+pub use acp::{
+    ACP_API_VERSION, AcpConfig, RequestSigning, SIGNING_SECRET_BYTES_MIN, canonical_json, request_signature,
+};
 pub use app::{App, GatewayConfig, IDEMPOTENCY_KEY_HEADER, KeyedRequest, ReadIndex, TICKET_HEADER};
 pub use error::ApiError;
 

@@ -49,12 +49,16 @@ pub struct InProcessApi {
     api: Router,
     /// `Bearer <token>` for every call (stdio); without it, each call's MCP request carries its own.
     authorization: Option<String>,
+    /// Where the time and, when ACP requests must be signed, the secret come from: the MCP
+    /// server is this gateway, so it signs its own calls (the MCP client proved who it is with
+    /// its token; the signature is the agent platforms' over HTTP).
+    app: Arc<App>,
 }
 
 impl InProcessApi {
     /// For `/mcp`: each call is made with the MCP request's own token.
     pub fn per_request(app: &Arc<App>) -> InProcessApi {
-        InProcessApi { api: crate::api_router(Arc::clone(app)), authorization: None }
+        InProcessApi { api: crate::api_router(Arc::clone(app)), authorization: None, app: Arc::clone(app) }
     }
 
     /// For stdio: every call is made as `shopper`, with a token valid for `ttl_ms`.
@@ -68,6 +72,7 @@ impl InProcessApi {
         InProcessApi {
             api: crate::api_router(Arc::clone(app)),
             authorization: Some(format!("Bearer {token}")),
+            app: Arc::clone(app),
         }
     }
 
@@ -81,9 +86,15 @@ impl InProcessApi {
             .and_then(|parts| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0))
             .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
         let body = match &request.body {
-            Some(value) => Body::from(serde_json::to_vec(value).map_err(|error| error.to_string())?),
-            None => Body::empty(),
+            Some(value) => serde_json::to_vec(value).map_err(|error| error.to_string())?,
+            None => Vec::new(),
         };
+        let signed = self.app.config.acp.signing.as_ref().map(|signing| {
+            let timestamp = self.app.now().to_string();
+            let signature = crate::acp::request_signature(&signing.secret, &timestamp, &body);
+            (timestamp, signature)
+        });
+        let (timestamp, signature) = signed.unzip();
         let mut http = Request::builder()
             .method(if request.post { Method::POST } else { Method::GET })
             .uri(&request.path)
@@ -96,13 +107,15 @@ impl InProcessApi {
             (IDEMPOTENCY_KEY_HEADER, request.idempotency_key),
             (crate::acp::API_VERSION_HEADER, request.api_version),
             (TICKET_HEADER, request.ticket),
+            (crate::acp::TIMESTAMP_HEADER, timestamp),
+            (crate::acp::SIGNATURE_HEADER, signature),
         ];
         for (name, value) in optional {
             if let Some(value) = value {
                 http = http.header(name, value);
             }
         }
-        let mut http = http.body(body).map_err(|error| format!("bad request: {error}"))?;
+        let mut http = http.body(Body::from(body)).map_err(|error| format!("bad request: {error}"))?;
         http.extensions_mut().insert(ConnectInfo(peer));
         let response = match self.api.clone().oneshot(http).await {
             Ok(response) => response,

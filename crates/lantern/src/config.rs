@@ -64,6 +64,12 @@ pub struct Acp {
     pub webhook_retry_max_ms: u64,
     /// How long one try may take.
     pub webhook_timeout_ms: u64,
+    /// The environment variable holding the secret agent platforms sign their requests with
+    /// (at least 16 bytes). When it is set, every ACP request must be signed
+    /// (`lantern_gateway::RequestSigning`); when it is unset or empty, none need be.
+    pub request_secret_env: String,
+    /// How far a signed request's `Timestamp` may be from this gateway's clock, either way.
+    pub request_skew_ms: u64,
 }
 
 impl Default for Acp {
@@ -77,6 +83,8 @@ impl Default for Acp {
             webhook_retry_base_ms: 500,
             webhook_retry_max_ms: 30_000,
             webhook_timeout_ms: 5_000,
+            request_secret_env: "LANTERN_ACP_REQUEST_SECRET".into(),
+            request_skew_ms: 300_000,
         }
     }
 }
@@ -100,7 +108,23 @@ impl Acp {
                 timeout_ms: self.webhook_timeout_ms,
             })
         };
-        Ok(lantern_gateway::AcpConfig { public_url: self.public_url.clone(), webhook })
+        let signing = match std::env::var(&self.request_secret_env) {
+            Ok(secret) if !secret.is_empty() => {
+                anyhow::ensure!(
+                    secret.len() >= lantern_gateway::SIGNING_SECRET_BYTES_MIN,
+                    "{} holds {} bytes; a request-signing secret needs at least {} (e.g. `openssl rand -hex 32`)",
+                    self.request_secret_env,
+                    secret.len(),
+                    lantern_gateway::SIGNING_SECRET_BYTES_MIN
+                );
+                Some(lantern_gateway::RequestSigning {
+                    secret: secret.into_bytes(),
+                    skew_ms: self.request_skew_ms,
+                })
+            }
+            _ => None,
+        };
+        Ok(lantern_gateway::AcpConfig { public_url: self.public_url.clone(), webhook, signing })
     }
 }
 
@@ -303,7 +327,10 @@ impl ServeConfig {
         for (name, value) in environment {
             let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
             // Variables of other tools that share the prefix are not ours.
-            if matches!(key, "LOG" | "SECRET" | "WEBHOOK_SECRET" | "BENCH_WORKERS" | "KILL_SEED") {
+            if matches!(
+                key,
+                "LOG" | "SECRET" | "WEBHOOK_SECRET" | "ACP_REQUEST_SECRET" | "BENCH_WORKERS" | "KILL_SEED"
+            ) {
                 continue;
             }
             let path: Vec<String> = key.split("__").map(str::to_lowercase).collect();

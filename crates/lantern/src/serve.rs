@@ -134,6 +134,13 @@ pub(crate) fn open(
         config.expected_orders,
     )?;
     tracing::info!(data = %config.data.display(), batches = replay.n_batches, commands = replay.n_commands, elapsed_ms = replay.elapsed_ms, "ledger rebuilt");
+    match &gateway_config.acp.signing {
+        Some(signing) => tracing::info!(skew_ms = signing.skew_ms, "acp requests must be signed"),
+        None => tracing::info!(
+            secret_env = %config.acp.request_secret_env,
+            "acp requests need no signature; set the secret's variable to require one"
+        ),
+    }
     let signer = load_or_make_signer(&config.data)?;
     let handle = sequencer.handle();
     // Where this node's campaigns lease their budget from, if anywhere.

@@ -349,3 +349,136 @@ async fn cancel_gives_the_coupon_back_and_a_full_gateway_answers_in_acp_shape() 
     server.gate.open();
     assert_eq!(tokio::time::timeout(Duration::from_secs(10), occupied).await.unwrap().unwrap().status, 201);
 }
+
+const SIGNING_SECRET: &[u8] = b"an-acp-request-signing-secret";
+
+/// An ACP request with whichever of `Timestamp` and `Signature` are given.
+async fn signed_request(
+    server: &Server,
+    token: &str,
+    post: Option<(&str, &str)>,
+    path: &str,
+    stamp: Option<(&str, &str)>,
+) -> Reply {
+    let mut request = match post {
+        Some((key, body)) => server
+            .http
+            .post(server.url(path))
+            .header("idempotency-key", key)
+            .header("content-type", "application/json")
+            .body(body.to_owned()),
+        None => server.http.get(server.url(path)),
+    };
+    request = request.bearer_auth(token).header("api-version", VERSION);
+    if let Some((timestamp, signature)) = stamp {
+        request = request.header("timestamp", timestamp).header("signature", signature);
+    }
+    server.send(request).await
+}
+
+/// The documented scheme, computed here by hand rather than with the gateway's own function:
+/// HMAC-SHA256 over the Timestamp, "." and the canonical JSON, base64url without padding.
+fn sign(timestamp: &str, canonical: &str) -> String {
+    use base64::Engine as _;
+    let mut mac = Hmac::<Sha256>::new_from_slice(SIGNING_SECRET).unwrap();
+    mac.update(format!("{timestamp}.{canonical}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+fn rfc3339_now_plus_ms(offset_ms: i64) -> String {
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    lantern_core::Timestamp::from_ms((now_ms + offset_ms) as u64).to_string()
+}
+
+/// With a signing secret configured, every ACP request needs a `Signature` over its canonical
+/// JSON and a `Timestamp` within the skew (RFC §7); a request that fails is refused 401 in
+/// ACP's error shape before anything is done, and the MCP tools, served by the gateway itself,
+/// sign their own calls.
+#[tokio::test]
+async fn with_a_signing_secret_only_signed_fresh_requests_are_served() {
+    let mut config = test_config();
+    config.acp.signing =
+        Some(lantern_gateway::RequestSigning { secret: SIGNING_SECRET.to_vec(), skew_ms: 300_000 });
+    let server = Server::with_config(config).await;
+    let shopper = server.shopper(7);
+    let n_commands = || server.app.sequencer.counters().n_commands.load(std::sync::atomic::Ordering::Relaxed);
+    // Laid out as a client might; signed over its canonical form.
+    let body = "{ \"line_items\": [ {\"id\": \"mer_1/itm_101\"} ],\n  \"currency\": \"cny\" }";
+    let canonical = r#"{"currency":"cny","line_items":[{"id":"mer_1/itm_101"}]}"#;
+    let now = rfc3339_now_plus_ms(0);
+
+    let commands_before = n_commands();
+    let unsigned = signed_request(&server, &shopper, Some(("s1", body)), "/checkout_sessions", None).await;
+    assert_acp_error(&unsigned, 401, "signature_required");
+    let tampered = body.replace("itm_101", "itm_102");
+    let stamp = (now.as_str(), sign(&now, canonical));
+    let altered = signed_request(
+        &server,
+        &shopper,
+        Some(("s2", &tampered)),
+        "/checkout_sessions",
+        Some((stamp.0, &stamp.1)),
+    )
+    .await;
+    assert_acp_error(&altered, 401, "invalid_signature");
+    let old = rfc3339_now_plus_ms(-301_000);
+    let stale = signed_request(
+        &server,
+        &shopper,
+        Some(("s3", body)),
+        "/checkout_sessions",
+        Some((&old, &sign(&old, canonical))),
+    )
+    .await;
+    assert_acp_error(&stale, 401, "timestamp_out_of_window");
+    for (timestamp, signature) in
+        [("yesterday".to_owned(), sign("yesterday", canonical)), (now.clone(), "!!!".to_owned())]
+    {
+        let garbled = signed_request(
+            &server,
+            &shopper,
+            Some(("s4", body)),
+            "/checkout_sessions",
+            Some((&timestamp, &signature)),
+        )
+        .await;
+        assert_acp_error(&garbled, 401, "invalid_signature");
+    }
+    assert_eq!(n_commands(), commands_before, "a refused request reached the ledger");
+
+    let created = signed_request(
+        &server,
+        &shopper,
+        Some(("s5", body)),
+        "/checkout_sessions",
+        Some((stamp.0, &stamp.1)),
+    )
+    .await;
+    let id = created.ok(201)["id"].as_str().unwrap().to_owned();
+    // A read signs the empty string; padded standard base64 is accepted too.
+    let path = format!("/checkout_sessions/{id}");
+    assert_acp_error(&signed_request(&server, &shopper, None, &path, None).await, 401, "signature_required");
+    let padded = {
+        use base64::Engine as _;
+        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sign(&now, "")).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(tag)
+    };
+    assert!(padded.ends_with('='));
+    let read = signed_request(&server, &shopper, None, &path, Some((&now, &padded))).await;
+    assert_eq!(read.ok(200)["id"], id.as_str());
+
+    // The MCP tools call the same API in-process, signed by the gateway.
+    let api =
+        lantern_gateway::mcp::InProcessApi::as_shopper(&server.app, lantern_core::ShopperId::new(8), 60_000);
+    let request = lantern_mcp::ApiRequest {
+        post: true,
+        path: "/checkout_sessions".into(),
+        idempotency_key: Some("s-mcp".into()),
+        api_version: Some(VERSION.into()),
+        ticket: None,
+        body: Some(serde_json::from_str(body).unwrap()),
+    };
+    let answer = lantern_mcp::Api::call(&api, &rmcp::model::Extensions::new(), request).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+}

@@ -20,9 +20,10 @@ impl Drop for Server {
     }
 }
 
-fn start(data: &std::path::Path, demo: bool) -> Server {
+fn start(data: &std::path::Path, demo: bool, env: &[(&str, &str)]) -> Server {
     let mut command = lantern();
     command.args(["serve", "--listen", "127.0.0.1:0", "--print-tokens", "--data"]).arg(data);
+    command.envs(env.iter().copied());
     if demo {
         command.arg("--demo");
     }
@@ -79,7 +80,7 @@ fn terminate(server: &mut Server) -> bool {
 #[test]
 fn serve_answers_drains_on_sigterm_and_keeps_acknowledged_work() {
     let data = TempDir::new("serve");
-    let mut server = start(&data.0, true);
+    let mut server = start(&data.0, true, &[]);
     let shopper = server.tokens[2].clone();
     let (status, body) = request(&server.address, "GET", "/healthz", &shopper, None, "");
     assert_eq!(status, 200, "{body}");
@@ -90,7 +91,7 @@ fn serve_answers_drains_on_sigterm_and_keeps_acknowledged_work() {
     assert!(terminate(&mut server), "lantern serve must exit cleanly on SIGTERM");
 
     // Started again over the same data: the claim is there, and its key still replays.
-    let server = start(&data.0, false);
+    let server = start(&data.0, false, &[]);
     let shopper = server.tokens[2].clone();
     let (status, body) = request(&server.address, "GET", "/v1/wallet", &shopper, None, "");
     assert_eq!(status, 200, "{body}");
@@ -116,4 +117,31 @@ fn bad_configuration_is_refused_at_start_naming_the_key() {
     assert!(stderr.contains("max_limit"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!data.0.exists(), "a refused start must not create the data directory");
+
+    let output = lantern()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data.0)
+        .env("LANTERN_ACP_REQUEST_SECRET", "too-short")
+        .stdout(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("LANTERN_ACP_REQUEST_SECRET holds 9 bytes"), "{stderr}");
+    assert!(!data.0.exists(), "a refused start must not create the data directory");
+}
+
+/// A request-signing secret in `LANTERN_ACP_REQUEST_SECRET` makes the ACP endpoints take
+/// signed requests only (the gateway's tests cover the scheme); Lantern's own API is unchanged.
+#[test]
+fn a_request_signing_secret_in_the_environment_makes_acp_requests_signed() {
+    let data = TempDir::new("serve-signing");
+    let secret = ("LANTERN_ACP_REQUEST_SECRET", "an-acp-request-signing-secret");
+    let server = start(&data.0, true, &[secret]);
+    let shopper = server.tokens[2].clone();
+    let (status, body) = request(&server.address, "GET", "/checkout_sessions/cs_1", &shopper, None, "");
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("\"signature_required\""), "{body}");
+    let (status, body) = request(&server.address, "GET", "/v1/wallet", &shopper, None, "");
+    assert_eq!(status, 200, "{body}");
 }
