@@ -837,19 +837,34 @@ pub(crate) async fn complete_session(
 }
 
 /// Turns a session's completion away at once, before admission and the ledger, when its shop
-/// has no order slot now (with faster shops to try), as a coupon order is. Only then: a
-/// session the ledger would refuse for itself (unknown, expired, its coupon expired) is left
-/// to the ledger, whose answer comes first, and so is a repeat of a request the ledger keeps.
+/// has no order slot now (with faster shops to try), as a coupon order is. A repeat of a
+/// request the ledger keeps goes to the ledger, which replays it.
 fn shop_can_take_session(
     app: &App,
     shopper: ShopperId,
     quote: QuoteId,
     keyed: &KeyedRequest,
 ) -> Result<(), ApiError> {
+    shop_can_take_quote(app, shopper, quote, |ledger| {
+        ledger.kept_request_fingerprint(keyed.scope, &keyed.key).is_some()
+    })
+}
+
+/// Whether the shop of `shopper`'s quote has an order slot now, checked as placing the quote
+/// would check it, before anything is queued; busy, the refusal names faster shops. Only the
+/// shop is refused here: a quote the ledger would refuse for itself (unknown, expired, its
+/// coupon expired) is left to the ledger, whose answer comes first, and so is a `repeat` (the
+/// order it placed may be what fills the shop now).
+pub(crate) fn shop_can_take_quote(
+    app: &App,
+    shopper: ShopperId,
+    quote: QuoteId,
+    repeat: impl FnOnce(&Ledger) -> bool,
+) -> Result<(), ApiError> {
     let now = app.now();
     let index = app.index.read();
     app.sequencer.read(|ledger| {
-        if ledger.kept_request_fingerprint(keyed.scope, &keyed.key).is_some() {
+        if repeat(ledger) {
             return Ok(());
         }
         match ledger.placeable_at(shopper, quote, now) {

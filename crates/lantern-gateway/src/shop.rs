@@ -322,16 +322,11 @@ impl Shop for GatewayShop {
     ) -> Result<OrderInfo, Refusal> {
         let idempotency_key = IdempotencyKey::new(idempotency_key)
             .map_err(|error| refusal(ApiError::invalid("idempotency_key", error.to_string())))?;
-        let merchant =
-            self.app.sequencer.read(|ledger| ledger.quote_record(quote).map(|record| record.merchant));
-        if let Some(merchant) = merchant {
-            // A busy shop is refused before queueing, with faster shops to offer.
-            let index = self.app.index.read();
-            self.app
-                .sequencer
-                .read(|ledger| crate::routes::merchant_can_take(ledger, &index.merchants, merchant, None))
-                .map_err(refusal)?;
-        }
+        // A shop with no order slot is refused before queueing, with faster shops to offer.
+        crate::routes::shop_can_take_quote(&self.app, shopper, quote, |ledger| {
+            ledger.placed_under_key(shopper, &idempotency_key).is_some()
+        })
+        .map_err(refusal)?;
         let command = Command::PlaceOrder { shopper, quote, idempotency_key };
         let Outcome::OrderPlaced { receipt, .. } =
             self.run(Class::CompleteCheckout, shopper, command).await?

@@ -1284,6 +1284,12 @@ impl Ledger {
         order_slot(state, now)
     }
 
+    /// The order `shopper` placed under `idempotency_key`, while the ledger keeps it: placing
+    /// again under that key replays it instead of placing anything.
+    pub fn placed_under_key(&self, shopper: ShopperId, idempotency_key: &IdempotencyKey) -> Option<OrderId> {
+        self.idempotency.get(&(shopper, key_hash(idempotency_key))).copied()
+    }
+
     /// The shop of `shopper`'s quote if the quote itself could be placed at `now`, or why not
     /// (`UnknownQuote`, a canceled, expired or superseded quote, `CouponExpired`): the checks
     /// placing it makes before the shop's ([`Ledger::order_slot_at`]), in the same order,

@@ -149,3 +149,68 @@ async fn search_tolerates_typos_and_reads_chinese() {
     let nothing = server.get(&ada, "/v1/search?q=pizza").await;
     assert_eq!(nothing.ok(200)["hits"], json!([]));
 }
+
+/// A chat order at a shop whose rate has no slot now is turned away before the ledger, as an
+/// API order is, and the agent offers the faster shop of the same menu; nothing is placed.
+#[tokio::test]
+async fn a_chat_order_at_a_shop_with_no_order_slot_is_offered_a_faster_shop() {
+    let server = Server::start().await;
+    let kitchen = server.merchant(1);
+    let (ada, bo) = (server.shopper(1), server.shopper(2));
+    // One order a minute, a deep kitchen: the rate is what refuses.
+    let capacity = json!({"orders_per_minute": 1, "open_orders_max": 20});
+    server.post(&kitchen, "/v1/merchant/capacity", &capacity).await.ok(200);
+    say(&server, &ada, "s1", "two pearl milk teas, less sugar").await;
+    let quoted = say(&server, &ada, "s1", "checkout").await;
+    assert_eq!(events_of(&quoted, "quote")[0]["quote"]["merchant"], TEA_1, "{quoted}");
+    // Bo's order takes the shop's slot for the minute.
+    let order = json!({"campaign_id": FESTIVAL, "merchant_id": TEA_1, "line_items": [{"id": "itm_101", "quantity": 1}]});
+    server.post(&bo, "/v1/coupon_orders", &order).await.ok(201);
+
+    let n_commands = || server.app.sequencer.counters().n_commands.load(std::sync::atomic::Ordering::Relaxed);
+    let commands_before = n_commands();
+    let refused = say(&server, &ada, "s1", "yes").await;
+    assert_eq!(events_of(&refused, "order_placed").len(), 0, "{refused}");
+    let text = text_of(&refused);
+    assert!(text.contains("#1 is busy, about 1 min") && text.contains("Tea House #2 (2 s)"), "{text}");
+    assert_eq!(n_commands(), commands_before, "the refusal reached the ledger");
+    assert_eq!(n_orders(&server, &ada).await, 0);
+}
+
+/// The agent's shop answers the same key with the same order, as `Shop::place` promises, even
+/// when that order is what left the shop with no slot; and another quote under a key already
+/// used gets the ledger's conflict, not the busy shop's refusal.
+#[tokio::test]
+async fn placing_again_under_a_used_key_gets_the_ledgers_answer_not_the_busy_shops() {
+    let server = Server::start().await;
+    let kitchen = server.merchant(1);
+    let ada = server.shopper(1);
+    let capacity = json!({"orders_per_minute": 1, "open_orders_max": 20});
+    server.post(&kitchen, "/v1/merchant/capacity", &capacity).await.ok(200);
+    let open = json!({"merchant_id": TEA_1, "line_items": [{"id": "itm_101", "quantity": 1}]});
+    let shop = lantern_gateway::GatewayShop::new(std::sync::Arc::clone(&server.app), [127, 0, 0, 1].into());
+    let shopper = lantern_core::ShopperId::new(1);
+    let mut quotes = Vec::new();
+    for _ in 0..2 {
+        let created = server.post(&ada, "/v1/checkout_sessions", &open).await;
+        let session = created.ok(201)["id"].as_str().unwrap().to_owned();
+        quotes.push(lantern_core::QuoteId::new(session.trim_start_matches("cs_").parse().unwrap()));
+    }
+
+    let placed = lantern_agent::Shop::place(&shop, shopper, quotes[0], "chat-order-1").await;
+    let placed = placed.unwrap_or_else(|refusal| panic!("first placement refused: {refusal:?}"));
+    let again = lantern_agent::Shop::place(&shop, shopper, quotes[0], "chat-order-1").await;
+    let again = again.unwrap_or_else(|refusal| panic!("the repeat was refused: {refusal:?}"));
+    assert_eq!(again.order, placed.order);
+    let other = lantern_agent::Shop::place(&shop, shopper, quotes[1], "chat-order-1").await;
+    assert_eq!(
+        other.map(|order| order.order).map_err(|refusal| refusal.code),
+        Err("idempotency_conflict".to_owned())
+    );
+    let busy = lantern_agent::Shop::place(&shop, shopper, quotes[1], "chat-order-2").await;
+    assert_eq!(
+        busy.map(|order| order.order).map_err(|refusal| refusal.code),
+        Err("merchant_busy".to_owned())
+    );
+    assert_eq!(n_orders(&server, &ada).await, 1);
+}

@@ -435,8 +435,8 @@ async fn completing_a_session_at_a_shop_out_of_order_slots_is_refused_before_the
     server.post(&kitchen, "/v1/merchant/capacity", &capacity).await.ok(200);
     let open = json!({"merchant_id": TEA_1, "line_items": [{"id": "itm_101", "quantity": 1}]});
     let mut sessions = Vec::new();
-    for shopper in [&alice, &bob, &carol] {
-        // A quote takes no order slot: all three open.
+    for shopper in [&alice, &bob, &carol, &alice] {
+        // A quote takes no order slot: all four open.
         let created = server.post(shopper, "/v1/checkout_sessions", &open).await;
         sessions.push(created.ok(201)["id"].as_str().unwrap().to_owned());
     }
@@ -458,6 +458,9 @@ async fn completing_a_session_at_a_shop_out_of_order_slots_is_refused_before_the
     let repeat = server.post_keyed(&alice, &complete(&sessions[0]), &key, &json!({})).await;
     assert_eq!((repeat.status, repeat.replayed()), (200, true));
     assert_eq!(repeat.json["order"]["id"], placed.json["order"]["id"]);
+    // The key again on another session is the ledger's to refuse, not the shop's.
+    let reused = server.post_keyed(&alice, &complete(&sessions[3]), &key, &json!({})).await;
+    reused.refused(422, "idempotency_conflict");
     // Canceled, carol's session is the ledger's to refuse, though its shop is busy too.
     server.post(&carol, &format!("/v1/checkout_sessions/{}/cancel", sessions[2]), &json!({})).await.ok(200);
     let canceled = server.post(&carol, &complete(&sessions[2]), &json!({})).await;
