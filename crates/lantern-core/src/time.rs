@@ -88,7 +88,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::Wait;
+    use super::{Timestamp, Wait};
 
     #[test]
     fn a_wait_is_rounded_up_to_seconds_under_a_minute_and_to_minutes_from_one() {
@@ -97,8 +97,6 @@ mod tests {
             .into();
         assert_eq!(said, ["1 s", "1 s", "1 s", "2 s", "60 s", "1 min", "2 min", "25 min"]);
     }
-
-    use super::Timestamp;
 
     #[test]
     fn displays_rfc3339_utc() {
