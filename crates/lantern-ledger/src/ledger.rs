@@ -785,8 +785,7 @@ impl Ledger {
         choice: CouponChoice,
         now: Timestamp,
     ) -> Result<Outcome, LedgerError> {
-        let quote = self.quotes.get(&quote_id).filter(|quote| quote.shopper == shopper);
-        let quote = quote.ok_or(LedgerError::UnknownQuote(quote_id))?;
+        let quote = self.shoppers_quote(shopper, quote_id)?;
         check_open(quote_id, quote, now)?;
         let (merchant_id, old_coupon) = (quote.merchant, quote.coupon);
         let merchant = self.merchants.get(&merchant_id).ok_or(LedgerError::UnknownMerchant(merchant_id))?;
@@ -847,8 +846,7 @@ impl Ledger {
         quote_id: QuoteId,
         now: Timestamp,
     ) -> Result<Outcome, LedgerError> {
-        let quote = self.quotes.get(&quote_id).filter(|quote| quote.shopper == shopper);
-        let quote = quote.ok_or(LedgerError::UnknownQuote(quote_id))?;
+        let quote = self.shoppers_quote(shopper, quote_id)?;
         if quote.canceled {
             return Ok(Outcome::QuoteCanceled { quote: quote_id });
         }
@@ -1284,6 +1282,14 @@ impl Ledger {
         order_slot(state, now)
     }
 
+    /// `shopper`'s quote; another shopper's is as unknown as one that never was.
+    fn shoppers_quote(&self, shopper: ShopperId, quote_id: QuoteId) -> Result<&QuoteState, LedgerError> {
+        self.quotes
+            .get(&quote_id)
+            .filter(|quote| quote.shopper == shopper)
+            .ok_or(LedgerError::UnknownQuote(quote_id))
+    }
+
     /// The order `shopper` placed under `idempotency_key`, while the ledger keeps it: placing
     /// again under that key replays it instead of placing anything.
     pub fn placed_under_key(&self, shopper: ShopperId, idempotency_key: &IdempotencyKey) -> Option<OrderId> {
@@ -1300,8 +1306,7 @@ impl Ledger {
         quote_id: QuoteId,
         now: Timestamp,
     ) -> Result<MerchantId, LedgerError> {
-        let quote = self.quotes.get(&quote_id).filter(|quote| quote.shopper == shopper);
-        let quote = quote.ok_or(LedgerError::UnknownQuote(quote_id))?;
+        let quote = self.shoppers_quote(shopper, quote_id)?;
         check_open(quote_id, quote, now)?;
         if let Some(campaign) = quote.coupon_expired {
             return Err(LedgerError::CouponExpired { campaign });

@@ -90,6 +90,24 @@ async fn acp(server: &Server, token: &str, path: &str, key: Option<&str>, body: 
     server.send(request).await
 }
 
+/// An ACP create as the MCP tools make it, in-process, as shopper `shopper`.
+async fn mcp_create(server: &Server, shopper: u64, key: &str, body: &str) -> lantern_mcp::ApiAnswer {
+    let api = lantern_gateway::mcp::InProcessApi::as_shopper(
+        &server.app,
+        lantern_core::ShopperId::new(shopper),
+        60_000,
+    );
+    let request = lantern_mcp::ApiRequest {
+        post: true,
+        path: "/checkout_sessions".into(),
+        idempotency_key: Some(key.into()),
+        api_version: Some(VERSION.into()),
+        ticket: None,
+        body: Some(serde_json::from_str(body).unwrap()),
+    };
+    lantern_mcp::Api::call(&api, &rmcp::model::Extensions::new(), request).await
+}
+
 #[track_caller]
 fn assert_acp_error(reply: &Reply, status: u16, code: &str) {
     assert_eq!(reply.status, status, "{}", reply.text);
@@ -328,17 +346,7 @@ async fn cancel_gives_the_coupon_back_and_a_full_gateway_answers_in_acp_shape() 
     assert!(queued.header("lantern-queue-eta-ms").is_some());
     // The same through the MCP tools: a tool result (not a protocol error) with the place in
     // line, the ETA and the ticket to call again with.
-    let api =
-        lantern_gateway::mcp::InProcessApi::as_shopper(&server.app, lantern_core::ShopperId::new(8), 60_000);
-    let request = lantern_mcp::ApiRequest {
-        post: true,
-        path: "/checkout_sessions".into(),
-        idempotency_key: Some("q-mcp".into()),
-        api_version: Some(VERSION.into()),
-        ticket: None,
-        body: Some(serde_json::from_str(body).unwrap()),
-    };
-    let answer = lantern_mcp::Api::call(&api, &rmcp::model::Extensions::new(), request).await;
+    let answer = mcp_create(&server, 8, "q-mcp", body).await;
     let tool = lantern_mcp::result(&answer);
     assert_eq!(tool.is_error, Some(true));
     let content = tool.structured_content.unwrap();
@@ -469,16 +477,6 @@ async fn with_a_signing_secret_only_signed_fresh_requests_are_served() {
     assert_eq!(read.ok(200)["id"], id.as_str());
 
     // The MCP tools call the same API in-process, signed by the gateway.
-    let api =
-        lantern_gateway::mcp::InProcessApi::as_shopper(&server.app, lantern_core::ShopperId::new(8), 60_000);
-    let request = lantern_mcp::ApiRequest {
-        post: true,
-        path: "/checkout_sessions".into(),
-        idempotency_key: Some("s-mcp".into()),
-        api_version: Some(VERSION.into()),
-        ticket: None,
-        body: Some(serde_json::from_str(body).unwrap()),
-    };
-    let answer = lantern_mcp::Api::call(&api, &rmcp::model::Extensions::new(), request).await;
+    let answer = mcp_create(&server, 8, "s-mcp", body).await;
     assert_eq!(answer.status, 201, "{}", answer.body);
 }

@@ -102,31 +102,30 @@ fn serve_answers_drains_on_sigterm_and_keeps_acknowledged_work() {
     assert!(body.contains("\"newly_claimed\":true"), "the replay answers the first answer: {body}");
 }
 
-#[test]
-fn bad_configuration_is_refused_at_start_naming_the_key() {
-    let data = TempDir::new("serve-config");
+/// `lantern serve` over `data` with `variable=value` in its environment, which must refuse to
+/// start; its standard error.
+fn refused_start(data: &std::path::Path, variable: &str, value: &str) -> String {
     let output = lantern()
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data.0)
-        .env("LANTERN_ADMISSION__MAX_LIMIT", "0")
+        .arg(data)
+        .env(variable, value)
         .stdout(Stdio::null())
         .output()
         .unwrap_or_else(|error| panic!("{error}"));
     let (_, stderr) = text(&output);
     assert!(!output.status.success());
+    stderr
+}
+
+#[test]
+fn bad_configuration_is_refused_at_start_naming_the_key() {
+    let data = TempDir::new("serve-config");
+    let stderr = refused_start(&data.0, "LANTERN_ADMISSION__MAX_LIMIT", "0");
     assert!(stderr.contains("max_limit"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!data.0.exists(), "a refused start must not create the data directory");
 
-    let output = lantern()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data.0)
-        .env("LANTERN_ACP_REQUEST_SECRET", "too-short")
-        .stdout(Stdio::null())
-        .output()
-        .unwrap_or_else(|error| panic!("{error}"));
-    let (_, stderr) = text(&output);
-    assert!(!output.status.success());
+    let stderr = refused_start(&data.0, "LANTERN_ACP_REQUEST_SECRET", "too-short");
     assert!(stderr.contains("LANTERN_ACP_REQUEST_SECRET holds 9 bytes"), "{stderr}");
     assert!(!data.0.exists(), "a refused start must not create the data directory");
 }
