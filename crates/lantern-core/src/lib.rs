@@ -47,6 +47,6 @@ pub use merchant::{
     ORDERS_PER_MINUTE_MAX,
 };
 pub use money::{Money, MoneyError};
-pub use order::{OrderEvent, OrderStatus, OrderTransitionError};
+pub use order::{OrderChannel, OrderEvent, OrderStatus, OrderTransitionError};
 pub use reason::ReasonCode;
 pub use time::{Timestamp, Wait};

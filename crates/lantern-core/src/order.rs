@@ -30,6 +30,32 @@ pub enum OrderEvent {
     Cancel,
 }
 
+/// Where an order was placed from: kept with the order, so what follows it (the Agentic Commerce
+/// Protocol's order webhooks) can be picked up again from the journal after a restart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OrderChannel {
+    /// Lantern's own API (`/v1/...`), the web pages and the surge's shoppers.
+    #[default]
+    Api,
+    /// The shopping agent's chat (`/v1/chat`, `lantern chat`).
+    Chat,
+    /// An Agentic Commerce Protocol checkout (`/checkout_sessions`, the MCP tools): its changes
+    /// are sent to the platform's order webhook.
+    Acp,
+}
+
+impl OrderChannel {
+    pub const ALL: [OrderChannel; 3] = [OrderChannel::Api, OrderChannel::Chat, OrderChannel::Acp];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderChannel::Api => "api",
+            OrderChannel::Chat => "chat",
+            OrderChannel::Acp => "acp",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("an order that is {} cannot be {}", from.as_str(), event.past_tense())]
 pub struct OrderTransitionError {

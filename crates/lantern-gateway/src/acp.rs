@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lantern_admission::Class;
 use lantern_auth::Claims;
-use lantern_core::{IdempotencyKey, ShopperId};
+use lantern_core::{IdempotencyKey, OrderChannel, ShopperId};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
@@ -825,7 +825,7 @@ pub async fn complete(
         .into());
     }
     let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };
-    let (session, replayed) = routes::complete_session(&call, quote).await?;
+    let (session, replayed) = routes::complete_session(&call, quote, OrderChannel::Acp).await?;
     if !replayed && let Some(order) = &session.order {
         app.webhooks.order_created(&app, order);
     }

@@ -213,6 +213,7 @@ pub fn order_body(ledger: &Ledger, view: &OrderView) -> OrderBody {
         created_at: receipt.placed_at.to_string(),
         updated_at: view.updated_at.to_string(),
         eta_ms: receipt.eta_ms,
+        channel: view.channel.as_str().into(),
     }
 }
 

@@ -16,7 +16,8 @@ use lantern_admission::{Class, Ticket, TicketState};
 use lantern_auth::{Claims, Role};
 use lantern_core::{
     CampaignId, CampaignSpec, Capacity, CatalogId, CouponTemplate, Eligibility, IssuancePace, Merchant,
-    MerchantId, MerchantStatus, Money, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp, Validity, Wait,
+    MerchantId, MerchantStatus, Money, OrderChannel, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp,
+    Validity, Wait,
 };
 use lantern_ledger::{CampaignEdit, Command, Ledger, LedgerError, Outcome, QuoteStatus, QuoteView};
 use serde::Deserialize;
@@ -810,7 +811,7 @@ async fn session_step(
     ignore_body(body)?;
     let call = SessionCall { app, shopper, ip: peer.ip(), headers, keyed: &keyed };
     let (body, replayed) = match step {
-        Step::Complete => complete_session(&call, quote).await?,
+        Step::Complete => complete_session(&call, quote, OrderChannel::Api).await?,
         Step::Cancel => cancel_session(&call, quote).await?,
     };
     Ok(json(StatusCode::OK, &body, replayed))
@@ -821,10 +822,11 @@ async fn session_step(
 pub(crate) async fn complete_session(
     call: &SessionCall<'_>,
     quote: QuoteId,
+    channel: OrderChannel,
 ) -> Result<(CheckoutSession, bool), ApiError> {
     let SessionCall { app, shopper, ip, headers, keyed } = *call;
     shop_can_take_session(app, shopper, quote, keyed)?;
-    let command = Command::PlaceOrder { shopper, quote, idempotency_key: keyed.key.clone() };
+    let command = Command::PlaceOrder { shopper, quote, idempotency_key: keyed.key.clone(), channel };
     let answer = app.run_keyed(Class::CompleteCheckout, Some(shopper), ip, headers, keyed, command).await?;
     let (outcome, replayed) = settle(answer)?;
     let Outcome::OrderPlaced { receipt, .. } = outcome else { return Err(unexpected(&outcome)) };
@@ -938,8 +940,14 @@ pub async fn coupon_order(
     let lines = cart_lines(&request.line_items, "$.line_items")?;
     // Claim, quote and order are one ledger command: one journal entry, one durable round trip,
     // and a retry under the same key replays the whole answer.
-    let command =
-        Command::CouponOrder { shopper, campaign, merchant, lines, idempotency_key: keyed.key.clone() };
+    let command = Command::CouponOrder {
+        shopper,
+        campaign,
+        merchant,
+        lines,
+        idempotency_key: keyed.key.clone(),
+        channel: OrderChannel::Api,
+    };
     let (answer, waited_ms) =
         app.admit_and_submit(Class::Checkout, Some(shopper), peer.ip(), &headers, &keyed, command).await?;
     let (outcome, replayed) = settle(answer)?;

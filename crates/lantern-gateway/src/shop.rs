@@ -11,7 +11,7 @@ use lantern_agent::{
     Alternative, CampaignInfo, CampaignTerms, ChoiceInfo, CouponInfo, CouponNote, Found, ItemDetails,
     ItemInfo, OrderInfo, QuoteInfo, QuoteRequest, QuotedLine, Refusal, Shop, Waiting,
 };
-use lantern_core::{CampaignId, IdempotencyKey, MerchantId, OrderId, QuoteId, ShopperId};
+use lantern_core::{CampaignId, IdempotencyKey, MerchantId, OrderChannel, OrderId, QuoteId, ShopperId};
 use lantern_ledger::{Command, Ledger, Outcome, QuoteView};
 use lantern_nlu::ItemRef;
 
@@ -327,7 +327,7 @@ impl Shop for GatewayShop {
             ledger.placed_under_key(shopper, &idempotency_key).is_some()
         })
         .map_err(refusal)?;
-        let command = Command::PlaceOrder { shopper, quote, idempotency_key };
+        let command = Command::PlaceOrder { shopper, quote, idempotency_key, channel: OrderChannel::Chat };
         let Outcome::OrderPlaced { receipt, .. } =
             self.run(Class::CompleteCheckout, shopper, command).await?
         else {

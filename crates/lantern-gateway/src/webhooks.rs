@@ -6,9 +6,14 @@
 //! Events wait in a bounded outbox (`outbox_max`; when it is full an event is dropped, counted
 //! and logged, never blocking a checkout); one worker sends them in order, each at most
 //! `attempts_max` times with exponential backoff from `retry_base_ms` up to `retry_max_ms`. A
-//! 4xx other than 408 and 429 is final: the receiver refused that event. The outbox lives in
-//! memory: events not yet delivered when the process stops are lost (the order itself is not;
-//! an agent can read it at any time).
+//! 4xx other than 408 and 429 is final: the receiver refused that event.
+//!
+//! Which orders are followed is durable: an order keeps the channel it was placed through
+//! (`OrderChannel::Acp`) in the journal. The outbox itself lives in memory, so events waiting in
+//! it when the process stops (or is killed) would be lost; instead, a starting gateway sends
+//! again the current state of every ACP order that changed within `resend_window_ms` (the newest
+//! `outbox_max` of them). Delivery is therefore at least once: a receiver may see an order's
+//! state twice, and tells repeats apart by the order's `id` and `updated_at`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,9 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use lantern_core::OrderId;
+use lantern_core::{OrderChannel, OrderId, OrderStatus, Timestamp};
 use parking_lot::Mutex;
-use rustc_hash::FxHashSet;
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
@@ -27,8 +31,6 @@ use crate::wire::OrderBody;
 
 /// The header that carries the signature.
 pub const SIGNATURE_HEADER: &str = "merchant-signature";
-/// Orders whose changes are sent (the most recent ACP orders; older ones are forgotten first).
-pub const TRACKED_ORDERS_MAX: usize = 1_000_000;
 
 /// Where and how order events go.
 #[derive(Clone)]
@@ -45,6 +47,9 @@ pub struct WebhookConfig {
     pub retry_max_ms: u64,
     /// How long one try may take.
     pub timeout_ms: u64,
+    /// At start, ACP orders that changed within this long are sent again (what the outbox may
+    /// have held when the process stopped).
+    pub resend_window_ms: u64,
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -58,6 +63,7 @@ impl std::fmt::Debug for WebhookConfig {
             .field("retry_base_ms", &self.retry_base_ms)
             .field("retry_max_ms", &self.retry_max_ms)
             .field("timeout_ms", &self.timeout_ms)
+            .field("resend_window_ms", &self.resend_window_ms)
             .finish()
     }
 }
@@ -70,12 +76,13 @@ impl WebhookConfig {
         if self.secret.len() < 16 {
             return Err("the webhook secret must be at least 16 bytes".into());
         }
-        let checks: [(&str, u64, u64, u64); 5] = [
+        let checks: [(&str, u64, u64, u64); 6] = [
             ("acp.webhook_outbox_max", self.outbox_max as u64, 1, 1_000_000),
             ("acp.webhook_attempts_max", u64::from(self.attempts_max), 1, 100),
             ("acp.webhook_retry_base_ms", self.retry_base_ms, 1, 600_000),
             ("acp.webhook_retry_max_ms", self.retry_max_ms, self.retry_base_ms, 3_600_000),
             ("acp.webhook_timeout_ms", self.timeout_ms, 10, 600_000),
+            ("acp.webhook_resend_window_ms", self.resend_window_ms, 0, 7 * 86_400_000),
         ];
         for (field, value, min, max) in checks {
             if !(min..=max).contains(&value) {
@@ -108,11 +115,12 @@ pub struct Webhooks {
     config: Option<WebhookConfig>,
     sender: Option<mpsc::Sender<Event>>,
     receiver: Mutex<Option<mpsc::Receiver<Event>>>,
-    tracked: Mutex<(FxHashSet<OrderId>, VecDeque<OrderId>)>,
     next_event: AtomicU64,
     pub n_delivered: AtomicU64,
     pub n_failed: AtomicU64,
     pub n_dropped: AtomicU64,
+    /// Events sent again at start, in case the outbox held them when the process stopped.
+    pub n_resent: AtomicU64,
 }
 
 impl Webhooks {
@@ -127,39 +135,76 @@ impl Webhooks {
         Webhooks { config, sender, receiver: Mutex::new(receiver), ..Webhooks::default() }
     }
 
-    /// Starts the sender (once; later calls do nothing). Needs a tokio runtime.
+    /// Starts the sender (once; later calls do nothing), first queueing again what the outbox
+    /// may have held when the process last stopped. Needs a tokio runtime.
     pub fn start(app: &Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
         let config = app.webhooks.config.clone()?;
         let receiver = app.webhooks.receiver.lock().take()?;
+        app.webhooks.resend_recent(app, &config);
         Some(tokio::spawn(deliver_all(Arc::clone(app), config, receiver)))
     }
 
-    /// An ACP checkout placed `order`: send `order_create` and follow the order from now on.
+    /// An ACP checkout placed `order`: send `order_create`.
     pub fn order_created(&self, app: &App, order: &OrderBody) {
+        if self.sender.is_some() {
+            self.enqueue("order_create", app, order);
+        }
+    }
+
+    /// `order` moved: send `order_update` when it was placed through ACP.
+    pub fn order_changed(&self, app: &App, order: OrderId) {
         if self.sender.is_none() {
             return;
         }
-        if let Ok(id) = OrderId::parse(&order.id) {
-            let mut tracked = self.tracked.lock();
-            if tracked.0.insert(id) {
-                tracked.1.push_back(id);
-                if tracked.1.len() > TRACKED_ORDERS_MAX
-                    && let Some(oldest) = tracked.1.pop_front()
-                {
-                    tracked.0.remove(&oldest);
-                }
-            }
+        let body = app.sequencer.read(|ledger| {
+            let view = ledger.order(order).filter(|view| view.channel == OrderChannel::Acp)?;
+            Some(crate::convert::order_body(ledger, view))
+        });
+        if let Some(body) = body {
+            self.enqueue("order_update", app, &body);
         }
-        self.enqueue("order_create", app, order);
     }
 
-    /// `order` moved: send `order_update` when it came through ACP.
-    pub fn order_changed(&self, app: &App, order: OrderId) {
-        if self.sender.is_none() || !self.tracked.lock().0.contains(&order) {
+    /// Queues the current state of the ACP orders that changed within the resend window, newest
+    /// last and at most the outbox's size: `order_create` for an order not moved since it was
+    /// placed, else `order_update`.
+    fn resend_recent(&self, app: &App, config: &WebhookConfig) {
+        let since = Timestamp::from_ms(app.now().unix_ms().saturating_sub(config.resend_window_ms));
+        let (events, n_skipped) = app.sequencer.read(|ledger| {
+            let mut recent = VecDeque::new();
+            let mut n_skipped = 0_u64;
+            let changed =
+                ledger.orders().filter(|view| view.channel == OrderChannel::Acp && view.updated_at >= since);
+            for view in changed {
+                recent.push_back(view);
+                if recent.len() > config.outbox_max {
+                    recent.pop_front();
+                    n_skipped += 1;
+                }
+            }
+            let events: Vec<_> = recent
+                .into_iter()
+                .map(|view| {
+                    let unmoved =
+                        view.status == OrderStatus::Placed && view.updated_at == view.receipt.placed_at;
+                    let kind = if unmoved { "order_create" } else { "order_update" };
+                    (kind, crate::convert::order_body(ledger, view))
+                })
+                .collect();
+            (events, n_skipped)
+        });
+        if events.is_empty() {
             return;
         }
-        if let Some(body) = app.sequencer.read(|ledger| crate::convert::order_of(ledger, order)) {
-            self.enqueue("order_update", app, &body);
+        self.n_resent.fetch_add(events.len() as u64, Ordering::Relaxed);
+        tracing::info!(
+            n_events = events.len(),
+            n_skipped,
+            resend_window_ms = config.resend_window_ms,
+            "webhooks: sending again the acp orders that changed before the start"
+        );
+        for (kind, body) in &events {
+            self.enqueue(kind, app, body);
         }
     }
 

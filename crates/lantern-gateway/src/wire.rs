@@ -316,6 +316,9 @@ pub struct OrderBody {
     pub updated_at: String,
     /// The shop's estimate when the order was placed.
     pub eta_ms: u64,
+    /// Where it was placed: `api` (this API and the web pages), `chat` (the shopping agent) or
+    /// `acp` (an Agentic Commerce Protocol checkout, the MCP tools included).
+    pub channel: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

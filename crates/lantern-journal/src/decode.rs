@@ -7,16 +7,17 @@ use lantern_core::pricing::CartLine;
 use lantern_core::{
     CampaignId, CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, IdempotencyKey,
     IssuancePace, Item, ItemId, ItemOption, Merchant, MerchantId, MerchantStatus, Money, OptionGroup,
-    OptionId, OptionKind, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp, Validity, Wave,
+    OptionId, OptionKind, OrderChannel, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp, Validity, Wave,
 };
 use lantern_ledger::{CampaignEdit, Command, CouponChoice};
 
 use crate::encode::zigzag;
 use crate::error::{CommandProblem, DecodeError, InvalidValue};
 use crate::format::{
-    BATCH_HEADER_BYTES, BATCH_MAGIC, COMMAND_COUNT_BYTES, COMMAND_COUNT_OFFSET, FORMAT_VERSION,
-    PREALLOCATED_ELEMENTS_MAX, command_tag, coupon_choice_tag, edit_tag, merchant_status_tag,
-    min_encoded_bytes, option_kind_tag, order_event_tag, pace_tag, presence, template_tag,
+    BATCH_HEADER_BYTES, BATCH_MAGIC, CHANNEL_FORMAT_VERSION, COMMAND_COUNT_BYTES, COMMAND_COUNT_OFFSET,
+    FORMAT_VERSION, OLDEST_FORMAT_VERSION, PREALLOCATED_ELEMENTS_MAX, command_tag, coupon_choice_tag,
+    edit_tag, merchant_status_tag, min_encoded_bytes, option_kind_tag, order_channel_tag, order_event_tag,
+    pace_tag, presence, template_tag,
 };
 
 /// Decodes one batch written by [`encode_batch`](crate::encode_batch).
@@ -39,7 +40,7 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Command>, DecodeError> {
     if version > FORMAT_VERSION {
         return Err(DecodeError::NewerVersion { version });
     }
-    if version != FORMAT_VERSION {
+    if version < OLDEST_FORMAT_VERSION {
         return Err(DecodeError::UnknownVersion { version });
     }
     let mut count = [0_u8; COMMAND_COUNT_BYTES];
@@ -51,7 +52,7 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Command>, DecodeError> {
         return Err(DecodeError::CountBeyondEnd { n_commands, remaining_bytes });
     }
 
-    let mut reader = Reader { bytes, position: BATCH_HEADER_BYTES, command_index: 0 };
+    let mut reader = Reader { bytes, version, position: BATCH_HEADER_BYTES, command_index: 0 };
     let mut commands = Vec::with_capacity(n_commands_usize.min(PREALLOCATED_ELEMENTS_MAX));
     for command_index in 0..n_commands_usize {
         reader.command_index = command_index;
@@ -69,6 +70,8 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Command>, DecodeError> {
 /// A cursor over the batch that knows which command it is in, for error messages.
 struct Reader<'a> {
     bytes: &'a [u8],
+    /// The batch's format version: what a command's fields are.
+    version: u8,
     position: usize,
     command_index: usize,
 }
@@ -266,6 +269,7 @@ impl Reader<'_> {
                 shopper: ShopperId::new(self.u64("place_order.shopper")?),
                 quote: QuoteId::new(self.u64("place_order.quote")?),
                 idempotency_key: self.idempotency_key()?,
+                channel: self.order_channel("place_order.channel")?,
             },
             command_tag::COUPON_ORDER => Command::CouponOrder {
                 shopper: ShopperId::new(self.u64("coupon_order.shopper")?),
@@ -273,6 +277,7 @@ impl Reader<'_> {
                 merchant: MerchantId::new(self.u64("coupon_order.merchant")?),
                 lines: self.vec("coupon_order.lines", min_encoded_bytes::CART_LINE, Self::cart_line)?,
                 idempotency_key: self.idempotency_key()?,
+                channel: self.order_channel("coupon_order.channel")?,
             },
             command_tag::CANCEL_ORDER => Command::CancelOrder {
                 shopper: ShopperId::new(self.u64("cancel_order.shopper")?),
@@ -499,6 +504,20 @@ impl Reader<'_> {
         let start = self.position;
         let key = self.string("place_order.idempotency_key")?;
         IdempotencyKey::new(key).map_err(|error| self.invalid(start, "place_order.idempotency_key", error))
+    }
+
+    /// Where an order came from; version 1 knew only the API.
+    fn order_channel(&mut self, what: &'static str) -> Result<OrderChannel, DecodeError> {
+        if self.version < CHANNEL_FORMAT_VERSION {
+            return Ok(OrderChannel::Api);
+        }
+        let (tag, offset) = self.tag(what)?;
+        match tag {
+            order_channel_tag::API => Ok(OrderChannel::Api),
+            order_channel_tag::CHAT => Ok(OrderChannel::Chat),
+            order_channel_tag::ACP => Ok(OrderChannel::Acp),
+            tag => Err(self.unknown_tag(what, tag, offset)),
+        }
     }
 
     fn order_event(&mut self) -> Result<OrderEvent, DecodeError> {

@@ -4,14 +4,14 @@
 use lantern_core::pricing::CartLine;
 use lantern_core::{
     CampaignSpec, Capacity, Catalog, CouponTemplate, IssuancePace, Item, MerchantStatus, Money, OptionGroup,
-    OptionKind, OrderEvent, Timestamp,
+    OptionKind, OrderChannel, OrderEvent, Timestamp,
 };
 use lantern_ledger::{CampaignEdit, Command, CouponChoice};
 
 use crate::format::{
     BATCH_HEADER_BYTES, BATCH_MAGIC, COMMAND_COUNT_BYTES, COMMAND_COUNT_OFFSET, FORMAT_VERSION,
     VARINT_BYTES_MAX, command_tag, coupon_choice_tag, edit_tag, merchant_status_tag, option_kind_tag,
-    order_event_tag, pace_tag, presence, template_tag,
+    order_channel_tag, order_event_tag, pace_tag, presence, template_tag,
 };
 
 /// A typical hot command's encoded size, to reserve `out` once per batch instead of growing it
@@ -123,13 +123,14 @@ fn put_command(out: &mut Vec<u8>, command: &Command) {
             put_u64(out, *fingerprint);
             put_command(out, command);
         }
-        Command::PlaceOrder { shopper, quote, idempotency_key } => {
+        Command::PlaceOrder { shopper, quote, idempotency_key, channel } => {
             out.push(command_tag::PLACE_ORDER);
             put_u64(out, shopper.get());
             put_u64(out, quote.get());
             put_str(out, idempotency_key.as_str());
+            out.push(order_channel_tag_of(*channel));
         }
-        Command::CouponOrder { shopper, campaign, merchant, lines, idempotency_key } => {
+        Command::CouponOrder { shopper, campaign, merchant, lines, idempotency_key, channel } => {
             out.push(command_tag::COUPON_ORDER);
             put_u64(out, shopper.get());
             put_u64(out, campaign.get());
@@ -139,6 +140,7 @@ fn put_command(out: &mut Vec<u8>, command: &Command) {
                 put_cart_line(out, line);
             }
             put_str(out, idempotency_key.as_str());
+            out.push(order_channel_tag_of(*channel));
         }
         Command::CancelOrder { shopper, order } => {
             out.push(command_tag::CANCEL_ORDER);
@@ -328,6 +330,14 @@ fn put_merchant_status(out: &mut Vec<u8>, status: MerchantStatus) {
 fn put_capacity(out: &mut Vec<u8>, capacity: Capacity) {
     put_u64(out, u64::from(capacity.orders_per_minute()));
     put_u64(out, u64::from(capacity.open_orders_max()));
+}
+
+const fn order_channel_tag_of(channel: OrderChannel) -> u8 {
+    match channel {
+        OrderChannel::Api => order_channel_tag::API,
+        OrderChannel::Chat => order_channel_tag::CHAT,
+        OrderChannel::Acp => order_channel_tag::ACP,
+    }
 }
 
 const fn order_event_tag_of(event: OrderEvent) -> u8 {

@@ -4,8 +4,16 @@
 //! still decode to the same commands.
 
 /// The version of the format [`encode_batch`](crate::encode_batch) writes and the newest
-/// [`decode_batch`](crate::decode_batch) reads.
-pub const FORMAT_VERSION: u8 = 1;
+/// [`decode_batch`](crate::decode_batch) reads. Version 2 added an order's channel (a byte after
+/// the idempotency key of `place_order` and `coupon_order`); a version 1 batch still decodes,
+/// its orders placed through the API.
+pub const FORMAT_VERSION: u8 = 2;
+
+/// The oldest version [`decode_batch`](crate::decode_batch) still reads.
+pub(crate) const OLDEST_FORMAT_VERSION: u8 = 1;
+
+/// The first version whose orders carry their channel.
+pub(crate) const CHANNEL_FORMAT_VERSION: u8 = 2;
 
 /// The first bytes of every batch ("Lantern Typed Journal Batch"), so a body that is not a
 /// journal batch at all is told apart from a damaged one.
@@ -84,6 +92,12 @@ pub(crate) mod merchant_status_tag {
     pub const OPEN: u8 = 0;
     pub const BUSY: u8 = 1;
     pub const PAUSED: u8 = 2;
+}
+
+pub(crate) mod order_channel_tag {
+    pub const API: u8 = 0;
+    pub const CHAT: u8 = 1;
+    pub const ACP: u8 = 2;
 }
 
 pub(crate) mod order_event_tag {

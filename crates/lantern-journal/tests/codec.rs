@@ -9,7 +9,7 @@ use lantern_core::pricing::CartLine;
 use lantern_core::{
     CampaignId, CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, IdempotencyKey,
     IssuancePace, Item, ItemId, ItemOption, Merchant, MerchantId, MerchantStatus, Money, OptionGroup,
-    OptionId, OptionKind, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp, Validity, Wave,
+    OptionId, OptionKind, OrderChannel, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp, Validity, Wave,
 };
 use lantern_journal::{
     BATCH_HEADER_BYTES, BATCH_MAGIC, CommandProblem, DecodeError, FORMAT_VERSION, InvalidValue, decode_batch,
@@ -235,7 +235,12 @@ fn every_command() -> Vec<Command> {
     }
     commands.extend([
         Command::Quote { shopper, merchant: MerchantId::new(1), lines: vec![], coupon: CouponChoice::Best },
-        Command::PlaceOrder { shopper, quote: QuoteId::new(77), idempotency_key: key("order-7f3a9c2e-0001") },
+        Command::PlaceOrder {
+            shopper,
+            quote: QuoteId::new(77),
+            idempotency_key: key("order-7f3a9c2e-0001"),
+            channel: OrderChannel::Acp,
+        },
         Command::CancelOrder { shopper, order: OrderId::new(5) },
     ]);
     for event in [
@@ -267,6 +272,7 @@ fn every_command() -> Vec<Command> {
         merchant: MerchantId::new(9),
         lines: vec![],
         idempotency_key: key("coupon-order-1"),
+        channel: OrderChannel::Chat,
     });
     commands.push(Command::Keyed {
         scope: u64::MAX,
@@ -283,9 +289,15 @@ fn encode(commands: &[Command]) -> Vec<u8> {
     bytes
 }
 
-/// What every successful decode must satisfy: the commands re-encode to exactly the same bytes.
+/// What every successful decode must satisfy: the commands re-encode to exactly the same bytes
+/// (a batch of an older version: to the same commands, in the current version).
 fn assert_canonical(bytes: &[u8], commands: &[Command]) {
-    assert_eq!(encode(commands), bytes, "a decoded batch must re-encode to the same bytes");
+    let encoded = encode(commands);
+    if bytes.get(BATCH_MAGIC.len()) == Some(&FORMAT_VERSION) {
+        assert_eq!(encoded, bytes, "a decoded batch must re-encode to the same bytes");
+    } else {
+        assert_eq!(decode_batch(&encoded).as_deref(), Ok(commands), "an older batch must upgrade as it read");
+    }
 }
 
 fn command_problem(error: DecodeError) -> (usize, usize, CommandProblem) {
@@ -359,19 +371,70 @@ fn the_format_is_stable() {
             shopper: ShopperId::new(1),
             quote: QuoteId::new(2),
             idempotency_key: key("k1"),
+            channel: OrderChannel::Acp,
         },
         Command::Tick,
     ];
     let expected: Vec<u8> = [
         &b"LTJB"[..],
-        &[1, 4, 0, 0, 0],
+        &[2, 4, 0, 0, 0],
         &[7, 0xac, 0x02, 1, 1, 2],
         &[2, 1, 2, 129, 1],
-        &[9, 1, 2, 2, b'k', b'1'],
+        &[9, 1, 2, 2, b'k', b'1', 2],
         &[12],
     ]
     .concat();
     assert_eq!(encode(&commands), expected);
+}
+
+/// Journals written before orders carried their channel (format version 1) still decode, every
+/// order placed through the API; read back, they are written in the current version.
+#[test]
+fn a_version_1_batch_still_decodes_with_its_orders_from_the_api() {
+    let version_1: Vec<u8> =
+        [&b"LTJB"[..], &[1, 3, 0, 0, 0], &[9, 1, 2, 2, b'k', b'1'], &[16, 1, 3, 4, 0, 2, b'k', b'2'], &[12]]
+            .concat();
+    let commands = decode_batch(&version_1).unwrap();
+    let expected = vec![
+        Command::PlaceOrder {
+            shopper: ShopperId::new(1),
+            quote: QuoteId::new(2),
+            idempotency_key: key("k1"),
+            channel: OrderChannel::Api,
+        },
+        Command::CouponOrder {
+            shopper: ShopperId::new(1),
+            campaign: CampaignId::new(3),
+            merchant: MerchantId::new(4),
+            lines: vec![],
+            idempotency_key: key("k2"),
+            channel: OrderChannel::Api,
+        },
+        Command::Tick,
+    ];
+    assert_eq!(commands, expected);
+    let upgraded = encode(&commands);
+    assert_eq!(upgraded[BATCH_MAGIC.len()], FORMAT_VERSION);
+    assert_eq!(decode_batch(&upgraded).unwrap(), expected);
+    // A version 1 batch with a channel byte has a byte too many.
+    let mut with_channel = version_1.clone();
+    with_channel.insert(BATCH_HEADER_BYTES + 6, 2);
+    assert!(decode_batch(&with_channel).is_err());
+}
+
+#[test]
+fn an_unknown_channel_is_named() {
+    let mut bytes = encode(&[Command::PlaceOrder {
+        shopper: ShopperId::new(1),
+        quote: QuoteId::new(2),
+        idempotency_key: key("k1"),
+        channel: OrderChannel::Chat,
+    }]);
+    let channel_at = bytes.len() - 1;
+    bytes[channel_at] = 9;
+    let (index, offset, problem) = command_problem(decode_batch(&bytes).unwrap_err());
+    assert_eq!((index, offset), (0, channel_at));
+    assert_eq!(problem, CommandProblem::UnknownTag { what: "place_order.channel", tag: 9 });
 }
 
 #[test]
@@ -478,15 +541,16 @@ fn lengths_beyond_the_end_are_refused_before_allocating() {
         shopper: ShopperId::new(1),
         quote: QuoteId::new(2),
         idempotency_key: key("abc"),
+        channel: OrderChannel::Api,
     }]);
-    let length_at = bytes.len() - 4;
-    bytes[length_at] = 4;
+    let length_at = bytes.len() - 5;
+    bytes[length_at] = 5;
     assert!(matches!(
         command_problem(decode_batch(&bytes).unwrap_err()).2,
         CommandProblem::LengthBeyondEnd {
             what: "place_order.idempotency_key",
-            length: 4,
-            remaining_bytes: 3
+            length: 5,
+            remaining_bytes: 4
         }
     ));
 }
@@ -498,8 +562,9 @@ fn values_go_through_their_checking_constructors() {
         shopper: ShopperId::new(1),
         quote: QuoteId::new(2),
         idempotency_key: key("a-b"),
+        channel: OrderChannel::Api,
     }]);
-    let dash_at = bytes.len() - 2;
+    let dash_at = bytes.len() - 3;
     bytes[dash_at] = b' ';
     let (_, _, problem) = command_problem(decode_batch(&bytes).unwrap_err());
     assert!(matches!(problem, CommandProblem::Invalid { source: InvalidValue::Id(_), .. }), "{problem:?}");
@@ -603,9 +668,10 @@ fn hot_command() -> impl Strategy<Value = Command> {
                 coupon
             }
         ),
-        (shopper_id(), any::<u64>(), idempotency_key()).prop_map(|(shopper, quote, idempotency_key)| {
-            Command::PlaceOrder { shopper, quote: QuoteId::new(quote), idempotency_key }
-        }),
+        (shopper_id(), any::<u64>(), idempotency_key(), prop::sample::select(OrderChannel::ALL.to_vec()))
+            .prop_map(|(shopper, quote, idempotency_key, channel)| {
+                Command::PlaceOrder { shopper, quote: QuoteId::new(quote), idempotency_key, channel }
+            }),
         (shopper_id(), any::<u64>())
             .prop_map(|(shopper, order)| Command::CancelOrder { shopper, order: OrderId::new(order) }),
         (any::<u64>(), any::<u64>(), order_event()).prop_map(|(merchant, order, event)| {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use lantern_core::pricing::{CartLine, PricedLine};
 use lantern_core::{
     CampaignId, CampaignSpec, CampaignStatus, Capacity, Catalog, CatalogId, CouponId, IdempotencyKey,
-    IssuancePace, Merchant, MerchantId, MerchantStatus, Money, OrderEvent, OrderId, OrderStatus, QuoteId,
-    ShopperId, Timestamp,
+    IssuancePace, Merchant, MerchantId, MerchantStatus, Money, OrderChannel, OrderEvent, OrderId,
+    OrderStatus, QuoteId, ShopperId, Timestamp,
 };
 
 /// A live change to a running campaign.
@@ -102,6 +102,8 @@ pub enum Command {
         shopper: ShopperId,
         quote: QuoteId,
         idempotency_key: IdempotencyKey,
+        /// Kept with the order; a repeat under the key answers the first order whatever it says.
+        channel: OrderChannel,
     },
     /// Claim, quote and order in one step: what a shopper's agent does with a campaign's
     /// coupon, and one journal entry instead of three. The claim is idempotent (at the cap it
@@ -113,6 +115,7 @@ pub enum Command {
         merchant: MerchantId,
         lines: Vec<CartLine>,
         idempotency_key: IdempotencyKey,
+        channel: OrderChannel,
     },
     /// The shopper cancels (only before the shop accepts); the coupon goes back to the wallet.
     CancelOrder {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use lantern_core::pricing::{self, CartLine, PricedLine};
 use lantern_core::{
     Campaign, CampaignId, CampaignStatus, Capacity, Catalog, CatalogId, CouponId, CouponStatus,
-    IdempotencyKey, IssuancePace, Merchant, MerchantId, MerchantStatus, Money, OrderEvent, OrderId,
-    OrderStatus, QuoteId, ReasonCode, ShopperId, Timestamp,
+    IdempotencyKey, IssuancePace, Merchant, MerchantId, MerchantStatus, Money, OrderChannel, OrderEvent,
+    OrderId, OrderStatus, QuoteId, ReasonCode, ShopperId, Timestamp,
 };
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
@@ -188,6 +188,7 @@ pub struct OrderView {
     pub lines: Arc<[PricedLine]>,
     pub status: OrderStatus,
     pub updated_at: Timestamp,
+    pub channel: OrderChannel,
     idempotency_key_hash: u64,
 }
 
@@ -377,11 +378,12 @@ impl Ledger {
                 self.requote(*shopper, *quote, lines, *coupon, now)
             }
             Command::CancelQuote { shopper, quote } => self.cancel_quote(*shopper, *quote, now),
-            Command::PlaceOrder { shopper, quote, idempotency_key } => {
-                self.place(*shopper, *quote, idempotency_key, now)
+            Command::PlaceOrder { shopper, quote, idempotency_key, channel } => {
+                self.place(Placing { shopper: *shopper, idempotency_key, channel: *channel }, *quote, now)
             }
-            Command::CouponOrder { shopper, campaign, merchant, lines, idempotency_key } => {
-                self.coupon_order(*shopper, *campaign, *merchant, lines, idempotency_key, now)
+            Command::CouponOrder { shopper, campaign, merchant, lines, idempotency_key, channel } => {
+                let placing = Placing { shopper: *shopper, idempotency_key, channel: *channel };
+                self.coupon_order(placing, *campaign, *merchant, lines, now)
             }
             Command::Keyed { scope, key, fingerprint, command } => {
                 Ok(self.keyed(*scope, key, *fingerprint, command, now))
@@ -860,15 +862,15 @@ impl Ledger {
 
     fn coupon_order(
         &mut self,
-        shopper: ShopperId,
+        placing: Placing<'_>,
         campaign: CampaignId,
         merchant: MerchantId,
         lines: &[CartLine],
-        idempotency_key: &IdempotencyKey,
         now: Timestamp,
     ) -> Result<Outcome, LedgerError> {
+        let shopper = placing.shopper;
         // A repeat of an order already placed answers with it before claiming anything.
-        if let Some(order) = self.idempotency.get(&(shopper, key_hash(idempotency_key))) {
+        if let Some(order) = self.idempotency.get(&(shopper, key_hash(placing.idempotency_key))) {
             let view = self.orders.get(*order).unwrap_or_else(|| panic!("ledger bug: key without order"));
             return Ok(Outcome::OrderPlaced { receipt: view.receipt, replayed: true });
         }
@@ -877,7 +879,7 @@ impl Ledger {
             Outcome::Quoted(view) => view.quote,
             other => panic!("ledger bug: a quote answered {other:?}"),
         };
-        let placed = self.place(shopper, quote, idempotency_key, now);
+        let placed = self.place(placing, quote, now);
         if placed.is_err() {
             self.cancel_quote(shopper, quote, now)?;
         }
@@ -933,11 +935,11 @@ impl Ledger {
 
     fn place(
         &mut self,
-        shopper: ShopperId,
+        placing: Placing<'_>,
         quote_id: QuoteId,
-        idempotency_key: &IdempotencyKey,
         now: Timestamp,
     ) -> Result<Outcome, LedgerError> {
+        let Placing { shopper, idempotency_key, channel } = placing;
         let idempotency_key_hash = key_hash(idempotency_key);
         if let Some(order) = self.idempotency.get(&(shopper, idempotency_key_hash)) {
             let view = self.orders.get(*order).unwrap_or_else(|| panic!("ledger bug: key without order"));
@@ -978,6 +980,7 @@ impl Ledger {
                 lines: quote.lines,
                 status: OrderStatus::Placed,
                 updated_at: now,
+                channel,
                 idempotency_key_hash,
             },
         );
@@ -1496,6 +1499,14 @@ fn grant_referral(state: &mut CampaignState, referrer: ShopperId, referral_cap: 
     state.n_issued += 1;
     state.n_referral_issued += 1;
     Some(CouponId { campaign: state.campaign.id(), shopper: referrer, ordinal })
+}
+
+/// Who places an order, under which idempotency key, through which channel.
+#[derive(Clone, Copy)]
+struct Placing<'a> {
+    shopper: ShopperId,
+    idempotency_key: &'a IdempotencyKey,
+    channel: OrderChannel,
 }
 
 /// Orders in a chunked vector indexed by id. Order ids are dense and only grow, so this replaces a

@@ -437,7 +437,7 @@ pub fn audit_ledger(ledger: &Ledger, acks: &Acks) -> Vec<Check> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use lantern_core::pricing::CartLine;
-    use lantern_core::{Capacity, IdempotencyKey, ItemId};
+    use lantern_core::{Capacity, IdempotencyKey, ItemId, OrderChannel};
     use lantern_ledger::{Command, CouponChoice, Outcome};
 
     use super::*;
@@ -462,7 +462,12 @@ mod tests {
                 other => panic!("quote: {other:?}"),
             };
             let idempotency_key = IdempotencyKey::new(format!("k{shopper}")).unwrap();
-            ledger.apply(&Command::PlaceOrder { shopper, quote, idempotency_key }, now).unwrap();
+            ledger
+                .apply(
+                    &Command::PlaceOrder { shopper, quote, idempotency_key, channel: OrderChannel::Api },
+                    now,
+                )
+                .unwrap();
         }
         let held = capacity_check(&ledger);
         assert!(held.passed, "{held:?}");

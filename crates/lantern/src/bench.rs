@@ -18,7 +18,9 @@ use std::time::Instant;
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use lantern_core::pricing::CartLine;
-use lantern_core::{CampaignId, Capacity, IdempotencyKey, ItemId, MerchantId, Money, OptionId, ShopperId};
+use lantern_core::{
+    CampaignId, Capacity, IdempotencyKey, ItemId, MerchantId, Money, OptionId, OrderChannel, ShopperId,
+};
 use lantern_ledger::{Command, CouponChoice, Outcome};
 use lantern_sequencer::{ManualClock, SequencerHandle, SubmitError};
 use lantern_store::{Durability, OpenMode};
@@ -425,7 +427,14 @@ async fn coupon_order(
     }];
     let idempotency_key = IdempotencyKey::new(format!("bench-{index}"))?;
     if workload.steps == Steps::One {
-        let order = Command::CouponOrder { shopper, campaign: CAMPAIGN, merchant, lines, idempotency_key };
+        let order = Command::CouponOrder {
+            shopper,
+            campaign: CAMPAIGN,
+            merchant,
+            lines,
+            idempotency_key,
+            channel: OrderChannel::Api,
+        };
         return accepted(handle.submit(order).await);
     }
     // The claim and the quote travel together: the intake is first in, first out, so the quote
@@ -442,7 +451,11 @@ async fn coupon_order(
         Ok(Outcome::Quoted(view)) => view.quote,
         other => return accepted(other),
     };
-    accepted(handle.submit(Command::PlaceOrder { shopper, quote, idempotency_key }).await)
+    accepted(
+        handle
+            .submit(Command::PlaceOrder { shopper, quote, idempotency_key, channel: OrderChannel::Api })
+            .await,
+    )
 }
 
 fn accepted(reply: Result<Outcome, SubmitError>) -> anyhow::Result<bool> {

@@ -15,7 +15,8 @@ use anyhow::Context;
 use lantern_core::pricing::CartLine;
 use lantern_core::sharding::node_of;
 use lantern_core::{
-    CampaignId, Capacity, IdempotencyKey, ItemId, MerchantId, Money, OptionId, ShopperId, Validity,
+    CampaignId, Capacity, IdempotencyKey, ItemId, MerchantId, Money, OptionId, OrderChannel, ShopperId,
+    Validity,
 };
 use lantern_ledger::{Command, Outcome};
 use lantern_sequencer::{Clock, Sequencer, SequencerHandle, SubmitError, SystemClock};
@@ -214,6 +215,7 @@ async fn coupon_order(handle: &SequencerHandle, shopper: ShopperId, seq: u64) ->
             options: vec![OptionId::new(1 + (seq % 2) as u32)],
         }],
         idempotency_key: IdempotencyKey::new(format!("bench-{}", shopper.get()))?,
+        channel: OrderChannel::Api,
     };
     match handle.submit(command).await {
         Ok(Outcome::OrderPlaced { .. }) => Ok(true),

@@ -64,6 +64,9 @@ pub struct Acp {
     pub webhook_retry_max_ms: u64,
     /// How long one try may take.
     pub webhook_timeout_ms: u64,
+    /// At start, ACP orders that changed within this long are sent again: the events the
+    /// in-memory outbox may have held when the process stopped or was killed.
+    pub webhook_resend_window_ms: u64,
     /// The environment variable holding the secret agent platforms sign their requests with
     /// (at least 16 bytes). When it is set, every ACP request must be signed
     /// (`lantern_gateway::RequestSigning`); when it is unset or empty, none need be.
@@ -83,6 +86,7 @@ impl Default for Acp {
             webhook_retry_base_ms: 500,
             webhook_retry_max_ms: 30_000,
             webhook_timeout_ms: 5_000,
+            webhook_resend_window_ms: 600_000,
             request_secret_env: "LANTERN_ACP_REQUEST_SECRET".into(),
             request_skew_ms: 300_000,
         }
@@ -106,6 +110,7 @@ impl Acp {
                 retry_base_ms: self.webhook_retry_base_ms,
                 retry_max_ms: self.webhook_retry_max_ms,
                 timeout_ms: self.webhook_timeout_ms,
+                resend_window_ms: self.webhook_resend_window_ms,
             })
         };
         let signing = match std::env::var(&self.request_secret_env) {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use lantern_core::pricing::CartLine;
 use lantern_core::{
-    CampaignId, Capacity, IdempotencyKey, ItemId, MerchantId, MerchantStatus, Money, OptionId, OrderEvent,
-    ShopperId,
+    CampaignId, Capacity, IdempotencyKey, ItemId, MerchantId, MerchantStatus, Money, OptionId, OrderChannel,
+    OrderEvent, ShopperId,
 };
 use lantern_ledger::{CampaignEdit, Command, CouponChoice, Outcome};
 use lantern_sequencer::{ManualClock, SequencerHandle, SubmitError};
@@ -125,7 +125,12 @@ pub fn run(data: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
         quote(ALICE, milk_tea(2, &[2, 12])),
     ));
     if let Some(quote) = alice_quote {
-        let place = Command::PlaceOrder { shopper: ALICE, quote, idempotency_key: key("alice-1") };
+        let place = Command::PlaceOrder {
+            shopper: ALICE,
+            quote,
+            idempotency_key: key("alice-1"),
+            channel: OrderChannel::Api,
+        };
         step(&handle, "alice confirms", place.clone());
         step(&handle, "alice's phone retries the same request", place);
     }
@@ -138,7 +143,12 @@ pub fn run(data: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
         step(
             &handle,
             "bob confirms",
-            Command::PlaceOrder { shopper: BOB, quote, idempotency_key: key("bob-1") },
+            Command::PlaceOrder {
+                shopper: BOB,
+                quote,
+                idempotency_key: key("bob-1"),
+                channel: OrderChannel::Api,
+            },
         );
         let order = lantern_core::OrderId::new(2);
         step(
@@ -150,8 +160,12 @@ pub fn run(data: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
     println!("surge at the tea house (capacity 2 a minute, 3 in the kitchen)");
     for (shopper, label) in [(CAROL, "carol orders"), (DAVE, "dave orders"), (BOB, "bob orders again")] {
         if let Some(quote) = quote_id(step(&handle, label, quote(shopper, milk_tea(1, &[])))) {
-            let place =
-                Command::PlaceOrder { shopper, quote, idempotency_key: key(&format!("{}-2", shopper.get())) };
+            let place = Command::PlaceOrder {
+                shopper,
+                quote,
+                idempotency_key: key(&format!("{}-2", shopper.get())),
+                channel: OrderChannel::Api,
+            };
             step(&handle, "  confirms", place);
         }
     }

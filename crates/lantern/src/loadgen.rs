@@ -9,8 +9,8 @@ use anyhow::Context;
 use lantern_core::pricing::CartLine;
 use lantern_core::sharding::{NODES_MAX, node_of};
 use lantern_core::{
-    CampaignId, Capacity, IdempotencyKey, ItemId, MerchantId, Money, OptionId, OrderEvent, ShopperId,
-    Validity,
+    CampaignId, Capacity, IdempotencyKey, ItemId, MerchantId, Money, OptionId, OrderChannel, OrderEvent,
+    ShopperId, Validity,
 };
 use lantern_ledger::{Command, CouponChoice, Outcome};
 use lantern_sequencer::{Clock, SequencerHandle, SubmitError, SystemClock};
@@ -212,7 +212,12 @@ fn shop_as(
         Err(error) => return Err(error.into()),
     };
     let idempotency_key = IdempotencyKey::new(format!("loadgen-{}", shopper.get()))?;
-    let place = Command::PlaceOrder { shopper, quote: quote.quote, idempotency_key: idempotency_key.clone() };
+    let place = Command::PlaceOrder {
+        shopper,
+        quote: quote.quote,
+        idempotency_key: idempotency_key.clone(),
+        channel: OrderChannel::Api,
+    };
     let receipt = match handle.submit_blocking(place.clone()) {
         Ok(Outcome::OrderPlaced { receipt, .. }) => receipt,
         Ok(other) => anyhow::bail!("place answered {other:?}"),

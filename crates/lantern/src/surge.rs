@@ -346,7 +346,7 @@ fn duplicate_check(n_orders_in_store: u64, seen: &Seen) -> audit::Check {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use lantern_core::pricing::CartLine;
-    use lantern_core::{Capacity, IdempotencyKey, ItemId, MerchantId, ShopperId};
+    use lantern_core::{Capacity, IdempotencyKey, ItemId, MerchantId, OrderChannel, ShopperId};
     use lantern_ledger::{Command, CouponChoice, Ledger, Outcome};
 
     use super::*;
@@ -365,7 +365,9 @@ mod tests {
             other => panic!("quote: {other:?}"),
         };
         let idempotency_key = IdempotencyKey::new(key).unwrap();
-        match ledger.apply(&Command::PlaceOrder { shopper, quote, idempotency_key }, now) {
+        match ledger
+            .apply(&Command::PlaceOrder { shopper, quote, idempotency_key, channel: OrderChannel::Api }, now)
+        {
             Ok(Outcome::OrderPlaced { receipt, .. }) => receipt,
             other => panic!("place: {other:?}"),
         }

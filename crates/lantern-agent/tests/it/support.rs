@@ -14,7 +14,8 @@ use lantern_catalog_io::{Menu, parse_json};
 use lantern_core::pricing::CartLine;
 use lantern_core::{
     CampaignId, CampaignSpec, Capacity, CatalogId, CouponTemplate, Eligibility, IdempotencyKey, IssuancePace,
-    ItemId, Merchant, MerchantId, MerchantStatus, Money, OrderId, QuoteId, ShopperId, Timestamp, Validity,
+    ItemId, Merchant, MerchantId, MerchantStatus, Money, OrderChannel, OrderId, QuoteId, ShopperId,
+    Timestamp, Validity,
 };
 use lantern_ledger::{
     Command, CouponChoice, Ledger, LedgerConfig, LedgerError, ORDER_RETENTION_MS_MIN, Outcome, QuoteView,
@@ -213,7 +214,12 @@ impl TestShop {
         let quote = Command::Quote { shopper, merchant, lines: vec![line], coupon: CouponChoice::Best };
         let Ok(Outcome::Quoted(view)) = self.run(quote) else { panic!("the other quote was refused") };
         let idempotency_key = IdempotencyKey::new("elsewhere").unwrap();
-        match self.run(Command::PlaceOrder { shopper, quote: view.quote, idempotency_key }) {
+        match self.run(Command::PlaceOrder {
+            shopper,
+            quote: view.quote,
+            idempotency_key,
+            channel: OrderChannel::Api,
+        }) {
             Ok(Outcome::OrderPlaced { receipt, .. }) => receipt.order,
             other => panic!("the other order was not placed: {other:?}"),
         }
@@ -528,7 +534,9 @@ impl Shop for TestShop {
         let now = self.now();
         let mut ledger = self.ledger.lock();
         let idempotency_key = IdempotencyKey::new(idempotency_key).unwrap();
-        match ledger.apply(&Command::PlaceOrder { shopper, quote, idempotency_key }, now) {
+        match ledger
+            .apply(&Command::PlaceOrder { shopper, quote, idempotency_key, channel: OrderChannel::Api }, now)
+        {
             Ok(Outcome::OrderPlaced { receipt, .. }) => Ok(self.order_info(&ledger, receipt.order).unwrap()),
             Ok(other) => panic!("unexpected outcome {other:?}"),
             Err(error) => Err(self.refusal(&ledger, &error)),

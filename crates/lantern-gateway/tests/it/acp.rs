@@ -11,6 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use hmac::{Hmac, Mac};
 use lantern_gateway::webhooks::WebhookConfig;
+use lantern_store::Durability;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -141,6 +142,7 @@ async fn create_update_complete_and_the_signed_webhook_with_replays_and_conflict
         retry_base_ms: 50,
         retry_max_ms: 200,
         timeout_ms: 2_000,
+        resend_window_ms: 600_000,
     });
     let server = Server::with_config(config).await;
     let shopper = server.shopper(7);
@@ -276,6 +278,103 @@ async fn create_update_complete_and_the_signed_webhook_with_replays_and_conflict
     assert!(!signature_ok(&tampered));
     let webhooks = &server.app.webhooks;
     eventually("both counted", || webhooks.n_delivered.load(std::sync::atomic::Ordering::Relaxed) == 2).await;
+}
+
+/// Completes a one-drink ACP checkout for `shopper` under `key`; the order's id.
+async fn acp_order(server: &Server, shopper: &str, key: &str) -> String {
+    let body = r#"{"currency":"cny","capabilities":{},"line_items":[{"id":"mer_1/itm_101"}]}"#;
+    let created = acp(server, shopper, "/checkout_sessions", Some(&format!("{key}-create")), body).await;
+    let id = created.ok(201)["id"].as_str().unwrap().to_owned();
+    let pay = r#"{"payment_data":{"purchase_order_number":"pay_at_pickup"}}"#;
+    let completed =
+        acp(server, shopper, &format!("/checkout_sessions/{id}/complete"), Some(&format!("{key}-pay")), pay)
+            .await;
+    completed.ok(200)["order"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn acp_orders_are_followed_across_a_restart_and_what_the_outbox_held_is_sent_again() {
+    // First the platform's receiver is down (nothing listens there), so every event fails.
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/agentic_checkout/webhooks/order_events", listener.local_addr().unwrap())
+    };
+    let webhook = |url: String| WebhookConfig {
+        url,
+        secret: WEBHOOK_SECRET.to_vec(),
+        outbox_max: 16,
+        attempts_max: 1,
+        retry_base_ms: 10,
+        retry_max_ms: 10,
+        timeout_ms: 1_000,
+        resend_window_ms: 600_000,
+    };
+    let mut config = test_config();
+    config.acp.webhook = Some(webhook(down));
+    let setup = Setup { config: config.clone(), durability: Durability::Full };
+    let server = Server::start_with(setup).await;
+    let (ada, bo) = (server.shopper(21), server.shopper(22));
+    let accepted = acp_order(&server, &ada, "ada").await;
+    let placed = acp_order(&server, &bo, "bo").await;
+    server
+        .post(&server.merchant(1), &format!("/v1/merchant/orders/{accepted}/accept"), &json!({}))
+        .await
+        .ok(200);
+    // An order through Lantern's own API is not the platform's business.
+    let session = server
+        .post_keyed(
+            &ada,
+            "/v1/checkout_sessions",
+            "api-create",
+            &json!({"merchant_id": "mer_1", "line_items": [{"id": "itm_101", "quantity": 1}]}),
+        )
+        .await;
+    let path = format!("/v1/checkout_sessions/{}/complete", session.ok(201)["id"].as_str().unwrap());
+    let api_order =
+        server.post_keyed(&ada, &path, "api-pay", &json!({})).await.ok(200)["order"]["id"].clone();
+    let mine = server.get(&ada, "/v1/orders").await;
+    let channels: Vec<_> =
+        mine.ok(200)["orders"].as_array().unwrap().iter().map(|o| o["channel"].clone()).collect();
+    assert_eq!(channels, [json!("api"), json!("acp")], "newest first");
+    let webhooks = &server.app.webhooks;
+    eventually("three events given up", || webhooks.n_failed.load(std::sync::atomic::Ordering::Relaxed) == 3)
+        .await;
+
+    // The gateway restarts with the receiver up: the orders are still followed, and what the
+    // outbox lost is sent again in the orders' current state.
+    let (url, received) = receiver(0).await;
+    config.acp.webhook = Some(webhook(url));
+    let server = server.restart_with(Setup { config, durability: Durability::Full }).await;
+    eventually("both acp orders sent again", || received.lock().len() >= 2).await;
+    let events: Vec<Value> = received.lock().iter().map(verify).collect();
+    let summary: Vec<_> = events
+        .iter()
+        .map(|e| (e["type"].clone(), e["data"]["id"].clone(), e["data"]["status"].clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (json!("order_update"), json!(accepted), json!("accepted")),
+            (json!("order_create"), json!(placed), json!("placed")),
+        ]
+    );
+    assert!(events.iter().all(|e| e["data"]["id"] != api_order));
+    assert_eq!(server.app.webhooks.n_resent.load(std::sync::atomic::Ordering::Relaxed), 2);
+    // And the next move of an order placed before the restart is sent as it happens.
+    // (Explicit keys: the test server's key counter starts again at a restart.)
+    let merchant = server.merchant(1);
+    let path = format!("/v1/merchant/orders/{placed}/accept");
+    server.post_keyed(&merchant, &path, "after-1", &json!({})).await.ok(200);
+    eventually("order_update after the restart", || received.lock().len() >= 3).await;
+    let event = verify(&received.lock()[2]);
+    assert_eq!((event["type"].clone(), event["data"]["id"].clone()), (json!("order_update"), json!(placed)));
+    assert_eq!(event["data"]["status"], "accepted");
+    // The API order moves without an event.
+    let api_order = api_order.as_str().unwrap();
+    let path = format!("/v1/merchant/orders/{api_order}/accept");
+    server.post_keyed(&merchant, &path, "after-2", &json!({})).await.ok(200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(received.lock().len(), 3);
 }
 
 #[tokio::test]

@@ -419,9 +419,14 @@ impl Server {
 
     /// Stops gracefully (the server drains, then the sequencer commits what is queued) and
     /// starts a new server over the same data directory, on a new port.
-    pub async fn restart(mut self) -> Server {
-        self.stop().await;
+    pub async fn restart(self) -> Server {
         let setup = self.setup.clone();
+        self.restart_with(setup).await
+    }
+
+    /// Stops, then starts again on the same journal with `setup`.
+    pub async fn restart_with(mut self, setup: Setup) -> Server {
+        self.stop().await;
         let data = Arc::clone(&self.data);
         drop(self);
         Server::open(setup, data, false).await

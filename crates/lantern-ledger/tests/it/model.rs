@@ -445,7 +445,7 @@ impl Model {
             Command::Quote { shopper, merchant, lines, coupon } => {
                 self.quote(*shopper, *merchant, lines, *coupon, now)
             }
-            Command::PlaceOrder { shopper, quote, idempotency_key } => {
+            Command::PlaceOrder { shopper, quote, idempotency_key, .. } => {
                 self.place(*shopper, *quote, idempotency_key.as_str(), now, rules)
             }
             // Checkout-session updates and keyed requests are covered by the scenario tests.

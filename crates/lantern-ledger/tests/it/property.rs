@@ -11,7 +11,7 @@ use std::time::Instant;
 use lantern_core::pricing::CartLine;
 use lantern_core::{
     CampaignId, Capacity, CouponStatus, IdempotencyKey, IssuancePace, MerchantId, MerchantStatus, Money,
-    OrderEvent, OrderId, OrderStatus, QuoteId, ShopperId, Timestamp,
+    OrderChannel, OrderEvent, OrderId, OrderStatus, QuoteId, ShopperId, Timestamp,
 };
 use lantern_ledger::{Account, CampaignEdit, Command, CouponChoice, Ledger, LedgerError, Outcome};
 use proptest::prelude::*;
@@ -430,7 +430,7 @@ impl Harness {
                     }
                 };
                 let idempotency_key = IdempotencyKey::new(key).expect("generated keys are valid");
-                Command::PlaceOrder { shopper, quote, idempotency_key }
+                Command::PlaceOrder { shopper, quote, idempotency_key, channel: OrderChannel::Api }
             }
             Step::Cancel { shopper, order, by_owner } => {
                 let known =

@@ -3,8 +3,8 @@
 use lantern_core::pricing::CartLine;
 use lantern_core::{
     CampaignId, CampaignSpec, CampaignStatus, Capacity, CouponId, CouponStatus, CouponTemplate,
-    IdempotencyKey, IssuancePace, MerchantId, MerchantStatus, Money, OrderEvent, OrderId, OrderStatus,
-    QuoteId, ReasonCode, ShopperId, Timestamp, Wave,
+    IdempotencyKey, IssuancePace, MerchantId, MerchantStatus, Money, OrderChannel, OrderEvent, OrderId,
+    OrderStatus, QuoteId, ReasonCode, ShopperId, Timestamp, Wave,
 };
 use lantern_ledger::{
     CampaignEdit, CampaignStats, Command, CouponChoice, Ledger, LedgerError, OrderReceipt, Outcome, QuoteView,
@@ -47,7 +47,7 @@ fn one_tea() -> Vec<CartLine> {
 
 fn place(shopper: ShopperId, quote: QuoteId, key: &str) -> Command {
     let idempotency_key = IdempotencyKey::new(key).expect("test keys are printable ASCII");
-    Command::PlaceOrder { shopper, quote, idempotency_key }
+    Command::PlaceOrder { shopper, quote, idempotency_key, channel: OrderChannel::Api }
 }
 
 fn advance(merchant: MerchantId, order: OrderId, event: OrderEvent) -> Command {
@@ -1079,7 +1079,14 @@ fn keyed_answers_are_forgotten_after_the_retention() {
 
 fn coupon_order(shopper: ShopperId, campaign: CampaignId, merchant: MerchantId, key: &str) -> Command {
     let idempotency_key = IdempotencyKey::new(key).expect("test keys are printable ASCII");
-    Command::CouponOrder { shopper, campaign, merchant, lines: one_tea(), idempotency_key }
+    Command::CouponOrder {
+        shopper,
+        campaign,
+        merchant,
+        lines: one_tea(),
+        idempotency_key,
+        channel: OrderChannel::Api,
+    }
 }
 
 #[test]
@@ -1095,6 +1102,38 @@ fn a_coupon_order_claims_quotes_and_places_in_one_step_and_replays() {
     assert!(replayed);
     assert_eq!(again.order, receipt.order);
     assert_eq!(stats(&ledger, campaign).n_issued, 1);
+}
+
+#[test]
+fn an_order_keeps_the_channel_it_was_placed_through_and_a_repeat_cannot_change_it() {
+    let (mut ledger, campaign) = shop_with(amount_off(500, 100_000));
+    let (ada, bo) = (shopper(1), shopper(2));
+    let via = |command: Command, channel: OrderChannel| match command {
+        Command::CouponOrder { shopper, campaign, merchant, lines, idempotency_key, .. } => {
+            Command::CouponOrder { shopper, campaign, merchant, lines, idempotency_key, channel }
+        }
+        other => panic!("not a coupon order: {other:?}"),
+    };
+    let (acp, _) =
+        placed(&mut ledger, &via(coupon_order(ada, campaign, TEA_HOUSE, "k1"), OrderChannel::Acp), T0);
+    let view = quoted(&mut ledger, &quote(bo, TEA_HOUSE, one_tea(), CouponChoice::None), at(1));
+    let chat = Command::PlaceOrder {
+        shopper: bo,
+        quote: view.quote,
+        idempotency_key: IdempotencyKey::new("k2").unwrap(),
+        channel: OrderChannel::Chat,
+    };
+    let (chat, _) = placed(&mut ledger, &chat, at(2));
+    assert_eq!(ledger.order(acp.order).unwrap().channel, OrderChannel::Acp);
+    assert_eq!(ledger.order(chat.order).unwrap().channel, OrderChannel::Chat);
+    // A repeat under the key through another channel answers the first order, unchanged.
+    let (again, replayed) =
+        placed(&mut ledger, &via(coupon_order(ada, campaign, TEA_HOUSE, "k1"), OrderChannel::Api), at(3));
+    assert!(replayed);
+    assert_eq!(again.order, acp.order);
+    assert_eq!(ledger.order(acp.order).unwrap().channel, OrderChannel::Acp);
+    let channels: Vec<_> = ledger.orders().map(|order| order.channel).collect();
+    assert_eq!(channels, [OrderChannel::Acp, OrderChannel::Chat]);
 }
 
 #[test]

@@ -17,7 +17,8 @@ use std::time::Duration;
 use lantern_core::pricing::CartLine;
 use lantern_core::{
     CampaignId, CampaignSpec, Capacity, Catalog, CatalogId, CouponStatus, CouponTemplate, Eligibility,
-    IdempotencyKey, IssuancePace, Item, ItemId, Merchant, MerchantId, Money, ShopperId, Timestamp, Validity,
+    IdempotencyKey, IssuancePace, Item, ItemId, Merchant, MerchantId, Money, OrderChannel, ShopperId,
+    Timestamp, Validity,
 };
 use lantern_ledger::{Command, CouponChoice, LedgerConfig, Outcome};
 use lantern_sequencer::{ManualClock, Sequencer, SequencerConfig, SequencerHandle, SubmitError};
@@ -114,6 +115,7 @@ fn restart_replays_the_journal_and_keeps_idempotency_keys() {
         shopper: ALICE,
         quote: view.quote,
         idempotency_key: IdempotencyKey::new("k1").unwrap(),
+        channel: OrderChannel::Api,
     };
     let Ok(Outcome::OrderPlaced { receipt, replayed: false }) = handle.submit_blocking(place.clone()) else {
         panic!("place refused")

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use lantern_core::pricing::CartLine;
 use lantern_core::{
-    CampaignId, IdempotencyKey, MerchantId, MerchantStatus, Money, OrderEvent, OrderId, QuoteId, ShopperId,
-    Timestamp,
+    CampaignId, IdempotencyKey, MerchantId, MerchantStatus, Money, OrderChannel, OrderEvent, OrderId,
+    QuoteId, ShopperId, Timestamp,
 };
 use lantern_ledger::{Account, CampaignEdit, Command, CouponChoice, Ledger, Outcome};
 use lantern_sequencer::{ManualClock, Sequencer, SequencerConfig, SubmitError};
@@ -181,6 +181,7 @@ impl Picks {
                     shopper,
                     quote,
                     idempotency_key: IdempotencyKey::new(&key).expect("a short ascii key"),
+                    channel: OrderChannel::Acp,
                 }
             }
             Step::CancelOrder { order } => {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use lantern_core::{IdempotencyKey, MerchantId, OrderEvent, OrderId, Validity};
+use lantern_core::{IdempotencyKey, MerchantId, OrderChannel, OrderEvent, OrderId, Validity};
 use lantern_ledger::{Command, LedgerError, Outcome};
 use lantern_sequencer::{ManualClock, PendingReply, Reply, SequencerHandle, SubmitError};
 use lantern_store::{Durability, OpenMode};
@@ -478,5 +478,6 @@ fn coupon_order(arrival: &Arrival, merchant: MerchantId) -> anyhow::Result<Comma
         merchant,
         lines: vec![arrival.line.clone()],
         idempotency_key: IdempotencyKey::new(format!("surge-{}", arrival.index))?,
+        channel: OrderChannel::Api,
     })
 }

@@ -56,10 +56,22 @@ fn request(
     key: Option<&str>,
     body: &str,
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap_or_else(|error| panic!("connect {address}: {error}"));
     let key = key.map(|key| format!("Idempotency-Key: {key}\r\n")).unwrap_or_default();
+    request_with(address, method, path, token, &key, body)
+}
+
+/// `request` with `headers` (each line ending in CRLF) added.
+fn request_with(
+    address: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap_or_else(|error| panic!("connect {address}: {error}"));
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n{key}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(head.as_bytes()).unwrap_or_else(|error| panic!("{error}"));
@@ -143,4 +155,85 @@ fn a_request_signing_secret_in_the_environment_makes_acp_requests_signed() {
     assert!(body.contains("\"signature_required\""), "{body}");
     let (status, body) = request(&server.address, "GET", "/v1/wallet", &shopper, None, "");
     assert_eq!(status, 200, "{body}");
+}
+
+/// A webhook receiver on loopback: every POST body it gets, answered 200 (HTTP/1.1, keep-alive).
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|error| panic!("{error}"));
+    let url =
+        format!("http://{}/order_events", listener.local_addr().unwrap_or_else(|error| panic!("{error}")));
+    let (sender, bodies) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut length = 0_usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let _ = sender.send(String::from_utf8_lossy(&body).into_owned());
+                    let _ = reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+                }
+            });
+        }
+    });
+    (url, bodies)
+}
+
+/// An ACP order's webhook event waiting in the outbox (its receiver down) when the process is
+/// SIGKILLed still reaches the receiver: the restarted gateway reads from the journal which
+/// orders came through ACP and sends their recent changes again.
+#[test]
+fn an_acp_order_event_the_outbox_held_at_a_sigkill_is_sent_after_the_restart() {
+    let data = TempDir::new("serve-webhook-kill");
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|error| panic!("{error}"));
+    let down_url =
+        format!("http://{}/order_events", down.local_addr().unwrap_or_else(|error| panic!("{error}")));
+    drop(down);
+    let secret = ("LANTERN_WEBHOOK_SECRET", "an-acp-webhook-secret-for-tests");
+    let mut server = start(&data.0, true, &[secret, ("LANTERN_ACP__WEBHOOK_URL", &down_url)]);
+    let shopper = server.tokens[2].clone();
+    let acp = |key: &str| format!("API-Version: 2026-04-17\r\nIdempotency-Key: {key}\r\n");
+    let cart = r#"{"currency":"cny","capabilities":{},"line_items":[{"id":"mer_1/itm_101"}]}"#;
+    let (status, body) =
+        request_with(&server.address, "POST", "/checkout_sessions", &shopper, &acp("c1"), cart);
+    assert_eq!(status, 201, "{body}");
+    let session = serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default()["id"].clone();
+    let session = session.as_str().unwrap_or_default().to_owned();
+    let pay = r#"{"payment_data":{"purchase_order_number":"pay_at_pickup"}}"#;
+    let path = format!("/checkout_sessions/{session}/complete");
+    let (status, body) = request_with(&server.address, "POST", &path, &shopper, &acp("p1"), pay);
+    assert_eq!(status, 200, "{body}");
+    let order = serde_json::from_str::<serde_json::Value>(&body).unwrap_or_default()["order"]["id"].clone();
+    assert!(order.is_string(), "{body}");
+    server.child.kill().unwrap_or_else(|error| panic!("cannot SIGKILL lantern serve: {error}"));
+    let _ = server.child.wait();
+
+    let (url, bodies) = webhook_receiver();
+    let _server = start(&data.0, false, &[secret, ("LANTERN_ACP__WEBHOOK_URL", &url)]);
+    let event = bodies
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("no webhook after the restart"));
+    let event: serde_json::Value = serde_json::from_str(&event).unwrap_or_default();
+    assert_eq!(event["type"], "order_create", "{event}");
+    assert_eq!(event["data"]["id"], order, "{event}");
+    assert_eq!(event["data"]["status"], "placed", "{event}");
 }
