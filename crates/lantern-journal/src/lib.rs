@@ -24,8 +24,10 @@
 //! - `Option` is a 0 or 1 byte, then the value if 1; enums are a tag byte, then their fields.
 //!
 //! Tags and field order are fixed forever for a format version: a change is a new version, and
-//! a batch from a newer version is refused with [`DecodeError::NewerVersion`]. The encoding is
-//! canonical: every batch that decodes re-encodes to exactly the same bytes.
+//! a batch from a newer version is refused with [`DecodeError::NewerVersion`]. Older versions
+//! keep decoding (version 1 lacks the order channel byte: its orders came through the API). The
+//! encoding is canonical: every batch of the current version that decodes re-encodes to exactly
+//! the same bytes.
 //!
 //! Decoded domain values are rebuilt only through their checking constructors
 //! ([`Catalog::new`](lantern_core::Catalog::new), [`Merchant::new`](lantern_core::Merchant::new),
