@@ -2,6 +2,12 @@
 //! lexicon over every shop's items, with the display extras (aliases, descriptions) the ledger
 //! does not keep. Rebuilt from the ledger at start (extras then empty until the next upload)
 //! and updated when a menu is uploaded or a shop registered.
+//!
+//! The search index takes shops in batches: a tantivy commit costs milliseconds however little
+//! it holds, so one commit per shop made a start with 2,000 shops take 7 s and registering them
+//! over the API 5 ms each. A start and a menu upload commit up to [`SEARCH_BATCH_SHOPS_MAX`]
+//! shops at a time; a registered shop waits (at most that many of them) until the next search,
+//! which commits them first, so a search always sees every shop registered before it.
 
 use std::sync::Arc;
 
@@ -9,7 +15,7 @@ use lantern_catalog_io::Menu;
 use lantern_core::{Catalog, CatalogId, MerchantId};
 use lantern_ledger::Ledger;
 use lantern_nlu::Lexicon;
-use lantern_search::SearchIndex;
+use lantern_search::{SearchError, SearchHit, SearchIndex};
 use lantern_sequencer::SequencerHandle;
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::FxHashMap;
@@ -18,15 +24,29 @@ use rustc_hash::FxHashMap;
 /// chain's first outlets stand for it (a surge profile registers 300,000 outlets; indexing the
 /// same menu 300,000 times would take minutes and gigabytes for no better answer).
 pub const INDEXED_MERCHANTS_MAX: usize = 2_000;
+/// Most shops one search-index commit takes (a batch of registrations, a start, a chain's new
+/// menu): bounds the writer's staged memory and how long a search may wait on a commit.
+pub const SEARCH_BATCH_SHOPS_MAX: usize = 512;
+
+/// A shop waiting for the search index's next commit.
+#[derive(Debug)]
+struct Unsearched {
+    merchant: MerchantId,
+    name: String,
+    menu: Arc<Menu>,
+}
 
 /// The search index and the lexicon, kept in step.
 #[derive(Debug)]
 pub struct Catalogs {
-    pub search: RwLock<SearchIndex>,
+    search: RwLock<SearchIndex>,
     pub lexicon: Arc<RwLock<Lexicon>>,
     /// Each published menu with its extras, by catalog.
     menus: Mutex<FxHashMap<CatalogId, Arc<Menu>>>,
     indexed: Mutex<Vec<MerchantId>>,
+    /// Registered shops not yet committed to the search index (at most
+    /// [`SEARCH_BATCH_SHOPS_MAX`]); the next search commits them first.
+    unsearched: Mutex<Vec<Unsearched>>,
 }
 
 impl Catalogs {
@@ -39,13 +59,43 @@ impl Catalogs {
             lexicon: Arc::new(RwLock::new(Lexicon::new())),
             menus: Mutex::new(FxHashMap::default()),
             indexed: Mutex::new(Vec::new()),
+            unsearched: Mutex::new(Vec::new()),
         };
         for merchant in ledger.merchant_ids() {
             let Some((shop, ..)) = ledger.merchant(merchant) else { continue };
             let Some(catalog) = ledger.catalog(shop.catalog) else { continue };
             catalogs.register(merchant, shop.name(), shop.catalog, catalog);
         }
+        catalogs.commit_unsearched();
         catalogs
+    }
+
+    /// Items matching `text` (see [`SearchIndex::search`]), every shop registered so far
+    /// included.
+    pub fn search(
+        &self,
+        text: &str,
+        merchant: Option<MerchantId>,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, SearchError> {
+        if !self.unsearched.lock().is_empty() {
+            self.commit_unsearched();
+        }
+        self.search.read().search(text, merchant, limit)
+    }
+
+    /// Commits the shops waiting for the search index, in batches.
+    fn commit_unsearched(&self) {
+        // The index's lock is taken first, so a search that finds shops waiting waits for the
+        // commit that takes them rather than searching without them.
+        let mut search = self.search.write();
+        let waiting = std::mem::take(&mut *self.unsearched.lock());
+        for batch in waiting.chunks(SEARCH_BATCH_SHOPS_MAX) {
+            let shops = batch.iter().map(|shop| (shop.merchant, shop.name.as_str(), &*shop.menu));
+            if let Err(error) = search.upsert_menus(shops) {
+                tracing::warn!(n_shops = batch.len(), %error, "menus not indexed for search");
+            }
+        }
     }
 
     /// A menu was published (or re-published): every indexed shop selling from it is updated.
@@ -64,8 +114,9 @@ impl Catalogs {
                 .collect()
         });
         for (merchant, name) in shops {
-            self.index(merchant, &name, &menu);
+            self.index(merchant, name, &menu);
         }
+        self.commit_unsearched();
     }
 
     /// A shop was registered (or renamed, or moved to another menu).
@@ -100,7 +151,7 @@ impl Catalogs {
                 menu
             }
         };
-        self.index(merchant, name, &menu);
+        self.index(merchant, name.to_owned(), &menu);
     }
 
     /// The merchant's own description of an item (untrusted text), empty when none was uploaded.
@@ -112,10 +163,20 @@ impl Catalogs {
         extras.unwrap_or_default()
     }
 
-    fn index(&self, merchant: MerchantId, name: &str, menu: &Menu) {
-        if let Err(error) = self.search.write().upsert_menu(merchant, name, menu) {
-            tracing::warn!(%merchant, %error, "menu not indexed for search");
+    /// Updates the lexicon now and queues the shop for the search index's next commit (made at
+    /// once when the queue is full).
+    fn index(&self, merchant: MerchantId, name: String, menu: &Arc<Menu>) {
+        self.lexicon.write().upsert_merchant(merchant, &name, menu);
+        let full = {
+            let mut unsearched = self.unsearched.lock();
+            // A shop queued twice (a menu upload after its registration) is indexed once, with
+            // what came last.
+            unsearched.retain(|shop| shop.merchant != merchant);
+            unsearched.push(Unsearched { merchant, name, menu: Arc::clone(menu) });
+            unsearched.len() >= SEARCH_BATCH_SHOPS_MAX
+        };
+        if full {
+            self.commit_unsearched();
         }
-        self.lexicon.write().upsert_merchant(merchant, name, menu);
     }
 }

@@ -214,8 +214,6 @@ pub async fn search(
     // ledger gives their current menu entries.
     let found = app
         .catalogs
-        .search
-        .read()
         .search(&needle, None, LIST_MAX)
         .map_err(|error| ApiError::invalid("$query.q", error.to_string()))?;
     let hits = app.sequencer.read(|ledger| {

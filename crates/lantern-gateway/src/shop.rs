@@ -170,7 +170,7 @@ fn describe_campaign(ledger: &Ledger, campaign: CampaignId) -> String {
 
 impl Shop for GatewayShop {
     fn search(&self, text: &str, merchant: Option<MerchantId>, limit: usize) -> Vec<Found> {
-        let hits = self.app.catalogs.search.read().search(text, merchant, limit).unwrap_or_default();
+        let hits = self.app.catalogs.search(text, merchant, limit).unwrap_or_default();
         hits.into_iter()
             .map(|hit| Found {
                 item: ItemRef { merchant: hit.merchant, item: hit.item },

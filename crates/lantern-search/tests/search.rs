@@ -392,3 +392,28 @@ fn the_index_can_be_shared_between_threads() {
         }
     });
 }
+
+#[test]
+fn many_shops_go_in_one_update_or_none_do() {
+    let mut index = world();
+    let (tea, coffee) = (tea_menu(), coffee_menu());
+    let outlets: Vec<(MerchantId, String)> =
+        (10..40).map(|n| (MerchantId::new(n), format!("Manner Coffee #{n}"))).collect();
+    let shops = outlets.iter().map(|(merchant, name)| (*merchant, name.as_str(), &coffee));
+    index.upsert_menus(shops.chain([(TEA_SHOP, TEA_SHOP_NAME, &tea)])).unwrap();
+    assert_eq!(index.item_count(), 6 + 30 * 3, "the tea shop replaced, not doubled");
+    assert_eq!(index.search("latte", Some(MerchantId::new(39)), 10).unwrap().len(), 1);
+
+    // A bad name anywhere in the batch leaves the index as it was, the good shops before it
+    // included.
+    let too_long = "店".repeat(lantern_search::MERCHANT_NAME_CHARS_MAX + 1);
+    let refused = index
+        .upsert_menus([(MerchantId::new(50), "Fine", &tea), (MerchantId::new(51), too_long.as_str(), &tea)]);
+    assert!(matches!(refused, Err(SearchError::MerchantName { .. })), "{refused:?}");
+    assert_eq!(index.item_count(), 6 + 30 * 3);
+    assert_eq!(index.search("boba", Some(MerchantId::new(50)), 10).unwrap(), []);
+    // And the next update does not carry the dropped shop along.
+    index.upsert_menu(MerchantId::new(52), "Next", &coffee).unwrap();
+    assert_eq!(index.search("boba", Some(MerchantId::new(50)), 10).unwrap(), []);
+    assert_eq!(index.item_count(), 6 + 31 * 3);
+}

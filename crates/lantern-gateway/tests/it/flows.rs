@@ -650,6 +650,15 @@ async fn merchants_upload_menus_and_operators_register_shops() {
     );
     let listed = server.get(&server.shopper(1), "/v1/merchants").await;
     assert_eq!(ids(listed.ok(200), "merchants"), [TEA_1, TEA_2, COFFEE, "mer_4"]);
+    // Search finds it at once: a search commits the shops registered before it.
+    let found = server.get(&server.shopper(1), "/v1/search?q=tea%20house%20%233").await;
+    let shops: Vec<&str> = found.ok(200)["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| hit["merchant_id"].as_str().unwrap())
+        .collect();
+    assert!(shops.contains(&"mer_4"), "{}", found.text);
     let order = server.place_order(&server.shopper(30), "mer_4").await;
     assert_eq!(order["merchant_id"], "mer_4");
     let own = server.get(&server.merchant(4), "/v1/merchant/orders").await;
@@ -672,6 +681,8 @@ async fn merchants_upload_menus_and_operators_register_shops() {
         .map(|item| item["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["Egg Tart 蛋挞", "Pineapple Bun"]);
+    let found = server.get(&server.shopper(1), "/v1/search?q=pineapple").await;
+    assert_eq!(found.ok(200)["hits"][0]["merchant_id"], "mer_5", "{}", found.text);
     let order = server
         .post(
             &server.shopper(31),
@@ -684,6 +695,13 @@ async fn merchants_upload_menus_and_operators_register_shops() {
     let updated =
         server.post_bytes(&server.merchant(5), "/v1/merchant/catalog", "text/csv", update.into()).await;
     assert_eq!(updated.ok(201)["catalog_id"], "cat_99");
+    // The new menu replaces the old one in search too: the bun is gone.
+    let found = server.get(&server.shopper(1), "/v1/search?q=pineapple").await;
+    assert_eq!(found.ok(200)["hits"], json!([]), "{}", found.text);
+    let found = server.get(&server.shopper(1), "/v1/search?q=egg%20tart").await;
+    let bakery =
+        found.ok(200)["hits"].as_array().unwrap().iter().find(|hit| hit["merchant_id"] == "mer_5").cloned();
+    assert_eq!(bakery.map(|hit| hit["item"]["price"].clone()), Some(json!(950)), "{}", found.text);
     // Only operators publish by catalog id; a merchant uses its own shop's endpoint.
     let foreign =
         server.post_bytes(&server.merchant(5), "/v1/catalogs/cat_1", "text/csv", update.into()).await;
