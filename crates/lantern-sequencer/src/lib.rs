@@ -227,6 +227,23 @@ pub struct ReplaySummary {
     pub elapsed_ms: u64,
 }
 
+/// How far a start's replay has come (see [`Sequencer::start_reporting`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplayProgress {
+    pub n_batches_done: u64,
+    /// The journal's last batch when the replay began.
+    pub n_batches_total: u64,
+    pub n_commands_done: u64,
+    pub elapsed_ms: u64,
+}
+
+impl ReplayProgress {
+    /// Whole percent of the batches replayed (100 for an empty journal).
+    pub fn percent(&self) -> u64 {
+        (self.n_batches_done * 100).checked_div(self.n_batches_total).unwrap_or(100).min(100)
+    }
+}
+
 /// Called by the applier right after each applied batch, with the ledger as it now is (under
 /// the read lock), before the batch's answers go out: how a helper that watches the ledger (the
 /// lease keeper) learns at once that something changed, instead of polling. It runs on the
@@ -384,15 +401,30 @@ pub struct Sequencer {
 impl Sequencer {
     /// Rebuilds the shard's ledger from the journal in `store`, then starts the writer threads.
     pub fn start(
-        mut store: Box<dyn Store>,
+        store: Box<dyn Store>,
         ledger_config: LedgerConfig,
         config: SequencerConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<(Sequencer, ReplaySummary), StartError> {
+        Sequencer::start_reporting(store, ledger_config, config, clock, u64::MAX, &mut |_| {})
+    }
+
+    /// [`Sequencer::start`], telling `report` how the replay goes at most every `report_every_ms`
+    /// (a journal of millions of commands takes tens of seconds to replay, and an operator
+    /// waiting for a restart should see it move), and once at its end if it reported before.
+    pub fn start_reporting(
+        mut store: Box<dyn Store>,
+        ledger_config: LedgerConfig,
+        config: SequencerConfig,
+        clock: Arc<dyn Clock>,
+        report_every_ms: u64,
+        report: &mut dyn FnMut(&ReplayProgress),
+    ) -> Result<(Sequencer, ReplaySummary), StartError> {
         let config = config.checked();
         let started = Instant::now();
         let mut ledger = Ledger::new(ledger_config);
-        let (n_batches, n_commands) = replay(store.as_mut(), config.shard, &mut ledger)?;
+        let reporting = Reporting { every_ms: report_every_ms, report };
+        let (n_batches, n_commands) = replay(store.as_mut(), config.shard, &mut ledger, reporting)?;
         let summary = ReplaySummary {
             n_batches,
             n_commands,
@@ -477,9 +509,33 @@ fn spawn_named(name: &str, run: impl FnOnce() + Send + 'static) -> JoinHandle<()
         .unwrap_or_else(|error| panic!("cannot start thread {name}: {error}"))
 }
 
-fn replay(store: &mut dyn Store, shard: u32, ledger: &mut Ledger) -> Result<(u64, u64), StartError> {
+/// Where and how often a replay reports.
+struct Reporting<'a> {
+    every_ms: u64,
+    report: &'a mut dyn FnMut(&ReplayProgress),
+}
+
+fn replay(
+    store: &mut dyn Store,
+    shard: u32,
+    ledger: &mut Ledger,
+    reporting: Reporting<'_>,
+) -> Result<(u64, u64), StartError> {
     let mut n_commands = 0u64;
     let mut decode_failure: Option<StartError> = None;
+    let n_batches_total = store.last_batch_seq(shard)?.unwrap_or(0);
+    let started = Instant::now();
+    let mut last_report_ms = 0_u64;
+    let mut reported = false;
+    let Reporting { every_ms, report } = reporting;
+    let mut progress = |n_batches_done: u64, n_commands_done: u64, last: bool| {
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if (last && reported) || (!last && elapsed_ms.saturating_sub(last_report_ms) >= every_ms) {
+            last_report_ms = elapsed_ms;
+            reported = true;
+            report(&ReplayProgress { n_batches_done, n_batches_total, n_commands_done, elapsed_ms });
+        }
+    };
     let result = store.replay(shard, &mut |record: BatchRecord| {
         let commands = match lantern_journal::decode_batch(&record.body) {
             Ok(commands) if commands.len() == record.n_commands as usize => commands,
@@ -502,11 +558,15 @@ fn replay(store: &mut dyn Store, shard: u32, ledger: &mut Ledger) -> Result<(u64
             let _ = ledger.apply(command, now);
         }
         n_commands += commands.len() as u64;
+        progress(record.batch_seq, n_commands, false);
         Ok(())
     });
     match (result, decode_failure) {
         (_, Some(failure)) => Err(failure),
-        (Ok(n_batches), None) => Ok((n_batches, n_commands)),
+        (Ok(n_batches), None) => {
+            progress(n_batches, n_commands, true);
+            Ok((n_batches, n_commands))
+        }
         (Err(error), None) => Err(error.into()),
     }
 }

@@ -125,8 +125,18 @@ pub fn start_node(
             let store = open_shard(url, *shard, mode, durability)?;
             let mut config = node::sequencer_config(idle_tick_ms);
             config.shard = *shard;
-            Sequencer::start(Box::new(store), node::ledger_config(expected_orders), config, clock)
-                .with_context(|| format!("cannot rebuild shard {shard}'s ledger from PostgreSQL"))
+            let mut progress = node::ReplayReporter::default();
+            let started = Sequencer::start_reporting(
+                Box::new(store),
+                node::ledger_config(expected_orders),
+                config,
+                clock,
+                node::REPLAY_REPORT_EVERY_MS,
+                &mut |replayed| progress.report(replayed),
+            )
+            .with_context(|| format!("cannot rebuild shard {shard}'s ledger from PostgreSQL"));
+            progress.finish();
+            started
         }
     }
 }

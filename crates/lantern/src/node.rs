@@ -51,14 +51,63 @@ pub fn start(
 ) -> anyhow::Result<(Sequencer, ReplaySummary)> {
     let store = SqliteStore::open(data, mode, durability)
         .with_context(|| format!("cannot open the data directory {}", data.display()))?;
-    let (sequencer, summary) = Sequencer::start(
+    let mut progress = ReplayReporter::default();
+    let (sequencer, summary) = Sequencer::start_reporting(
         Box::new(store),
         ledger_config(expected_orders),
         sequencer_config(idle_tick_ms),
         clock,
+        REPLAY_REPORT_EVERY_MS,
+        &mut |replayed| progress.report(replayed),
     )
     .with_context(|| format!("cannot rebuild the ledger from {}", data.display()))?;
+    progress.finish();
     Ok((sequencer, summary))
+}
+
+/// How often a replay that takes a while says how far it has come.
+pub const REPLAY_REPORT_EVERY_MS: u64 = 1_000;
+
+/// Shows a long replay: a progress bar on a terminal, else a log line a second (a restart after
+/// a surge replays tens of millions of commands; nothing moving for 30 s looks like a hang).
+#[derive(Default)]
+pub struct ReplayReporter {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl ReplayReporter {
+    pub fn report(&mut self, replayed: &lantern_sequencer::ReplayProgress) {
+        use std::io::IsTerminal as _;
+        if !std::io::stderr().is_terminal() {
+            tracing::info!(
+                batches = replayed.n_batches_done,
+                of = replayed.n_batches_total,
+                percent = replayed.percent(),
+                commands = replayed.n_commands_done,
+                elapsed_ms = replayed.elapsed_ms,
+                "replaying the journal"
+            );
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new(replayed.n_batches_total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "  replaying the journal {bar:30} {pos}/{len} batches  {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        bar.set_position(replayed.n_batches_done);
+        bar.set_message(format!("{} commands", replayed.n_commands_done));
+    }
+
+    pub fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// Submits `commands` in order from a plain thread, 4,096 at a time (the intake holds 65,536),

@@ -136,6 +136,62 @@ fn restart_replays_the_journal_and_keeps_idempotency_keys() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A start reports its replay as it goes, with the journal's size known from the start, and
+/// once more at its end; a replay quicker than the interval reports nothing.
+#[test]
+fn a_start_reports_the_replay_as_it_goes() {
+    let dir = temp_dir("progress");
+    let clock = Arc::new(ManualClock::new(START));
+    let open = |mode| Box::new(SqliteStore::open(&dir, mode, Durability::Off).unwrap());
+    let (sequencer, _) =
+        Sequencer::start(open(OpenMode::Create), ledger_config(), config(64, 0), clock.clone()).unwrap();
+    let handle = sequencer.handle();
+    seed(&handle);
+    for shopper in 10..20 {
+        let claim =
+            Command::ClaimCoupon { shopper: ShopperId::new(shopper), campaign: CAMPAIGN, referred_by: None };
+        handle.submit_blocking(claim).unwrap();
+    }
+    sequencer.stop();
+
+    let mut reports = Vec::new();
+    let (sequencer, summary) = Sequencer::start_reporting(
+        open(OpenMode::Existing),
+        ledger_config(),
+        config(64, 0),
+        clock.clone(),
+        0,
+        &mut |progress| reports.push(*progress),
+    )
+    .unwrap();
+    sequencer.stop();
+    assert!(summary.n_batches >= 11, "{summary:?}");
+    // One report per batch at an interval of 0, then the end again.
+    assert_eq!(reports.len() as u64, summary.n_batches + 1);
+    assert!(reports.iter().all(|report| report.n_batches_total == summary.n_batches));
+    assert!(reports.windows(2).all(|pair| pair[0].n_batches_done <= pair[1].n_batches_done));
+    assert_eq!(reports[0].n_batches_done, 1);
+    let last = reports.last().unwrap();
+    assert_eq!(
+        (last.n_batches_done, last.n_commands_done, last.percent()),
+        (summary.n_batches, summary.n_commands, 100)
+    );
+
+    let mut quiet = 0;
+    let (sequencer, _) = Sequencer::start_reporting(
+        open(OpenMode::Existing),
+        ledger_config(),
+        config(64, 0),
+        clock,
+        60_000,
+        &mut |_| quiet += 1,
+    )
+    .unwrap();
+    sequencer.stop();
+    assert_eq!(quiet, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A batch the store could not make durable is answered with an error and never applied.
 #[test]
 fn a_failed_commit_is_refused_and_changes_nothing() {
