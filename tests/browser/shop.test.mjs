@@ -139,6 +139,7 @@ test('the operator pauses the campaign and the chat says so', async () => {
   await campaign.waitFor({ timeout: STEP_TIMEOUT_MS });
   await ops.locator('#connection', { hasText: 'live' }).waitFor({ timeout: STEP_TIMEOUT_MS });
   await ops.locator('#orders-total', { hasText: /^\d/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  await ops.locator('#orders-by-channel', { hasText: /^api [\d,]+ · chat [\d,]+ · acp [\d,]+$/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
   await checkAccessibility(ops, ['#cmp_1-pause', '#cmp_1-resume', '#token-form button']);
   await screenshots(ops, 'ops-live');
 

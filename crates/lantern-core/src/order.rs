@@ -47,6 +47,11 @@ pub enum OrderChannel {
 impl OrderChannel {
     pub const ALL: [OrderChannel; 3] = [OrderChannel::Api, OrderChannel::Chat, OrderChannel::Acp];
 
+    /// Its place in [`OrderChannel::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             OrderChannel::Api => "api",

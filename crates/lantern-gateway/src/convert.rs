@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 use crate::wire::{
-    CURRENCY, CampaignBody, CouponBody, DiscountsRequest, ItemRequest, LineItemBody, MenuItem,
-    MerchantSummary, OptionChoiceBody, OptionGroupBody, OrderBody, RejectedDiscountBody,
+    CURRENCY, CampaignBody, ChannelOrdersBody, CouponBody, DiscountsRequest, ItemRequest, LineItemBody,
+    MenuItem, MerchantSummary, OptionChoiceBody, OptionGroupBody, OrderBody, RejectedDiscountBody,
 };
 
 /// Parses a JSON body; the error says where and what (serde's message names unknown fields).
@@ -215,6 +215,15 @@ pub fn order_body(ledger: &Ledger, view: &OrderView) -> OrderBody {
         eta_ms: receipt.eta_ms,
         channel: view.channel.as_str().into(),
     }
+}
+
+/// Orders placed since the journal began, by channel.
+pub fn channel_orders_bodies(ledger: &Ledger) -> Vec<ChannelOrdersBody> {
+    ledger
+        .orders_by_channel()
+        .iter()
+        .map(|(channel, orders)| ChannelOrdersBody { channel: channel.as_str().into(), orders: *orders })
+        .collect()
 }
 
 pub fn order_of(ledger: &Ledger, order: OrderId) -> Option<OrderBody> {

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lantern_admission::{AdmissionStats, Class};
+use lantern_core::OrderChannel;
 use lantern_sequencer::SequencerCounters;
 
 /// Upper bounds of the latency buckets, in microseconds.
@@ -96,6 +97,7 @@ impl Metrics {
         ledger: &SequencerCounters,
         queue_depth: usize,
         budgets: &[(String, i64)],
+        orders_by_channel: &[(OrderChannel, u64)],
     ) -> String {
         let mut out = String::with_capacity(8 * 1024);
         let mut family = |name: &str, kind: &str, help: &str| {
@@ -251,6 +253,14 @@ impl Metrics {
         for (campaign, available) in budgets {
             let _ =
                 writeln!(out, "lantern_campaign_budget_available_fen{{campaign=\"{campaign}\"}} {available}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP lantern_orders_placed_total Orders placed since the journal began, by channel (api, chat, acp).\n# TYPE lantern_orders_placed_total counter"
+        );
+        for (channel, n_orders) in orders_by_channel {
+            let _ =
+                writeln!(out, "lantern_orders_placed_total{{channel=\"{}\"}} {n_orders}", channel.as_str());
         }
         out
     }

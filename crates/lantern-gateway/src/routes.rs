@@ -108,15 +108,17 @@ pub async fn readyz(State(app): AppState) -> Reply {
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub async fn metrics(State(app): AppState) -> Response {
     let admission = app.admission.lock().stats();
-    let budgets = app.sequencer.read(|ledger| {
-        ledger
+    let (budgets, orders_by_channel) = app.sequencer.read(|ledger| {
+        let budgets = ledger
             .campaign_ids()
             .into_iter()
             .filter_map(|id| ledger.campaign_stats(id).map(|stats| (id.to_string(), stats.available.fen())))
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        (budgets, ledger.orders_by_channel())
     });
-    let text =
-        app.metrics.render(&admission, app.sequencer.counters(), app.sequencer.queue_depth(), &budgets);
+    let counters = app.sequencer.counters();
+    let depth = app.sequencer.queue_depth();
+    let text = app.metrics.render(&admission, counters, depth, &budgets, &orders_by_channel);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -1661,8 +1663,10 @@ pub async fn gateway_stats(State(app): AppState, headers: HeaderMap) -> Reply {
     operator_of(&claims)?;
     let admission = app.admission.lock().stats();
     let now = app.now();
-    let campaigns = app.sequencer.read(|ledger| {
-        ledger.campaign_ids().into_iter().filter_map(|id| stats_body(ledger, id, now)).collect()
+    let (campaigns, orders_by_channel) = app.sequencer.read(|ledger| {
+        let campaigns =
+            ledger.campaign_ids().into_iter().filter_map(|id| stats_body(ledger, id, now)).collect();
+        (campaigns, channel_orders_bodies(ledger))
     });
     let counters = app.sequencer.counters();
     let body = GatewayStatsBody {
@@ -1686,6 +1690,7 @@ pub async fn gateway_stats(State(app): AppState, headers: HeaderMap) -> Reply {
         ledger_queue_depth: app.sequencer.queue_depth() as u64,
         ledger_batches: counters.n_batches.load(std::sync::atomic::Ordering::Relaxed),
         ledger_commands: counters.n_commands.load(std::sync::atomic::Ordering::Relaxed),
+        orders_by_channel,
         campaigns,
     };
     Ok(json(StatusCode::OK, &body, false))

@@ -472,7 +472,17 @@ pub struct GatewayStatsBody {
     pub ledger_queue_depth: u64,
     pub ledger_batches: u64,
     pub ledger_commands: u64,
+    /// Orders placed since the journal began, by channel.
+    pub orders_by_channel: Vec<ChannelOrdersBody>,
     pub campaigns: Vec<CampaignStatsBody>,
+}
+
+/// Orders placed through one channel.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChannelOrdersBody {
+    /// `api`, `chat` or `acp` (see an order's `channel`).
+    pub channel: String,
+    pub orders: u64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -259,6 +259,8 @@ pub struct Ledger {
     request_expiry: VecDeque<(Timestamp, (u64, u64))>,
     next_quote_seq: u64,
     next_order_seq: u64,
+    /// Orders placed since the journal began, by `OrderChannel::index` (retired ones included).
+    n_orders_by_channel: [u64; OrderChannel::ALL.len()],
     /// Set by `Command::DrawAllFromLeases`: new campaigns start with a lease and no budget.
     draw_from_leases: bool,
 }
@@ -325,6 +327,7 @@ impl Ledger {
             request_expiry: VecDeque::new(),
             next_quote_seq: 1,
             next_order_seq: 1,
+            n_orders_by_channel: [0; OrderChannel::ALL.len()],
             draw_from_leases: false,
         }
     }
@@ -985,6 +988,7 @@ impl Ledger {
             },
         );
         self.idempotency.insert((shopper, idempotency_key_hash), order);
+        self.n_orders_by_channel[channel.index()] += 1;
         Ok(Outcome::OrderPlaced { receipt, replayed: false })
     }
 
@@ -1129,6 +1133,11 @@ impl Ledger {
 
     pub fn order(&self, order: OrderId) -> Option<&OrderView> {
         self.orders.get(order)
+    }
+
+    /// Orders placed since the journal began through each channel, retired ones included.
+    pub fn orders_by_channel(&self) -> [(OrderChannel, u64); OrderChannel::ALL.len()] {
+        OrderChannel::ALL.map(|channel| (channel, self.n_orders_by_channel[channel.index()]))
     }
 
     pub fn orders(&self) -> impl Iterator<Item = &OrderView> {

@@ -29,6 +29,7 @@ const render = coalesce(() => {
   if (!s) return;
   $('orders-per-s').textContent = (s.orders_per_ks / 1000).toFixed(1);
   $('orders-total').textContent = s.orders_total.toLocaleString();
+  $('orders-by-channel').textContent = s.orders_by_channel.map((c) => `${c.channel} ${c.orders.toLocaleString()}`).join(' · ');
   $('latency').textContent = `${ms(s.latency_p50_us)} / ${ms(s.latency_p99_us)}`;
   $('in-flight').textContent = `${s.in_flight} / ${s.concurrency_limit}`;
   $('waiting-total').textContent = s.classes.reduce((sum, c) => sum + c.waiting, 0).toLocaleString();

@@ -360,6 +360,13 @@ async fn acp_orders_are_followed_across_a_restart_and_what_the_outbox_held_is_se
     );
     assert!(events.iter().all(|e| e["data"]["id"] != api_order));
     assert_eq!(server.app.webhooks.n_resent.load(std::sync::atomic::Ordering::Relaxed), 2);
+    // The counts by channel are rebuilt from the journal too.
+    let metrics = server.send(server.http.get(server.url("/metrics"))).await;
+    for line in
+        ["lantern_orders_placed_total{channel=\"api\"} 1", "lantern_orders_placed_total{channel=\"acp\"} 2"]
+    {
+        assert!(metrics.text.lines().any(|l| l == line), "{line} missing from\n{}", metrics.text);
+    }
     // And the next move of an order placed before the restart is sent as it happens.
     // (Explicit keys: the test server's key counter starts again at a restart.)
     let merchant = server.merchant(1);

@@ -56,6 +56,7 @@ async fn a_chat_order_is_placed_once_and_only_after_the_shopper_confirms_the_quo
     let orders = server.get(&ada, "/v1/orders").await;
     assert_eq!(orders.ok(200)["orders"].as_array().unwrap().len(), 1);
     assert_eq!(orders.json["orders"][0]["total"], 500);
+    assert_eq!(orders.json["orders"][0]["channel"], "chat", "the order remembers it came from the chat");
 
     // A repeated yes places nothing more.
     let again = say(&server, &ada, "s1", "yes").await;

@@ -76,6 +76,10 @@ async fn the_operator_snapshot_shows_orders_budget_burn_backlog_and_audited_chan
 
     let snapshot = server.get(&operator, "/v1/ops/live").await.ok(200).clone();
     assert_eq!(snapshot["orders_total"], 1, "{snapshot}");
+    assert_eq!(
+        snapshot["orders_by_channel"],
+        json!([{"channel": "api", "orders": 1}, {"channel": "chat", "orders": 0}, {"channel": "acp", "orders": 0}])
+    );
     let festival = snapshot["campaigns"].as_array().unwrap().iter().find(|c| c["id"] == FESTIVAL).unwrap();
     assert_eq!(festival["coupons_issued"], 1);
     assert_eq!(festival["coupons_redeemed"], 1);

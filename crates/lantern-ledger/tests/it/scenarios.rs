@@ -1134,6 +1134,11 @@ fn an_order_keeps_the_channel_it_was_placed_through_and_a_repeat_cannot_change_i
     assert_eq!(ledger.order(acp.order).unwrap().channel, OrderChannel::Acp);
     let channels: Vec<_> = ledger.orders().map(|order| order.channel).collect();
     assert_eq!(channels, [OrderChannel::Acp, OrderChannel::Chat]);
+    // Counted once each, the repeat not at all.
+    assert_eq!(
+        ledger.orders_by_channel(),
+        [(OrderChannel::Api, 0), (OrderChannel::Chat, 1), (OrderChannel::Acp, 1)]
+    );
 }
 
 #[test]
