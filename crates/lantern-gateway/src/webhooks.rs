@@ -3,10 +3,13 @@
 //! (accepted, ready, cancelled, ...), each with the full order, POSTed to the configured URL
 //! and signed `Merchant-Signature: t=<unix_s>,v1=<hex HMAC-SHA256(secret, t + "." + body)>`.
 //!
-//! Events wait in a bounded outbox (`outbox_max`; when it is full an event is dropped, counted
-//! and logged, never blocking a checkout); one worker sends them in order, each at most
-//! `attempts_max` times with exponential backoff from `retry_base_ms` up to `retry_max_ms`. A
-//! 4xx other than 408 and 429 is final: the receiver refused that event.
+//! Events wait in a bounded outbox (`outbox_max` in all; when it is full an event is dropped,
+//! counted and logged, never blocking a checkout), split into `concurrency` lanes by order, each
+//! sent by its own worker in order: an order's events arrive in the order they happened, and a
+//! slow receiver (a 100 ms answer) still takes `concurrency` events at a time rather than ten a
+//! second, which a surge's ACP orders would outrun. Each event is tried at most `attempts_max`
+//! times with exponential backoff from `retry_base_ms` up to `retry_max_ms`. A 4xx other than 408
+//! and 429 is final: the receiver refused that event.
 //!
 //! Which orders are followed is durable: an order keeps the channel it was placed through
 //! (`OrderChannel::Acp`) in the journal. The outbox itself lives in memory, so events waiting in
@@ -31,6 +34,8 @@ use crate::wire::OrderBody;
 
 /// The header that carries the signature.
 pub const SIGNATURE_HEADER: &str = "merchant-signature";
+/// Most lanes (and requests at once) of the outbox.
+pub const WEBHOOK_CONCURRENCY_MAX: usize = 64;
 
 /// Where and how order events go.
 #[derive(Clone)]
@@ -39,8 +44,11 @@ pub struct WebhookConfig {
     pub url: String,
     /// The shared HMAC secret.
     pub secret: Vec<u8>,
-    /// Events waiting to be sent, at most.
+    /// Events waiting to be sent, at most (over all lanes).
     pub outbox_max: usize,
+    /// Lanes of the outbox, each with one worker sending one event at a time; an order's
+    /// events all go through one lane, in order.
+    pub concurrency: usize,
     /// Tries per event, the first included.
     pub attempts_max: u32,
     pub retry_base_ms: u64,
@@ -59,6 +67,7 @@ impl std::fmt::Debug for WebhookConfig {
             .field("url", &self.url)
             .field("secret", &"<redacted>")
             .field("outbox_max", &self.outbox_max)
+            .field("concurrency", &self.concurrency)
             .field("attempts_max", &self.attempts_max)
             .field("retry_base_ms", &self.retry_base_ms)
             .field("retry_max_ms", &self.retry_max_ms)
@@ -76,8 +85,9 @@ impl WebhookConfig {
         if self.secret.len() < 16 {
             return Err("the webhook secret must be at least 16 bytes".into());
         }
-        let checks: [(&str, u64, u64, u64); 6] = [
+        let checks: [(&str, u64, u64, u64); 7] = [
             ("acp.webhook_outbox_max", self.outbox_max as u64, 1, 1_000_000),
+            ("acp.webhook_concurrency", self.concurrency as u64, 1, WEBHOOK_CONCURRENCY_MAX as u64),
             ("acp.webhook_attempts_max", u64::from(self.attempts_max), 1, 100),
             ("acp.webhook_retry_base_ms", self.retry_base_ms, 1, 600_000),
             ("acp.webhook_retry_max_ms", self.retry_max_ms, self.retry_base_ms, 3_600_000),
@@ -113,8 +123,9 @@ struct Event {
 #[derive(Debug, Default)]
 pub struct Webhooks {
     config: Option<WebhookConfig>,
-    sender: Option<mpsc::Sender<Event>>,
-    receiver: Mutex<Option<mpsc::Receiver<Event>>>,
+    /// One bounded queue per lane; empty when webhooks are off.
+    lanes: Vec<mpsc::Sender<Event>>,
+    receivers: Mutex<Vec<mpsc::Receiver<Event>>>,
     next_event: AtomicU64,
     pub n_delivered: AtomicU64,
     pub n_failed: AtomicU64,
@@ -125,35 +136,47 @@ pub struct Webhooks {
 
 impl Webhooks {
     pub fn new(config: Option<WebhookConfig>) -> Webhooks {
-        let (sender, receiver) = match &config {
+        let (lanes, receivers) = match &config {
             Some(config) => {
-                let (sender, receiver) = mpsc::channel(config.outbox_max);
-                (Some(sender), Some(receiver))
+                let n_lanes = config.concurrency.clamp(1, WEBHOOK_CONCURRENCY_MAX);
+                let lane_max = config.outbox_max.div_ceil(n_lanes).max(1);
+                (0..n_lanes).map(|_| mpsc::channel(lane_max)).unzip()
             }
-            None => (None, None),
+            None => (Vec::new(), Vec::new()),
         };
-        Webhooks { config, sender, receiver: Mutex::new(receiver), ..Webhooks::default() }
+        Webhooks { config, lanes, receivers: Mutex::new(receivers), ..Webhooks::default() }
     }
 
-    /// Starts the sender (once; later calls do nothing), first queueing again what the outbox
-    /// may have held when the process last stopped. Needs a tokio runtime.
+    /// Starts the senders, one per lane, in one task (once; later calls do nothing), first
+    /// queueing again what the outbox may have held when the process last stopped. Needs a
+    /// tokio runtime.
     pub fn start(app: &Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
         let config = app.webhooks.config.clone()?;
-        let receiver = app.webhooks.receiver.lock().take()?;
+        let receivers = std::mem::take(&mut *app.webhooks.receivers.lock());
+        if receivers.is_empty() {
+            return None;
+        }
         app.webhooks.resend_recent(app, &config);
-        Some(tokio::spawn(deliver_all(Arc::clone(app), config, receiver)))
+        let client = webhook_client(&config)?;
+        let workers: Vec<_> = receivers
+            .into_iter()
+            .map(|receiver| deliver_all(Arc::clone(app), config.clone(), client.clone(), receiver))
+            .collect();
+        Some(tokio::spawn(async move {
+            futures_util::future::join_all(workers).await;
+        }))
     }
 
     /// An ACP checkout placed `order`: send `order_create`.
     pub fn order_created(&self, app: &App, order: &OrderBody) {
-        if self.sender.is_some() {
+        if !self.lanes.is_empty() {
             self.enqueue("order_create", app, order);
         }
     }
 
     /// `order` moved: send `order_update` when it was placed through ACP.
     pub fn order_changed(&self, app: &App, order: OrderId) {
-        if self.sender.is_none() {
+        if self.lanes.is_empty() {
             return;
         }
         let body = app.sequencer.read(|ledger| {
@@ -209,7 +232,9 @@ impl Webhooks {
     }
 
     fn enqueue(&self, kind: &str, app: &App, order: &OrderBody) {
-        let Some(sender) = &self.sender else { return };
+        // An order's events share a lane, so they are sent in the order they happened.
+        let lane = OrderId::parse(&order.id).map_or(0, |id| id.get() as usize % self.lanes.len().max(1));
+        let Some(sender) = self.lanes.get(lane) else { return };
         let data = crate::acp::acp_order(order, &app.config.acp.public_url);
         let body = serde_json::to_vec(&serde_json::json!({ "type": kind, "data": data })).unwrap_or_default();
         let id = self.next_event.fetch_add(1, Ordering::Relaxed) + 1;
@@ -220,16 +245,26 @@ impl Webhooks {
     }
 }
 
-async fn deliver_all(app: Arc<App>, config: WebhookConfig, mut receiver: mpsc::Receiver<Event>) {
+/// The HTTP client every lane shares (one connection pool); none when it cannot be built.
+fn webhook_client(config: &WebhookConfig) -> Option<reqwest::Client> {
     // Webhook receivers may be https://; reqwest needs the process's TLS provider first.
     lantern_llm::install_tls_provider();
-    let client = match reqwest::Client::builder().timeout(Duration::from_millis(config.timeout_ms)).build() {
-        Ok(client) => client,
+    match reqwest::Client::builder().timeout(Duration::from_millis(config.timeout_ms)).build() {
+        Ok(client) => Some(client),
         Err(error) => {
             tracing::error!(%error, "webhooks off: no HTTP client");
-            return;
+            None
         }
-    };
+    }
+}
+
+/// One lane's worker: its events one at a time, in order.
+async fn deliver_all(
+    app: Arc<App>,
+    config: WebhookConfig,
+    client: reqwest::Client,
+    mut receiver: mpsc::Receiver<Event>,
+) {
     while let Some(event) = receiver.recv().await {
         let delivered = deliver(&app, &client, &config, &event).await;
         let counter = if delivered { &app.webhooks.n_delivered } else { &app.webhooks.n_failed };

@@ -57,6 +57,8 @@ pub struct Acp {
     pub webhook_secret_env: String,
     /// Events waiting to be sent, at most (past it they are dropped and counted).
     pub webhook_outbox_max: usize,
+    /// Events sent at once (lanes of the outbox; an order's events keep their order), 1..=64.
+    pub webhook_concurrency: usize,
     /// Tries per event, the first included.
     pub webhook_attempts_max: u32,
     /// Wait before the first retry, doubled each time up to `webhook_retry_max_ms`.
@@ -82,6 +84,7 @@ impl Default for Acp {
             webhook_url: String::new(),
             webhook_secret_env: "LANTERN_WEBHOOK_SECRET".into(),
             webhook_outbox_max: 10_000,
+            webhook_concurrency: 8,
             webhook_attempts_max: 6,
             webhook_retry_base_ms: 500,
             webhook_retry_max_ms: 30_000,
@@ -106,6 +109,7 @@ impl Acp {
                 url: self.webhook_url.clone(),
                 secret: secret.into_bytes(),
                 outbox_max: self.webhook_outbox_max,
+                concurrency: self.webhook_concurrency,
                 attempts_max: self.webhook_attempts_max,
                 retry_base_ms: self.webhook_retry_base_ms,
                 retry_max_ms: self.webhook_retry_max_ms,

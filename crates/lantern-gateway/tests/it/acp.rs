@@ -138,6 +138,7 @@ async fn create_update_complete_and_the_signed_webhook_with_replays_and_conflict
         url,
         secret: WEBHOOK_SECRET.to_vec(),
         outbox_max: 16,
+        concurrency: 2,
         attempts_max: 4,
         retry_base_ms: 50,
         retry_max_ms: 200,
@@ -303,6 +304,7 @@ async fn acp_orders_are_followed_across_a_restart_and_what_the_outbox_held_is_se
         url,
         secret: WEBHOOK_SECRET.to_vec(),
         outbox_max: 16,
+        concurrency: 2,
         attempts_max: 1,
         retry_base_ms: 10,
         retry_max_ms: 10,
@@ -347,10 +349,12 @@ async fn acp_orders_are_followed_across_a_restart_and_what_the_outbox_held_is_se
     let server = server.restart_with(Setup { config, durability: Durability::Full }).await;
     eventually("both acp orders sent again", || received.lock().len() >= 2).await;
     let events: Vec<Value> = received.lock().iter().map(verify).collect();
-    let summary: Vec<_> = events
+    let mut summary: Vec<_> = events
         .iter()
         .map(|e| (e["type"].clone(), e["data"]["id"].clone(), e["data"]["status"].clone()))
         .collect();
+    // Two orders, two lanes: the order between them is not fixed.
+    summary.sort_by_key(|(_, id, _)| id.as_str().map(str::to_owned));
     assert_eq!(
         summary,
         [
@@ -382,6 +386,73 @@ async fn acp_orders_are_followed_across_a_restart_and_what_the_outbox_held_is_se
     server.post_keyed(&merchant, &path, "after-2", &json!({})).await.ok(200);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(received.lock().len(), 3);
+}
+
+/// A receiver that takes `delay_ms` to answer each event (200), counting how many it holds at
+/// once; each body as received.
+async fn slow_receiver(
+    delay_ms: u64,
+) -> (String, Arc<Mutex<Vec<Value>>>, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let (in_flight, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (log, most_seen) = (Arc::clone(&received), Arc::clone(&most));
+    let app = axum::Router::new().route(
+        "/order_events",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let (log, in_flight, most) = (Arc::clone(&log), Arc::clone(&in_flight), Arc::clone(&most_seen));
+            async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                log.lock().push(serde_json::from_slice::<Value>(&body).unwrap());
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                (axum::http::StatusCode::OK, "{}").into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}/order_events"), received, most)
+}
+
+#[tokio::test]
+async fn a_slow_receiver_gets_several_events_at_once_and_each_orders_events_in_order() {
+    let (url, received, most_at_once) = slow_receiver(150).await;
+    let mut config = test_config();
+    config.acp.webhook = Some(WebhookConfig {
+        url,
+        secret: WEBHOOK_SECRET.to_vec(),
+        outbox_max: 64,
+        concurrency: 4,
+        attempts_max: 1,
+        retry_base_ms: 10,
+        retry_max_ms: 10,
+        timeout_ms: 2_000,
+        resend_window_ms: 600_000,
+    });
+    let server = Server::with_config(config).await;
+    let merchant = server.merchant(1);
+    let mut orders = Vec::new();
+    for n in 0..6 {
+        let order = acp_order(&server, &server.shopper(40 + n), &format!("o{n}")).await;
+        server.post(&merchant, &format!("/v1/merchant/orders/{order}/accept"), &json!({})).await.ok(200);
+        server.post(&merchant, &format!("/v1/merchant/orders/{order}/reject"), &json!({})).await.ok(200);
+        orders.push(order);
+    }
+    eventually("every event delivered", || received.lock().len() >= 18).await;
+    let events = received.lock().clone();
+    for order in &orders {
+        let statuses: Vec<&str> = events
+            .iter()
+            .filter(|event| event["data"]["id"] == order.as_str())
+            .map(|event| event["data"]["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses, ["placed", "accepted", "rejected"], "order {order}: {events:?}");
+    }
+    let most = most_at_once.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((2..=4).contains(&most), "{most} events at once; 4 lanes should send 2 to 4");
 }
 
 #[tokio::test]
