@@ -300,6 +300,16 @@ fn assert_canonical(bytes: &[u8], commands: &[Command]) {
     }
 }
 
+/// A batch of one order (shopper 1, quote 2) under `key_text`.
+fn place_order_batch(key_text: &str, channel: OrderChannel) -> Vec<u8> {
+    encode(&[Command::PlaceOrder {
+        shopper: ShopperId::new(1),
+        quote: QuoteId::new(2),
+        idempotency_key: key(key_text),
+        channel,
+    }])
+}
+
 fn command_problem(error: DecodeError) -> (usize, usize, CommandProblem) {
     match error {
         DecodeError::Command { command_index, offset, problem } => (command_index, offset, problem),
@@ -424,12 +434,7 @@ fn a_version_1_batch_still_decodes_with_its_orders_from_the_api() {
 
 #[test]
 fn an_unknown_channel_is_named() {
-    let mut bytes = encode(&[Command::PlaceOrder {
-        shopper: ShopperId::new(1),
-        quote: QuoteId::new(2),
-        idempotency_key: key("k1"),
-        channel: OrderChannel::Chat,
-    }]);
+    let mut bytes = place_order_batch("k1", OrderChannel::Chat);
     let channel_at = bytes.len() - 1;
     bytes[channel_at] = 9;
     let (index, offset, problem) = command_problem(decode_batch(&bytes).unwrap_err());
@@ -537,12 +542,7 @@ fn lengths_beyond_the_end_are_refused_before_allocating() {
     );
 
     // A string longer than what is left.
-    let mut bytes = encode(&[Command::PlaceOrder {
-        shopper: ShopperId::new(1),
-        quote: QuoteId::new(2),
-        idempotency_key: key("abc"),
-        channel: OrderChannel::Api,
-    }]);
+    let mut bytes = place_order_batch("abc", OrderChannel::Api);
     let length_at = bytes.len() - 5;
     bytes[length_at] = 5;
     assert!(matches!(
@@ -558,12 +558,7 @@ fn lengths_beyond_the_end_are_refused_before_allocating() {
 #[test]
 fn values_go_through_their_checking_constructors() {
     // An idempotency key with a space, which IdempotencyKey::new refuses.
-    let mut bytes = encode(&[Command::PlaceOrder {
-        shopper: ShopperId::new(1),
-        quote: QuoteId::new(2),
-        idempotency_key: key("a-b"),
-        channel: OrderChannel::Api,
-    }]);
+    let mut bytes = place_order_batch("a-b", OrderChannel::Api);
     let dash_at = bytes.len() - 3;
     bytes[dash_at] = b' ';
     let (_, _, problem) = command_problem(decode_batch(&bytes).unwrap_err());

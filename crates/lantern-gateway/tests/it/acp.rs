@@ -56,6 +56,21 @@ async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<Received>>>) {
     (format!("http://{address}/agentic_checkout/webhooks/order_events"), received)
 }
 
+/// The tests' webhook settings for `url`: one try each, a small outbox in two lanes.
+fn webhook_to(url: String) -> WebhookConfig {
+    WebhookConfig {
+        url,
+        secret: WEBHOOK_SECRET.to_vec(),
+        outbox_max: 16,
+        concurrency: 2,
+        attempts_max: 1,
+        retry_base_ms: 10,
+        retry_max_ms: 10,
+        timeout_ms: 2_000,
+        resend_window_ms: 600_000,
+    }
+}
+
 /// Checks `t=<unix_s>,v1=<hex>` as a receiver must: HMAC-SHA256 over `t + "." + body`, and a
 /// timestamp within 300 s.
 fn signature_ok(received: &Received) -> bool {
@@ -134,17 +149,8 @@ async fn create_update_complete_and_the_signed_webhook_with_replays_and_conflict
     let (url, received) = receiver(1).await;
     let mut config = test_config();
     config.acp.public_url = "https://shop.example.com".into();
-    config.acp.webhook = Some(WebhookConfig {
-        url,
-        secret: WEBHOOK_SECRET.to_vec(),
-        outbox_max: 16,
-        concurrency: 2,
-        attempts_max: 4,
-        retry_base_ms: 50,
-        retry_max_ms: 200,
-        timeout_ms: 2_000,
-        resend_window_ms: 600_000,
-    });
+    config.acp.webhook =
+        Some(WebhookConfig { attempts_max: 4, retry_base_ms: 50, retry_max_ms: 200, ..webhook_to(url) });
     let server = Server::with_config(config).await;
     let shopper = server.shopper(7);
     assert_eq!(server.claim(&shopper, FESTIVAL).await.status, 201);
@@ -300,19 +306,8 @@ async fn acp_orders_are_followed_across_a_restart_and_what_the_outbox_held_is_se
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}/agentic_checkout/webhooks/order_events", listener.local_addr().unwrap())
     };
-    let webhook = |url: String| WebhookConfig {
-        url,
-        secret: WEBHOOK_SECRET.to_vec(),
-        outbox_max: 16,
-        concurrency: 2,
-        attempts_max: 1,
-        retry_base_ms: 10,
-        retry_max_ms: 10,
-        timeout_ms: 1_000,
-        resend_window_ms: 600_000,
-    };
     let mut config = test_config();
-    config.acp.webhook = Some(webhook(down));
+    config.acp.webhook = Some(webhook_to(down));
     let setup = Setup { config: config.clone(), durability: Durability::Full };
     let server = Server::start_with(setup).await;
     let (ada, bo) = (server.shopper(21), server.shopper(22));
@@ -345,7 +340,7 @@ async fn acp_orders_are_followed_across_a_restart_and_what_the_outbox_held_is_se
     // The gateway restarts with the receiver up: the orders are still followed, and what the
     // outbox lost is sent again in the orders' current state.
     let (url, received) = receiver(0).await;
-    config.acp.webhook = Some(webhook(url));
+    config.acp.webhook = Some(webhook_to(url));
     let server = server.restart_with(Setup { config, durability: Durability::Full }).await;
     eventually("both acp orders sent again", || received.lock().len() >= 2).await;
     let events: Vec<Value> = received.lock().iter().map(verify).collect();
@@ -421,17 +416,7 @@ async fn slow_receiver(
 async fn a_slow_receiver_gets_several_events_at_once_and_each_orders_events_in_order() {
     let (url, received, most_at_once) = slow_receiver(150).await;
     let mut config = test_config();
-    config.acp.webhook = Some(WebhookConfig {
-        url,
-        secret: WEBHOOK_SECRET.to_vec(),
-        outbox_max: 64,
-        concurrency: 4,
-        attempts_max: 1,
-        retry_base_ms: 10,
-        retry_max_ms: 10,
-        timeout_ms: 2_000,
-        resend_window_ms: 600_000,
-    });
+    config.acp.webhook = Some(WebhookConfig { outbox_max: 64, concurrency: 4, ..webhook_to(url) });
     let server = Server::with_config(config).await;
     let merchant = server.merchant(1);
     let mut orders = Vec::new();
