@@ -13,7 +13,7 @@ use lantern_admission::{
 };
 use lantern_auth::{Claims, Role, SignedTicket, Signer};
 use lantern_core::{IdempotencyKey, MerchantId, OrderId, QuoteId, ShopperId, Timestamp};
-use lantern_ledger::{Command, Ledger, LedgerError, OrderReceipt, Outcome};
+use lantern_ledger::{Command, Ledger, LedgerError, OrderReceipt, Outcome, RetiredOrder};
 use lantern_sequencer::{Clock, ReplySlot, SequencerHandle, SubmitError};
 use parking_lot::{Mutex, RwLock};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -28,6 +28,8 @@ use crate::wire::WaitingBody;
 pub const TICKET_HEADER: &str = "lantern-ticket";
 /// Longest accepted `Idempotency-Key`, in bytes (as the ledger's keys).
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// Most retired orders the read index forgets in one pass (see [`App::prune_index`]).
+pub const INDEX_PRUNE_BATCH_MAX: usize = 65_536;
 
 /// How the gateway behaves. There is no `Default`: the binary states each value (from its
 /// configuration file) and [`GatewayConfig::validate`] checks them.
@@ -171,6 +173,37 @@ impl ReadIndex {
         self.orders_by_merchant.entry(receipt.merchant).or_default().push(receipt.order);
     }
 
+    /// Forgets orders the ledger retired: their lists lose them, and a shopper or shop left
+    /// with none leaves the index.
+    pub fn forget(&mut self, retired: &[RetiredOrder]) {
+        let gone: FxHashSet<OrderId> = retired.iter().map(|retired| retired.order).collect();
+        for retired in retired {
+            self.order_by_quote.remove(&retired.quote);
+        }
+        let mut shoppers: Vec<ShopperId> = retired.iter().map(|retired| retired.shopper).collect();
+        shoppers.sort_unstable();
+        shoppers.dedup();
+        for shopper in shoppers {
+            if let Some(orders) = self.orders_by_shopper.get_mut(&shopper) {
+                orders.retain(|order| !gone.contains(order));
+                if orders.is_empty() {
+                    self.orders_by_shopper.remove(&shopper);
+                }
+            }
+        }
+        let mut merchants: Vec<MerchantId> = retired.iter().map(|retired| retired.merchant).collect();
+        merchants.sort_unstable();
+        merchants.dedup();
+        for merchant in merchants {
+            if let Some(orders) = self.orders_by_merchant.get_mut(&merchant) {
+                orders.retain(|order| !gone.contains(order));
+                if orders.is_empty() {
+                    self.orders_by_merchant.remove(&merchant);
+                }
+            }
+        }
+    }
+
     pub fn record_merchant(&mut self, merchant: MerchantId) {
         if let Err(position) = self.merchants.binary_search(&merchant) {
             self.merchants.insert(position, merchant);
@@ -187,6 +220,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub admission: Mutex<Admission>,
     pub index: RwLock<ReadIndex>,
+    /// How many of the ledger's retired orders the index has forgotten (see `prune_index`).
+    retired_cursor: Mutex<u64>,
     /// Search index and the agent's lexicon.
     pub catalogs: crate::catalogs::Catalogs,
     /// The chat agent's model client, when one is configured.
@@ -215,7 +250,8 @@ impl App {
         signer: Signer,
         clock: Arc<dyn Clock>,
     ) -> Arc<App> {
-        let index = sequencer.read(|ledger| ReadIndex::rebuild(ledger, config.expected_orders));
+        let (index, n_retired) =
+            sequencer.read(|ledger| (ReadIndex::rebuild(ledger, config.expected_orders), ledger.n_retired()));
         let catalogs = sequencer.read(crate::catalogs::Catalogs::from_ledger);
         let llm = config.llm.clone().and_then(|llm| {
             let key = std::env::var(&llm.api_key_env).ok().filter(|key| !key.is_empty());
@@ -237,6 +273,7 @@ impl App {
             signer,
             clock,
             index: RwLock::new(index),
+            retired_cursor: Mutex::new(n_retired),
             catalogs,
             llm,
             chat,
@@ -321,6 +358,47 @@ impl App {
 
     /// Expires departed shoppers' tickets and wakes promoted ones; the server calls it every
     /// tick so that both happen even when no request comes.
+    /// Forgets, in the read index, the orders the ledger retired since the last call (at most
+    /// [`INDEX_PRUNE_BATCH_MAX`]; the rest next time), so the index stays as large as the
+    /// ledger's retention and not as large as every order since the start. A gateway so far
+    /// behind that the ledger no longer remembers what it retired rebuilds the index.
+    pub fn prune_index(&self) {
+        let mut cursor = self.retired_cursor.lock();
+        let since = self.sequencer.read(|ledger| ledger.retired_since(*cursor, INDEX_PRUNE_BATCH_MAX));
+        if since.missed {
+            self.rebuild_index();
+        } else if !since.orders.is_empty() {
+            self.index.write().forget(&since.orders);
+        }
+        *cursor = since.next;
+    }
+
+    /// Replaces the read index with one rebuilt from the ledger. Never holds the index's lock
+    /// while it reads the ledger (the order the two are taken in everywhere else is index, then
+    /// ledger), so the orders recorded in the old index meanwhile are recorded again after.
+    fn rebuild_index(&self) {
+        let (fresh, next_order) = self.sequencer.read(|ledger| {
+            let fresh = ReadIndex::rebuild(ledger, self.config.expected_orders);
+            (fresh, ledger.orders().map(|view| view.receipt.order.get()).max().unwrap_or(0))
+        });
+        *self.index.write() = fresh;
+        let since: Vec<OrderReceipt> = self.sequencer.read(|ledger| {
+            ledger
+                .orders()
+                .filter(|view| view.receipt.order.get() > next_order)
+                .map(|view| view.receipt)
+                .collect()
+        });
+        let mut index = self.index.write();
+        for receipt in &since {
+            index.record_order(receipt);
+        }
+        tracing::warn!(
+            n_orders = index.order_by_quote.len(),
+            "read index rebuilt: it fell behind the ledger's retired orders"
+        );
+    }
+
     pub fn admission_tick(self: &Arc<App>) {
         let now_ms = self.now().unix_ms();
         let mut admission = self.admission.lock();

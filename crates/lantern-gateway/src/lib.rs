@@ -64,6 +64,8 @@ pub const HEADER_BYTES_MAX: usize = 32 * 1024;
 const REQUEST_ID_BYTES_MAX: usize = 128;
 /// How often admission control expires departed shoppers' tickets on its own.
 const ADMISSION_TICK_MS: u64 = 100;
+/// The read index forgets retired orders every this many admission ticks (a second).
+const INDEX_PRUNE_EVERY_TICKS: u64 = 10;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -333,9 +335,14 @@ pub(crate) fn spawn_admission_ticker(app: &Arc<App>) -> tokio::task::JoinHandle<
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(std::time::Duration::from_millis(ADMISSION_TICK_MS));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut n_ticks = 0_u64;
         loop {
             interval.tick().await;
             app.admission_tick();
+            n_ticks += 1;
+            if n_ticks.is_multiple_of(INDEX_PRUNE_EVERY_TICKS) {
+                app.prune_index();
+            }
         }
     })
 }

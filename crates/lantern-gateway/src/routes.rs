@@ -579,10 +579,15 @@ pub(crate) async fn create_session(
     let SessionCall { app, shopper, ip, headers, keyed } = *call;
     let merchant = parse_id(MerchantId::parse, &request.merchant_id, "$.merchant_id")?;
     let lines = cart_lines(&request.line_items, "$.line_items")?;
-    let (choice, code, rejected) = app.sequencer.read(|ledger| {
-        merchant_can_take(ledger, &app.index.read().merchants, merchant, None)?;
-        Ok::<_, ApiError>(coupon_choice(ledger, request.discounts.as_ref()))
-    })?;
+    // The index's lock before the ledger's, as everywhere: taken the other way round, two
+    // readers and two waiting writers could wait on each other.
+    let (choice, code, rejected) = {
+        let index = app.index.read();
+        app.sequencer.read(|ledger| {
+            merchant_can_take(ledger, &index.merchants, merchant, None)?;
+            Ok::<_, ApiError>(coupon_choice(ledger, request.discounts.as_ref()))
+        })?
+    };
     let answer = app
         .run_keyed(
             Class::Checkout,

@@ -24,6 +24,10 @@ pub const CAMPAIGNS_MAX: usize = 1_024;
 pub const EXPIRY_SWEEP_MAX: usize = 4_096;
 /// Shortest retention of closed orders and their idempotency keys: 24 hours.
 pub const ORDER_RETENTION_MS_MIN: u64 = 24 * 60 * 60 * 1000;
+/// Most retired orders a ledger may remember for readers that index orders
+/// ([`Ledger::retired_since`]); a reader further behind is told to rebuild its index instead.
+/// 32 bytes each.
+pub const RETIRED_KEPT_MAX: usize = 1 << 20;
 /// Milli-tokens per order in a merchant's rate bucket: one order is one minute of one slot.
 const RATE_UNITS_PER_ORDER: u64 = 60_000;
 /// Units per coupon in a campaign's pace bucket.
@@ -47,6 +51,9 @@ pub struct LedgerConfig {
     /// start. Zero sizes nothing ahead.
     pub expected_shoppers: usize,
     pub expected_orders: usize,
+    /// Retired orders remembered for readers' indexes ([`Ledger::retired_since`]), at most
+    /// [`RETIRED_KEPT_MAX`].
+    pub retired_kept_max: usize,
 }
 
 impl LedgerConfig {
@@ -59,6 +66,7 @@ impl LedgerConfig {
         );
         assert!(self.expected_shoppers <= EXPECTED_ENTRIES_MAX, "expected_shoppers out of range");
         assert!(self.expected_orders <= EXPECTED_ENTRIES_MAX, "expected_orders out of range");
+        assert!((1..=RETIRED_KEPT_MAX).contains(&self.retired_kept_max), "retired_kept_max out of range");
         self
     }
 }
@@ -253,6 +261,10 @@ pub struct Ledger {
     orders: OrderBook,
     /// Closed orders in closing order, for retirement after the retention window.
     closed_orders: VecDeque<(Timestamp, OrderId)>,
+    /// The latest retired orders (at most `RETIRED_KEPT_MAX`), and how many were ever retired:
+    /// what readers' indexes of orders need to forget.
+    retired: VecDeque<RetiredOrder>,
+    n_retired: u64,
     idempotency: FxHashMap<(ShopperId, u64), OrderId>,
     /// Keyed requests' first answers by (scope, key hash), kept as long as orders' keys.
     requests: FxHashMap<(u64, u64), KeptRequest>,
@@ -314,6 +326,8 @@ impl Ledger {
             holds: FxHashMap::default(),
             orders: OrderBook::default(),
             closed_orders: VecDeque::new(),
+            retired: VecDeque::new(),
+            n_retired: 0,
             idempotency: presized(config.expected_orders, |n| ((ShopperId::new(n), 0), OrderId::new(n))),
             requests: presized(config.expected_orders, |n| {
                 (
@@ -1091,6 +1105,17 @@ impl Ledger {
             let Some((_, order)) = self.closed_orders.pop_front() else { break };
             if let Some(view) = self.orders.remove(order) {
                 self.idempotency.remove(&(view.receipt.shopper, view.idempotency_key_hash));
+                let receipt = view.receipt;
+                if self.retired.len() >= self.config.retired_kept_max {
+                    self.retired.pop_front();
+                }
+                self.retired.push_back(RetiredOrder {
+                    order,
+                    shopper: receipt.shopper,
+                    merchant: receipt.merchant,
+                    quote: receipt.quote,
+                });
+                self.n_retired += 1;
             }
         }
         for _ in 0..EXPIRY_SWEEP_MAX {
@@ -1133,6 +1158,24 @@ impl Ledger {
 
     pub fn order(&self, order: OrderId) -> Option<&OrderView> {
         self.orders.get(order)
+    }
+
+    /// Orders retired after `cursor` (a count of retirements; start from [`Ledger::n_retired`]),
+    /// at most `max` of them, oldest first. `missed` when some after `cursor` are no longer
+    /// remembered ([`RETIRED_KEPT_MAX`]): the reader should rebuild its index from the orders.
+    pub fn retired_since(&self, cursor: u64, max: usize) -> RetiredSince {
+        let first_kept = self.n_retired - self.retired.len() as u64;
+        if cursor < first_kept {
+            return RetiredSince { orders: Vec::new(), next: self.n_retired, missed: true };
+        }
+        let skip = usize::try_from(cursor - first_kept).unwrap_or(usize::MAX);
+        let orders: Vec<RetiredOrder> = self.retired.iter().skip(skip).take(max).copied().collect();
+        RetiredSince { next: cursor + orders.len() as u64, orders, missed: false }
+    }
+
+    /// How many orders were ever retired.
+    pub fn n_retired(&self) -> u64 {
+        self.n_retired
     }
 
     /// Orders placed since the journal began through each channel, retired ones included.
@@ -1508,6 +1551,25 @@ fn grant_referral(state: &mut CampaignState, referrer: ShopperId, referral_cap: 
     state.n_issued += 1;
     state.n_referral_issued += 1;
     Some(CouponId { campaign: state.campaign.id(), shopper: referrer, ordinal })
+}
+
+/// An order the ledger no longer keeps (past its retention), for readers' indexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetiredOrder {
+    pub order: OrderId,
+    pub shopper: ShopperId,
+    pub merchant: MerchantId,
+    pub quote: QuoteId,
+}
+
+/// What [`Ledger::retired_since`] answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetiredSince {
+    pub orders: Vec<RetiredOrder>,
+    /// The cursor to ask from next time.
+    pub next: u64,
+    /// Retirements after the cursor were forgotten: rebuild from [`Ledger::orders`].
+    pub missed: bool,
 }
 
 /// Who places an order, under which idempotency key, through which channel.

@@ -33,6 +33,6 @@ pub use lease::{
 pub use ledger::{
     CAMPAIGNS_MAX, CampaignStats, EXPECTED_ENTRIES_MAX, EXPIRY_SWEEP_MAX, LEASE_RETRY_AFTER_MS, LeaseState,
     Ledger, LedgerConfig, MemoryEstimate, ORDER_RETENTION_MS_MIN, OrderView, QuoteRecord, QuoteStatus,
-    WalletCoupon, presized,
+    RETIRED_KEPT_MAX, RetiredOrder, RetiredSince, WalletCoupon, presized,
 };
 pub use wallet::WALLET_COUPONS_MAX;

@@ -21,6 +21,7 @@ pub fn ledger_config(expected_orders: usize) -> LedgerConfig {
         order_retention_ms: ORDER_RETENTION_MS,
         expected_shoppers: expected_orders,
         expected_orders,
+        retired_kept_max: lantern_ledger::RETIRED_KEPT_MAX,
     }
 }
 

@@ -119,6 +119,7 @@ impl TestShop {
             order_retention_ms: ORDER_RETENTION_MS_MIN,
             expected_shoppers: 0,
             expected_orders: 0,
+            retired_kept_max: lantern_ledger::RETIRED_KEPT_MAX,
         });
         let tea_menu = Arc::new(parse_json(CatalogId::new(1), TEA_MENU).unwrap());
         let coffee_menu = Arc::new(parse_json(CatalogId::new(2), COFFEE_MENU).unwrap());

@@ -308,7 +308,7 @@ async fn acp_orders_are_followed_across_a_restart_and_what_the_outbox_held_is_se
     };
     let mut config = test_config();
     config.acp.webhook = Some(webhook_to(down));
-    let setup = Setup { config: config.clone(), durability: Durability::Full };
+    let setup = Setup { config: config.clone(), durability: Durability::Full, ..Setup::default() };
     let server = Server::start_with(setup).await;
     let (ada, bo) = (server.shopper(21), server.shopper(22));
     let accepted = acp_order(&server, &ada, "ada").await;
@@ -341,7 +341,8 @@ async fn acp_orders_are_followed_across_a_restart_and_what_the_outbox_held_is_se
     // outbox lost is sent again in the orders' current state.
     let (url, received) = receiver(0).await;
     config.acp.webhook = Some(webhook_to(url));
-    let server = server.restart_with(Setup { config, durability: Durability::Full }).await;
+    let server =
+        server.restart_with(Setup { config, durability: Durability::Full, ..Setup::default() }).await;
     eventually("both acp orders sent again", || received.lock().len() >= 2).await;
     let events: Vec<Value> = received.lock().iter().map(verify).collect();
     let mut summary: Vec<_> = events

@@ -1,8 +1,10 @@
 //! The journeys: a shopper from browsing to a cancelled order, a merchant moving its orders and
 //! steering shoppers with its status and capacity, an operator running a campaign.
 
+use std::sync::Arc;
+
 use lantern_core::Timestamp;
-use lantern_sequencer::{Clock, SystemClock};
+use lantern_sequencer::{Clock, ManualClock, SystemClock};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -709,4 +711,57 @@ async fn merchants_upload_menus_and_operators_register_shops() {
     let bad_id = server.post_bytes(&operator, "/v1/catalogs/menu-1", "text/csv", update.into()).await;
     assert_eq!(bad_id.status, 400, "{}", bad_id.text);
     assert_eq!(bad_id.json["param"], "$path.catalog_id", "{}", bad_id.text);
+}
+
+/// Orders the ledger retires (closed, past the retention) leave the gateway's lists too, so the
+/// read index stays as large as the retention, not as every order since the start; a gateway
+/// that fell further behind than the ledger remembers rebuilds its index instead.
+#[tokio::test]
+async fn retired_orders_leave_the_order_lists() {
+    for retired_kept_max in [lantern_ledger::RETIRED_KEPT_MAX, 1] {
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        let ledger = lantern_ledger::LedgerConfig { retired_kept_max, ..ledger_config() };
+        let server =
+            Server::start_with(Setup { clock: Some(Arc::clone(&clock)), ledger, ..Setup::default() }).await;
+        let (ada, bo, cy) = (server.shopper(1), server.shopper(2), server.shopper(4));
+        for shopper in [&ada, &cy] {
+            let closed = server.place_order(shopper, TEA_1).await;
+            let closed_id = closed["id"].as_str().unwrap().to_owned();
+            server.post(shopper, &format!("/v1/orders/{closed_id}/cancel"), &json!({})).await.ok(200);
+        }
+        let open = server.place_order(&bo, TEA_1).await;
+        let open_id = open["id"].as_str().unwrap();
+        let listed = |token: String, path: &'static str| {
+            let server = &server;
+            async move {
+                let list = server.get(&token, path).await;
+                let ids: Vec<String> = list.ok(200)["orders"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|order| order["id"].as_str().unwrap().to_owned())
+                    .collect();
+                ids
+            }
+        };
+        assert_eq!(listed(server.merchant(1), "/v1/merchant/orders").await.len(), 3);
+
+        // Past the retention (48 h in these tests), any command sweeps the closed orders out.
+        clock.advance_ms(48 * 60 * 60 * 1000 + 1_000);
+        server.claim(&server.shopper(3), FESTIVAL).await;
+        server.app.prune_index();
+        assert_eq!(listed(server.shopper(1), "/v1/orders").await, Vec::<String>::new());
+        assert_eq!(listed(server.merchant(1), "/v1/merchant/orders").await, [open_id]);
+        assert_eq!(listed(server.shopper(2), "/v1/orders").await, [open_id]);
+        let index = server.app.index.read();
+        assert!(
+            !index.orders_by_shopper.contains_key(&lantern_core::ShopperId::new(1)),
+            "{retired_kept_max}"
+        );
+        assert!(
+            !index.orders_by_shopper.contains_key(&lantern_core::ShopperId::new(4)),
+            "{retired_kept_max}"
+        );
+        assert_eq!(index.order_by_quote.len(), 1, "{retired_kept_max}");
+    }
 }

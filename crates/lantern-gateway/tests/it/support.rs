@@ -16,7 +16,7 @@ use lantern_core::{
 };
 use lantern_gateway::{App, GatewayConfig};
 use lantern_ledger::{Command, LedgerConfig};
-use lantern_sequencer::{Clock, Sequencer, SequencerConfig, SystemClock};
+use lantern_sequencer::{Clock, ManualClock, Sequencer, SequencerConfig, SystemClock};
 use lantern_store::{BatchRecord, Durability, OpenMode, SqliteStore, Store, StoreError};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -135,11 +135,14 @@ pub fn test_config() -> GatewayConfig {
 pub struct Setup {
     pub config: GatewayConfig,
     pub durability: Durability,
+    /// The gateway's and ledger's clock, moved by the test; the system's when none.
+    pub clock: Option<Arc<ManualClock>>,
+    pub ledger: LedgerConfig,
 }
 
 impl Default for Setup {
     fn default() -> Setup {
-        Setup { config: test_config(), durability: Durability::Off }
+        Setup { config: test_config(), durability: Durability::Off, clock: None, ledger: ledger_config() }
     }
 }
 
@@ -340,12 +343,13 @@ pub fn seed_commands(now: Timestamp) -> Vec<Command> {
     ]
 }
 
-fn ledger_config() -> LedgerConfig {
+pub fn ledger_config() -> LedgerConfig {
     LedgerConfig {
         hold_ttl_ms: 15 * 60 * 1000,
         order_retention_ms: 48 * 60 * 60 * 1000,
         expected_shoppers: 0,
         expected_orders: 0,
+        retired_kept_max: lantern_ledger::RETIRED_KEPT_MAX,
     }
 }
 
@@ -378,14 +382,16 @@ impl Server {
     }
 
     async fn open(setup: Setup, data: Arc<TempDir>, fresh: bool) -> Server {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock: Arc<dyn Clock> = match &setup.clock {
+            Some(clock) => Arc::clone(clock) as Arc<dyn Clock>,
+            None => Arc::new(SystemClock),
+        };
         let mode = if fresh { OpenMode::Create } else { OpenMode::Existing };
         let store = SqliteStore::open(&data.0, mode, setup.durability).unwrap();
         let gate = Arc::new(Gate::default());
         let store = GatedStore { inner: store, gate: Arc::clone(&gate) };
         let (sequencer, _) =
-            Sequencer::start(Box::new(store), ledger_config(), sequencer_config(), Arc::clone(&clock))
-                .unwrap();
+            Sequencer::start(Box::new(store), setup.ledger, sequencer_config(), Arc::clone(&clock)).unwrap();
         let handle = sequencer.handle();
         if fresh {
             for command in seed_commands(clock.now()) {
@@ -461,7 +467,7 @@ impl Server {
     }
 
     pub fn token_for(&self, role: Role) -> String {
-        let now = SystemClock.now();
+        let now = self.app.now();
         self.signer.issue_token(&Claims { role, issued_at: now, expires_at: now.plus_ms(DAY_MS) })
     }
 

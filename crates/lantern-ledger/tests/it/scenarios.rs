@@ -766,6 +766,43 @@ fn closed_orders_and_their_keys_are_retired_after_the_retention_window() {
     assert_eq!(apply_err(&mut ledger, &cancel_retired, at_end.plus_ms(2)).code(), ReasonCode::NotFound);
 }
 
+#[test]
+fn readers_learn_which_orders_were_retired_and_when_they_fell_too_far_behind() {
+    let mut ledger = Ledger::new(lantern_ledger::LedgerConfig { retired_kept_max: 2, ..config() });
+    for command in setup_commands() {
+        apply_ok(&mut ledger, &command, T0);
+    }
+    let mut receipts = Vec::new();
+    for n in 1..=3 {
+        let placed_at = at(n * 60_000);
+        let view =
+            quoted(&mut ledger, &quote(shopper(n), TEA_HOUSE, one_tea(), CouponChoice::None), placed_at);
+        let (receipt, _) = placed(&mut ledger, &place(shopper(n), view.quote, &format!("k{n}")), placed_at);
+        let cancel = Command::CancelOrder { shopper: shopper(n), order: receipt.order };
+        advanced(&mut ledger, &cancel, placed_at.plus_ms(1));
+        receipts.push(receipt);
+    }
+    assert_eq!(
+        ledger.retired_since(0, 10),
+        lantern_ledger::RetiredSince { orders: vec![], next: 0, missed: false }
+    );
+    apply_ok(&mut ledger, &Command::Tick, at(4 * 60_000).plus_ms(RETENTION_MS));
+    assert_eq!(ledger.n_retired(), 3);
+    // The last two are remembered; a reader at 0 missed the first and must rebuild.
+    let behind = ledger.retired_since(0, 10);
+    assert_eq!((behind.orders.len(), behind.next, behind.missed), (0, 3, true));
+    let kept = ledger.retired_since(1, 10);
+    let ids: Vec<_> = kept.orders.iter().map(|retired| retired.order).collect();
+    assert_eq!(ids, [receipts[1].order, receipts[2].order]);
+    assert_eq!((kept.next, kept.missed), (3, false));
+    let last = kept.orders[1];
+    assert_eq!((last.shopper, last.merchant, last.quote), (shopper(3), TEA_HOUSE, receipts[2].quote));
+    // At most `max` at a time, and nothing after the end.
+    let first = ledger.retired_since(1, 1);
+    assert_eq!((first.orders.len(), first.next), (1, 2));
+    assert_eq!(ledger.retired_since(3, 10).orders, []);
+}
+
 // ---- bad input -------------------------------------------------------------------------------
 
 #[test]

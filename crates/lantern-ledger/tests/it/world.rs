@@ -61,6 +61,7 @@ pub fn config() -> LedgerConfig {
         order_retention_ms: RETENTION_MS,
         expected_shoppers: 0,
         expected_orders: 0,
+        retired_kept_max: lantern_ledger::RETIRED_KEPT_MAX,
     }
 }
 

@@ -36,6 +36,7 @@ fn ledger_config() -> LedgerConfig {
         order_retention_ms: 24 * 60 * 60 * 1000,
         expected_shoppers: 0,
         expected_orders: 0,
+        retired_kept_max: lantern_ledger::RETIRED_KEPT_MAX,
     }
 }
 
