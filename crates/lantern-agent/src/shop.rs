@@ -141,6 +141,9 @@ pub struct Alternative {
     pub merchant: MerchantId,
     pub name: String,
     pub eta_ms: u64,
+    /// How far it is from the busy shop, when both said where they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_m: Option<u32>,
 }
 
 /// Why an operation was not done, as the gateway would answer it.

@@ -587,9 +587,12 @@ pub(crate) fn busy(lang: Language, shop: &str, eta_ms: u64, alternatives: &[Alte
         .iter()
         .map(|alternative| {
             let name = local_name(lang, &alternative.name);
-            match lang {
-                Language::En => format!("{name} ({})", duration(lang, alternative.eta_ms)),
-                Language::Zh => format!("{name}（{}）", duration(lang, alternative.eta_ms)),
+            let eta = duration(lang, alternative.eta_ms);
+            match (lang, alternative.distance_m) {
+                (Language::En, None) => format!("{name} ({eta})"),
+                (Language::En, Some(metres)) => format!("{name} ({eta}, {metres} m away)"),
+                (Language::Zh, None) => format!("{name}（{eta}）"),
+                (Language::Zh, Some(metres)) => format!("{name}（{eta}，{metres}米）"),
             }
         })
         .collect();

@@ -43,7 +43,7 @@ pub use ids::{
     OptionId, OrderId, QuoteId, ShopperId,
 };
 pub use merchant::{
-    Capacity, MERCHANT_NAME_CHARS_MAX, Merchant, MerchantError, MerchantStatus, OPEN_ORDERS_MAX,
+    Capacity, GeoPoint, MERCHANT_NAME_CHARS_MAX, Merchant, MerchantError, MerchantStatus, OPEN_ORDERS_MAX,
     ORDERS_PER_MINUTE_MAX,
 };
 pub use money::{Money, MoneyError};

@@ -45,6 +45,63 @@ pub enum MerchantError {
     OpenOrders(u32),
     #[error("merchant name must be 1..={MERCHANT_NAME_CHARS_MAX} characters")]
     Name,
+    #[error("a location's latitude must be -90..=90 and its longitude -180..=180 degrees")]
+    Location,
+}
+
+/// Where a shop is: micro-degrees of latitude and longitude (WGS 84), whole numbers so that a
+/// location journals and compares exactly (a micro-degree is about 11 cm).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GeoPoint {
+    lat_e6: i32,
+    lon_e6: i32,
+}
+
+/// Mean Earth radius, for distances between shops.
+const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+#[allow(clippy::float_arithmetic, reason = "degrees and metres on the map, never money")]
+impl GeoPoint {
+    pub fn new(lat_e6: i32, lon_e6: i32) -> Result<GeoPoint, MerchantError> {
+        if !(-90_000_000..=90_000_000).contains(&lat_e6) || !(-180_000_000..=180_000_000).contains(&lon_e6) {
+            return Err(MerchantError::Location);
+        }
+        Ok(GeoPoint { lat_e6, lon_e6 })
+    }
+
+    /// From decimal degrees, rounded to the micro-degree.
+    pub fn from_degrees(lat: f64, lon: f64) -> Result<GeoPoint, MerchantError> {
+        if !lat.is_finite() || !lon.is_finite() || lat.abs() > 90.0 || lon.abs() > 180.0 {
+            return Err(MerchantError::Location);
+        }
+        GeoPoint::new((lat * 1e6).round() as i32, (lon * 1e6).round() as i32)
+    }
+
+    pub const fn lat_e6(self) -> i32 {
+        self.lat_e6
+    }
+
+    pub const fn lon_e6(self) -> i32 {
+        self.lon_e6
+    }
+
+    pub fn lat(self) -> f64 {
+        f64::from(self.lat_e6) / 1e6
+    }
+
+    pub fn lon(self) -> f64 {
+        f64::from(self.lon_e6) / 1e6
+    }
+
+    /// Great-circle distance in metres (haversine), rounded down.
+    pub fn distance_m(self, other: GeoPoint) -> u32 {
+        let (lat1, lat2) = (self.lat().to_radians(), other.lat().to_radians());
+        let d_lat = lat2 - lat1;
+        let d_lon = (other.lon() - self.lon()).to_radians();
+        let a = (d_lat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (d_lon / 2.0).sin().powi(2);
+        let metres = 2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin();
+        metres as u32
+    }
 }
 
 impl Capacity {
@@ -82,6 +139,8 @@ pub struct Merchant {
     pub catalog: CatalogId,
     pub status: MerchantStatus,
     pub capacity: Capacity,
+    /// Where the shop is, when it said: busy answers then offer faster shops near it.
+    pub location: Option<GeoPoint>,
 }
 
 impl Merchant {
@@ -96,11 +155,18 @@ impl Merchant {
         if n_chars == 0 || n_chars > MERCHANT_NAME_CHARS_MAX {
             return Err(MerchantError::Name);
         }
-        Ok(Merchant { id, name, catalog, status: MerchantStatus::Open, capacity })
+        Ok(Merchant { id, name, catalog, status: MerchantStatus::Open, capacity, location: None })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The shop at `location`.
+    #[must_use]
+    pub fn with_location(mut self, location: GeoPoint) -> Merchant {
+        self.location = Some(location);
+        self
     }
 }
 
@@ -114,6 +180,24 @@ mod tests {
         assert!(Capacity::new(10, 0).is_err());
         assert!(Capacity::new(ORDERS_PER_MINUTE_MAX + 1, 10).is_err());
         assert!(Capacity::new(10, 10).is_ok());
+    }
+
+    #[test]
+    fn locations_are_checked_and_distances_are_great_circle_metres() {
+        assert!(GeoPoint::new(90_000_001, 0).is_err());
+        assert!(GeoPoint::new(0, -180_000_001).is_err());
+        assert!(GeoPoint::from_degrees(f64::NAN, 0.0).is_err());
+        let point = |lat, lon| GeoPoint::from_degrees(lat, lon).unwrap_or_else(|error| panic!("{error}"));
+        // Two shops on Huangxing Road, Changsha, and the Bund in Shanghai.
+        let wuyi = point(28.195_726, 112.977_310);
+        let huangxing = point(28.190_600, 112.977_400);
+        let bund = point(31.240_000, 121.490_000);
+        assert_eq!(wuyi.lat_e6(), 28_195_726);
+        assert!((565..=575).contains(&wuyi.distance_m(huangxing)), "{}", wuyi.distance_m(huangxing));
+        assert_eq!(wuyi.distance_m(huangxing), huangxing.distance_m(wuyi));
+        assert_eq!(wuyi.distance_m(wuyi), 0);
+        // About 900 km (a great circle, not the road).
+        assert!((880_000..=920_000).contains(&wuyi.distance_m(bund)), "{}", wuyi.distance_m(bund));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use lantern_admission::{
     Admission, AdmissionConfig, Class, Decision, Permit, ShedReason, Ticket, TicketState,
 };
 use lantern_auth::{Claims, Role, SignedTicket, Signer};
-use lantern_core::{IdempotencyKey, MerchantId, OrderId, QuoteId, ShopperId, Timestamp};
+use lantern_core::{GeoPoint, IdempotencyKey, MerchantId, OrderId, QuoteId, ShopperId, Timestamp};
 use lantern_ledger::{Command, Ledger, LedgerError, OrderReceipt, Outcome, RetiredOrder};
 use lantern_sequencer::{Clock, ReplySlot, SequencerHandle, SubmitError};
 use parking_lot::{Mutex, RwLock};
@@ -147,17 +147,33 @@ pub struct ReadIndex {
     pub orders_by_merchant: FxHashMap<MerchantId, Vec<OrderId>>,
     pub order_by_quote: FxHashMap<QuoteId, OrderId>,
     pub merchants: Vec<MerchantId>,
+    /// Shops that said where they are, by grid cell ([`GEO_CELL_E6`] micro-degrees a side), and
+    /// each one's cell: what "nearby" means.
+    by_cell: FxHashMap<(i32, i32), Vec<MerchantId>>,
+    cell_of: FxHashMap<MerchantId, (i32, i32)>,
+}
+
+/// A side of the "nearby" grid: 0.01 degree, about 1.1 km north to south.
+pub const GEO_CELL_E6: i32 = 10_000;
+/// Metres of a grid cell's side north to south (a degree of latitude is 111.2 km).
+const GEO_CELL_M: f64 = 1_112.0;
+
+fn cell_of(point: GeoPoint) -> (i32, i32) {
+    (point.lat_e6().div_euclid(GEO_CELL_E6), point.lon_e6().div_euclid(GEO_CELL_E6))
 }
 
 impl ReadIndex {
     /// The index of `ledger`'s orders, its tables sized for `expected_orders`.
     pub fn rebuild(ledger: &Ledger, expected_orders: usize) -> ReadIndex {
         let mut index = ReadIndex {
-            merchants: ledger.merchant_ids(),
             orders_by_shopper: lantern_ledger::presized(expected_orders, |n| (ShopperId::new(n), Vec::new())),
             order_by_quote: lantern_ledger::presized(expected_orders, |n| (QuoteId::new(n), OrderId::new(n))),
             ..ReadIndex::default()
         };
+        for merchant in ledger.merchant_ids() {
+            let location = ledger.merchant(merchant).and_then(|(shop, ..)| shop.location);
+            index.record_merchant(merchant, location);
+        }
         for view in ledger.orders() {
             index.record_order(&view.receipt);
         }
@@ -204,10 +220,54 @@ impl ReadIndex {
         }
     }
 
-    pub fn record_merchant(&mut self, merchant: MerchantId) {
+    /// A shop registered (or registered again, perhaps elsewhere or nowhere).
+    pub fn record_merchant(&mut self, merchant: MerchantId, location: Option<GeoPoint>) {
         if let Err(position) = self.merchants.binary_search(&merchant) {
             self.merchants.insert(position, merchant);
         }
+        if let Some(cell) = self.cell_of.remove(&merchant)
+            && let Some(shops) = self.by_cell.get_mut(&cell)
+        {
+            shops.retain(|shop| *shop != merchant);
+            if shops.is_empty() {
+                self.by_cell.remove(&cell);
+            }
+        }
+        if let Some(point) = location {
+            let cell = cell_of(point);
+            self.cell_of.insert(merchant, cell);
+            self.by_cell.entry(cell).or_default().push(merchant);
+        }
+    }
+
+    /// Shops that said where they are, in the grid cells within `radius_m` of `at`, ring by
+    /// ring from `at`'s own cell outwards, until `max` are found (the ring that reaches it is
+    /// finished, so the nearest are not cut for farther ones): candidates, not yet measured.
+    #[allow(clippy::float_arithmetic, reason = "metres on the map, never money")]
+    pub fn near(&self, at: GeoPoint, radius_m: u32, max: usize) -> Vec<MerchantId> {
+        let (lat_cell, lon_cell) = cell_of(at);
+        let lat_rings = (f64::from(radius_m) / GEO_CELL_M).ceil() as i32;
+        // A cell is narrower east to west away from the equator.
+        let lon_cell_m = GEO_CELL_M * at.lat().to_radians().cos().max(0.05);
+        let lon_rings = (f64::from(radius_m) / lon_cell_m).ceil() as i32;
+        let mut found = Vec::new();
+        for ring in 0..=lat_rings.max(lon_rings) {
+            for d_lat in -ring.min(lat_rings)..=ring.min(lat_rings) {
+                for d_lon in -ring.min(lon_rings)..=ring.min(lon_rings) {
+                    // Only the cells of this ring: the inner ones were visited before.
+                    if d_lat.abs() != ring && d_lon.abs() != ring {
+                        continue;
+                    }
+                    if let Some(shops) = self.by_cell.get(&(lat_cell + d_lat, lon_cell + d_lon)) {
+                        found.extend_from_slice(shops);
+                    }
+                }
+            }
+            if found.len() >= max {
+                break;
+            }
+        }
+        found
     }
 }
 

@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::wire::{
     CURRENCY, CampaignBody, ChannelOrdersBody, CouponBody, DiscountsRequest, ItemRequest, LineItemBody,
-    MenuItem, MerchantSummary, OptionChoiceBody, OptionGroupBody, OrderBody, RejectedDiscountBody,
+    LocationBody, MenuItem, MerchantSummary, OptionChoiceBody, OptionGroupBody, OrderBody,
+    RejectedDiscountBody,
 };
 
 /// Parses a JSON body; the error says where and what (serde's message names unknown fields).
@@ -129,6 +130,8 @@ pub fn merchant_summary(merchant: &Merchant, open_orders: u32) -> MerchantSummar
         orders_per_minute: merchant.capacity.orders_per_minute(),
         open_orders_max: merchant.capacity.open_orders_max(),
         open_orders,
+        location: merchant.location.map(|point| LocationBody { lat: point.lat(), lon: point.lon() }),
+        distance_m: None,
     }
 }
 

@@ -15,9 +15,9 @@ use axum::response::{IntoResponse, Response};
 use lantern_admission::{Class, Ticket, TicketState};
 use lantern_auth::{Claims, Role};
 use lantern_core::{
-    CampaignId, CampaignSpec, Capacity, CatalogId, CouponTemplate, Eligibility, IssuancePace, Merchant,
-    MerchantId, MerchantStatus, Money, OrderChannel, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp,
-    Validity, Wait,
+    CampaignId, CampaignSpec, Capacity, CatalogId, CouponTemplate, Eligibility, GeoPoint, IssuancePace,
+    Merchant, MerchantId, MerchantStatus, Money, OrderChannel, OrderEvent, OrderId, QuoteId, ShopperId,
+    Timestamp, Validity, Wait,
 };
 use lantern_ledger::{CampaignEdit, Command, Ledger, LedgerError, Outcome, QuoteStatus, QuoteView};
 use serde::Deserialize;
@@ -37,6 +37,9 @@ const LIST_MAX: usize = 100;
 const ALTERNATIVES_MAX: usize = 3;
 /// Shops looked at, at most, for faster ones when one is busy (see `merchant_can_take`).
 const ALTERNATIVES_SCANNED_MAX: usize = 64;
+/// How far a faster shop offered instead of a busy one may be, for shops that said where they
+/// are: a walk, or a short ride for a courier.
+pub const NEARBY_RADIUS_M: u32 = 3_000;
 /// On an answer that waited in line in the gateway: how long, in ms.
 pub const WAITED_HEADER: &str = "lantern-waited-ms";
 /// How often a waiting ticket's long poll or stream looks at its position; a promotion wakes
@@ -371,7 +374,7 @@ pub async fn wallet(State(app): AppState, ConnectInfo(peer): Peer, headers: Head
 /// menu that can make it sooner.
 pub(crate) fn merchant_can_take(
     ledger: &Ledger,
-    ids: &[MerchantId],
+    index: &ReadIndex,
     merchant: MerchantId,
     placing_at: Option<Timestamp>,
 ) -> Result<(), ApiError> {
@@ -393,15 +396,26 @@ pub(crate) fn merchant_can_take(
             MerchantStatus::Open | MerchantStatus::Busy => shop.capacity.eta_ms(backlog),
         },
     };
-    // Faster shops of the same menu among those registered next to it (ids near its own), at
-    // most ALTERNATIVES_SCANNED_MAX: a busy answer then costs the same at 300,000 shops as at
-    // 30, even when none is faster.
-    let at = ids.partition_point(|id| *id < merchant);
-    let first = at
-        .saturating_sub(ALTERNATIVES_SCANNED_MAX / 2)
-        .min(ids.len().saturating_sub(ALTERNATIVES_SCANNED_MAX));
-    let nearby = &ids[first..(first + ALTERNATIVES_SCANNED_MAX).min(ids.len())];
-    let mut faster: Vec<(u64, MerchantId)> = nearby
+    // Faster shops of the same menu: within NEARBY_RADIUS_M of a shop that said where it is,
+    // else among those registered next to it (ids near its own); either way at most
+    // ALTERNATIVES_SCANNED_MAX looked at, so a busy answer costs the same at 300,000 shops as
+    // at 30, even when none is faster.
+    let nearby: Vec<MerchantId> = match shop.location {
+        Some(at) => index.near(at, NEARBY_RADIUS_M, ALTERNATIVES_SCANNED_MAX),
+        None => {
+            let ids = &index.merchants;
+            let at = ids.partition_point(|id| *id < merchant);
+            let first = at
+                .saturating_sub(ALTERNATIVES_SCANNED_MAX / 2)
+                .min(ids.len().saturating_sub(ALTERNATIVES_SCANNED_MAX));
+            ids[first..(first + ALTERNATIVES_SCANNED_MAX).min(ids.len())].to_vec()
+        }
+    };
+    let distance = |other: &Merchant| match (shop.location, other.location) {
+        (Some(here), Some(there)) => Some(here.distance_m(there)),
+        _ => None,
+    };
+    let mut faster: Vec<(u64, u32, MerchantId)> = nearby
         .iter()
         .filter(|id| **id != merchant)
         .filter_map(|id| ledger.merchant(*id))
@@ -410,23 +424,31 @@ pub(crate) fn merchant_can_take(
                 && other.status == MerchantStatus::Open
                 && *other_backlog < other.capacity.open_orders_max()
                 && other.capacity.eta_ms(*other_backlog) < eta_ms
+                && (shop.location.is_none()
+                    || distance(other).is_some_and(|metres| metres <= NEARBY_RADIUS_M))
         })
-        .map(|(other, other_backlog, _)| (other.capacity.eta_ms(other_backlog), other.id))
+        .map(|(other, other_backlog, _)| {
+            (other.capacity.eta_ms(other_backlog), distance(other).unwrap_or(0), other.id)
+        })
         .collect();
     faster.sort_unstable();
     let alternatives: Vec<MerchantSummary> = faster
         .iter()
         .take(ALTERNATIVES_MAX)
-        .filter_map(|(_, id)| ledger.merchant(*id))
-        .map(|(other, other_backlog, _)| merchant_summary(other, other_backlog))
+        .filter_map(|(_, _, id)| ledger.merchant(*id))
+        .map(|(other, other_backlog, _)| MerchantSummary {
+            distance_m: distance(other),
+            ..merchant_summary(other, other_backlog)
+        })
         .collect();
     let mut error = ApiError::from(LedgerError::MerchantBusy { merchant, eta_ms });
     error.message = match alternatives.first() {
         Some(best) => format!(
-            "{} is busy, about {}; {} can make it in about {}",
+            "{} is busy, about {}; {}{} can make it in about {}",
             shop.name(),
             Wait::from_ms(eta_ms),
             best.name,
+            best.distance_m.map(|metres| format!(" ({metres} m away)")).unwrap_or_default(),
             Wait::from_ms(best.eta_ms)
         ),
         None => format!("{} is busy, about {}", shop.name(), Wait::from_ms(eta_ms)),
@@ -584,7 +606,7 @@ pub(crate) async fn create_session(
     let (choice, code, rejected) = {
         let index = app.index.read();
         app.sequencer.read(|ledger| {
-            merchant_can_take(ledger, &index.merchants, merchant, None)?;
+            merchant_can_take(ledger, &index, merchant, None)?;
             Ok::<_, ApiError>(coupon_choice(ledger, request.discounts.as_ref()))
         })?
     };
@@ -875,7 +897,7 @@ pub(crate) fn shop_can_take_quote(
             return Ok(());
         }
         match ledger.placeable_at(shopper, quote, now) {
-            Ok(merchant) => merchant_can_take(ledger, &index.merchants, merchant, Some(now)),
+            Ok(merchant) => merchant_can_take(ledger, &index, merchant, Some(now)),
             Err(_) => Ok(()),
         }
     })
@@ -989,7 +1011,7 @@ fn coupon_order_target(
             return Ok(());
         }
         campaign_open(ledger, campaign, now)?;
-        merchant_can_take(ledger, &index.merchants, merchant, Some(now))
+        merchant_can_take(ledger, &index, merchant, Some(now))
     })?;
     Ok((campaign, merchant))
 }
@@ -1401,14 +1423,21 @@ pub async fn register_merchant(
     let catalog = parse_id(CatalogId::parse, &request.catalog_id, "$.catalog_id")?;
     let capacity = Capacity::new(request.orders_per_minute, request.open_orders_max)
         .map_err(|error| ApiError::invalid("$", error.to_string()))?;
-    let merchant = Merchant::new(id, request.name, catalog, capacity)
+    let mut merchant = Merchant::new(id, request.name, catalog, capacity)
         .map_err(|error| ApiError::invalid("$.name", error.to_string()))?;
+    if let Some(location) = request.location {
+        let point = GeoPoint::from_degrees(location.lat, location.lon)
+            .map_err(|error| ApiError::invalid("$.location", error.to_string()))?;
+        merchant = merchant.with_location(point);
+    }
     let answer = app
         .run_keyed(Class::Checkout, None, peer.ip(), &headers, &keyed, Command::RegisterMerchant { merchant })
         .await?;
     let (outcome, replayed) = settle(answer)?;
     let Outcome::MerchantRegistered { merchant } = outcome else { return Err(unexpected(&outcome)) };
-    app.index.write().record_merchant(merchant);
+    let location =
+        app.sequencer.read(|ledger| ledger.merchant(merchant).and_then(|(shop, ..)| shop.location));
+    app.index.write().record_merchant(merchant, location);
     if !replayed {
         app.catalogs.merchant_registered(&app.sequencer, merchant);
     }

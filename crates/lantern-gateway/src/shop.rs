@@ -77,6 +77,7 @@ fn refusal(error: ApiError) -> Refusal {
                     merchant: MerchantId::parse(&summary.id).ok()?,
                     name: summary.name.clone(),
                     eta_ms: summary.eta_ms,
+                    distance_m: summary.distance_m,
                 })
             })
             .collect(),

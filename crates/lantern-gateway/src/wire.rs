@@ -73,6 +73,22 @@ pub struct MerchantSummary {
     pub orders_per_minute: u32,
     pub open_orders_max: u32,
     pub open_orders: u32,
+    /// Where the shop is, when it said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationBody>,
+    /// How far it is from the busy shop it is offered instead of (only in `alternatives`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distance_m: Option<u32>,
+}
+
+/// A point on the map, in decimal degrees (WGS 84), kept to the micro-degree.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationBody {
+    /// -90..=90.
+    pub lat: f64,
+    /// -180..=180.
+    pub lon: f64,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -391,6 +407,10 @@ pub struct RegisterMerchantRequest {
     pub catalog_id: String,
     pub orders_per_minute: u32,
     pub open_orders_max: u32,
+    /// Where the shop is: a busy answer then offers faster shops of the same menu within
+    /// 3 km of it, nearest first among equals, instead of shops registered next to it.
+    #[serde(default)]
+    pub location: Option<LocationBody>,
 }
 
 /// Issuance pace of a campaign.

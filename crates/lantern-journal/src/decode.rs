@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use lantern_core::pricing::CartLine;
 use lantern_core::{
-    CampaignId, CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, IdempotencyKey,
-    IssuancePace, Item, ItemId, ItemOption, Merchant, MerchantId, MerchantStatus, Money, OptionGroup,
-    OptionId, OptionKind, OrderChannel, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp, Validity, Wave,
+    CampaignId, CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, GeoPoint,
+    IdempotencyKey, IssuancePace, Item, ItemId, ItemOption, Merchant, MerchantId, MerchantStatus, Money,
+    OptionGroup, OptionId, OptionKind, OrderChannel, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp,
+    Validity, Wave,
 };
 use lantern_ledger::{CampaignEdit, Command, CouponChoice};
 
@@ -15,9 +16,9 @@ use crate::encode::zigzag;
 use crate::error::{CommandProblem, DecodeError, InvalidValue};
 use crate::format::{
     BATCH_HEADER_BYTES, BATCH_MAGIC, CHANNEL_FORMAT_VERSION, COMMAND_COUNT_BYTES, COMMAND_COUNT_OFFSET,
-    FORMAT_VERSION, OLDEST_FORMAT_VERSION, PREALLOCATED_ELEMENTS_MAX, command_tag, coupon_choice_tag,
-    edit_tag, merchant_status_tag, min_encoded_bytes, option_kind_tag, order_channel_tag, order_event_tag,
-    pace_tag, presence, template_tag,
+    FORMAT_VERSION, LOCATION_FORMAT_VERSION, OLDEST_FORMAT_VERSION, PREALLOCATED_ELEMENTS_MAX, command_tag,
+    coupon_choice_tag, edit_tag, merchant_status_tag, min_encoded_bytes, option_kind_tag, order_channel_tag,
+    order_event_tag, pace_tag, presence, template_tag,
 };
 
 /// Decodes one batch written by [`encode_batch`](crate::encode_batch).
@@ -458,6 +459,15 @@ impl Reader<'_> {
         let mut merchant = Merchant::new(id, name, catalog, capacity)
             .map_err(|error| self.invalid(start, "register_merchant", error))?;
         merchant.status = status;
+        if self.version >= LOCATION_FORMAT_VERSION && self.present("register_merchant.location")? {
+            let offset = self.position;
+            let degrees = |value: u64| i32::try_from(unzigzag(value)).unwrap_or(i32::MAX);
+            let lat_e6 = degrees(self.u64("register_merchant.location")?);
+            let lon_e6 = degrees(self.u64("register_merchant.location")?);
+            let location = GeoPoint::new(lat_e6, lon_e6)
+                .map_err(|error| self.invalid(offset, "register_merchant.location", error))?;
+            merchant = merchant.with_location(location);
+        }
         Ok(merchant)
     }
 

@@ -68,6 +68,14 @@ fn put_command(out: &mut Vec<u8>, command: &Command) {
             put_u64(out, merchant.catalog.get());
             put_merchant_status(out, merchant.status);
             put_capacity(out, merchant.capacity);
+            match merchant.location {
+                Some(location) => {
+                    out.push(presence::PRESENT);
+                    put_u64(out, zigzag(i64::from(location.lat_e6())));
+                    put_u64(out, zigzag(i64::from(location.lon_e6())));
+                }
+                None => out.push(presence::ABSENT),
+            }
         }
         Command::SetMerchantStatus { merchant, status } => {
             out.push(command_tag::SET_MERCHANT_STATUS);

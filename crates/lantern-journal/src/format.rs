@@ -5,15 +5,20 @@
 
 /// The version of the format [`encode_batch`](crate::encode_batch) writes and the newest
 /// [`decode_batch`](crate::decode_batch) reads. Version 2 added an order's channel (a byte after
-/// the idempotency key of `place_order` and `coupon_order`); a version 1 batch still decodes,
-/// its orders placed through the API.
-pub const FORMAT_VERSION: u8 = 2;
+/// the idempotency key of `place_order` and `coupon_order`); version 3 a merchant's location
+/// (after its capacity in `register_merchant`: a presence byte, then latitude and longitude in
+/// micro-degrees as zigzag varints). Older batches still decode: their orders placed through the
+/// API, their merchants without a location.
+pub const FORMAT_VERSION: u8 = 3;
 
 /// The oldest version [`decode_batch`](crate::decode_batch) still reads.
 pub(crate) const OLDEST_FORMAT_VERSION: u8 = 1;
 
 /// The first version whose orders carry their channel.
 pub(crate) const CHANNEL_FORMAT_VERSION: u8 = 2;
+
+/// The first version whose merchants carry their location.
+pub(crate) const LOCATION_FORMAT_VERSION: u8 = 3;
 
 /// The first bytes of every batch ("Lantern Typed Journal Batch"), so a body that is not a
 /// journal batch at all is told apart from a damaged one.

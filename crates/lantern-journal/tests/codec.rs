@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use lantern_core::pricing::CartLine;
 use lantern_core::{
-    CampaignId, CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, IdempotencyKey,
-    IssuancePace, Item, ItemId, ItemOption, Merchant, MerchantId, MerchantStatus, Money, OptionGroup,
-    OptionId, OptionKind, OrderChannel, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp, Validity, Wave,
+    CampaignId, CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, GeoPoint,
+    IdempotencyKey, IssuancePace, Item, ItemId, ItemOption, Merchant, MerchantId, MerchantStatus, Money,
+    OptionGroup, OptionId, OptionKind, OrderChannel, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp,
+    Validity, Wave,
 };
 use lantern_journal::{
     BATCH_HEADER_BYTES, BATCH_MAGIC, CommandProblem, DecodeError, FORMAT_VERSION, InvalidValue, decode_batch,
@@ -145,6 +146,11 @@ fn waves() -> IssuancePace {
     ])
 }
 
+/// Wudaokou, Beijing; the far corners too.
+fn wudaokou() -> GeoPoint {
+    GeoPoint::new(39_992_800, 116_337_700).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn merchant(status: MerchantStatus) -> Merchant {
     let capacity = Capacity::new(12, 40).unwrap_or_else(|e| panic!("{e}"));
     let mut merchant =
@@ -208,6 +214,7 @@ fn every_command() -> Vec<Command> {
     ];
     for status in [MerchantStatus::Open, MerchantStatus::Busy, MerchantStatus::Paused] {
         commands.push(Command::RegisterMerchant { merchant: merchant(status) });
+        commands.push(Command::RegisterMerchant { merchant: merchant(status).with_location(wudaokou()) });
         commands.push(Command::SetMerchantStatus { merchant: MerchantId::new(123_456), status });
     }
     commands.extend([
@@ -387,7 +394,7 @@ fn the_format_is_stable() {
     ];
     let expected: Vec<u8> = [
         &b"LTJB"[..],
-        &[2, 4, 0, 0, 0],
+        &[3, 4, 0, 0, 0],
         &[7, 0xac, 0x02, 1, 1, 2],
         &[2, 1, 2, 129, 1],
         &[9, 1, 2, 2, b'k', b'1', 2],
@@ -430,6 +437,44 @@ fn a_version_1_batch_still_decodes_with_its_orders_from_the_api() {
     let mut with_channel = version_1.clone();
     with_channel.insert(BATCH_HEADER_BYTES + 6, 2);
     assert!(decode_batch(&with_channel).is_err());
+}
+
+/// Version 2 journals (orders with their channel, merchants without a location) still decode.
+#[test]
+fn a_version_2_merchant_decodes_without_a_location() {
+    let unlocated = [Command::RegisterMerchant { merchant: merchant(MerchantStatus::Busy) }];
+    let mut version_2 = encode(&unlocated);
+    assert_eq!(version_2.pop(), Some(0), "the current version writes an absent location");
+    version_2[BATCH_MAGIC.len()] = 2;
+    assert_eq!(decode_batch(&version_2).unwrap(), unlocated);
+    // Version 3 carries it; a latitude past the pole is refused by GeoPoint::new.
+    let far = Command::RegisterMerchant {
+        merchant: merchant(MerchantStatus::Open)
+            .with_location(GeoPoint::new(-90_000_000, 180_000_000).unwrap()),
+    };
+    let one = std::slice::from_ref(&far);
+    assert_eq!(decode_batch(&encode(one)).unwrap(), one);
+    let mut bytes = encode(&[far]);
+    // The location ends the batch: presence, latitude (zigzag -90,000,000 = 179,999,999: 4
+    // varint bytes), longitude (zigzag 180,000,000: 5 bytes). Write -90,000,001 instead.
+    let lat_at = bytes.len() - 5 - 4;
+    assert_eq!(bytes[lat_at - 1], 1, "presence");
+    let mut zigzag = 180_000_001_u64;
+    for byte in &mut bytes[lat_at..lat_at + 4] {
+        *byte = (zigzag & 0x7f) as u8 | if zigzag >= 0x80 { 0x80 } else { 0 };
+        zigzag >>= 7;
+    }
+    let error = decode_batch(&bytes);
+    assert!(
+        matches!(
+            &error,
+            Err(DecodeError::Command {
+                problem: CommandProblem::Invalid { what: "register_merchant.location", .. },
+                ..
+            })
+        ),
+        "{error:?}"
+    );
 }
 
 #[test]

@@ -234,7 +234,8 @@ fn make_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 pub(crate) fn seed_demo(handle: &SequencerHandle, now: Timestamp) -> anyhow::Result<()> {
     let capacity = Capacity::new(30, 40)?;
-    for command in world::shop_commands(DEMO_TEA_SHOPS, DEMO_COFFEE_SHOPS, capacity) {
+    let shops = world::shop_commands(DEMO_TEA_SHOPS, DEMO_COFFEE_SHOPS, capacity);
+    for command in world::located_around_wuyi_square(shops) {
         handle.submit_blocking(command).context("seeding the demo shops")?;
     }
     // Valid from now to Feb 28 (as the February campaign was extended to), or a month when

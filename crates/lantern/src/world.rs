@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use lantern_core::{
-    CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, IssuancePace, Item, ItemId,
-    ItemOption, Merchant, MerchantId, Money, OptionGroup, OptionId, OptionKind, Timestamp, Validity,
+    CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, GeoPoint, IssuancePace, Item,
+    ItemId, ItemOption, Merchant, MerchantId, Money, OptionGroup, OptionId, OptionKind, Timestamp, Validity,
 };
 use lantern_ledger::Command;
 
@@ -195,6 +195,27 @@ fn outlet(id: u64, name: String, catalog: u64, capacity: Capacity) -> Command {
     let merchant = Merchant::new(MerchantId::new(id), name, CatalogId::new(catalog), capacity)
         .unwrap_or_else(|error| panic!("demo merchant is valid: {error}"));
     Command::RegisterMerchant { merchant }
+}
+
+/// Gives each shop a `register_merchant` command registers a place around Wuyi Square,
+/// Changsha: a grid of four a row, about 400 m apart, so that a busy demo shop offers the
+/// faster ones near it, with how far they are.
+pub fn located_around_wuyi_square(commands: Vec<Command>) -> Vec<Command> {
+    let mut n_shops = 0_i32;
+    commands
+        .into_iter()
+        .map(|command| match command {
+            Command::RegisterMerchant { merchant } => {
+                let (row, column) = (n_shops / 4, n_shops % 4);
+                n_shops += 1;
+                // 0.0036 degree of latitude is about 400 m; of longitude here, about 350 m.
+                let location = GeoPoint::new(28_195_700 - row * 3_600, 112_972_000 + column * 4_000)
+                    .unwrap_or_else(|error| panic!("demo location is valid: {error}"));
+                Command::RegisterMerchant { merchant: merchant.with_location(location) }
+            }
+            other => other,
+        })
+        .collect()
 }
 
 /// Commands that publish both menus and register `n_tea_shops` + `n_coffee_shops` outlets.

@@ -336,6 +336,7 @@ impl TestShop {
                     merchant: outlet.merchant,
                     name: outlet.name.clone(),
                     eta_ms: merchant.capacity.eta_ms(backlog),
+                    distance_m: None,
                 })
             })
             .collect();

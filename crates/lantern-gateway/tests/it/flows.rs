@@ -501,6 +501,55 @@ async fn a_busy_shop_offers_faster_shops_from_among_its_neighbours() {
     }
 }
 
+/// Shops that say where they are are offered by distance: a faster shop of the same menu within
+/// 3 km of the busy one, nearest first among equally fast ones, with how far it is; one across
+/// town or one that never said where it is is not "nearby", whatever its id.
+#[tokio::test]
+async fn a_busy_shop_that_says_where_it_is_offers_faster_shops_near_it() {
+    let server = Server::start().await;
+    let operator = server.operator();
+    // Around Wuyi Square, Changsha: 0.001 degree of latitude is about 111 m.
+    let shops = [
+        (300, "Wuyi Square", Some((28.195_700, 112.977_300))),
+        (301, "Huangxing Road", Some((28.190_700, 112.977_300))), // 556 m south
+        (302, "Pozi Street", Some((28.187_700, 112.977_300))),    // 890 m south
+        (303, "Meixi Lake", Some((28.195_700, 112.870_000))),     // 10.5 km west
+        (304, "somewhere", None),
+    ];
+    for (id, name, location) in shops {
+        let mut body = json!({"id": format!("mer_{id}"), "name": format!("Tea House {name}"), "catalog_id": "cat_1", "orders_per_minute": 60, "open_orders_max": 5});
+        if let Some((lat, lon)) = location {
+            body["location"] = json!({"lat": lat, "lon": lon});
+        }
+        let registered = server.post(&operator, "/v1/merchants", &body).await;
+        assert_eq!(registered.ok(201)["location"].is_object(), location.is_some(), "{}", registered.text);
+    }
+    let kitchen = server.merchant(300);
+    server
+        .post(&kitchen, "/v1/merchant/capacity", &json!({"orders_per_minute": 1, "open_orders_max": 20}))
+        .await
+        .ok(200);
+    let order = json!({"campaign_id": FESTIVAL, "merchant_id": "mer_300", "line_items": [{"id": "itm_101", "quantity": 1}]});
+    server.post(&server.shopper(40), "/v1/coupon_orders", &order).await.ok(201);
+    let refused = server.post(&server.shopper(41), "/v1/coupon_orders", &order).await;
+    let body = refused.refused(429, "merchant_busy").clone();
+    assert_eq!(ids(&body, "alternatives"), ["mer_301", "mer_302"], "{body}");
+    let metres = |index: usize| body["alternatives"][index]["distance_m"].as_u64().unwrap();
+    assert!((550..=562).contains(&metres(0)), "{body}");
+    assert!((885..=895).contains(&metres(1)), "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("Tea House Huangxing Road ({} m away) can make it in about", metres(0))),
+        "{message}"
+    );
+
+    // A location out of range is refused, naming the field.
+    let bad = json!({"id": "mer_305", "name": "Nowhere", "catalog_id": "cat_1", "orders_per_minute": 60, "open_orders_max": 5, "location": {"lat": 91.0, "lon": 0.0}});
+    let refused = server.post(&operator, "/v1/merchants", &bad).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(refused.json["param"], "$.location", "{}", refused.text);
+}
+
 async fn claim_as(server: &Server, campaign: &str, shopper: u64) -> Reply {
     server.claim(&server.shopper(shopper), campaign).await
 }
