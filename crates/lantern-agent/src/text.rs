@@ -875,6 +875,25 @@ mod tests {
     }
 
     #[test]
+    fn a_busy_shop_names_the_faster_ones_and_how_far_they_are_when_known() {
+        let alternative = |merchant: u64, name: &str, distance_m: Option<u32>| Alternative {
+            merchant: lantern_core::MerchantId::new(merchant),
+            name: name.into(),
+            eta_ms: 2_000,
+            distance_m,
+        };
+        let near = [alternative(2, "Tea House #2", Some(556)), alternative(3, "Tea House #3", None)];
+        assert_eq!(
+            busy(Language::En, "Tea House #1", 120_000, &near),
+            "Tea House #1 is busy, about 2 min; these can make it sooner: Tea House #2 (2 s, 556 m away), Tea House #3 (2 s)."
+        );
+        assert_eq!(
+            busy(Language::Zh, "茶颜一店", 120_000, &near[..1]),
+            "茶颜一店现在很忙，大约要2分钟；这些店可以更快：Tea House #2（2秒，556米）。"
+        );
+    }
+
+    #[test]
     fn choices_from_outlets_of_one_chain_name_the_outlets_whole() {
         let info = |merchant: u64, merchant_name: &str| {
             let item = lantern_nlu::ItemRef {

@@ -213,7 +213,8 @@ function couponsCard(coupons) {
 
 function busyCard(busy) {
   const list = el('ul');
-  for (const shop of busy.alternatives) list.append(el('li', {}, `${shop.name} · ${duration(shop.eta_ms, state.lang)}`));
+  const away = (metres) => (metres === undefined ? '' : ` · ${metres.toLocaleString()} ${state.lang === 'zh' ? '米' : 'm away'}`);
+  for (const shop of busy.alternatives) list.append(el('li', {}, `${shop.name} · ${duration(shop.eta_ms, state.lang)}${away(shop.distance_m)}`));
   return el('div', { class: 'card' }, el('h3', {}, `${t('busy')} · ${busy.merchant_name} · ${duration(busy.eta_ms, state.lang)}`),
     busy.alternatives.length ? el('p', {}, t('faster')) : null, list);
 }
