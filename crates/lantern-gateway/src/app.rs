@@ -153,6 +153,23 @@ pub struct ReadIndex {
     cell_of: FxHashMap<MerchantId, (i32, i32)>,
 }
 
+/// Drops the `gone` orders from the lists of `owners` (each list once), and the lists left empty.
+fn drop_orders<K: std::hash::Hash + Eq>(
+    lists: &mut FxHashMap<K, Vec<OrderId>>,
+    owners: impl Iterator<Item = K>,
+    gone: &FxHashSet<OrderId>,
+) {
+    let owners: FxHashSet<K> = owners.collect();
+    for owner in owners {
+        if let Some(orders) = lists.get_mut(&owner) {
+            orders.retain(|order| !gone.contains(order));
+            if orders.is_empty() {
+                lists.remove(&owner);
+            }
+        }
+    }
+}
+
 /// A side of the "nearby" grid: 0.01 degree, about 1.1 km north to south.
 pub const GEO_CELL_E6: i32 = 10_000;
 /// Metres of a grid cell's side north to south (a degree of latitude is 111.2 km).
@@ -196,28 +213,8 @@ impl ReadIndex {
         for retired in retired {
             self.order_by_quote.remove(&retired.quote);
         }
-        let mut shoppers: Vec<ShopperId> = retired.iter().map(|retired| retired.shopper).collect();
-        shoppers.sort_unstable();
-        shoppers.dedup();
-        for shopper in shoppers {
-            if let Some(orders) = self.orders_by_shopper.get_mut(&shopper) {
-                orders.retain(|order| !gone.contains(order));
-                if orders.is_empty() {
-                    self.orders_by_shopper.remove(&shopper);
-                }
-            }
-        }
-        let mut merchants: Vec<MerchantId> = retired.iter().map(|retired| retired.merchant).collect();
-        merchants.sort_unstable();
-        merchants.dedup();
-        for merchant in merchants {
-            if let Some(orders) = self.orders_by_merchant.get_mut(&merchant) {
-                orders.retain(|order| !gone.contains(order));
-                if orders.is_empty() {
-                    self.orders_by_merchant.remove(&merchant);
-                }
-            }
-        }
+        drop_orders(&mut self.orders_by_shopper, retired.iter().map(|retired| retired.shopper), &gone);
+        drop_orders(&mut self.orders_by_merchant, retired.iter().map(|retired| retired.merchant), &gone);
     }
 
     /// A shop registered (or registered again, perhaps elsewhere or nowhere).

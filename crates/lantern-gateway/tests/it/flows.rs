@@ -485,14 +485,7 @@ async fn a_busy_shop_offers_faster_shops_from_among_its_neighbours() {
         let body = json!({"id": format!("mer_{id}"), "name": format!("Tea stall {id}"), "catalog_id": "cat_1", "orders_per_minute": 60, "open_orders_max": 5});
         server.post(&operator, "/v1/merchants", &body).await.ok(201);
     }
-    let kitchen = server.merchant(150);
-    server
-        .post(&kitchen, "/v1/merchant/capacity", &json!({"orders_per_minute": 1, "open_orders_max": 20}))
-        .await
-        .ok(200);
-    let order = json!({"campaign_id": FESTIVAL, "merchant_id": "mer_150", "line_items": [{"id": "itm_101", "quantity": 1}]});
-    server.post(&server.shopper(40), "/v1/coupon_orders", &order).await.ok(201);
-    let refused = server.post(&server.shopper(41), "/v1/coupon_orders", &order).await;
+    let refused = one_order_a_minute_then_another(&server, 150).await;
     let offered = ids(refused.refused(429, "merchant_busy"), "alternatives");
     assert_eq!(offered.len(), 3, "{}", refused.text);
     for id in &offered {
@@ -524,14 +517,7 @@ async fn a_busy_shop_that_says_where_it_is_offers_faster_shops_near_it() {
         let registered = server.post(&operator, "/v1/merchants", &body).await;
         assert_eq!(registered.ok(201)["location"].is_object(), location.is_some(), "{}", registered.text);
     }
-    let kitchen = server.merchant(300);
-    server
-        .post(&kitchen, "/v1/merchant/capacity", &json!({"orders_per_minute": 1, "open_orders_max": 20}))
-        .await
-        .ok(200);
-    let order = json!({"campaign_id": FESTIVAL, "merchant_id": "mer_300", "line_items": [{"id": "itm_101", "quantity": 1}]});
-    server.post(&server.shopper(40), "/v1/coupon_orders", &order).await.ok(201);
-    let refused = server.post(&server.shopper(41), "/v1/coupon_orders", &order).await;
+    let refused = one_order_a_minute_then_another(&server, 300).await;
     let body = refused.refused(429, "merchant_busy").clone();
     assert_eq!(ids(&body, "alternatives"), ["mer_301", "mer_302"], "{body}");
     let metres = |index: usize| body["alternatives"][index]["distance_m"].as_u64().unwrap();
@@ -548,6 +534,18 @@ async fn a_busy_shop_that_says_where_it_is_offers_faster_shops_near_it() {
     let refused = server.post(&operator, "/v1/merchants", &bad).await;
     assert_eq!(refused.status, 400, "{}", refused.text);
     assert_eq!(refused.json["param"], "$.location", "{}", refused.text);
+}
+
+/// Sets `mer_<id>` to one order a minute, places one there and answers a second try.
+async fn one_order_a_minute_then_another(server: &Server, id: u64) -> Reply {
+    let kitchen = server.merchant(id);
+    server
+        .post(&kitchen, "/v1/merchant/capacity", &json!({"orders_per_minute": 1, "open_orders_max": 20}))
+        .await
+        .ok(200);
+    let order = json!({"campaign_id": FESTIVAL, "merchant_id": format!("mer_{id}"), "line_items": [{"id": "itm_101", "quantity": 1}]});
+    server.post(&server.shopper(40), "/v1/coupon_orders", &order).await.ok(201);
+    server.post(&server.shopper(41), "/v1/coupon_orders", &order).await
 }
 
 async fn claim_as(server: &Server, campaign: &str, shopper: u64) -> Reply {
