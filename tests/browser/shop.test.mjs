@@ -119,6 +119,19 @@ test('the merchant accepts and the shopper sees it', async () => {
   // Busy switch and capacity from the console.
   await merchant.click('#status-busy');
   await merchant.locator('#shop-figures', { hasText: 'Status busy' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  // The shopper orders at the busy shop: the quote says it is busy, and confirming gets a card
+  // offering the faster demo shops near it, with how far each is (they stand about 400 m apart).
+  await shopper.fill('#message', 'one pearl milk tea');
+  await shopper.click('#send');
+  await shopper.locator('#log .card', { hasText: 'Your cart' }).last().waitFor({ timeout: STEP_TIMEOUT_MS });
+  await shopper.locator('#log .card', { hasText: 'Your cart' }).last().getByRole('button', { name: 'Check out' }).click();
+  const busyQuote = shopper.locator('#log .card.quote', { hasText: 'Total: ¥15.00' }).last();
+  await busyQuote.waitFor({ timeout: STEP_TIMEOUT_MS });
+  await busyQuote.getByRole('button', { name: /Confirm order/ }).click();
+  const busyCard = shopper.locator('#log .card', { hasText: 'The shop is busy' }).last();
+  await busyCard.waitFor({ timeout: STEP_TIMEOUT_MS });
+  assert.match(await busyCard.textContent(), /Faster shops.*\d+ m away/, await busyCard.textContent());
+  await screenshots(shopper, 'chat-busy-nearby');
   await merchant.click('#status-open');
   await merchant.fill('#orders-per-minute', '45');
   await merchant.click('#capacity-form button');
