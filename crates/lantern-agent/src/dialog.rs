@@ -834,11 +834,12 @@ impl<S: Shop> Agent<S> {
             let labels = usable
                 .iter()
                 .map(|alternative| {
-                    format!(
-                        "{} · {}",
-                        local_name(lang, &alternative.name),
-                        text::duration(lang, alternative.eta_ms)
-                    )
+                    let name = local_name(lang, &alternative.name);
+                    let eta = text::duration(lang, alternative.eta_ms);
+                    match alternative.distance_m {
+                        Some(metres) => format!("{name} · {eta} · {}", text::distance(lang, metres)),
+                        None => format!("{name} · {eta}"),
+                    }
                 })
                 .collect();
             self.ask_choice(t, text::pick_alternative(lang), labels, refs, Question::Alternatives(usable));

@@ -581,6 +581,21 @@ pub(crate) fn queued(lang: Language, waiting: &Waiting, keeping_order: bool) -> 
     }
 }
 
+/// How far a shop is: metres under a kilometre, else kilometres to one decimal.
+pub(crate) fn distance(lang: Language, metres: u32) -> String {
+    let figure = if metres < 1_000 {
+        metres.to_string()
+    } else {
+        format!("{}.{}", metres / 1_000, (metres % 1_000) / 100)
+    };
+    match (lang, metres < 1_000) {
+        (Language::En, true) => format!("{figure} m away"),
+        (Language::En, false) => format!("{figure} km away"),
+        (Language::Zh, true) => format!("{figure}米"),
+        (Language::Zh, false) => format!("{figure}公里"),
+    }
+}
+
 pub(crate) fn busy(lang: Language, shop: &str, eta_ms: u64, alternatives: &[Alternative]) -> String {
     let eta = duration(lang, eta_ms);
     let faster: Vec<String> = alternatives
@@ -590,9 +605,9 @@ pub(crate) fn busy(lang: Language, shop: &str, eta_ms: u64, alternatives: &[Alte
             let eta = duration(lang, alternative.eta_ms);
             match (lang, alternative.distance_m) {
                 (Language::En, None) => format!("{name} ({eta})"),
-                (Language::En, Some(metres)) => format!("{name} ({eta}, {metres} m away)"),
+                (Language::En, Some(metres)) => format!("{name} ({eta}, {})", distance(lang, metres)),
                 (Language::Zh, None) => format!("{name}（{eta}）"),
-                (Language::Zh, Some(metres)) => format!("{name}（{eta}，{metres}米）"),
+                (Language::Zh, Some(metres)) => format!("{name}（{eta}，{}）", distance(lang, metres)),
             }
         })
         .collect();
@@ -882,6 +897,9 @@ mod tests {
             eta_ms: 2_000,
             distance_m,
         };
+        assert_eq!(distance(Language::En, 556), "556 m away");
+        assert_eq!(distance(Language::En, 2_480), "2.4 km away");
+        assert_eq!(distance(Language::Zh, 1_000), "1.0公里");
         let near = [alternative(2, "Tea House #2", Some(556)), alternative(3, "Tea House #3", None)];
         assert_eq!(
             busy(Language::En, "Tea House #1", 120_000, &near),

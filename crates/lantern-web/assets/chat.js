@@ -213,7 +213,12 @@ function couponsCard(coupons) {
 
 function busyCard(busy) {
   const list = el('ul');
-  const away = (metres) => (metres === undefined ? '' : ` · ${metres.toLocaleString()} ${state.lang === 'zh' ? '米' : 'm away'}`);
+  const away = (metres) => {
+    if (metres === undefined) return '';
+    const zh = state.lang === 'zh';
+    if (metres < 1000) return ` · ${metres}${zh ? '米' : ' m away'}`;
+    return ` · ${(Math.floor(metres / 100) / 10).toFixed(1)}${zh ? '公里' : ' km away'}`;
+  };
   for (const shop of busy.alternatives) list.append(el('li', {}, `${shop.name} · ${duration(shop.eta_ms, state.lang)}${away(shop.distance_m)}`));
   return el('div', { class: 'card' }, el('h3', {}, `${t('busy')} · ${busy.merchant_name} · ${duration(busy.eta_ms, state.lang)}`),
     busy.alternatives.length ? el('p', {}, t('faster')) : null, list);
