@@ -3,6 +3,7 @@
 //! then the ledger, and the answer rendered from the ledger's outcome only, so a replay of an
 //! idempotent request renders exactly the same body.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -400,45 +401,52 @@ pub(crate) fn merchant_can_take(
     // else among those registered next to it (ids near its own); either way at most
     // ALTERNATIVES_SCANNED_MAX looked at, so a busy answer costs the same at 300,000 shops as
     // at 30, even when none is faster.
-    let nearby: Vec<MerchantId> = match shop.location {
-        Some(at) => index.near(at, NEARBY_RADIUS_M, ALTERNATIVES_SCANNED_MAX),
+    let nearby: Cow<'_, [MerchantId]> = match shop.location {
+        Some(at) => Cow::Owned(index.near(at, NEARBY_RADIUS_M, ALTERNATIVES_SCANNED_MAX)),
         None => {
             let ids = &index.merchants;
             let at = ids.partition_point(|id| *id < merchant);
             let first = at
                 .saturating_sub(ALTERNATIVES_SCANNED_MAX / 2)
                 .min(ids.len().saturating_sub(ALTERNATIVES_SCANNED_MAX));
-            ids[first..(first + ALTERNATIVES_SCANNED_MAX).min(ids.len())].to_vec()
+            Cow::Borrowed(&ids[first..(first + ALTERNATIVES_SCANNED_MAX).min(ids.len())])
         }
     };
-    let distance = |other: &Merchant| match (shop.location, other.location) {
-        (Some(here), Some(there)) => Some(here.distance_m(there)),
-        _ => None,
-    };
-    let mut faster: Vec<(u64, u32, MerchantId)> = nearby
+    // (ETA, distance, shop) of each faster one; from a shop that said where it is, only shops
+    // that did too and lie within the radius, each measured once.
+    let mut faster: Vec<(u64, Option<u32>, MerchantId)> = nearby
         .iter()
         .filter(|id| **id != merchant)
-        .filter_map(|id| ledger.merchant(*id))
-        .filter(|(other, other_backlog, _)| {
-            other.catalog == shop.catalog
+        .filter_map(|id| {
+            let (other, other_backlog, _) = ledger.merchant(*id)?;
+            let other_eta_ms = other.capacity.eta_ms(other_backlog);
+            let can_take = other.catalog == shop.catalog
                 && other.status == MerchantStatus::Open
-                && *other_backlog < other.capacity.open_orders_max()
-                && other.capacity.eta_ms(*other_backlog) < eta_ms
-                && (shop.location.is_none()
-                    || distance(other).is_some_and(|metres| metres <= NEARBY_RADIUS_M))
-        })
-        .map(|(other, other_backlog, _)| {
-            (other.capacity.eta_ms(other_backlog), distance(other).unwrap_or(0), other.id)
+                && other_backlog < other.capacity.open_orders_max()
+                && other_eta_ms < eta_ms;
+            if !can_take {
+                return None;
+            }
+            let distance_m = match shop.location {
+                Some(here) => {
+                    let metres = here.distance_m(other.location?);
+                    if metres > NEARBY_RADIUS_M {
+                        return None;
+                    }
+                    Some(metres)
+                }
+                None => None,
+            };
+            Some((other_eta_ms, distance_m, other.id))
         })
         .collect();
     faster.sort_unstable();
     let alternatives: Vec<MerchantSummary> = faster
         .iter()
         .take(ALTERNATIVES_MAX)
-        .filter_map(|(_, _, id)| ledger.merchant(*id))
-        .map(|(other, other_backlog, _)| MerchantSummary {
-            distance_m: distance(other),
-            ..merchant_summary(other, other_backlog)
+        .filter_map(|(_, distance_m, id)| {
+            let (other, other_backlog, _) = ledger.merchant(*id)?;
+            Some(MerchantSummary { distance_m: *distance_m, ..merchant_summary(other, other_backlog) })
         })
         .collect();
     let mut error = ApiError::from(LedgerError::MerchantBusy { merchant, eta_ms });
@@ -1435,13 +1443,14 @@ pub async fn register_merchant(
         .await?;
     let (outcome, replayed) = settle(answer)?;
     let Outcome::MerchantRegistered { merchant } = outcome else { return Err(unexpected(&outcome)) };
-    let location =
-        app.sequencer.read(|ledger| ledger.merchant(merchant).and_then(|(shop, ..)| shop.location));
+    let (location, body) = app.sequencer.read(|ledger| {
+        let location = ledger.merchant(merchant).and_then(|(shop, ..)| shop.location);
+        (location, summary_of(ledger, merchant))
+    });
     app.index.write().record_merchant(merchant, location);
     if !replayed {
         app.catalogs.merchant_registered(&app.sequencer, merchant);
     }
-    let body = app.sequencer.read(|ledger| summary_of(ledger, merchant));
     let body = body.ok_or_else(|| ApiError::not_found(format!("merchant {merchant} does not exist")))?;
     Ok(json(StatusCode::CREATED, &body, replayed))
 }

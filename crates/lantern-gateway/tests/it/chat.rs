@@ -156,11 +156,8 @@ async fn search_tolerates_typos_and_reads_chinese() {
 #[tokio::test]
 async fn a_chat_order_at_a_shop_with_no_order_slot_is_offered_a_faster_shop() {
     let server = Server::start().await;
-    let kitchen = server.merchant(1);
     let (ada, bo) = (server.shopper(1), server.shopper(2));
-    // One order a minute, a deep kitchen: the rate is what refuses.
-    let capacity = json!({"orders_per_minute": 1, "open_orders_max": 20});
-    server.post(&kitchen, "/v1/merchant/capacity", &capacity).await.ok(200);
+    server.one_order_a_minute(1).await;
     say(&server, &ada, "s1", "two pearl milk teas, less sugar").await;
     let quoted = say(&server, &ada, "s1", "checkout").await;
     assert_eq!(events_of(&quoted, "quote")[0]["quote"]["merchant"], TEA_1, "{quoted}");
@@ -184,10 +181,8 @@ async fn a_chat_order_at_a_shop_with_no_order_slot_is_offered_a_faster_shop() {
 #[tokio::test]
 async fn placing_again_under_a_used_key_gets_the_ledgers_answer_not_the_busy_shops() {
     let server = Server::start().await;
-    let kitchen = server.merchant(1);
     let ada = server.shopper(1);
-    let capacity = json!({"orders_per_minute": 1, "open_orders_max": 20});
-    server.post(&kitchen, "/v1/merchant/capacity", &capacity).await.ok(200);
+    server.one_order_a_minute(1).await;
     let open = json!({"merchant_id": TEA_1, "line_items": [{"id": "itm_101", "quantity": 1}]});
     let shop = lantern_gateway::GatewayShop::new(std::sync::Arc::clone(&server.app), [127, 0, 0, 1].into());
     let shopper = lantern_core::ShopperId::new(1);

@@ -27,7 +27,12 @@ fn coupon_status(wallet: &[Value], campaign: &str) -> String {
 }
 
 fn ids(list: &Value, key: &str) -> Vec<String> {
-    list[key].as_array().unwrap().iter().map(|entry| entry["id"].as_str().unwrap().to_owned()).collect()
+    strings(list, key, "id")
+}
+
+/// `field` of each entry of `list[key]`.
+fn strings(list: &Value, key: &str, field: &str) -> Vec<String> {
+    list[key].as_array().unwrap().iter().map(|entry| entry[field].as_str().unwrap().to_owned()).collect()
 }
 
 #[tokio::test]
@@ -384,11 +389,8 @@ async fn merchant_status_and_capacity_steer_shoppers() {
 #[tokio::test]
 async fn a_shop_out_of_order_slots_refuses_before_the_ledger_and_a_repeat_still_replays() {
     let server = Server::start().await;
-    let kitchen = server.merchant(1);
     let (alice, bob) = (server.shopper(30), server.shopper(31));
-    // One order a minute, a deep kitchen: the rate is what refuses.
-    let capacity = json!({"orders_per_minute": 1, "open_orders_max": 20});
-    server.post(&kitchen, "/v1/merchant/capacity", &capacity).await.ok(200);
+    server.one_order_a_minute(1).await;
     let order = json!({"campaign_id": FESTIVAL, "merchant_id": TEA_1, "line_items": [{"id": "itm_101", "quantity": 1}]});
     let key = server.key();
     let placed = server.post_keyed(&alice, "/v1/coupon_orders", &key, &order).await;
@@ -431,10 +433,8 @@ async fn a_shop_out_of_order_slots_refuses_before_the_ledger_and_a_repeat_still_
 #[tokio::test]
 async fn completing_a_session_at_a_shop_out_of_order_slots_is_refused_before_the_ledger() {
     let server = Server::start().await;
-    let kitchen = server.merchant(1);
     let (alice, bob, carol) = (server.shopper(40), server.shopper(41), server.shopper(42));
-    let capacity = json!({"orders_per_minute": 1, "open_orders_max": 20});
-    server.post(&kitchen, "/v1/merchant/capacity", &capacity).await.ok(200);
+    server.one_order_a_minute(1).await;
     let open = json!({"merchant_id": TEA_1, "line_items": [{"id": "itm_101", "quantity": 1}]});
     let mut sessions = Vec::new();
     for shopper in [&alice, &bob, &carol, &alice] {
@@ -538,11 +538,7 @@ async fn a_busy_shop_that_says_where_it_is_offers_faster_shops_near_it() {
 
 /// Sets `mer_<id>` to one order a minute, places one there and answers a second try.
 async fn one_order_a_minute_then_another(server: &Server, id: u64) -> Reply {
-    let kitchen = server.merchant(id);
-    server
-        .post(&kitchen, "/v1/merchant/capacity", &json!({"orders_per_minute": 1, "open_orders_max": 20}))
-        .await
-        .ok(200);
+    server.one_order_a_minute(id).await;
     let order = json!({"campaign_id": FESTIVAL, "merchant_id": format!("mer_{id}"), "line_items": [{"id": "itm_101", "quantity": 1}]});
     server.post(&server.shopper(40), "/v1/coupon_orders", &order).await.ok(201);
     server.post(&server.shopper(41), "/v1/coupon_orders", &order).await
@@ -701,13 +697,8 @@ async fn merchants_upload_menus_and_operators_register_shops() {
     assert_eq!(ids(listed.ok(200), "merchants"), [TEA_1, TEA_2, COFFEE, "mer_4"]);
     // Search finds it at once: a search commits the shops registered before it.
     let found = server.get(&server.shopper(1), "/v1/search?q=tea%20house%20%233").await;
-    let shops: Vec<&str> = found.ok(200)["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|hit| hit["merchant_id"].as_str().unwrap())
-        .collect();
-    assert!(shops.contains(&"mer_4"), "{}", found.text);
+    let shops = strings(found.ok(200), "hits", "merchant_id");
+    assert!(shops.iter().any(|shop| shop == "mer_4"), "{}", found.text);
     let order = server.place_order(&server.shopper(30), "mer_4").await;
     assert_eq!(order["merchant_id"], "mer_4");
     let own = server.get(&server.merchant(4), "/v1/merchant/orders").await;
@@ -723,13 +714,7 @@ async fn merchants_upload_menus_and_operators_register_shops() {
     assert_eq!(published.ok(201), &json!({"catalog_id": "cat_99", "items": 2}));
     server.post(&operator, "/v1/merchants", &unknown_catalog).await.ok(201);
     let shown = server.get(&server.shopper(1), "/v1/merchants/mer_5/menu").await;
-    let names: Vec<&str> = shown.ok(200)["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["Egg Tart 蛋挞", "Pineapple Bun"]);
+    assert_eq!(strings(shown.ok(200), "items", "name"), ["Egg Tart 蛋挞", "Pineapple Bun"]);
     let found = server.get(&server.shopper(1), "/v1/search?q=pineapple").await;
     assert_eq!(found.ok(200)["hits"][0]["merchant_id"], "mer_5", "{}", found.text);
     let order = server
@@ -780,16 +765,7 @@ async fn retired_orders_leave_the_order_lists() {
         let open_id = open["id"].as_str().unwrap();
         let listed = |token: String, path: &'static str| {
             let server = &server;
-            async move {
-                let list = server.get(&token, path).await;
-                let ids: Vec<String> = list.ok(200)["orders"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|order| order["id"].as_str().unwrap().to_owned())
-                    .collect();
-                ids
-            }
+            async move { ids(server.get(&token, path).await.ok(200), "orders") }
         };
         assert_eq!(listed(server.merchant(1), "/v1/merchant/orders").await.len(), 3);
 

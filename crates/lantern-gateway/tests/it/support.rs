@@ -553,6 +553,13 @@ impl Server {
         completed.ok(200)["order"].clone()
     }
 
+    /// Sets `mer_<id>` to one order a minute with a deep kitchen, so that its rate is what
+    /// refuses the next order.
+    pub async fn one_order_a_minute(&self, id: u64) {
+        let capacity = json!({"orders_per_minute": 1, "open_orders_max": 20});
+        self.post(&self.merchant(id), "/v1/merchant/capacity", &capacity).await.ok(200);
+    }
+
     pub async fn wallet(&self, token: &str) -> Vec<Value> {
         self.get(token, "/v1/wallet").await.ok(200)["coupons"].as_array().unwrap().clone()
     }
