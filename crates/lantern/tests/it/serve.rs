@@ -117,10 +117,15 @@ fn serve_answers_drains_on_sigterm_and_keeps_acknowledged_work() {
 /// `lantern serve` over `data` with `variable=value` in its environment, which must refuse to
 /// start; its standard error.
 fn refused_start(data: &std::path::Path, variable: &str, value: &str) -> String {
+    refused_start_with(data, &[(variable, value)])
+}
+
+/// `refused_start` with several variables.
+fn refused_start_with(data: &std::path::Path, env: &[(&str, &str)]) -> String {
     let output = lantern()
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
-        .env(variable, value)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .output()
         .unwrap_or_else(|error| panic!("{error}"));
@@ -136,6 +141,24 @@ fn bad_configuration_is_refused_at_start_naming_the_key() {
     assert!(stderr.contains("max_limit"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!data.0.exists(), "a refused start must not create the data directory");
+
+    // The webhook settings are checked too, once webhooks are on.
+    let webhooks = [
+        ("LANTERN_ACP__WEBHOOK_URL", "http://127.0.0.1:9/order_events"),
+        ("LANTERN_WEBHOOK_SECRET", "an-acp-webhook-secret-for-tests"),
+    ];
+    for (variable, value, expected) in [
+        ("LANTERN_ACP__WEBHOOK_CONCURRENCY", "0", "acp.webhook_concurrency must be 1..=64, got 0"),
+        (
+            "LANTERN_ACP__WEBHOOK_RESEND_WINDOW_MS",
+            "604800001",
+            "acp.webhook_resend_window_ms must be 0..=604800000",
+        ),
+    ] {
+        let stderr = refused_start_with(&data.0, &[webhooks[0], webhooks[1], (variable, value)]);
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!data.0.exists(), "a refused start must not create the data directory");
+    }
 
     let stderr = refused_start(&data.0, "LANTERN_ACP_REQUEST_SECRET", "too-short");
     assert!(stderr.contains("LANTERN_ACP_REQUEST_SECRET holds 9 bytes"), "{stderr}");
