@@ -20,7 +20,7 @@
 
 mod acp;
 mod app;
-mod catalogs;
+pub mod catalogs;
 mod chat;
 mod convert;
 mod error;

@@ -11,6 +11,7 @@ mod audit;
 mod bench;
 mod bench_http;
 mod bench_nodes;
+mod bench_search;
 mod cluster;
 mod cluster_audit;
 mod config;
@@ -114,6 +115,9 @@ enum BenchTarget {
     /// (../shared/peers/postgres.sh: claim and order in one transaction on a hot budget row),
     /// measured in the same run; prints the ratio.
     Nodes(bench_nodes::NodesBenchArgs),
+    /// Indexing shops for search: one commit per shop against the gateway's batches, in the
+    /// same run (the ratio), and the gateway's start-up indexing over that many shops.
+    Search(bench_search::SearchBenchArgs),
     /// The agent's fast path against a 10,000-item catalog: turns per second on one core,
     /// latency percentiles, and model calls per completed order for a message mix.
     Agent(agent_cli::AgentBenchArgs),
@@ -141,5 +145,6 @@ fn main() -> anyhow::Result<()> {
         CliCommand::Bench { target: BenchTarget::Agent(args) } => agent_cli::bench(&args),
         CliCommand::Surge(args) => surge::run(&args),
         CliCommand::Bench { target: BenchTarget::Nodes(args) } => bench_nodes::run(&args),
+        CliCommand::Bench { target: BenchTarget::Search(args) } => bench_search::run(&args),
     }
 }

@@ -80,3 +80,31 @@ fn demo_runs_a_campaign_and_its_audit_passes() {
     assert_eq!(summary["budget_total_fen"], 15_000);
     assert_eq!(summary["settled_fen"], 2_500);
 }
+
+/// `lantern bench search` runs (a few shops, so it is quick here) and prints its figures, the
+/// two indexes it compares holding the same items, as JSON on the last line; a bad count is a
+/// clear error.
+#[test]
+fn bench_search_prints_its_figures_and_refuses_a_bad_count() {
+    let output = lantern()
+        .args(["bench", "search", "--shops", "12", "--json"])
+        .output()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|error| panic!("{error}: {stdout}"));
+    assert_eq!(summary["shops"], 12);
+    assert_eq!(summary["batch_shops"], 512);
+    for field in ["one_commit_per_shop_ms", "batched_ms", "one_by_one_over_batched", "gateway_start_index_ms"]
+    {
+        assert!(summary[field].as_f64().is_some_and(|value| value > 0.0), "{field}: {summary}");
+    }
+    let output = lantern()
+        .args(["bench", "search", "--shops", "0"])
+        .output()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let (_, stderr) = text(&output);
+    assert!(!output.status.success());
+    assert!(stderr.contains("--shops must be 1..=100000, got 0"), "{stderr}");
+}
