@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use crate::support::{TempDir, lantern, text};
+use crate::support::{TempDir, json_summary, lantern, text};
 
 fn audit(data: &std::path::Path) -> (bool, String, String) {
     let output =
@@ -86,14 +86,7 @@ fn demo_runs_a_campaign_and_its_audit_passes() {
 /// clear error.
 #[test]
 fn bench_search_prints_its_figures_and_refuses_a_bad_count() {
-    let output = lantern()
-        .args(["bench", "search", "--shops", "12", "--json"])
-        .output()
-        .unwrap_or_else(|error| panic!("{error}"));
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|error| panic!("{error}: {stdout}"));
+    let summary = json_summary(lantern().args(["bench", "search", "--shops", "12", "--json"]));
     assert_eq!(summary["shops"], 12);
     assert_eq!(summary["batch_shops"], 512);
     for field in ["one_commit_per_shop_ms", "batched_ms", "one_by_one_over_batched", "gateway_start_index_ms"]

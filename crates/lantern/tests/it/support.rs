@@ -36,17 +36,19 @@ pub fn text(output: &Output) -> (String, String) {
 /// Runs `audit` (a `lantern audit --json ...` command) with `--acks acks_path`, asserts that it
 /// ran and that every check passed, and returns its report (the JSON of its last line).
 pub fn passing_audit(mut audit: Command, acks_path: &std::path::Path) -> serde_json::Value {
-    let output = audit
-        .arg("--acks")
-        .arg(acks_path)
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run audit: {error}"));
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "audit failed:\n{stdout}\n{stderr}");
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|error| panic!("audit's last line is not JSON: {error}\n{stdout}"));
-    assert_eq!(report["passed"], true, "{stdout}");
+    audit.arg("--acks").arg(acks_path);
+    let report = json_summary(&mut audit);
+    assert_eq!(report["passed"], true, "{report}");
     report
+}
+
+/// Runs a `--json` command, asserts that it succeeded, and returns the JSON of its last line.
+pub fn json_summary(command: &mut Command) -> serde_json::Value {
+    let output = command.output().unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{command:?} failed:\n{stdout}\n{stderr}");
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|error| panic!("the last line is not JSON: {error}\n{stdout}"))
 }
 
 /// A small xorshift generator: random kill moments without a dependency, reproducible by seed.
