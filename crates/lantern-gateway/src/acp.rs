@@ -825,10 +825,8 @@ pub async fn complete(
         .into());
     }
     let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };
+    // Its order_create webhook follows from the ledger's record of ACP orders' changes.
     let (session, replayed) = routes::complete_session(&call, quote, OrderChannel::Acp).await?;
-    if !replayed && let Some(order) = &session.order {
-        app.webhooks.order_created(&app, order);
-    }
     Ok(answer(&app, StatusCode::OK, &session, replayed))
 }
 

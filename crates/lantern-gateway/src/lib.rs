@@ -369,6 +369,7 @@ pub async fn serve(
     ticker.abort();
     if let Some(webhooks) = webhooks {
         webhooks.abort();
+        webhooks::journal_final_mark(&app).await;
     }
     served
 }

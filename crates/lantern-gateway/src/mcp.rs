@@ -161,6 +161,7 @@ pub async fn serve_stdio(app: &Arc<App>, shopper: ShopperId, token_ttl_ms: u64) 
     ticker.abort();
     if let Some(webhooks) = webhooks {
         webhooks.abort();
+        crate::webhooks::journal_final_mark(app).await;
     }
     served
 }

@@ -112,17 +112,18 @@ pub async fn readyz(State(app): AppState) -> Reply {
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub async fn metrics(State(app): AppState) -> Response {
     let admission = app.admission.lock().stats();
-    let (budgets, orders_by_channel) = app.sequencer.read(|ledger| {
+    let (budgets, orders_by_channel, webhook_backlog) = app.sequencer.read(|ledger| {
         let budgets = ledger
             .campaign_ids()
             .into_iter()
             .filter_map(|id| ledger.campaign_stats(id).map(|stats| (id.to_string(), stats.available.fen())))
             .collect::<Vec<_>>();
-        (budgets, ledger.orders_by_channel())
+        (budgets, ledger.orders_by_channel(), app.webhooks.backlog(ledger))
     });
     let counters = app.sequencer.counters();
     let depth = app.sequencer.queue_depth();
-    let text = app.metrics.render(&admission, counters, depth, &budgets, &orders_by_channel);
+    let mut text = app.metrics.render(&admission, counters, depth, &budgets, &orders_by_channel);
+    app.webhooks.write_metrics(&mut text, webhook_backlog);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
@@ -1161,9 +1162,6 @@ pub async fn cancel_order(
 fn advance_reply(app: &Arc<App>, answer: Answer, order: OrderId) -> Reply {
     let (outcome, replayed) = settle(answer)?;
     let Outcome::OrderAdvanced { status, updated_at, .. } = outcome else { return Err(unexpected(&outcome)) };
-    if !replayed {
-        app.webhooks.order_changed(app, order);
-    }
     let body = app.sequencer.read(|ledger| order_of(ledger, order));
     let mut body = body.ok_or_else(|| ApiError::not_found(format!("order {order} is no longer kept")))?;
     // The order as this answer saw it, not as it is now: a replay gets the first answer's body

@@ -3,39 +3,55 @@
 //! (accepted, ready, cancelled, ...), each with the full order, POSTed to the configured URL
 //! and signed `Merchant-Signature: t=<unix_s>,v1=<hex HMAC-SHA256(secret, t + "." + body)>`.
 //!
-//! Events wait in a bounded outbox (`outbox_max` in all; when it is full an event is dropped,
-//! counted and logged, never blocking a checkout), split into `concurrency` lanes by order, each
-//! sent by its own worker in order: an order's events arrive in the order they happened, and a
-//! slow receiver (a 100 ms answer) still takes `concurrency` events at a time rather than ten a
-//! second, which a surge's ACP orders would outrun. Each event is tried at most `attempts_max`
-//! times with exponential backoff from `retry_base_ms` up to `retry_max_ms`. A 4xx other than 408
-//! and 429 is final: the receiver refused that event.
+//! The events come from the ledger, not from the request handlers: the ledger records every
+//! change to an order placed through ACP (`OrderChannel::Acp`) in a bounded feed
+//! ([`Ledger::acp_changes_since`](lantern_ledger::Ledger::acp_changes_since)), whoever made it
+//! (the shop, the shopper through the API, MCP or the chat), and one dispatcher follows that feed.
+//! So no change is missed because a handler was cut off after its commit, and the feed, rebuilt
+//! by replay, is the outbox that survives a crash.
 //!
-//! Which orders are followed is durable: an order keeps the channel it was placed through
-//! (`OrderChannel::Acp`) in the journal. The outbox itself lives in memory, so events waiting in
-//! it when the process stops (or is killed) would be lost; instead, a starting gateway sends
-//! again the current state of every ACP order that changed within `resend_window_ms` (the newest
-//! `outbox_max` of them). Delivery is therefore at least once: a receiver may see an order's
-//! state twice, and tells repeats apart by the order's `id` and `updated_at`.
+//! The dispatcher splits events into `concurrency` lanes by order (at most `outbox_max` waiting
+//! in all), each sent by its own worker in order: an order's events arrive in the order they
+//! happened, and a slow receiver (a 100 ms answer) still takes `concurrency` events at a time.
+//! An event is tried up to `attempts_max` times, waiting from `retry_base_ms` doubling up to
+//! `retry_max_ms` between tries, until the receiver takes it (2xx) or refuses it (a 4xx other
+//! than 408 and 429, final). While a receiver is down its lanes wait, and the feed holds what
+//! comes meanwhile (up to `ACP_CHANGES_KEPT_MAX` changes; beyond that the oldest are skipped,
+//! counted and logged). An event that used up its tries is set aside until the next start.
+//!
+//! Once a second the settle mark (every change up to it delivered or refused by the receiver) is
+//! journaled (`Command::SettleWebhooks`). A starting gateway sends the changes after the mark
+//! again, one event per order in its current state (`order_create` when its only change since is
+//! its placing): what the lanes held at a crash, and the events set aside. Delivery is therefore
+//! at least once: after a crash a receiver may see about a second of events twice, and tells
+//! repeats apart by the order's `id` and `updated_at`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use lantern_core::{OrderChannel, OrderId, OrderStatus, Timestamp};
+use lantern_core::OrderId;
+use lantern_ledger::{AcpOrderChange, Command, Ledger};
 use parking_lot::Mutex;
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
 use crate::app::App;
-use crate::wire::OrderBody;
 
 /// The header that carries the signature.
 pub const SIGNATURE_HEADER: &str = "merchant-signature";
 /// Most lanes (and requests at once) of the outbox.
 pub const WEBHOOK_CONCURRENCY_MAX: usize = 64;
+/// Changes the dispatcher reads from the ledger at once (one read lock each time).
+pub const DISPATCH_BATCH_MAX: usize = 1_024;
+/// How often the dispatcher looks for new changes when it found none.
+pub const DISPATCH_POLL_MS: u64 = 50;
+/// How often the settle mark is journaled, when it moved.
+pub const SETTLE_INTERVAL_MS: u64 = 1_000;
+/// Every this many failed tries of one event, a warning (the others are logged at info).
+const TRIES_PER_WARNING: u32 = 10;
 
 /// Where and how order events go.
 #[derive(Clone)]
@@ -44,20 +60,20 @@ pub struct WebhookConfig {
     pub url: String,
     /// The shared HMAC secret.
     pub secret: Vec<u8>,
-    /// Events waiting to be sent, at most (over all lanes).
+    /// Events handed to the lanes and not yet sent, at most (over all lanes); the ledger's
+    /// feed holds the rest.
     pub outbox_max: usize,
     /// Lanes of the outbox, each with one worker sending one event at a time; an order's
     /// events all go through one lane, in order.
     pub concurrency: usize,
-    /// Tries per event, the first included.
+    /// Tries per event, the first included. An event still not taken after them is set aside:
+    /// the settle mark stops before it, so the next start sends it again.
     pub attempts_max: u32,
+    /// The wait before an event's second try, doubled for each later one up to `retry_max_ms`.
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
     /// How long one try may take.
     pub timeout_ms: u64,
-    /// At start, ACP orders that changed within this long are sent again (what the outbox may
-    /// have held when the process stopped).
-    pub resend_window_ms: u64,
 }
 
 impl std::fmt::Debug for WebhookConfig {
@@ -72,7 +88,6 @@ impl std::fmt::Debug for WebhookConfig {
             .field("retry_base_ms", &self.retry_base_ms)
             .field("retry_max_ms", &self.retry_max_ms)
             .field("timeout_ms", &self.timeout_ms)
-            .field("resend_window_ms", &self.resend_window_ms)
             .finish()
     }
 }
@@ -85,14 +100,13 @@ impl WebhookConfig {
         if self.secret.len() < 16 {
             return Err("the webhook secret must be at least 16 bytes".into());
         }
-        let checks: [(&str, u64, u64, u64); 7] = [
+        let checks: [(&str, u64, u64, u64); 6] = [
             ("acp.webhook_outbox_max", self.outbox_max as u64, 1, 1_000_000),
             ("acp.webhook_concurrency", self.concurrency as u64, 1, WEBHOOK_CONCURRENCY_MAX as u64),
             ("acp.webhook_attempts_max", u64::from(self.attempts_max), 1, 100),
             ("acp.webhook_retry_base_ms", self.retry_base_ms, 1, 600_000),
             ("acp.webhook_retry_max_ms", self.retry_max_ms, self.retry_base_ms, 3_600_000),
             ("acp.webhook_timeout_ms", self.timeout_ms, 10, 600_000),
-            ("acp.webhook_resend_window_ms", self.resend_window_ms, 0, 7 * 86_400_000),
         ];
         for (field, value, min, max) in checks {
             if !(min..=max).contains(&value) {
@@ -113,134 +127,284 @@ pub fn signature(secret: &[u8], unix_s: u64, body: &[u8]) -> String {
     format!("t={unix_s},v1={hex}")
 }
 
+/// One event: the signed body and the feed number of the first change it reports.
 #[derive(Debug)]
 struct Event {
-    id: u64,
+    number: u64,
     body: Vec<u8>,
+}
+
+/// Which changes are on their way, for the settle mark.
+#[derive(Debug, Default)]
+struct Settle {
+    /// Events handed to a lane and not yet delivered or refused (set-aside ones stay), by number.
+    pending: BTreeSet<u64>,
+    /// Every change up to this was handed to a lane, or needed no event.
+    dispatched_through: u64,
+}
+
+impl Settle {
+    /// Every change up to the answer is settled. Events are handed out in number order, so an
+    /// unsettled change sits at or after the first pending event's number.
+    fn through(&self) -> u64 {
+        self.pending.first().map_or(self.dispatched_through, |first| first - 1)
+    }
 }
 
 /// The outbox and what has become of its events.
 #[derive(Debug, Default)]
 pub struct Webhooks {
     config: Option<WebhookConfig>,
-    /// One bounded queue per lane; empty when webhooks are off.
-    lanes: Vec<mpsc::Sender<Event>>,
-    receivers: Mutex<Vec<mpsc::Receiver<Event>>>,
-    next_event: AtomicU64,
+    started: AtomicBool,
+    settle: Mutex<Settle>,
     pub n_delivered: AtomicU64,
-    pub n_failed: AtomicU64,
-    pub n_dropped: AtomicU64,
-    /// Events sent again at start, in case the outbox held them when the process stopped.
+    /// Events the receiver refused (a final 4xx).
+    pub n_refused: AtomicU64,
+    /// Events set aside after `attempts_max` tries, until the next start.
+    pub n_given_up: AtomicU64,
+    /// Tries that failed and were made again.
+    pub n_retries: AtomicU64,
+    /// Changes the feed no longer held when the dispatcher came to them.
+    pub n_skipped: AtomicU64,
+    /// Events sent again at start: the changes after the journaled settle mark.
     pub n_resent: AtomicU64,
+    /// The settle mark as last journaled.
+    pub settled_journaled: AtomicU64,
 }
 
 impl Webhooks {
     pub fn new(config: Option<WebhookConfig>) -> Webhooks {
-        let (lanes, receivers) = match &config {
-            Some(config) => {
-                let n_lanes = config.concurrency.clamp(1, WEBHOOK_CONCURRENCY_MAX);
-                let lane_max = config.outbox_max.div_ceil(n_lanes).max(1);
-                (0..n_lanes).map(|_| mpsc::channel(lane_max)).unzip()
-            }
-            None => (Vec::new(), Vec::new()),
-        };
-        Webhooks { config, lanes, receivers: Mutex::new(receivers), ..Webhooks::default() }
+        Webhooks { config, ..Webhooks::default() }
     }
 
-    /// Starts the senders, one per lane, in one task (once; later calls do nothing), first
-    /// queueing again what the outbox may have held when the process last stopped. Needs a
-    /// tokio runtime.
+    /// Starts the dispatcher, one sender per lane and the settle mark's journaling, in one task
+    /// (once; later calls do nothing). Needs a tokio runtime.
     pub fn start(app: &Arc<App>) -> Option<tokio::task::JoinHandle<()>> {
         let config = app.webhooks.config.clone()?;
-        let receivers = std::mem::take(&mut *app.webhooks.receivers.lock());
-        if receivers.is_empty() {
+        if app.webhooks.started.swap(true, Ordering::SeqCst) {
             return None;
         }
-        app.webhooks.resend_recent(app, &config);
         let client = webhook_client(&config)?;
+        let n_lanes = config.concurrency.clamp(1, WEBHOOK_CONCURRENCY_MAX);
+        let lane_max = config.outbox_max.div_ceil(n_lanes).max(1);
+        let (lanes, receivers): (Vec<_>, Vec<_>) = (0..n_lanes).map(|_| mpsc::channel(lane_max)).unzip();
         let workers: Vec<_> = receivers
             .into_iter()
             .map(|receiver| deliver_all(Arc::clone(app), config.clone(), client.clone(), receiver))
             .collect();
+        let app = Arc::clone(app);
         Some(tokio::spawn(async move {
-            futures_util::future::join_all(workers).await;
+            let settled = app.sequencer.read(Ledger::webhooks_settled_through);
+            app.webhooks.settled_journaled.store(settled, Ordering::Relaxed);
+            tokio::join!(
+                dispatch(&app, &lanes, settled),
+                futures_util::future::join_all(workers),
+                journal_settle_mark(&app, settled)
+            );
         }))
     }
 
-    /// An ACP checkout placed `order`: send `order_create`.
-    pub fn order_created(&self, app: &App, order: &OrderBody) {
-        if !self.lanes.is_empty() {
-            self.enqueue("order_create", app, order);
-        }
+    /// Changes ACP orders had that are not settled yet (as journaled).
+    pub fn backlog(&self, ledger: &Ledger) -> u64 {
+        ledger.n_acp_changes().saturating_sub(self.settled_journaled.load(Ordering::Relaxed))
     }
 
-    /// `order` moved: send `order_update` when it was placed through ACP.
-    pub fn order_changed(&self, app: &App, order: OrderId) {
-        if self.lanes.is_empty() {
+    /// The webhooks' Prometheus lines, when webhooks are on: events by outcome, retries, and the
+    /// backlog (changes not settled as journaled).
+    pub fn write_metrics(&self, out: &mut String, backlog: u64) {
+        use std::fmt::Write as _;
+        if self.config.is_none() {
             return;
         }
-        let body = app.sequencer.read(|ledger| {
-            let view = ledger.order(order).filter(|view| view.channel == OrderChannel::Acp)?;
-            Some(crate::convert::order_body(ledger, view))
-        });
-        if let Some(body) = body {
-            self.enqueue("order_update", app, &body);
-        }
-    }
-
-    /// Queues the current state of the ACP orders that changed within the resend window, newest
-    /// last and at most the outbox's size: `order_create` for an order not moved since it was
-    /// placed, else `order_update`.
-    fn resend_recent(&self, app: &App, config: &WebhookConfig) {
-        let since = Timestamp::from_ms(app.now().unix_ms().saturating_sub(config.resend_window_ms));
-        let (events, n_skipped) = app.sequencer.read(|ledger| {
-            let mut recent = VecDeque::new();
-            let mut n_skipped = 0_u64;
-            let changed =
-                ledger.orders().filter(|view| view.channel == OrderChannel::Acp && view.updated_at >= since);
-            for view in changed {
-                recent.push_back(view);
-                if recent.len() > config.outbox_max {
-                    recent.pop_front();
-                    n_skipped += 1;
-                }
-            }
-            let events: Vec<_> = recent
-                .into_iter()
-                .map(|view| {
-                    let unmoved =
-                        view.status == OrderStatus::Placed && view.updated_at == view.receipt.placed_at;
-                    let kind = if unmoved { "order_create" } else { "order_update" };
-                    (kind, crate::convert::order_body(ledger, view))
-                })
-                .collect();
-            (events, n_skipped)
-        });
-        if events.is_empty() {
-            return;
-        }
-        self.n_resent.fetch_add(events.len() as u64, Ordering::Relaxed);
-        tracing::info!(
-            n_events = events.len(),
-            n_skipped,
-            resend_window_ms = config.resend_window_ms,
-            "webhooks: sending again the acp orders that changed before the start"
+        let _ = writeln!(
+            out,
+            "# HELP lantern_webhook_events_total ACP order webhook events, by outcome.\n# TYPE lantern_webhook_events_total counter"
         );
-        for (kind, body) in &events {
-            self.enqueue(kind, app, body);
+        let outcomes = [
+            ("delivered", &self.n_delivered),
+            ("refused", &self.n_refused),
+            ("given_up", &self.n_given_up),
+            ("skipped", &self.n_skipped),
+            ("resent", &self.n_resent),
+        ];
+        for (outcome, counter) in outcomes {
+            let _ = writeln!(
+                out,
+                "lantern_webhook_events_total{{outcome=\"{outcome}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
         }
+        let _ = writeln!(
+            out,
+            "# HELP lantern_webhook_retries_total Webhook tries that failed and were made again.\n# TYPE lantern_webhook_retries_total counter\nlantern_webhook_retries_total {}",
+            self.n_retries.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP lantern_webhook_backlog Changes of ACP orders not yet settled (delivered or refused), as journaled.\n# TYPE lantern_webhook_backlog gauge\nlantern_webhook_backlog {backlog}"
+        );
     }
 
-    fn enqueue(&self, kind: &str, app: &App, order: &OrderBody) {
-        // An order's events share a lane, so they are sent in the order they happened.
-        let lane = OrderId::parse(&order.id).map_or(0, |id| id.get() as usize % self.lanes.len().max(1));
-        let Some(sender) = self.lanes.get(lane) else { return };
-        let data = crate::acp::acp_order(order, &app.config.acp.public_url);
-        let body = serde_json::to_vec(&serde_json::json!({ "type": kind, "data": data })).unwrap_or_default();
-        let id = self.next_event.fetch_add(1, Ordering::Relaxed) + 1;
-        if sender.try_send(Event { id, body }).is_err() {
-            let n_dropped = self.n_dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::warn!(order = %order.id, kind, n_dropped, "webhook outbox full; event dropped");
+    fn note_skipped(&self, n_missed: u64) {
+        if n_missed > 0 {
+            let n_skipped = self.n_skipped.fetch_add(n_missed, Ordering::Relaxed) + n_missed;
+            tracing::warn!(
+                n_missed,
+                n_skipped,
+                "webhooks: changes of acp orders were forgotten before they were sent"
+            );
+        }
+    }
+}
+
+/// `order` as it is now; none once the ledger retired it.
+fn order_now(ledger: &Ledger, order: OrderId) -> Option<crate::wire::OrderBody> {
+    ledger.order(order).map(|view| crate::convert::order_body(ledger, view))
+}
+
+/// `change`'s order as the change left it: only status and `updated_at` change after placing.
+fn order_as_changed(ledger: &Ledger, change: &AcpOrderChange) -> Option<crate::wire::OrderBody> {
+    let mut order = order_now(ledger, change.order)?;
+    order.status = change.status.as_str().into();
+    order.updated_at = change.at.to_string();
+    Some(order)
+}
+
+fn signed_event(app: &App, number: u64, placed: bool, order: &crate::wire::OrderBody) -> Event {
+    let kind = if placed { "order_create" } else { "order_update" };
+    let data = crate::acp::acp_order(order, &app.config.acp.public_url);
+    let body = serde_json::to_vec(&serde_json::json!({ "type": kind, "data": data })).unwrap_or_default();
+    Event { number, body }
+}
+
+/// Hands `event` to its order's lane, waiting for room: the feed, not the lanes, is the buffer.
+async fn hand_out(app: &App, lanes: &[mpsc::Sender<Event>], order: OrderId, event: Event) {
+    // An order's events share a lane, so they are sent in the order they happened.
+    let lane = &lanes[order.get() as usize % lanes.len()];
+    app.webhooks.settle.lock().pending.insert(event.number);
+    let number = event.number;
+    if lane.send(event).await.is_err() {
+        app.webhooks.settle.lock().pending.remove(&number);
+    }
+}
+
+/// Follows the ledger's feed of ACP order changes from the settle mark, for ever.
+async fn dispatch(app: &App, lanes: &[mpsc::Sender<Event>], settled: u64) {
+    let webhooks = &app.webhooks;
+    webhooks.settle.lock().dispatched_through = settled;
+    let mut cursor = resend_unsettled(app, lanes, settled).await;
+    loop {
+        let (next, n_missed, events) = app.sequencer.read(|ledger| {
+            let since = ledger.acp_changes_since(cursor, DISPATCH_BATCH_MAX);
+            let events: Vec<_> = since
+                .items
+                .iter()
+                .filter_map(|&(number, change)| Some((number, change, order_as_changed(ledger, &change)?)))
+                .collect();
+            (since.next, since.n_missed, events)
+        });
+        webhooks.note_skipped(n_missed);
+        let idle = next == cursor;
+        for (number, change, order) in events {
+            hand_out(app, lanes, change.order, signed_event(app, number, change.placed(), &order)).await;
+        }
+        webhooks.settle.lock().dispatched_through = next;
+        cursor = next;
+        if idle {
+            tokio::time::sleep(Duration::from_millis(DISPATCH_POLL_MS)).await;
+        }
+    }
+}
+
+/// Sends again what the last run did not settle (the changes after `settled`), one event per
+/// order in its current state, oldest first; the cursor to follow the feed from.
+async fn resend_unsettled(app: &App, lanes: &[mpsc::Sender<Event>], settled: u64) -> u64 {
+    let webhooks = &app.webhooks;
+    let head = app.sequencer.read(Ledger::n_acp_changes);
+    // Per order: the number of its first unsettled change, and whether that is its only one
+    // and its placing.
+    let mut unsettled: BTreeMap<OrderId, (u64, bool)> = BTreeMap::new();
+    let mut cursor = settled;
+    while cursor < head {
+        let since = app.sequencer.read(|ledger| ledger.acp_changes_since(cursor, DISPATCH_BATCH_MAX));
+        webhooks.note_skipped(since.n_missed);
+        for (number, change) in since.items.iter().filter(|(number, _)| *number <= head) {
+            unsettled
+                .entry(change.order)
+                .and_modify(|(_, only_placed)| *only_placed = false)
+                .or_insert((*number, change.placed()));
+        }
+        cursor = since.next.min(head);
+        if since.items.is_empty() {
+            break;
+        }
+    }
+    let mut firsts: Vec<(u64, OrderId, bool)> =
+        unsettled.into_iter().map(|(order, (number, only_placed))| (number, order, only_placed)).collect();
+    firsts.sort_unstable();
+    if !firsts.is_empty() {
+        webhooks.n_resent.fetch_add(firsts.len() as u64, Ordering::Relaxed);
+        tracing::info!(
+            n_events = firsts.len(),
+            settled_through = settled,
+            n_changes = head,
+            "webhooks: sending again the acp orders whose changes were not settled before the start"
+        );
+    }
+    for chunk in firsts.chunks(DISPATCH_BATCH_MAX) {
+        let bodies: Vec<_> = app.sequencer.read(|ledger| {
+            chunk
+                .iter()
+                .filter_map(|&(number, order, only_placed)| {
+                    Some((number, order, only_placed, order_now(ledger, order)?))
+                })
+                .collect()
+        });
+        for (number, order, only_placed, body) in bodies {
+            hand_out(app, lanes, order, signed_event(app, number, only_placed, &body)).await;
+        }
+    }
+    webhooks.settle.lock().dispatched_through = cursor;
+    cursor
+}
+
+/// Journals the settle mark once more, when it moved: at a graceful stop, so the next start
+/// sends nothing the receiver already has. The sequencer must still be running.
+pub async fn journal_final_mark(app: &App) {
+    if app.webhooks.config.is_none() || !app.webhooks.started.load(Ordering::SeqCst) {
+        return;
+    }
+    let through = app.webhooks.settle.lock().through();
+    if through > app.webhooks.settled_journaled.load(Ordering::Relaxed) {
+        match app.submit(Command::SettleWebhooks { through }).await {
+            Ok(_) => app.webhooks.settled_journaled.store(through, Ordering::Relaxed),
+            Err(error) => {
+                tracing::warn!(through, error = %error.message, "webhooks: the final settle mark was not journaled")
+            }
+        }
+    }
+}
+
+/// Journals the settle mark every `SETTLE_INTERVAL_MS` when it moved, for ever.
+async fn journal_settle_mark(app: &App, mut journaled: u64) {
+    let mut interval = tokio::time::interval(Duration::from_millis(SETTLE_INTERVAL_MS));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let through = app.webhooks.settle.lock().through();
+        if through <= journaled {
+            continue;
+        }
+        match app.submit(Command::SettleWebhooks { through }).await {
+            Ok(_) => {
+                journaled = through;
+                app.webhooks.settled_journaled.store(through, Ordering::Relaxed);
+            }
+            Err(error) => tracing::warn!(
+                through,
+                error = %error.message,
+                "webhooks: the settle mark was not journaled; trying again in a second"
+            ),
         }
     }
 }
@@ -258,6 +422,13 @@ fn webhook_client(config: &WebhookConfig) -> Option<reqwest::Client> {
     }
 }
 
+/// What became of one event.
+enum Sent {
+    Delivered,
+    Refused,
+    GivenUp,
+}
+
 /// One lane's worker: its events one at a time, in order.
 async fn deliver_all(
     app: Arc<App>,
@@ -265,15 +436,23 @@ async fn deliver_all(
     client: reqwest::Client,
     mut receiver: mpsc::Receiver<Event>,
 ) {
+    let webhooks = &app.webhooks;
     while let Some(event) = receiver.recv().await {
-        let delivered = deliver(&app, &client, &config, &event).await;
-        let counter = if delivered { &app.webhooks.n_delivered } else { &app.webhooks.n_failed };
+        let (counter, settled) = match deliver(&app, &client, &config, &event).await {
+            Sent::Delivered => (&webhooks.n_delivered, true),
+            Sent::Refused => (&webhooks.n_refused, true),
+            // Stays pending: the mark stops before it and the next start sends it again.
+            Sent::GivenUp => (&webhooks.n_given_up, false),
+        };
         counter.fetch_add(1, Ordering::Relaxed);
+        if settled {
+            webhooks.settle.lock().pending.remove(&event.number);
+        }
     }
 }
 
-/// Sends one event, retrying as configured; true when the receiver took it.
-async fn deliver(app: &App, client: &reqwest::Client, config: &WebhookConfig, event: &Event) -> bool {
+/// Sends one event, trying again as configured.
+async fn deliver(app: &App, client: &reqwest::Client, config: &WebhookConfig, event: &Event) -> Sent {
     let mut backoff_ms = config.retry_base_ms;
     for attempt in 1..=config.attempts_max {
         let now = app.now();
@@ -282,29 +461,42 @@ async fn deliver(app: &App, client: &reqwest::Client, config: &WebhookConfig, ev
             .post(&config.url)
             .header("content-type", "application/json")
             .header(SIGNATURE_HEADER, signature(&config.secret, unix_s, &event.body))
-            .header("request-id", format!("evt_{}", event.id))
+            .header("request-id", format!("evt_{}", event.number))
             .header("timestamp", now.to_string())
             .body(event.body.clone())
             .send()
             .await;
         let outcome = match sent {
-            Ok(response) if response.status().is_success() => return true,
+            Ok(response) if response.status().is_success() => return Sent::Delivered,
             Ok(response) => {
                 let status = response.status().as_u16();
                 if (400..500).contains(&status) && status != 408 && status != 429 {
-                    tracing::warn!(event = event.id, status, "webhook refused by the receiver; not retried");
-                    return false;
+                    tracing::warn!(
+                        event = event.number,
+                        status,
+                        "webhook refused by the receiver; not retried"
+                    );
+                    return Sent::Refused;
                 }
                 format!("status {status}")
             }
             Err(error) => error.to_string(),
         };
-        tracing::info!(event = event.id, attempt, outcome, "webhook not delivered");
+        if attempt % TRIES_PER_WARNING == 0 {
+            tracing::warn!(event = event.number, attempt, outcome, "webhook still not delivered");
+        } else {
+            tracing::info!(event = event.number, attempt, outcome, "webhook not delivered");
+        }
         if attempt < config.attempts_max {
+            app.webhooks.n_retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
             backoff_ms = backoff_ms.saturating_mul(2).min(config.retry_max_ms);
         }
     }
-    tracing::warn!(event = event.id, attempts = config.attempts_max, "webhook given up");
-    false
+    tracing::warn!(
+        event = event.number,
+        attempts = config.attempts_max,
+        "webhook set aside after its tries; the next start sends it again"
+    );
+    Sent::GivenUp
 }

@@ -291,6 +291,9 @@ impl Reader<'_> {
             },
             command_tag::TICK => Command::Tick,
             command_tag::DRAW_ALL_FROM_LEASES => Command::DrawAllFromLeases,
+            command_tag::SETTLE_WEBHOOKS => {
+                Command::SettleWebhooks { through: self.u64("settle_webhooks.through")? }
+            }
             tag => return Err(self.unknown_tag("command", tag, tag_offset)),
         };
         Ok(command)

@@ -163,6 +163,10 @@ fn put_command(out: &mut Vec<u8>, command: &Command) {
         }
         Command::Tick => out.push(command_tag::TICK),
         Command::DrawAllFromLeases => out.push(command_tag::DRAW_ALL_FROM_LEASES),
+        Command::SettleWebhooks { through } => {
+            out.push(command_tag::SETTLE_WEBHOOKS);
+            put_u64(out, *through);
+        }
     }
 }
 

@@ -7,9 +7,10 @@
 /// [`decode_batch`](crate::decode_batch) reads. Version 2 added an order's channel (a byte after
 /// the idempotency key of `place_order` and `coupon_order`); version 3 a merchant's location
 /// (after its capacity in `register_merchant`: a presence byte, then latitude and longitude in
-/// micro-degrees as zigzag varints). Older batches still decode: their orders placed through the
-/// API, their merchants without a location.
-pub const FORMAT_VERSION: u8 = 3;
+/// micro-degrees as zigzag varints); version 4 the command `settle_webhooks` (tag 18, a varint).
+/// Older batches still decode: their orders placed through the API, their merchants without a
+/// location.
+pub const FORMAT_VERSION: u8 = 4;
 
 /// The oldest version [`decode_batch`](crate::decode_batch) still reads.
 pub(crate) const OLDEST_FORMAT_VERSION: u8 = 1;
@@ -62,6 +63,8 @@ pub(crate) mod command_tag {
     pub const KEYED: u8 = 15;
     pub const COUPON_ORDER: u8 = 16;
     pub const DRAW_ALL_FROM_LEASES: u8 = 17;
+    /// Since version 4.
+    pub const SETTLE_WEBHOOKS: u8 = 18;
 }
 
 pub(crate) mod edit_tag {

@@ -266,6 +266,7 @@ fn every_command() -> Vec<Command> {
     }
     commands.push(Command::Tick);
     commands.push(Command::DrawAllFromLeases);
+    commands.push(Command::SettleWebhooks { through: u64::MAX });
     commands.push(Command::Requote {
         shopper,
         quote: QuoteId::new(77),
@@ -328,7 +329,7 @@ fn command_problem(error: DecodeError) -> (usize, usize, CommandProblem) {
 fn every_command_round_trips() {
     let commands = every_command();
     let kinds: std::collections::BTreeSet<&str> = commands.iter().map(Command::kind).collect();
-    assert_eq!(kinds.len(), 16, "the sample must hold every command variant");
+    assert_eq!(kinds.len(), 17, "the sample must hold every command variant");
     let bytes = encode(&commands);
     let decoded = decode_batch(&bytes).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(decoded, commands);
@@ -391,14 +392,16 @@ fn the_format_is_stable() {
             channel: OrderChannel::Acp,
         },
         Command::Tick,
+        Command::SettleWebhooks { through: 300 },
     ];
     let expected: Vec<u8> = [
         &b"LTJB"[..],
-        &[3, 4, 0, 0, 0],
+        &[4, 5, 0, 0, 0],
         &[7, 0xac, 0x02, 1, 1, 2],
         &[2, 1, 2, 129, 1],
         &[9, 1, 2, 2, b'k', b'1', 2],
         &[12],
+        &[18, 0xac, 0x02],
     ]
     .concat();
     assert_eq!(encode(&commands), expected);
@@ -718,6 +721,7 @@ fn hot_command() -> impl Strategy<Value = Command> {
             Command::AdvanceOrder { merchant: MerchantId::new(merchant), order: OrderId::new(order), event }
         }),
         Just(Command::Tick),
+        any::<u64>().prop_map(|through| Command::SettleWebhooks { through }),
     ]
 }
 

@@ -130,6 +130,12 @@ pub enum Command {
     },
     /// Time passes: expire holds and campaigns. The sequencer sends one when idle.
     Tick,
+    /// The order webhooks have settled (delivered, or had refused by the receiver) the first
+    /// `through` changes of ACP orders ([`Ledger::acp_changes_since`](crate::Ledger::acp_changes_since)):
+    /// after a restart they send only the changes after it. The mark only moves forward.
+    SettleWebhooks {
+        through: u64,
+    },
     /// This ledger is one node of a cluster: from now on every campaign it creates draws its
     /// budget from leases of the central pool (see `CampaignEdit::DrawFromLeases`), and existing
     /// campaigns that have given nothing out switch now. Journaled once, when the node starts.
@@ -166,6 +172,7 @@ impl Command {
             Command::CancelOrder { .. } => "cancel_order",
             Command::AdvanceOrder { .. } => "advance_order",
             Command::Tick => "tick",
+            Command::SettleWebhooks { .. } => "settle_webhooks",
             Command::DrawAllFromLeases => "draw_all_from_leases",
             Command::Keyed { command, .. } => command.kind(),
         }
@@ -259,6 +266,10 @@ pub enum Outcome {
     },
     Ticked {
         holds_released: u32,
+    },
+    /// The webhooks' settle mark now.
+    WebhooksSettled {
+        through: u64,
     },
     /// Campaigns draw from leases from now on; `n_switched` existing ones switched.
     LeasesOn {

@@ -15,6 +15,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use crate::accounts::{Account, CampaignAccounts};
 use crate::command::{CampaignEdit, Command, CouponChoice, OrderReceipt, Outcome, QuoteView, RejectedCoupon};
 use crate::error::LedgerError;
+use crate::feed::{Feed, FeedSince};
 use crate::wallet::Wallet;
 
 /// Most campaigns one ledger runs at once.
@@ -28,6 +29,10 @@ pub const ORDER_RETENTION_MS_MIN: u64 = 24 * 60 * 60 * 1000;
 /// ([`Ledger::retired_since`]); a reader further behind is told to rebuild its index instead.
 /// 32 bytes each.
 pub const RETIRED_KEPT_MAX: usize = 1 << 20;
+/// Changes to ACP orders a ledger remembers for the order webhooks ([`Ledger::acp_changes_since`]):
+/// what a webhook receiver that is down may fall behind by before events are skipped. 24 bytes
+/// each.
+pub const ACP_CHANGES_KEPT_MAX: usize = 1 << 20;
 /// Milli-tokens per order in a merchant's rate bucket: one order is one minute of one slot.
 const RATE_UNITS_PER_ORDER: u64 = 60_000;
 /// Units per coupon in a campaign's pace bucket.
@@ -261,10 +266,13 @@ pub struct Ledger {
     orders: OrderBook,
     /// Closed orders in closing order, for retirement after the retention window.
     closed_orders: VecDeque<(Timestamp, OrderId)>,
-    /// The latest retired orders (at most `RETIRED_KEPT_MAX`), and how many were ever retired:
-    /// what readers' indexes of orders need to forget.
-    retired: VecDeque<RetiredOrder>,
-    n_retired: u64,
+    /// The latest retired orders (at most `retired_kept_max`): what readers' indexes of orders
+    /// need to forget.
+    retired: Feed<RetiredOrder>,
+    /// The latest changes to orders placed through ACP: what the order webhooks send.
+    acp_changes: Feed<AcpOrderChange>,
+    /// How many of `acp_changes` the webhooks have settled (`Command::SettleWebhooks`).
+    webhooks_settled_through: u64,
     idempotency: FxHashMap<(ShopperId, u64), OrderId>,
     /// Keyed requests' first answers by (scope, key hash), kept as long as orders' keys.
     requests: FxHashMap<(u64, u64), KeptRequest>,
@@ -326,8 +334,9 @@ impl Ledger {
             holds: FxHashMap::default(),
             orders: OrderBook::default(),
             closed_orders: VecDeque::new(),
-            retired: VecDeque::new(),
-            n_retired: 0,
+            retired: Feed::default(),
+            acp_changes: Feed::default(),
+            webhooks_settled_through: 0,
             idempotency: presized(config.expected_orders, |n| ((ShopperId::new(n), 0), OrderId::new(n))),
             requests: presized(config.expected_orders, |n| {
                 (
@@ -422,6 +431,7 @@ impl Ledger {
                 self.advance_order(*order, *event, now)
             }
             Command::Tick => Ok(Outcome::Ticked { holds_released }),
+            Command::SettleWebhooks { through } => self.settle_webhooks(*through),
             Command::DrawAllFromLeases => Ok(self.draw_all_from_leases()),
         }
     }
@@ -1003,6 +1013,10 @@ impl Ledger {
         );
         self.idempotency.insert((shopper, idempotency_key_hash), order);
         self.n_orders_by_channel[channel.index()] += 1;
+        if channel == OrderChannel::Acp {
+            let change = AcpOrderChange { order, status: OrderStatus::Placed, at: now };
+            self.acp_changes.push(change, ACP_CHANGES_KEPT_MAX);
+        }
         Ok(Outcome::OrderPlaced { receipt, replayed: false })
     }
 
@@ -1018,6 +1032,9 @@ impl Ledger {
         view.status = after;
         view.updated_at = now;
         let receipt = view.receipt;
+        if view.channel == OrderChannel::Acp {
+            self.acp_changes.push(AcpOrderChange { order, status: after, at: now }, ACP_CHANGES_KEPT_MAX);
+        }
         let in_kitchen = |status: OrderStatus| matches!(status, OrderStatus::Placed | OrderStatus::Accepted);
         if in_kitchen(before)
             && !in_kitchen(after)
@@ -1106,16 +1123,13 @@ impl Ledger {
             if let Some(view) = self.orders.remove(order) {
                 self.idempotency.remove(&(view.receipt.shopper, view.idempotency_key_hash));
                 let receipt = view.receipt;
-                if self.retired.len() >= self.config.retired_kept_max {
-                    self.retired.pop_front();
-                }
-                self.retired.push_back(RetiredOrder {
+                let retired = RetiredOrder {
                     order,
                     shopper: receipt.shopper,
                     merchant: receipt.merchant,
                     quote: receipt.quote,
-                });
-                self.n_retired += 1;
+                };
+                self.retired.push(retired, self.config.retired_kept_max);
             }
         }
         for _ in 0..EXPIRY_SWEEP_MAX {
@@ -1164,18 +1178,38 @@ impl Ledger {
     /// at most `max` of them, oldest first. `missed` when some after `cursor` are no longer
     /// remembered ([`RETIRED_KEPT_MAX`]): the reader should rebuild its index from the orders.
     pub fn retired_since(&self, cursor: u64, max: usize) -> RetiredSince {
-        let first_kept = self.n_retired - self.retired.len() as u64;
-        if cursor < first_kept {
-            return RetiredSince { orders: Vec::new(), next: self.n_retired, missed: true };
+        let since = self.retired.since(cursor, max);
+        if since.n_missed > 0 {
+            return RetiredSince { orders: Vec::new(), next: self.retired.n_pushed(), missed: true };
         }
-        let skip = usize::try_from(cursor - first_kept).unwrap_or(usize::MAX);
-        let orders: Vec<RetiredOrder> = self.retired.iter().skip(skip).take(max).copied().collect();
-        RetiredSince { next: cursor + orders.len() as u64, orders, missed: false }
+        RetiredSince {
+            orders: since.items.into_iter().map(|(_, order)| order).collect(),
+            next: since.next,
+            missed: false,
+        }
     }
 
     /// How many orders were ever retired.
     pub fn n_retired(&self) -> u64 {
-        self.n_retired
+        self.retired.n_pushed()
+    }
+
+    /// Changes to ACP orders after `cursor` (a count of changes; the webhooks start from
+    /// [`Ledger::webhooks_settled_through`]), at most `max`, oldest first, with how many after
+    /// `cursor` are no longer remembered ([`ACP_CHANGES_KEPT_MAX`]).
+    pub fn acp_changes_since(&self, cursor: u64, max: usize) -> FeedSince<AcpOrderChange> {
+        self.acp_changes.since(cursor, max)
+    }
+
+    /// How many changes ACP orders ever had.
+    pub fn n_acp_changes(&self) -> u64 {
+        self.acp_changes.n_pushed()
+    }
+
+    /// How many of the ACP orders' changes the webhooks settled (delivered or refused by the
+    /// receiver), as last journaled: a restart sends the ones after it again.
+    pub fn webhooks_settled_through(&self) -> u64 {
+        self.webhooks_settled_through
     }
 
     /// Orders placed since the journal began through each channel, retired ones included.
@@ -1265,6 +1299,20 @@ impl Ledger {
 
     pub fn accounts(&self, campaign: CampaignId) -> Option<&CampaignAccounts> {
         self.campaign_ref(campaign).map(|state| &state.accounts)
+    }
+
+    /// Moves the webhooks' settle mark forward (never back: marks journaled out of order by a
+    /// slow commit must not make a restart send more than needed).
+    fn settle_webhooks(&mut self, through: u64) -> Result<Outcome, LedgerError> {
+        let n_changes = self.acp_changes.n_pushed();
+        if through > n_changes {
+            return Err(LedgerError::Invalid {
+                field: "through",
+                reason: format!("{through} is past the {n_changes} changes ACP orders have had"),
+            });
+        }
+        self.webhooks_settled_through = self.webhooks_settled_through.max(through);
+        Ok(Outcome::WebhooksSettled { through: self.webhooks_settled_through })
     }
 
     fn draw_all_from_leases(&mut self) -> Outcome {
@@ -1551,6 +1599,24 @@ fn grant_referral(state: &mut CampaignState, referrer: ShopperId, referral_cap: 
     state.n_issued += 1;
     state.n_referral_issued += 1;
     Some(CouponId { campaign: state.campaign.id(), shopper: referrer, ordinal })
+}
+
+/// A change to an order placed through ACP ([`OrderChannel::Acp`]): what an order webhook
+/// reports, the order as this change left it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcpOrderChange {
+    pub order: OrderId,
+    pub status: OrderStatus,
+    /// When it changed: the order's `updated_at` as of this change.
+    pub at: Timestamp,
+}
+
+impl AcpOrderChange {
+    /// The order was placed (`order_create`); else it moved (`order_update`). No order moves
+    /// back to placed.
+    pub fn placed(&self) -> bool {
+        self.status == OrderStatus::Placed
+    }
 }
 
 /// An order the ledger no longer keeps (past its retention), for readers' indexes.

@@ -19,6 +19,7 @@
 mod accounts;
 mod command;
 mod error;
+mod feed;
 mod lease;
 mod ledger;
 mod wallet;
@@ -26,13 +27,15 @@ mod wallet;
 pub use accounts::{Account, CampaignAccounts};
 pub use command::{CampaignEdit, Command, CouponChoice, OrderReceipt, Outcome, QuoteView, RejectedCoupon};
 pub use error::LedgerError;
+pub use feed::FeedSince;
 pub use lease::{
     CHUNK_COVERS_MS, CentralLease, LOW_WATER_COVERS_MS, LeasePolicy, LeaseStep, LeaseView, SpendMeter,
     expiry_ms, next_step,
 };
 pub use ledger::{
-    CAMPAIGNS_MAX, CampaignStats, EXPECTED_ENTRIES_MAX, EXPIRY_SWEEP_MAX, LEASE_RETRY_AFTER_MS, LeaseState,
-    Ledger, LedgerConfig, MemoryEstimate, ORDER_RETENTION_MS_MIN, OrderView, QuoteRecord, QuoteStatus,
-    RETIRED_KEPT_MAX, RetiredOrder, RetiredSince, WalletCoupon, presized,
+    ACP_CHANGES_KEPT_MAX, AcpOrderChange, CAMPAIGNS_MAX, CampaignStats, EXPECTED_ENTRIES_MAX,
+    EXPIRY_SWEEP_MAX, LEASE_RETRY_AFTER_MS, LeaseState, Ledger, LedgerConfig, MemoryEstimate,
+    ORDER_RETENTION_MS_MIN, OrderView, QuoteRecord, QuoteStatus, RETIRED_KEPT_MAX, RetiredOrder,
+    RetiredSince, WalletCoupon, presized,
 };
 pub use wallet::WALLET_COUPONS_MAX;

@@ -55,20 +55,19 @@ pub struct Acp {
     pub webhook_url: String,
     /// The environment variable holding the shared HMAC secret (at least 16 bytes).
     pub webhook_secret_env: String,
-    /// Events waiting to be sent, at most (past it they are dropped and counted).
+    /// Events handed to the senders and not yet sent, at most; the ledger's record of ACP
+    /// orders' changes holds the rest (up to a million changes).
     pub webhook_outbox_max: usize,
     /// Events sent at once (lanes of the outbox; an order's events keep their order), 1..=64.
     pub webhook_concurrency: usize,
-    /// Tries per event, the first included.
+    /// Tries per event, the first included; after them the event is set aside and the next
+    /// start sends it again.
     pub webhook_attempts_max: u32,
     /// Wait before the first retry, doubled each time up to `webhook_retry_max_ms`.
     pub webhook_retry_base_ms: u64,
     pub webhook_retry_max_ms: u64,
     /// How long one try may take.
     pub webhook_timeout_ms: u64,
-    /// At start, ACP orders that changed within this long are sent again: the events the
-    /// in-memory outbox may have held when the process stopped or was killed.
-    pub webhook_resend_window_ms: u64,
     /// The environment variable holding the secret agent platforms sign their requests with
     /// (at least 16 bytes). When it is set, every ACP request must be signed
     /// (`lantern_gateway::RequestSigning`); when it is unset or empty, none need be.
@@ -85,11 +84,11 @@ impl Default for Acp {
             webhook_secret_env: "LANTERN_WEBHOOK_SECRET".into(),
             webhook_outbox_max: 10_000,
             webhook_concurrency: 8,
-            webhook_attempts_max: 6,
+            // 0.5 s doubling to 30 s: a receiver may be down about seven minutes.
+            webhook_attempts_max: 20,
             webhook_retry_base_ms: 500,
             webhook_retry_max_ms: 30_000,
             webhook_timeout_ms: 5_000,
-            webhook_resend_window_ms: 600_000,
             request_secret_env: "LANTERN_ACP_REQUEST_SECRET".into(),
             request_skew_ms: 300_000,
         }
@@ -114,7 +113,6 @@ impl Acp {
                 retry_base_ms: self.webhook_retry_base_ms,
                 retry_max_ms: self.webhook_retry_max_ms,
                 timeout_ms: self.webhook_timeout_ms,
-                resend_window_ms: self.webhook_resend_window_ms,
             })
         };
         let signing = match std::env::var(&self.request_secret_env) {

@@ -861,6 +861,7 @@ fn outcome_kind(outcome: &Outcome) -> &'static str {
         Outcome::OrderAdvanced { .. } => "advanced",
         Outcome::Ticked { .. } => "ticked",
         Outcome::LeasesOn { .. } => "leases on",
+        Outcome::WebhooksSettled { .. } => "webhooks settled",
         Outcome::QuoteCanceled { .. } => "quote canceled",
         Outcome::Keyed { .. } => "keyed",
     }

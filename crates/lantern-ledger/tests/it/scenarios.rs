@@ -803,6 +803,65 @@ fn readers_learn_which_orders_were_retired_and_when_they_fell_too_far_behind() {
     assert_eq!(ledger.retired_since(3, 10).orders, []);
 }
 
+#[test]
+fn acp_orders_changes_feed_the_webhooks_and_their_settle_mark_only_moves_forward() {
+    let mut ledger = Ledger::new(config());
+    for command in setup_commands() {
+        apply_ok(&mut ledger, &command, T0);
+    }
+    let mut orders = Vec::new();
+    let plan = [
+        (1, OrderChannel::Acp, TEA_HOUSE),
+        (2, OrderChannel::Api, TEA_KIOSK),
+        (3, OrderChannel::Acp, TEA_HOUSE),
+    ];
+    for (n, channel, shop) in plan {
+        // A minute apart: the shop takes one order a minute.
+        let placed_at = at(n * 60_000);
+        let view = quoted(&mut ledger, &quote(shopper(n), shop, one_tea(), CouponChoice::None), placed_at);
+        let placing = Command::PlaceOrder {
+            shopper: shopper(n),
+            quote: view.quote,
+            idempotency_key: IdempotencyKey::new(format!("k{n}")).unwrap(),
+            channel,
+        };
+        orders.push(placed(&mut ledger, &placing, placed_at).0.order);
+        // A repeat under the same key changes nothing, so it is no change to report.
+        placed(&mut ledger, &placing, placed_at);
+    }
+    advanced(&mut ledger, &advance(TEA_HOUSE, orders[0], OrderEvent::Accept), at(200_000));
+    advanced(&mut ledger, &advance(TEA_KIOSK, orders[1], OrderEvent::Accept), at(200_001));
+    advanced(&mut ledger, &Command::CancelOrder { shopper: shopper(3), order: orders[2] }, at(200_002));
+    let change = |order, status, at| lantern_ledger::AcpOrderChange { order, status, at };
+    // Only the ACP orders' changes, whoever made them (the shop, the shopper), in order, each
+    // with the order as it left it.
+    let all = ledger.acp_changes_since(0, 10);
+    assert_eq!(
+        all.items,
+        [
+            (1, change(orders[0], OrderStatus::Placed, at(60_000))),
+            (2, change(orders[2], OrderStatus::Placed, at(180_000))),
+            (3, change(orders[0], OrderStatus::Accepted, at(200_000))),
+            (4, change(orders[2], OrderStatus::Cancelled, at(200_002))),
+        ]
+    );
+    assert!(all.items[1].1.placed() && !all.items[2].1.placed());
+    assert_eq!((all.next, all.n_missed, ledger.n_acp_changes()), (4, 0, 4));
+    assert_eq!(ledger.acp_changes_since(1, 2).items.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [2, 3]);
+
+    assert_eq!(ledger.webhooks_settled_through(), 0);
+    let settle = |through| Command::SettleWebhooks { through };
+    assert_eq!(apply_ok(&mut ledger, &settle(3), at(200_010)), Outcome::WebhooksSettled { through: 3 });
+    // A mark journaled late (an older one) does not move it back.
+    assert_eq!(apply_ok(&mut ledger, &settle(2), at(200_011)), Outcome::WebhooksSettled { through: 3 });
+    assert_eq!(ledger.webhooks_settled_through(), 3);
+    // Past the changes there are is refused, naming the field.
+    let error = apply_err(&mut ledger, &settle(5), at(200_012));
+    assert_eq!(error.code(), ReasonCode::Invalid);
+    assert!(error.to_string().contains("through") && error.to_string().contains("4 changes"), "{error}");
+    assert_eq!(ledger.webhooks_settled_through(), 3);
+}
+
 // ---- bad input -------------------------------------------------------------------------------
 
 #[test]

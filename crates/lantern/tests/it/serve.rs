@@ -149,11 +149,7 @@ fn bad_configuration_is_refused_at_start_naming_the_key() {
     ];
     for (variable, value, expected) in [
         ("LANTERN_ACP__WEBHOOK_CONCURRENCY", "0", "acp.webhook_concurrency must be 1..=64, got 0"),
-        (
-            "LANTERN_ACP__WEBHOOK_RESEND_WINDOW_MS",
-            "604800001",
-            "acp.webhook_resend_window_ms must be 0..=604800000",
-        ),
+        ("LANTERN_ACP__WEBHOOK_ATTEMPTS_MAX", "101", "acp.webhook_attempts_max must be 1..=100, got 101"),
     ] {
         let stderr = refused_start_with(&data.0, &[webhooks[0], webhooks[1], (variable, value)]);
         assert!(stderr.contains(expected), "{stderr}");
