@@ -43,8 +43,8 @@ pub use ids::{
     OptionId, OrderId, QuoteId, ShopperId,
 };
 pub use merchant::{
-    Capacity, GeoPoint, MERCHANT_NAME_CHARS_MAX, Merchant, MerchantError, MerchantStatus, OPEN_ORDERS_MAX,
-    ORDERS_PER_MINUTE_MAX,
+    ADDRESS_FIELD_CHARS_MAX, Address, Capacity, GeoPoint, MERCHANT_NAME_CHARS_MAX, Merchant, MerchantError,
+    MerchantStatus, OPEN_ORDERS_MAX, ORDERS_PER_MINUTE_MAX,
 };
 pub use money::{Money, MoneyError};
 pub use order::{OrderChannel, OrderEvent, OrderStatus, OrderTransitionError};

@@ -29,6 +29,8 @@ pub const ORDERS_PER_MINUTE_MAX: u32 = 100_000;
 pub const OPEN_ORDERS_MAX: u32 = 1_000_000;
 /// Longest merchant name, in characters.
 pub const MERCHANT_NAME_CHARS_MAX: usize = 200;
+/// Longest field of a shop's address, in characters.
+pub const ADDRESS_FIELD_CHARS_MAX: usize = 128;
 
 /// What a shop says it can make: a rate and a backlog. Orders past either are refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,6 +49,76 @@ pub enum MerchantError {
     Name,
     #[error("a location's latitude must be -90..=90 and its longitude -180..=180 degrees")]
     Location,
+    #[error("address {field} {rule}")]
+    Address { field: &'static str, rule: &'static str },
+}
+
+/// Where a shopper picks an order up: the fields of the Agentic Commerce Protocol's `Address`
+/// (whose `name` is the shop's own). Every field is 1..=[`ADDRESS_FIELD_CHARS_MAX`] characters
+/// without control characters; `country` is an ISO 3166-1 alpha-2 code (`CN`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Address {
+    line_one: String,
+    city: String,
+    state: String,
+    country: String,
+    postal_code: String,
+}
+
+impl Address {
+    pub fn new(
+        line_one: impl Into<String>,
+        city: impl Into<String>,
+        state: impl Into<String>,
+        country: impl Into<String>,
+        postal_code: impl Into<String>,
+    ) -> Result<Address, MerchantError> {
+        let checked = |field: &'static str, text: String| {
+            let n_chars = text.chars().count();
+            if n_chars == 0 || n_chars > ADDRESS_FIELD_CHARS_MAX || text.chars().any(char::is_control) {
+                return Err(MerchantError::Address {
+                    field,
+                    rule: "must be 1..=128 characters without control characters",
+                });
+            }
+            Ok(text)
+        };
+        let country = checked("country", country.into())?;
+        if !(country.len() == 2 && country.bytes().all(|byte| byte.is_ascii_uppercase())) {
+            return Err(MerchantError::Address {
+                field: "country",
+                rule: "must be an ISO 3166-1 alpha-2 code in capitals, such as CN",
+            });
+        }
+        Ok(Address {
+            line_one: checked("line_one", line_one.into())?,
+            city: checked("city", city.into())?,
+            state: checked("state", state.into())?,
+            country,
+            postal_code: checked("postal_code", postal_code.into())?,
+        })
+    }
+
+    pub fn line_one(&self) -> &str {
+        &self.line_one
+    }
+
+    pub fn city(&self) -> &str {
+        &self.city
+    }
+
+    /// The state or province.
+    pub fn state(&self) -> &str {
+        &self.state
+    }
+
+    pub fn country(&self) -> &str {
+        &self.country
+    }
+
+    pub fn postal_code(&self) -> &str {
+        &self.postal_code
+    }
 }
 
 /// Where a shop is: micro-degrees of latitude and longitude (WGS 84), whole numbers so that a
@@ -141,6 +213,9 @@ pub struct Merchant {
     pub capacity: Capacity,
     /// Where the shop is, when it said: busy answers then offer faster shops near it.
     pub location: Option<GeoPoint>,
+    /// Its street address, when it gave one: agents are then offered pickup there. Boxed, as
+    /// most of a surge's outlets have none and a merchant is kept for every outlet.
+    pub address: Option<Box<Address>>,
 }
 
 impl Merchant {
@@ -155,7 +230,15 @@ impl Merchant {
         if n_chars == 0 || n_chars > MERCHANT_NAME_CHARS_MAX {
             return Err(MerchantError::Name);
         }
-        Ok(Merchant { id, name, catalog, status: MerchantStatus::Open, capacity, location: None })
+        Ok(Merchant {
+            id,
+            name,
+            catalog,
+            status: MerchantStatus::Open,
+            capacity,
+            location: None,
+            address: None,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -166,6 +249,13 @@ impl Merchant {
     #[must_use]
     pub fn with_location(mut self, location: GeoPoint) -> Merchant {
         self.location = Some(location);
+        self
+    }
+
+    /// The shop at `address`.
+    #[must_use]
+    pub fn with_address(mut self, address: Address) -> Merchant {
+        self.address = Some(Box::new(address));
         self
     }
 }
@@ -198,6 +288,29 @@ mod tests {
         assert_eq!(wuyi.distance_m(wuyi), 0);
         // About 900 km (a great circle, not the road).
         assert!((880_000..=920_000).contains(&wuyi.distance_m(bund)), "{}", wuyi.distance_m(bund));
+    }
+
+    #[test]
+    fn addresses_are_checked_field_by_field() {
+        let address =
+            |country: &str, city: &str| Address::new("五一大道 389号", city, "湖南省", country, "410011");
+        let good = address("CN", "长沙市").unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!((good.city(), good.country(), good.postal_code()), ("长沙市", "CN", "410011"));
+        for (country, city, field) in [
+            ("cn", "长沙市", "country"),
+            ("CHN", "长沙市", "country"),
+            ("CN", "", "city"),
+            ("CN", "长沙\n市", "city"),
+        ] {
+            match address(country, city) {
+                Err(MerchantError::Address { field: named, .. }) => {
+                    assert_eq!(named, field, "{country} {city:?}")
+                }
+                other => panic!("{country} {city:?}: {other:?}"),
+            }
+        }
+        let long = "路".repeat(ADDRESS_FIELD_CHARS_MAX + 1);
+        assert!(Address::new(long, "长沙市", "湖南省", "CN", "410011").is_err());
     }
 
     #[test]

@@ -189,9 +189,18 @@ struct AcpItem {
     quantity: Option<u16>,
 }
 
+/// A fulfillment option the agent picked; only its id is checked (the type and items follow
+/// from it).
+#[derive(Debug, Deserialize)]
+struct AcpSelectedOption {
+    option_id: String,
+}
+
 #[derive(Debug, Deserialize)]
 struct AcpCreateRequest {
     line_items: Vec<AcpItem>,
+    #[serde(default)]
+    selected_fulfillment_options: Option<Vec<AcpSelectedOption>>,
     #[serde(default)]
     currency: Option<String>,
     #[serde(default)]
@@ -205,6 +214,8 @@ struct AcpCreateRequest {
 struct AcpUpdateRequest {
     #[serde(default)]
     line_items: Option<Vec<AcpItem>>,
+    #[serde(default)]
+    selected_fulfillment_options: Option<Vec<AcpSelectedOption>>,
     #[serde(default)]
     discounts: Option<DiscountsRequest>,
     #[serde(default)]
@@ -228,6 +239,8 @@ pub struct AcpSession {
     pub line_items: Vec<AcpLineItem>,
     pub totals: Vec<TotalBody>,
     pub fulfillment_options: Vec<serde_json::Value>,
+    /// The pickup, when the shop offers one: the only option there is, so it is selected.
+    pub selected_fulfillment_options: Vec<serde_json::Value>,
     pub messages: Vec<AcpMessage>,
     pub links: Vec<serde_json::Value>,
     pub expires_at: String,
@@ -352,6 +365,72 @@ pub fn acp_order(order: &OrderBody, public_url: &str) -> AcpOrder {
     }
 }
 
+/// The id of the pickup option at `merchant` (`mer_1`).
+fn pickup_option_id(merchant: &str) -> String {
+    format!("pickup_{merchant}")
+}
+
+/// Pickup at the session's shop, when the shop gave its address: ready by its current estimate
+/// (the kitchen's backlog at its rate), free.
+fn pickup_option(app: &App, session: &CheckoutSession) -> Option<serde_json::Value> {
+    let merchant = lantern_core::MerchantId::parse(&session.merchant_id).ok()?;
+    let (name, address) = app.sequencer.read(|ledger| {
+        let (shop, ..) = ledger.merchant(merchant)?;
+        Some((shop.name().to_owned(), shop.address.as_deref()?.clone()))
+    })?;
+    let ready_by = app.now().plus_ms(session.merchant_eta_ms.unwrap_or(0));
+    Some(serde_json::json!({
+        "type": "pickup",
+        "id": pickup_option_id(&session.merchant_id),
+        "title": format!("Pickup at {name} 到店自取"),
+        "description": "Pay at the counter when you pick it up 到店付款",
+        "location": {
+            "name": name,
+            "address": {
+                "name": name,
+                "line_one": address.line_one(),
+                "city": address.city(),
+                "state": address.state(),
+                "country": address.country(),
+                "postal_code": address.postal_code(),
+            },
+        },
+        "pickup_type": "in_store",
+        "ready_by": ready_by.to_string(),
+        "totals": [{ "type": "fulfillment", "display_text": "Pickup 自取", "amount": 0 }],
+    }))
+}
+
+/// Refuses a selected fulfillment option this checkout does not offer (ACP: an `option_id`
+/// must name one of `fulfillment_options`).
+fn check_selected(app: &App, merchant: &str, selected: Option<&[AcpSelectedOption]>) -> Result<(), ApiError> {
+    let Some(selected) = selected else { return Ok(()) };
+    let has_address = lantern_core::MerchantId::parse(merchant).ok().is_some_and(|id| {
+        app.sequencer.read(|ledger| ledger.merchant(id).is_some_and(|(shop, ..)| shop.address.is_some()))
+    });
+    let offered = pickup_option_id(merchant);
+    for (index, option) in selected.iter().enumerate() {
+        if !has_address {
+            return Err(ApiError::invalid(
+                format!("$.selected_fulfillment_options[{index}].option_id"),
+                format!(
+                    "{merchant} offers no fulfillment options (it gave no address); leave selected_fulfillment_options out"
+                ),
+            ));
+        }
+        if option.option_id != offered {
+            return Err(ApiError::invalid(
+                format!("$.selected_fulfillment_options[{index}].option_id"),
+                format!(
+                    "this checkout offers one fulfillment option, {offered:?} (pickup); {:?} is not one",
+                    option.option_id
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Lantern's session in ACP's shape.
 pub fn acp_session(app: &App, session: &CheckoutSession) -> AcpSession {
     let merchant = session.merchant_id.as_str();
@@ -423,6 +502,14 @@ pub fn acp_session(app: &App, session: &CheckoutSession) -> AcpSession {
             content: message.content.clone(),
         })
         .collect();
+    let pickup = pickup_option(app, session);
+    let selected_fulfillment_options = pickup
+        .as_ref()
+        .map(|option| {
+            let item_ids: Vec<&str> = session.line_items.iter().map(|line| line.id.as_str()).collect();
+            vec![serde_json::json!({ "type": "pickup", "option_id": option["id"], "item_ids": item_ids })]
+        })
+        .unwrap_or_default();
     let mut metadata = serde_json::json!({ "merchant_id": session.merchant_id });
     if let Some(eta_ms) = session.merchant_eta_ms {
         metadata["merchant_eta_ms"] = eta_ms.into();
@@ -437,7 +524,8 @@ pub fn acp_session(app: &App, session: &CheckoutSession) -> AcpSession {
         currency: session.currency.clone(),
         line_items,
         totals: session.totals.clone(),
-        fulfillment_options: Vec::new(),
+        fulfillment_options: pickup.into_iter().collect(),
+        selected_fulfillment_options,
         messages,
         links: Vec::new(),
         expires_at: session.expires_at.clone(),
@@ -685,6 +773,17 @@ fn codes(discounts: Option<DiscountsRequest>, coupons: Option<Vec<String>>) -> O
     discounts.or_else(|| coupons.map(|codes| DiscountsRequest { codes }))
 }
 
+/// The shop of `shopper`'s session `quote`; none for a session that is not theirs.
+fn session_merchant(
+    app: &App,
+    shopper: ShopperId,
+    quote: lantern_core::QuoteId,
+) -> Option<lantern_core::MerchantId> {
+    app.sequencer.read(|ledger| {
+        ledger.quote_record(quote).filter(|record| record.shopper == shopper).map(|record| record.merchant)
+    })
+}
+
 /// The caller, the key and the session of a POST on `/checkout_sessions/{id}{verb}`.
 fn session_post(
     app: &App,
@@ -742,6 +841,7 @@ pub async fn create(
         );
     }
     let (merchant_id, line_items) = cart(&request.line_items)?;
+    check_selected(&app, &merchant_id, request.selected_fulfillment_options.as_deref())?;
     let lantern = CheckoutCreateRequest {
         merchant_id,
         line_items,
@@ -773,8 +873,7 @@ pub async fn update(
     let line_items = match &request.line_items {
         Some(items) => {
             let (merchant, lines) = cart(items)?;
-            let current =
-                app.sequencer.read(|ledger| ledger.quote_record(quote).map(|record| record.merchant));
+            let current = session_merchant(&app, shopper, quote);
             if let Some(current) = current
                 && current.to_string() != merchant
             {
@@ -788,6 +887,12 @@ pub async fn update(
         }
         None => None,
     };
+    if request.selected_fulfillment_options.is_some() {
+        // An unknown (or another shopper's) session is refused as such by the update below.
+        if let Some(merchant) = session_merchant(&app, shopper, quote) {
+            check_selected(&app, &merchant.to_string(), request.selected_fulfillment_options.as_deref())?;
+        }
+    }
     let lantern = CheckoutUpdateRequest { line_items, discounts: codes(request.discounts, request.coupons) };
     let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };
     let (session, replayed) = routes::update_session(&call, quote, &lantern).await?;

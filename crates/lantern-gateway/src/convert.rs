@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 use crate::wire::{
-    CURRENCY, CampaignBody, ChannelOrdersBody, CouponBody, DiscountsRequest, ItemRequest, LineItemBody,
-    LocationBody, MenuItem, MerchantSummary, OptionChoiceBody, OptionGroupBody, OrderBody,
+    AddressBody, CURRENCY, CampaignBody, ChannelOrdersBody, CouponBody, DiscountsRequest, ItemRequest,
+    LineItemBody, LocationBody, MenuItem, MerchantSummary, OptionChoiceBody, OptionGroupBody, OrderBody,
     RejectedDiscountBody,
 };
 
@@ -131,6 +131,13 @@ pub fn merchant_summary(merchant: &Merchant, open_orders: u32) -> MerchantSummar
         open_orders_max: merchant.capacity.open_orders_max(),
         open_orders,
         location: merchant.location.map(|point| LocationBody { lat: point.lat(), lon: point.lon() }),
+        address: merchant.address.as_deref().map(|address| AddressBody {
+            line_one: address.line_one().to_owned(),
+            city: address.city().to_owned(),
+            state: address.state().to_owned(),
+            country: address.country().to_owned(),
+            postal_code: address.postal_code().to_owned(),
+        }),
         distance_m: None,
     }
 }

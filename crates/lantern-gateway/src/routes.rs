@@ -16,9 +16,9 @@ use axum::response::{IntoResponse, Response};
 use lantern_admission::{Class, Ticket, TicketState};
 use lantern_auth::{Claims, Role};
 use lantern_core::{
-    CampaignId, CampaignSpec, Capacity, CatalogId, CouponTemplate, Eligibility, GeoPoint, IssuancePace,
-    Merchant, MerchantId, MerchantStatus, Money, OrderChannel, OrderEvent, OrderId, QuoteId, ShopperId,
-    Timestamp, Validity, Wait,
+    Address, CampaignId, CampaignSpec, Capacity, CatalogId, CouponTemplate, Eligibility, GeoPoint,
+    IssuancePace, Merchant, MerchantError, MerchantId, MerchantStatus, Money, OrderChannel, OrderEvent,
+    OrderId, QuoteId, ShopperId, Timestamp, Validity, Wait,
 };
 use lantern_ledger::{CampaignEdit, Command, Ledger, LedgerError, Outcome, QuoteStatus, QuoteView};
 use serde::Deserialize;
@@ -1435,6 +1435,18 @@ pub async fn register_merchant(
         let point = GeoPoint::from_degrees(location.lat, location.lon)
             .map_err(|error| ApiError::invalid("$.location", error.to_string()))?;
         merchant = merchant.with_location(point);
+    }
+    if let Some(address) = request.address {
+        let address =
+            Address::new(address.line_one, address.city, address.state, address.country, address.postal_code)
+                .map_err(|error| {
+                    let param = match &error {
+                        MerchantError::Address { field, .. } => format!("$.address.{field}"),
+                        _ => "$.address".to_owned(),
+                    };
+                    ApiError::invalid(param, error.to_string())
+                })?;
+        merchant = merchant.with_address(address);
     }
     let answer = app
         .run_keyed(Class::Checkout, None, peer.ip(), &headers, &keyed, Command::RegisterMerchant { merchant })

@@ -76,9 +76,26 @@ pub struct MerchantSummary {
     /// Where the shop is, when it said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<LocationBody>,
+    /// Its street address, when it gave one (agents are offered pickup there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<AddressBody>,
     /// How far it is from the busy shop it is offered instead of (only in `alternatives`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub distance_m: Option<u32>,
+}
+
+/// A shop's street address, in the fields of the Agentic Commerce Protocol's `Address`.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressBody {
+    /// The street and number, e.g. "五一大道 389 号".
+    pub line_one: String,
+    pub city: String,
+    /// The state or province.
+    pub state: String,
+    /// ISO 3166-1 alpha-2, in capitals: "CN".
+    pub country: String,
+    pub postal_code: String,
 }
 
 /// A point on the map, in decimal degrees (WGS 84), kept to the micro-degree.
@@ -411,6 +428,10 @@ pub struct RegisterMerchantRequest {
     /// 3 km of it, nearest first among equals, instead of shops registered next to it.
     #[serde(default)]
     pub location: Option<LocationBody>,
+    /// Where shoppers pick orders up: with it, ACP checkouts at this shop offer pickup there,
+    /// ready by the shop's current estimate. Each field 1..=128 characters.
+    #[serde(default)]
+    pub address: Option<AddressBody>,
 }
 
 /// Issuance pace of a campaign.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use lantern_core::pricing::CartLine;
 use lantern_core::{
-    CampaignId, CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, GeoPoint,
+    Address, CampaignId, CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, GeoPoint,
     IdempotencyKey, IssuancePace, Item, ItemId, ItemOption, Merchant, MerchantId, MerchantStatus, Money,
     OptionGroup, OptionId, OptionKind, OrderChannel, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp,
     Validity, Wave,
@@ -15,10 +15,10 @@ use lantern_ledger::{CampaignEdit, Command, CouponChoice};
 use crate::encode::zigzag;
 use crate::error::{CommandProblem, DecodeError, InvalidValue};
 use crate::format::{
-    BATCH_HEADER_BYTES, BATCH_MAGIC, CHANNEL_FORMAT_VERSION, COMMAND_COUNT_BYTES, COMMAND_COUNT_OFFSET,
-    FORMAT_VERSION, LOCATION_FORMAT_VERSION, OLDEST_FORMAT_VERSION, PREALLOCATED_ELEMENTS_MAX, command_tag,
-    coupon_choice_tag, edit_tag, merchant_status_tag, min_encoded_bytes, option_kind_tag, order_channel_tag,
-    order_event_tag, pace_tag, presence, template_tag,
+    ADDRESS_FORMAT_VERSION, BATCH_HEADER_BYTES, BATCH_MAGIC, CHANNEL_FORMAT_VERSION, COMMAND_COUNT_BYTES,
+    COMMAND_COUNT_OFFSET, FORMAT_VERSION, LOCATION_FORMAT_VERSION, OLDEST_FORMAT_VERSION,
+    PREALLOCATED_ELEMENTS_MAX, command_tag, coupon_choice_tag, edit_tag, merchant_status_tag,
+    min_encoded_bytes, option_kind_tag, order_channel_tag, order_event_tag, pace_tag, presence, template_tag,
 };
 
 /// Decodes one batch written by [`encode_batch`](crate::encode_batch).
@@ -470,6 +470,17 @@ impl Reader<'_> {
             let location = GeoPoint::new(lat_e6, lon_e6)
                 .map_err(|error| self.invalid(offset, "register_merchant.location", error))?;
             merchant = merchant.with_location(location);
+        }
+        if self.version >= ADDRESS_FORMAT_VERSION && self.present("register_merchant.address")? {
+            let offset = self.position;
+            let line_one = self.string("register_merchant.address")?;
+            let city = self.string("register_merchant.address")?;
+            let state = self.string("register_merchant.address")?;
+            let country = self.string("register_merchant.address")?;
+            let postal_code = self.string("register_merchant.address")?;
+            let address = Address::new(line_one, city, state, country, postal_code)
+                .map_err(|error| self.invalid(offset, "register_merchant.address", error))?;
+            merchant = merchant.with_address(address);
         }
         Ok(merchant)
     }

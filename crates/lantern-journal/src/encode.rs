@@ -76,6 +76,21 @@ fn put_command(out: &mut Vec<u8>, command: &Command) {
                 }
                 None => out.push(presence::ABSENT),
             }
+            match &merchant.address {
+                Some(address) => {
+                    out.push(presence::PRESENT);
+                    for field in [
+                        address.line_one(),
+                        address.city(),
+                        address.state(),
+                        address.country(),
+                        address.postal_code(),
+                    ] {
+                        put_str(out, field);
+                    }
+                }
+                None => out.push(presence::ABSENT),
+            }
         }
         Command::SetMerchantStatus { merchant, status } => {
             out.push(command_tag::SET_MERCHANT_STATUS);

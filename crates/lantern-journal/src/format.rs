@@ -7,10 +7,11 @@
 /// [`decode_batch`](crate::decode_batch) reads. Version 2 added an order's channel (a byte after
 /// the idempotency key of `place_order` and `coupon_order`); version 3 a merchant's location
 /// (after its capacity in `register_merchant`: a presence byte, then latitude and longitude in
-/// micro-degrees as zigzag varints); version 4 the command `settle_webhooks` (tag 18, a varint).
-/// Older batches still decode: their orders placed through the API, their merchants without a
-/// location.
-pub const FORMAT_VERSION: u8 = 4;
+/// micro-degrees as zigzag varints); version 4 the command `settle_webhooks` (tag 18, a varint);
+/// version 5 a merchant's address (after its location: a presence byte, then line one, city,
+/// state, country and postal code as strings). Older batches still decode: their orders placed
+/// through the API, their merchants without a location or address.
+pub const FORMAT_VERSION: u8 = 5;
 
 /// The oldest version [`decode_batch`](crate::decode_batch) still reads.
 pub(crate) const OLDEST_FORMAT_VERSION: u8 = 1;
@@ -20,6 +21,9 @@ pub(crate) const CHANNEL_FORMAT_VERSION: u8 = 2;
 
 /// The first version whose merchants carry their location.
 pub(crate) const LOCATION_FORMAT_VERSION: u8 = 3;
+
+/// The first version whose merchants carry their address.
+pub(crate) const ADDRESS_FORMAT_VERSION: u8 = 5;
 
 /// The first bytes of every batch ("Lantern Typed Journal Batch"), so a body that is not a
 /// journal batch at all is told apart from a damaged one.

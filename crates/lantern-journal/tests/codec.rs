@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use lantern_core::pricing::CartLine;
 use lantern_core::{
-    CampaignId, CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, GeoPoint,
+    Address, CampaignId, CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, GeoPoint,
     IdempotencyKey, IssuancePace, Item, ItemId, ItemOption, Merchant, MerchantId, MerchantStatus, Money,
     OptionGroup, OptionId, OptionKind, OrderChannel, OrderEvent, OrderId, QuoteId, ShopperId, Timestamp,
     Validity, Wave,
@@ -151,6 +151,10 @@ fn wudaokou() -> GeoPoint {
     GeoPoint::new(39_992_800, 116_337_700).unwrap_or_else(|e| panic!("{e}"))
 }
 
+fn chengfu_road() -> Address {
+    Address::new("成府路 1号", "北京市", "北京市", "CN", "100083").unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn merchant(status: MerchantStatus) -> Merchant {
     let capacity = Capacity::new(12, 40).unwrap_or_else(|e| panic!("{e}"));
     let mut merchant =
@@ -215,6 +219,9 @@ fn every_command() -> Vec<Command> {
     for status in [MerchantStatus::Open, MerchantStatus::Busy, MerchantStatus::Paused] {
         commands.push(Command::RegisterMerchant { merchant: merchant(status) });
         commands.push(Command::RegisterMerchant { merchant: merchant(status).with_location(wudaokou()) });
+        commands.push(Command::RegisterMerchant {
+            merchant: merchant(status).with_location(wudaokou()).with_address(chengfu_road()),
+        });
         commands.push(Command::SetMerchantStatus { merchant: MerchantId::new(123_456), status });
     }
     commands.extend([
@@ -396,7 +403,7 @@ fn the_format_is_stable() {
     ];
     let expected: Vec<u8> = [
         &b"LTJB"[..],
-        &[4, 5, 0, 0, 0],
+        &[5, 5, 0, 0, 0],
         &[7, 0xac, 0x02, 1, 1, 2],
         &[2, 1, 2, 129, 1],
         &[9, 1, 2, 2, b'k', b'1', 2],
@@ -442,12 +449,37 @@ fn a_version_1_batch_still_decodes_with_its_orders_from_the_api() {
     assert!(decode_batch(&with_channel).is_err());
 }
 
+/// Version 4 journals (merchants without an address) still decode; version 5 carries it, through
+/// `Address::new`.
+#[test]
+fn a_version_4_merchant_decodes_without_an_address_and_a_bad_address_is_refused() {
+    let located =
+        [Command::RegisterMerchant { merchant: merchant(MerchantStatus::Open).with_location(wudaokou()) }];
+    let mut version_4 = encode(&located);
+    assert_eq!(version_4.pop(), Some(0), "the current version writes an absent address");
+    version_4[BATCH_MAGIC.len()] = 4;
+    assert_eq!(decode_batch(&version_4).unwrap(), located);
+    let addressed =
+        [Command::RegisterMerchant { merchant: merchant(MerchantStatus::Open).with_address(chengfu_road()) }];
+    let mut bytes = encode(&addressed);
+    assert_eq!(decode_batch(&bytes).unwrap(), addressed);
+    // "CN" as "cN": Address::new refuses a country code not in capitals.
+    let country_at = bytes.windows(2).rposition(|window| window == b"CN").unwrap();
+    bytes[country_at] = b'c';
+    let (_, _, problem) = command_problem(decode_batch(&bytes).unwrap_err());
+    assert!(
+        matches!(&problem, CommandProblem::Invalid { what: "register_merchant.address", .. }),
+        "{problem:?}"
+    );
+}
+
 /// Version 2 journals (orders with their channel, merchants without a location) still decode.
 #[test]
 fn a_version_2_merchant_decodes_without_a_location() {
     let unlocated = [Command::RegisterMerchant { merchant: merchant(MerchantStatus::Busy) }];
     let mut version_2 = encode(&unlocated);
-    assert_eq!(version_2.pop(), Some(0), "the current version writes an absent location");
+    assert_eq!(version_2.pop(), Some(0), "the current version writes an absent address");
+    assert_eq!(version_2.pop(), Some(0), "and before it an absent location");
     version_2[BATCH_MAGIC.len()] = 2;
     assert_eq!(decode_batch(&version_2).unwrap(), unlocated);
     // Version 3 carries it; a latitude past the pole is refused by GeoPoint::new.
@@ -458,9 +490,10 @@ fn a_version_2_merchant_decodes_without_a_location() {
     let one = std::slice::from_ref(&far);
     assert_eq!(decode_batch(&encode(one)).unwrap(), one);
     let mut bytes = encode(&[far]);
-    // The location ends the batch: presence, latitude (zigzag -90,000,000 = 179,999,999: 4
-    // varint bytes), longitude (zigzag 180,000,000: 5 bytes). Write -90,000,001 instead.
-    let lat_at = bytes.len() - 5 - 4;
+    // The location comes last but for the address's absence: presence, latitude (zigzag
+    // -90,000,000 = 179,999,999: 4 varint bytes), longitude (zigzag 180,000,000: 5 bytes).
+    // Write -90,000,001 instead.
+    let lat_at = bytes.len() - 1 - 5 - 4;
     assert_eq!(bytes[lat_at - 1], 1, "presence");
     let mut zigzag = 180_000_001_u64;
     for byte in &mut bytes[lat_at..lat_at + 4] {

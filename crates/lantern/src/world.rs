@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use lantern_core::{
-    CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, GeoPoint, IssuancePace, Item,
-    ItemId, ItemOption, Merchant, MerchantId, Money, OptionGroup, OptionId, OptionKind, Timestamp, Validity,
+    Address, CampaignSpec, Capacity, Catalog, CatalogId, CouponTemplate, Eligibility, GeoPoint, IssuancePace,
+    Item, ItemId, ItemOption, Merchant, MerchantId, Money, OptionGroup, OptionId, OptionKind, Timestamp,
+    Validity,
 };
 use lantern_ledger::Command;
 
@@ -199,7 +200,8 @@ fn outlet(id: u64, name: String, catalog: u64, capacity: Capacity) -> Command {
 
 /// Gives each shop a `register_merchant` command registers a place around Wuyi Square,
 /// Changsha: a grid of four a row, about 400 m apart, so that a busy demo shop offers the
-/// faster ones near it, with how far they are.
+/// faster ones near it, with how far they are; and a street address, so that agents are
+/// offered pickup there.
 pub fn located_around_wuyi_square(commands: Vec<Command>) -> Vec<Command> {
     let mut n_shops = 0_i32;
     commands
@@ -211,7 +213,16 @@ pub fn located_around_wuyi_square(commands: Vec<Command>) -> Vec<Command> {
                 // 0.0036 degree of latitude is about 400 m; of longitude here, about 350 m.
                 let location = GeoPoint::new(28_195_700 - row * 3_600, 112_972_000 + column * 4_000)
                     .unwrap_or_else(|error| panic!("demo location is valid: {error}"));
-                Command::RegisterMerchant { merchant: merchant.with_location(location) }
+                let street_number = 100 + n_shops * 20;
+                let address = Address::new(
+                    format!("五一大道 {street_number} 号 (Wuyi Avenue {street_number})"),
+                    "长沙市 Changsha",
+                    "湖南省 Hunan",
+                    "CN",
+                    "410011",
+                )
+                .unwrap_or_else(|error| panic!("demo address is valid: {error}"));
+                Command::RegisterMerchant { merchant: merchant.with_location(location).with_address(address) }
             }
             other => other,
         })

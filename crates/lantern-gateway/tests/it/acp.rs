@@ -441,6 +441,96 @@ async fn a_restart_sends_nothing_already_delivered_and_a_change_from_the_chat_is
     assert_eq!(server.app.webhooks.n_resent.load(Relaxed), 0);
 }
 
+#[tokio::test]
+async fn a_shop_with_an_address_offers_pickup_there_ready_by_its_estimate() {
+    let server = Server::with_config(test_config()).await;
+    let operator = server.operator();
+    let address = json!({"line_one": "五一大道 389 号", "city": "长沙市", "state": "湖南省", "country": "CN", "postal_code": "410011"});
+    let shop = json!({"id": "mer_9", "name": "茶颜 Wuyi Square", "catalog_id": "cat_1", "orders_per_minute": 2, "open_orders_max": 10, "address": address});
+    // A bad address is refused naming its field, and registers nothing.
+    let mut bad = shop.clone();
+    bad["address"]["country"] = json!("China");
+    let refused = server.post(&operator, "/v1/merchants", &bad).await;
+    refused.refused(400, "invalid");
+    assert_eq!(refused.json["param"], "$.address.country");
+    assert!(refused.json["message"].as_str().unwrap().contains("ISO 3166-1 alpha-2"), "{}", refused.text);
+    let mut unknown_field = shop.clone();
+    unknown_field["address"]["planet"] = json!("Earth");
+    server.post(&operator, "/v1/merchants", &unknown_field).await.refused(400, "invalid");
+    let registered = server.post(&operator, "/v1/merchants", &shop).await;
+    assert_eq!(registered.ok(201)["address"], address);
+
+    // A shop's one order ahead: a new order is ready in about a minute (two a minute).
+    server.place_order(&server.shopper(50), "mer_9").await;
+    let shopper = server.shopper(51);
+    let body = r#"{"currency":"cny","line_items":[{"id":"mer_9/itm_101"},{"id":"mer_9/itm_106"}]}"#;
+    let before = lantern_core::Timestamp::from_ms(server.app.now().unix_ms());
+    let created = acp(&server, &shopper, "/checkout_sessions", Some("pick-1"), body).await;
+    let session = created.ok(201).clone();
+    let pickup = &session["fulfillment_options"][0];
+    assert_eq!((pickup["type"].clone(), pickup["id"].clone()), (json!("pickup"), json!("pickup_mer_9")));
+    assert_eq!(pickup["location"]["name"], "茶颜 Wuyi Square");
+    assert_eq!(pickup["location"]["address"]["line_one"], "五一大道 389 号");
+    assert_eq!(pickup["location"]["address"]["country"], "CN");
+    assert_eq!(
+        pickup["totals"],
+        json!([{"type": "fulfillment", "display_text": "Pickup 自取", "amount": 0}])
+    );
+    let eta_ms = session["metadata"]["merchant_eta_ms"].as_u64().unwrap();
+    assert_eq!(eta_ms, 60_000, "one order ahead and this one, at two a minute");
+    // RFC 3339 in UTC with milliseconds, so the text orders as the time does.
+    let ready_by = pickup["ready_by"].as_str().unwrap();
+    let (earliest, latest) =
+        (before.plus_ms(eta_ms).to_string(), server.app.now().plus_ms(eta_ms).to_string());
+    assert!(
+        earliest.as_str() <= ready_by && ready_by <= latest.as_str(),
+        "{earliest} <= {ready_by} <= {latest}"
+    );
+    let line_ids: Vec<Value> =
+        session["line_items"].as_array().unwrap().iter().map(|line| line["id"].clone()).collect();
+    assert_eq!(
+        session["selected_fulfillment_options"],
+        json!([{"type": "pickup", "option_id": "pickup_mer_9", "item_ids": line_ids}])
+    );
+
+    // Selecting it is fine; selecting what is not offered is refused, at create and at update.
+    let picked = r#"{"line_items":[{"id":"mer_9/itm_101"}],"selected_fulfillment_options":[{"type":"pickup","option_id":"pickup_mer_9","item_ids":[]}]}"#;
+    acp(&server, &shopper, "/checkout_sessions", Some("pick-2"), picked).await.ok(201);
+    let shipping = picked.replace("pickup_mer_9", "ship_01");
+    let refused = acp(&server, &shopper, "/checkout_sessions", Some("pick-3"), &shipping).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(refused.json["param"], "$.selected_fulfillment_options[0].option_id");
+    assert!(refused.json["message"].as_str().unwrap().contains("\"pickup_mer_9\""), "{}", refused.text);
+    let id = session["id"].as_str().unwrap();
+    let update =
+        r#"{"selected_fulfillment_options":[{"type":"pickup","option_id":"pickup_mer_1","item_ids":[]}]}"#;
+    let refused = acp(&server, &shopper, &format!("/checkout_sessions/{id}"), Some("pick-4"), update).await;
+    assert_eq!(
+        (refused.status, refused.json["param"].clone()),
+        (400, json!("$.selected_fulfillment_options[0].option_id"))
+    );
+
+    // A shop without an address offers nothing, and selecting anything there is refused.
+    let plain = acp(
+        &server,
+        &shopper,
+        "/checkout_sessions",
+        Some("pick-5"),
+        r#"{"line_items":[{"id":"mer_1/itm_101"}]}"#,
+    )
+    .await;
+    assert_eq!(plain.ok(201)["fulfillment_options"], json!([]));
+    assert_eq!(plain.json["selected_fulfillment_options"], json!([]));
+    let at_plain = picked.replace("mer_9", "mer_1");
+    let refused = acp(&server, &shopper, "/checkout_sessions", Some("pick-6"), &at_plain).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(
+        refused.json["message"].as_str().unwrap().contains("offers no fulfillment options"),
+        "{}",
+        refused.text
+    );
+}
+
 /// A receiver that takes `delay_ms` to answer each event (200), counting how many it holds at
 /// once; each body as received.
 async fn slow_receiver(
