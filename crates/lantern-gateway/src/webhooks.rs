@@ -17,12 +17,13 @@
 //! `retry_max_ms` between tries, until the receiver takes it (2xx) or refuses it (a 4xx other
 //! than 408 and 429, final). While a receiver is down its lanes wait, and the feed holds what
 //! comes meanwhile (up to `ACP_CHANGES_KEPT_MAX` changes; beyond that the oldest are skipped,
-//! counted and logged). An event that used up its tries is set aside until the next start.
+//! counted and logged). An event that used up its tries steps aside, so its lane moves on, and
+//! gets another round of tries every `retry_max_ms` (at most `SET_ASIDE_MAX` wait so).
 //!
 //! Once a second the settle mark (every change up to it delivered or refused by the receiver) is
 //! journaled (`Command::SettleWebhooks`). A starting gateway sends the changes after the mark
 //! again, one event per order in its current state (`order_create` when its only change since is
-//! its placing): what the lanes held at a crash, and the events set aside. Delivery is therefore
+//! its placing): what the lanes held at a crash, and the events still set aside. Delivery is therefore
 //! at least once: after a crash a receiver may see about a second of events twice, and tells
 //! repeats apart by the order's `id` and `updated_at`.
 
@@ -50,6 +51,9 @@ pub const DISPATCH_BATCH_MAX: usize = 1_024;
 pub const DISPATCH_POLL_MS: u64 = 50;
 /// How often the settle mark is journaled, when it moved.
 pub const SETTLE_INTERVAL_MS: u64 = 1_000;
+/// Most events set aside at once for another round of tries; past it an event waits for the
+/// next start (it stays unsettled).
+pub const SET_ASIDE_MAX: usize = 65_536;
 /// Every this many failed tries of one event, a warning (the others are logged at info).
 const TRIES_PER_WARNING: u32 = 10;
 
@@ -66,8 +70,9 @@ pub struct WebhookConfig {
     /// Lanes of the outbox, each with one worker sending one event at a time; an order's
     /// events all go through one lane, in order.
     pub concurrency: usize,
-    /// Tries per event, the first included. An event still not taken after them is set aside:
-    /// the settle mark stops before it, so the next start sends it again.
+    /// Tries per event in a round, the first included. An event still not taken after them is
+    /// set aside for another round `retry_max_ms` later; the settle mark stops before it, so a
+    /// start meanwhile sends it again.
     pub attempts_max: u32,
     /// The wait before an event's second try, doubled for each later one up to `retry_max_ms`.
     pub retry_base_ms: u64,
@@ -131,6 +136,8 @@ pub fn signature(secret: &[u8], unix_s: u64, body: &[u8]) -> String {
 #[derive(Debug)]
 struct Event {
     number: u64,
+    /// The lane of its order.
+    lane: usize,
     body: Vec<u8>,
 }
 
@@ -157,10 +164,12 @@ pub struct Webhooks {
     config: Option<WebhookConfig>,
     started: AtomicBool,
     settle: Mutex<Settle>,
+    /// Events that used up their tries, waiting for the next round (at most `SET_ASIDE_MAX`).
+    set_aside: Mutex<Vec<Event>>,
     pub n_delivered: AtomicU64,
     /// Events the receiver refused (a final 4xx).
     pub n_refused: AtomicU64,
-    /// Events set aside after `attempts_max` tries, until the next start.
+    /// Rounds of `attempts_max` tries that ended without an answer (the event is set aside).
     pub n_given_up: AtomicU64,
     /// Tries that failed and were made again.
     pub n_retries: AtomicU64,
@@ -199,7 +208,8 @@ impl Webhooks {
             tokio::join!(
                 dispatch(&app, &lanes, settled),
                 futures_util::future::join_all(workers),
-                journal_settle_mark(&app, settled)
+                journal_settle_mark(&app, settled),
+                retry_set_aside(&app, &lanes, config.retry_max_ms)
             );
         }))
     }
@@ -270,21 +280,40 @@ fn order_as_changed(ledger: &Ledger, change: &AcpOrderChange) -> Option<crate::w
     Some(order)
 }
 
-fn signed_event(app: &App, number: u64, placed: bool, order: &crate::wire::OrderBody) -> Event {
+fn signed_event(
+    app: &App,
+    number: u64,
+    placed: bool,
+    order: &crate::wire::OrderBody,
+    n_lanes: usize,
+) -> Event {
     let kind = if placed { "order_create" } else { "order_update" };
     let data = crate::acp::acp_order(order, &app.config.acp.public_url);
     let body = serde_json::to_vec(&serde_json::json!({ "type": kind, "data": data })).unwrap_or_default();
-    Event { number, body }
+    // An order's events share a lane, so they are sent in the order they happened.
+    let lane = OrderId::parse(&order.id).map_or(0, |id| id.get() as usize % n_lanes.max(1));
+    Event { number, lane, body }
 }
 
 /// Hands `event` to its order's lane, waiting for room: the feed, not the lanes, is the buffer.
-async fn hand_out(app: &App, lanes: &[mpsc::Sender<Event>], order: OrderId, event: Event) {
-    // An order's events share a lane, so they are sent in the order they happened.
-    let lane = &lanes[order.get() as usize % lanes.len()];
+async fn hand_out(app: &App, lanes: &[mpsc::Sender<Event>], event: Event) {
     app.webhooks.settle.lock().pending.insert(event.number);
     let number = event.number;
-    if lane.send(event).await.is_err() {
+    if lanes[event.lane].send(event).await.is_err() {
         app.webhooks.settle.lock().pending.remove(&number);
+    }
+}
+
+/// Every `retry_max_ms`, hands the events set aside since back to their lanes for another round
+/// of tries, for ever: a receiver back after a long outage gets them without a restart. They
+/// stay pending meanwhile, holding the settle mark back.
+async fn retry_set_aside(app: &App, lanes: &[mpsc::Sender<Event>], retry_max_ms: u64) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(retry_max_ms)).await;
+        let events = std::mem::take(&mut *app.webhooks.set_aside.lock());
+        for event in events {
+            let _ = lanes[event.lane].send(event).await;
+        }
     }
 }
 
@@ -306,7 +335,7 @@ async fn dispatch(app: &App, lanes: &[mpsc::Sender<Event>], settled: u64) {
         webhooks.note_skipped(n_missed);
         let idle = next == cursor;
         for (number, change, order) in events {
-            hand_out(app, lanes, change.order, signed_event(app, number, change.placed(), &order)).await;
+            hand_out(app, lanes, signed_event(app, number, change.placed(), &order, lanes.len())).await;
         }
         webhooks.settle.lock().dispatched_through = next;
         cursor = next;
@@ -356,12 +385,12 @@ async fn resend_unsettled(app: &App, lanes: &[mpsc::Sender<Event>], settled: u64
             chunk
                 .iter()
                 .filter_map(|&(number, order, only_placed)| {
-                    Some((number, order, only_placed, order_now(ledger, order)?))
+                    Some((number, only_placed, order_now(ledger, order)?))
                 })
                 .collect()
         });
-        for (number, order, only_placed, body) in bodies {
-            hand_out(app, lanes, order, signed_event(app, number, only_placed, &body)).await;
+        for (number, only_placed, body) in bodies {
+            hand_out(app, lanes, signed_event(app, number, only_placed, &body, lanes.len())).await;
         }
     }
     webhooks.settle.lock().dispatched_through = cursor;
@@ -441,12 +470,22 @@ async fn deliver_all(
         let (counter, settled) = match deliver(&app, &client, &config, &event).await {
             Sent::Delivered => (&webhooks.n_delivered, true),
             Sent::Refused => (&webhooks.n_refused, true),
-            // Stays pending: the mark stops before it and the next start sends it again.
+            // Stays pending (the mark stops before it) and waits for the next round.
             Sent::GivenUp => (&webhooks.n_given_up, false),
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if settled {
             webhooks.settle.lock().pending.remove(&event.number);
+        } else {
+            let mut set_aside = webhooks.set_aside.lock();
+            if set_aside.len() < SET_ASIDE_MAX {
+                set_aside.push(event);
+            } else {
+                tracing::warn!(
+                    event = event.number,
+                    "webhooks: too many events set aside; this one waits for the next start"
+                );
+            }
         }
     }
 }
@@ -496,7 +535,8 @@ async fn deliver(app: &App, client: &reqwest::Client, config: &WebhookConfig, ev
     tracing::warn!(
         event = event.number,
         attempts = config.attempts_max,
-        "webhook set aside after its tries; the next start sends it again"
+        retry_in_ms = config.retry_max_ms,
+        "webhook set aside after its tries; another round follows"
     );
     Sent::GivenUp
 }

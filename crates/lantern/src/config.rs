@@ -60,8 +60,8 @@ pub struct Acp {
     pub webhook_outbox_max: usize,
     /// Events sent at once (lanes of the outbox; an order's events keep their order), 1..=64.
     pub webhook_concurrency: usize,
-    /// Tries per event, the first included; after them the event is set aside and the next
-    /// start sends it again.
+    /// Tries per event in a round, the first included; after them the event steps aside (its
+    /// lane moves on) and gets another round every `webhook_retry_max_ms`.
     pub webhook_attempts_max: u32,
     /// Wait before the first retry, doubled each time up to `webhook_retry_max_ms`.
     pub webhook_retry_base_ms: u64,
