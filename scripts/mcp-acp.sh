@@ -7,7 +7,9 @@
 #    with a coupon end to end (scripts/mcp_acp/test_mcp.py);
 # 2. schemathesis against the ACP OpenAPI file (../shared/specs/acp-2026-04-17) pointed at
 #    the same server: no 5xx, every answer's status, content type, headers and body as the
-#    file says.
+#    file says;
+# 3. a real checkout at a demo shop (create with its pickup option, a refused selection,
+#    complete), each answer checked against the ACP JSON Schema (scripts/mcp_acp/check_acp_shapes.py).
 #
 # The stateful walk (create -> update with codes -> complete -> the signed order webhook on a
 # loopback receiver, replays and conflicting replays) is the Rust test `acp::` in
@@ -85,6 +87,12 @@ st_run() {
 }
 st_run positive not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
 st_run negative not_a_server_error,content_type_conformance,response_schema_conformance,response_headers_conformance
+
+echo "== mcp-acp: a real ACP checkout against the ACP JSON Schema"
+timeout 60 target/py/bin/python scripts/mcp_acp/check_acp_shapes.py "http://$address" \
+    "$("$lantern" token shopper shp_5 --data "$work/data" --ttl-s 3600)" \
+    "$PWD/../shared/specs/acp-2026-04-17/json-schema/schema.agentic_checkout.json" ||
+    failed+=("acp shapes (exit $?)")
 
 check_demo_server
 if [[ ${#failed[@]} -gt 0 ]]; then
