@@ -31,4 +31,6 @@ for run in "in-process 0.02" "http ${SURGE_CI_HTTP_SCALE:-0.02}"; do
   set -- $run
   tail -1 "$out/$1.log" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["audit_passed"] and r["orders"]>=int(float(sys.argv[1])*10_000_000), r; print("audit passed:", r["runs"][0]["label"], r["runs"][0]["summary"]["admitted"], "orders placed")' "$2"
 done
+# Over HTTP, shoppers turned away from a busy shop take a nearby one the gateway offered.
+tail -1 "$out/http.log" | python3 -c 'import json,sys; s=json.load(sys.stdin)["runs"][0]["summary"]; assert 0 < s["switched_to_nearby"] <= s["switched_shop"], s; print("nearby shops taken:", s["switched_to_nearby"], "of", s["switched_shop"], "shoppers who turned to another shop")'
 echo "surge CI took $(( $(date +%s) - started )) s"

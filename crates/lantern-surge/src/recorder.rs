@@ -68,6 +68,10 @@ pub struct Minute {
     pub chat_orders: u64,
     /// Shoppers who stopped trying.
     pub gave_up: u64,
+    /// Shoppers turned away from a busy shop who tried another, and how many of those took a
+    /// nearby shop the gateway offered (the rest drew one at random).
+    pub switched_shop: u64,
+    pub switched_to_offered: u64,
     latency_us: Histogram<u64>,
     wait_us: Histogram<u64>,
     pub gauges: Gauges,
@@ -87,6 +91,8 @@ impl Minute {
             completed: 0,
             chat_orders: 0,
             gave_up: 0,
+            switched_shop: 0,
+            switched_to_offered: 0,
             latency_us: histogram(),
             wait_us: histogram(),
             gauges: Gauges::default(),
@@ -201,6 +207,14 @@ impl Recorder {
         self.minute_mut(minute).gave_up += 1;
     }
 
+    /// A shopper turned away from a busy shop tries another: one the gateway offered
+    /// (`to_offered`) or one drawn at random.
+    pub fn record_switch(&mut self, minute: u32, to_offered: bool) {
+        let stats = self.minute_mut(minute);
+        stats.switched_shop += 1;
+        stats.switched_to_offered += u64::from(to_offered);
+    }
+
     pub fn set_gauges(&mut self, minute: u32, gauges: Gauges) {
         self.minute_mut(minute).gauges = gauges;
     }
@@ -228,6 +242,14 @@ impl Recorder {
 
     pub fn gave_up(&self) -> u64 {
         self.minutes.iter().map(|minute| minute.gave_up).sum()
+    }
+
+    pub fn switched_shop(&self) -> u64 {
+        self.minutes.iter().map(|minute| minute.switched_shop).sum()
+    }
+
+    pub fn switched_to_offered(&self) -> u64 {
+        self.minutes.iter().map(|minute| minute.switched_to_offered).sum()
     }
 
     pub fn latency(&self) -> Percentiles {

@@ -40,6 +40,10 @@ pub struct Summary {
     pub failed: u64,
     pub chat_orders: u64,
     pub gave_up: u64,
+    /// Shoppers turned away from a busy shop who tried another, and of those, how many took a
+    /// nearby shop the gateway offered (over HTTP; in-process the engine offers none).
+    pub switched_shop: u64,
+    pub switched_to_nearby: u64,
     pub simulated_s: f64,
     pub wall_s: f64,
     /// Simulated time over wall-clock time: how much faster than real life the run went.
@@ -108,6 +112,8 @@ impl Summary {
             failed: recorder.total(Answer::Failed),
             chat_orders: recorder.chat_orders(),
             gave_up: recorder.gave_up(),
+            switched_shop: recorder.switched_shop(),
+            switched_to_nearby: recorder.switched_to_offered(),
             simulated_s,
             wall_s,
             compression: simulated_s / wall_s,
@@ -190,6 +196,10 @@ fn summary_rows(runs: &[RunReport]) -> Vec<(&'static str, Vec<String>)> {
         ("failed (no proper answer)", cell(&|s| thousands(s.failed))),
         ("orders placed by chat", cell(&|s| thousands(s.chat_orders))),
         ("shoppers who gave up", cell(&|s| thousands(s.gave_up))),
+        (
+            "turned to another shop (a nearby one offered)",
+            cell(&|s| format!("{} ({})", thousands(s.switched_shop), thousands(s.switched_to_nearby))),
+        ),
         ("wall-clock time", cell(&|s| format!("{:.1} s", s.wall_s))),
         ("compression (simulated / wall)", cell(&|s| format!("{:.0}x", s.compression))),
         ("tries per second", cell(&|s| format!("{:.0}", s.offered_per_s))),

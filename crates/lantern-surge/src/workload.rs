@@ -4,7 +4,7 @@
 //! be repeated exactly and any order can be regenerated on its own.
 
 use lantern_core::pricing::CartLine;
-use lantern_core::{Capacity, ItemId, MerchantId, OptionId, ShopperId};
+use lantern_core::{Capacity, GeoPoint, ItemId, MerchantId, OptionId, ShopperId};
 
 use crate::profile::{Profile, ProfileError, ShopperProfile};
 use crate::random::{Zipf, draw};
@@ -166,8 +166,23 @@ impl Workload {
             .unwrap_or_else(|error| panic!("profile validation bounds capacities: {error}"))
     }
 
-    /// Another outlet for a shopper turned away from a busy one: the gateway points them to a
-    /// shop of the same menu with room, modelled as an outlet drawn evenly from all of them.
+    /// Where an outlet stands: the outlets fill a square grid [`CITY_SPAN_E6`] micro-degrees
+    /// across (about 30 km) in id order, from a south-west corner in Changsha, so every outlet
+    /// has shops of its menu within the gateway's nearby radius (3 km) and a busy one's
+    /// alternatives are real neighbours. 6,000 outlets stand about 400 m apart; 300,000, 60 m.
+    pub fn location(&self, merchant: MerchantId) -> GeoPoint {
+        let outlets = self.profile.merchants.outlets.max(1);
+        let side = (outlets as f64).sqrt().ceil().max(1.0) as u64;
+        let index = merchant.get().saturating_sub(1) % (side * side);
+        let step_e6 = CITY_SPAN_E6 / side as i64;
+        let (row, column) = ((index / side) as i64, (index % side) as i64);
+        let at = |corner_e6: i64, steps: i64| i32::try_from(corner_e6 + steps * step_e6).unwrap_or(i32::MAX);
+        GeoPoint::new(at(CITY_SOUTH_E6, row), at(CITY_WEST_E6, column))
+            .unwrap_or_else(|error| panic!("the surge's city lies on the map: {error}"))
+    }
+
+    /// Another outlet for a shopper turned away from a busy one, when the gateway offered none
+    /// (in-process, or no faster shop nearby): an outlet drawn evenly from all of them.
     pub fn other_outlet(&self, arrival: &Arrival, attempt: u32) -> MerchantId {
         let random = draw(self.seed, STREAM_SWITCH, arrival.index ^ (u64::from(attempt) << 48));
         MerchantId::new(1 + random % self.profile.merchants.outlets)
@@ -185,6 +200,12 @@ impl Workload {
         next_try(&self.profile.behaviour, attempt, busy_answers, refusal, random)
     }
 }
+
+/// The surge's city: its south-west corner and its width, in micro-degrees (0.3 degree is about
+/// 33 km north to south and 29 km east to west here).
+const CITY_SOUTH_E6: i64 = 28_050_000;
+const CITY_WEST_E6: i64 = 112_820_000;
+pub const CITY_SPAN_E6: i64 = 300_000;
 
 /// The tea menu's drinks by item id, as a shopper names them in Chinese.
 const DRINK_NAMES: [&str; 5] = ["珍珠奶茶", "杨枝甘露", "多肉葡萄", "茉莉绿茶", "芝士奶盖红茶"];
@@ -369,6 +390,22 @@ mod tests {
         assert!(peak >= 10 * average && peak <= 10 * average + 10, "peak {peak}");
         assert_eq!(per_minute[0], peak);
         assert!(per_minute[10] < average, "after the opening spike the first phase is quiet");
+    }
+
+    #[test]
+    fn outlets_stand_apart_in_one_city_each_with_neighbours_within_the_nearby_radius() {
+        for scale in [20_000, 1_000_000] {
+            let profile = festival().scaled(scale).unwrap();
+            let workload = Workload::new(&profile, 1).unwrap();
+            let outlets = profile.merchants.outlets;
+            let at = |n: u64| workload.location(MerchantId::new(n));
+            let points: std::collections::HashSet<_> = (1..=outlets).map(at).collect();
+            assert_eq!(points.len() as u64, outlets, "one place per outlet ({outlets} outlets)");
+            let (first, last) = (at(1), at(outlets));
+            assert!(first.distance_m(last) < 45_000, "{} m across", first.distance_m(last));
+            // The next outlet on the row is within 3 km, however many there are.
+            assert!(at(1).distance_m(at(2)) < 3_000, "{} m", at(1).distance_m(at(2)));
+        }
     }
 
     #[test]

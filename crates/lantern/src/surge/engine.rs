@@ -367,6 +367,8 @@ impl Driver<'_> {
         match self.workload.next_try(&arrival, attempt, busy_answers, refusal) {
             Some(next) if self.retries.len() < RETRIES_PENDING_MAX => {
                 let merchant = if next.switch_shop {
+                    // The engine alone offers no alternatives: a shop drawn at random.
+                    self.recorder.record_switch(minute, false);
                     self.workload.other_outlet(&arrival, attempt).get()
                 } else {
                     pending.merchant

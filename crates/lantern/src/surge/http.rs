@@ -549,6 +549,8 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
     }
     let mut merchant = arrival.merchant.get();
     let (mut attempt, mut busy_answers, mut switches, mut tickets) = (0u32, 0u32, 0u32, 0u32);
+    // The first nearby shop the gateway offered in its last busy answer.
+    let mut offered: Option<u64> = None;
     let mut ticket: Option<String> = None;
     let mut first_try = true;
     if arrival.channel == Channel::Chat {
@@ -602,7 +604,10 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
                 }
                 Verdict::Reason(code) => {
                     let (answer, refusal) = match code.as_str() {
-                        "merchant_busy" | "merchant_paused" => (Answer::Busy, Refusal::ShopBusy),
+                        "merchant_busy" | "merchant_paused" => {
+                            offered = offered_outlet(&answer.body);
+                            (Answer::Busy, Refusal::ShopBusy)
+                        }
                         "budget_exhausted" => (Answer::BudgetExhausted, Refusal::BudgetExhausted),
                         "rate_limited" | "overloaded" | "waiting_room_full" | "timeout" => {
                             retry_after_wall_ms = retry_after_ms(&answer.body);
@@ -636,13 +641,39 @@ async fn shopper(shared: &Shared, arrival: Arrival) {
             return;
         };
         if next.switch_shop {
-            merchant = shared.workload.other_outlet(&arrival, attempt).get();
+            // The nearby shop the gateway offered, as a shopper would take it; else any.
+            let to_offered = offered.is_some();
+            merchant =
+                offered.take().unwrap_or_else(|| shared.workload.other_outlet(&arrival, attempt).get());
+            if let Ok(mut recorder) = shared.recorder.lock() {
+                recorder.record_switch(shared.minute_now(), to_offered);
+            }
             switches += 1;
             busy_answers = 0;
         }
         let backoff = Duration::from_secs_f64(next.delay_ms as f64 / 1_000.0 / shared.compression);
         tokio::time::sleep(backoff.max(Duration::from_millis(retry_after_wall_ms))).await;
     }
+}
+
+/// The first surge outlet among a busy answer's `alternatives` (the gateway lists the faster
+/// shops of the menu nearby, best first; the demo's shops, which the surge does not order from,
+/// are passed over).
+fn offered_outlet(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Alternative {
+        id: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Busy {
+        #[serde(default)]
+        alternatives: Vec<Alternative>,
+    }
+    let busy = serde_json::from_slice::<Busy>(body).ok()?;
+    busy.alternatives.iter().find_map(|shop| {
+        let id = lantern_core::MerchantId::parse(&shop.id).ok()?.get();
+        id.checked_sub(OUTLET_ID_BASE).filter(|outlet| *outlet >= 1)
+    })
 }
 
 /// The `retry_after_ms` of a refusal's body (0 when it has none).
@@ -927,8 +958,10 @@ async fn register_surge_outlets(
             let backlog = (rate * u64::from(backlog_minutes)).min(u64::from(lantern_core::OPEN_ORDERS_MAX));
             let id = OUTLET_ID_BASE + outlet;
             let name = outlet_name(outlet);
+            let place = workload.location(lantern_core::MerchantId::new(outlet));
+            let (lat, lon) = (place.lat(), place.lon());
             let body = format!(
-                r#"{{"id":"mer_{id}","name":"{name}","catalog_id":"cat_1","orders_per_minute":{rate},"open_orders_max":{backlog}}}"#
+                r#"{{"id":"mer_{id}","name":"{name}","catalog_id":"cat_1","orders_per_minute":{rate},"open_orders_max":{backlog},"location":{{"lat":{lat:.6},"lon":{lon:.6}}}}}"#
             );
             operator_post(target, &mut conn, "/v1/merchants", &format!("surge-outlet-{id}"), &body).await?;
             if let Some(bar) = &bar {
@@ -1004,5 +1037,25 @@ fn fill_wall_times(shared: &Shared) {
         gauges.given_out_fen = gauges.given_out_fen.max(previous.given_out_fen);
         recorder.set_gauges(minute as u32, gauges);
         previous = gauges;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_answer_offers_the_first_surge_outlet_among_its_alternatives() {
+        let busy = format!(
+            r#"{{"code":"merchant_busy","alternatives":[{{"id":"mer_2","distance_m":300}},{{"id":"mer_{}"}},{{"id":"mer_{}"}}]}}"#,
+            OUTLET_ID_BASE + 17,
+            OUTLET_ID_BASE + 3
+        );
+        // The demo's mer_2 is passed over: the surge does not order there.
+        assert_eq!(offered_outlet(busy.as_bytes()), Some(17));
+        assert_eq!(offered_outlet(br#"{"code":"merchant_busy","alternatives":[]}"#), None);
+        assert_eq!(offered_outlet(br#"{"code":"merchant_busy"}"#), None);
+        assert_eq!(offered_outlet(br#"{"alternatives":[{"id":"not an id"}]}"#), None);
+        assert_eq!(offered_outlet(b"<html>"), None);
     }
 }
