@@ -153,6 +153,9 @@ test('the operator pauses the campaign and the chat says so', async () => {
   await ops.locator('#connection', { hasText: 'live' }).waitFor({ timeout: STEP_TIMEOUT_MS });
   await ops.locator('#orders-total', { hasText: /^\d/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
   await ops.locator('#orders-by-channel', { hasText: /^api [\d,]+ · chat [\d,]+ · acp [\d,]+$/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  // The demo has no webhook receiver: the tile says so.
+  await ops.locator('#webhooks', { hasText: /^off$/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  await ops.locator('#webhooks-detail', { hasText: 'no acp.webhook_url' }).waitFor({ timeout: STEP_TIMEOUT_MS });
   await checkAccessibility(ops, ['#cmp_1-pause', '#cmp_1-resume', '#token-form button']);
   await screenshots(ops, 'ops-live');
 

@@ -242,6 +242,8 @@ pub struct OpsSnapshot {
     pub orders_total: u64,
     /// Orders placed since the journal began, by channel (the API, the chat, agents over ACP).
     pub orders_by_channel: Vec<crate::wire::ChannelOrdersBody>,
+    /// ACP order webhooks, when they are on (null when off).
+    pub webhooks: Option<crate::wire::WebhooksBody>,
     /// Orders placed per second over the last window (to the thousandth: `orders_per_ks`).
     pub orders_per_s: u64,
     pub orders_per_ks: u64,
@@ -333,7 +335,7 @@ pub fn ops_snapshot(app: &App) -> OpsSnapshot {
             return snapshot.clone();
         }
     }
-    let (stats, orders_by_channel) = app.sequencer.read(|ledger| {
+    let (stats, orders_by_channel, webhooks) = app.sequencer.read(|ledger| {
         let stats = ledger
             .campaign_ids()
             .into_iter()
@@ -341,7 +343,7 @@ pub fn ops_snapshot(app: &App) -> OpsSnapshot {
                 Some((ledger.campaign_stats(id)?, crate::convert::campaign_body(ledger.campaign(id)?, now)))
             })
             .collect::<Vec<_>>();
-        (stats, crate::convert::channel_orders_bodies(ledger))
+        (stats, crate::convert::channel_orders_bodies(ledger), app.webhooks.body(ledger))
     });
     let given_out: Vec<(String, i64)> = stats
         .iter()
@@ -425,6 +427,7 @@ pub fn ops_snapshot(app: &App) -> OpsSnapshot {
         uptime_ms: u64::try_from(app.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         orders_total: current.n_orders,
         orders_by_channel,
+        webhooks,
         orders_per_s: per_s(orders_delta, elapsed_ms),
         orders_per_ks: per_s(orders_delta.saturating_mul(1_000), elapsed_ms),
         latency_p50_us: percentile_us(&bounds, &window_counts, 500),

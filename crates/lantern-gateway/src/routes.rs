@@ -1716,10 +1716,10 @@ pub async fn gateway_stats(State(app): AppState, headers: HeaderMap) -> Reply {
     operator_of(&claims)?;
     let admission = app.admission.lock().stats();
     let now = app.now();
-    let (campaigns, orders_by_channel) = app.sequencer.read(|ledger| {
+    let (campaigns, orders_by_channel, webhooks) = app.sequencer.read(|ledger| {
         let campaigns =
             ledger.campaign_ids().into_iter().filter_map(|id| stats_body(ledger, id, now)).collect();
-        (campaigns, channel_orders_bodies(ledger))
+        (campaigns, channel_orders_bodies(ledger), app.webhooks.body(ledger))
     });
     let counters = app.sequencer.counters();
     let body = GatewayStatsBody {
@@ -1745,6 +1745,7 @@ pub async fn gateway_stats(State(app): AppState, headers: HeaderMap) -> Reply {
         ledger_commands: counters.n_commands.load(std::sync::atomic::Ordering::Relaxed),
         orders_by_channel,
         campaigns,
+        webhooks,
     };
     Ok(json(StatusCode::OK, &body, false))
 }

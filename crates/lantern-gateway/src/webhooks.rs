@@ -219,6 +219,21 @@ impl Webhooks {
         ledger.n_acp_changes().saturating_sub(self.settled_journaled.load(Ordering::Relaxed))
     }
 
+    /// The figures operators see (`/v1/stats`, the dashboard), when webhooks are on.
+    pub fn body(&self, ledger: &Ledger) -> Option<crate::wire::WebhooksBody> {
+        self.config.as_ref()?;
+        let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Some(crate::wire::WebhooksBody {
+            delivered: count(&self.n_delivered),
+            refused: count(&self.n_refused),
+            given_up: count(&self.n_given_up),
+            retries: count(&self.n_retries),
+            skipped: count(&self.n_skipped),
+            resent: count(&self.n_resent),
+            backlog: self.backlog(ledger),
+        })
+    }
+
     /// The webhooks' Prometheus lines, when webhooks are on: events by outcome, retries, and the
     /// backlog (changes not settled as journaled).
     pub fn write_metrics(&self, out: &mut String, backlog: u64) {

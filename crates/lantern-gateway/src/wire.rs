@@ -516,6 +516,26 @@ pub struct GatewayStatsBody {
     /// Orders placed since the journal began, by channel.
     pub orders_by_channel: Vec<ChannelOrdersBody>,
     pub campaigns: Vec<CampaignStatsBody>,
+    /// ACP order webhooks, when they are on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<WebhooksBody>,
+}
+
+/// What became of the ACP order webhooks since the start (events), and what is still to go.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct WebhooksBody {
+    pub delivered: u64,
+    /// Refused by the receiver (a final 4xx).
+    pub refused: u64,
+    /// Rounds of tries that ended without an answer; the event waits for another round.
+    pub given_up: u64,
+    pub retries: u64,
+    /// Changes forgotten before they were sent (the receiver was too far behind).
+    pub skipped: u64,
+    /// Sent again at start: not settled before it.
+    pub resent: u64,
+    /// Changes of ACP orders not yet delivered or refused, as journaled.
+    pub backlog: u64,
 }
 
 /// Orders placed through one channel.

@@ -36,6 +36,11 @@ const render = coalesce(() => {
   $('llm').textContent = s.llm.configured ? `${s.llm.llm_calls} · ${(s.llm.fallback_permille / 10).toFixed(1)}%` : 'off';
   $('queue-depth').textContent = String(s.ledger_queue_depth);
   $('turns').textContent = s.llm.chat_turns.toLocaleString();
+  const hooks = s.webhooks;
+  $('webhooks').textContent = hooks ? `${hooks.delivered.toLocaleString()} · ${hooks.backlog.toLocaleString()}` : 'off';
+  $('webhooks-detail').textContent = hooks
+    ? `refused ${hooks.refused} · set aside ${hooks.given_up} · retries ${hooks.retries} · skipped ${hooks.skipped}`
+    : 'no acp.webhook_url';
   ordersChart.draw();
   admissionChart.draw();
   latencyChart.draw();

@@ -438,6 +438,15 @@ async fn a_restart_sends_nothing_already_delivered_and_a_change_from_the_chat_is
     for line in ["lantern_webhook_events_total{outcome=\"delivered\"} 2", "lantern_webhook_backlog 0"] {
         assert!(metrics.text.lines().any(|l| l == line), "{line} missing from\n{}", metrics.text);
     }
+    // The operator sees the same in the statistics the dashboard reads.
+    let stats = server.get(&server.operator(), "/v1/stats").await;
+    let hooks = &stats.ok(200)["webhooks"];
+    assert_eq!(
+        (hooks["delivered"].clone(), hooks["backlog"].clone(), hooks["resent"].clone()),
+        (json!(2), json!(0), json!(0))
+    );
+    let live = server.get(&server.operator(), "/v1/ops/live").await;
+    assert_eq!(live.ok(200)["webhooks"]["delivered"], 2, "{}", live.text);
 
     // After a restart nothing is sent twice, and new changes are sent as before.
     let server = server.restart_with(setup.clone()).await;
@@ -481,6 +490,9 @@ async fn a_shop_with_an_address_offers_pickup_there_ready_by_its_estimate() {
     server.post(&operator, "/v1/merchants", &unknown_field).await.refused(400, "invalid");
     let registered = server.post(&operator, "/v1/merchants", &shop).await;
     assert_eq!(registered.ok(201)["address"], address);
+    // With no webhook receiver configured, the statistics say nothing of webhooks.
+    let stats = server.get(&operator, "/v1/stats").await;
+    assert!(stats.ok(200).get("webhooks").is_none(), "{}", stats.text);
 
     // A shop's one order ahead: a new order is ready in about a minute (two a minute).
     server.place_order(&server.shopper(50), "mer_9").await;
