@@ -870,10 +870,13 @@ pub async fn update(
 ) -> AcpReply {
     let (shopper, keyed, quote) = session_post(&app, &headers, &session_text, "", &body)?;
     let request: AcpUpdateRequest = parse_json(&body)?;
+    // An unknown (or another shopper's) session has none, and is refused as such by the update.
+    let current = (request.line_items.is_some() || request.selected_fulfillment_options.is_some())
+        .then(|| session_merchant(&app, shopper, quote))
+        .flatten();
     let line_items = match &request.line_items {
         Some(items) => {
             let (merchant, lines) = cart(items)?;
-            let current = session_merchant(&app, shopper, quote);
             if let Some(current) = current
                 && current.to_string() != merchant
             {
@@ -887,11 +890,8 @@ pub async fn update(
         }
         None => None,
     };
-    if request.selected_fulfillment_options.is_some() {
-        // An unknown (or another shopper's) session is refused as such by the update below.
-        if let Some(merchant) = session_merchant(&app, shopper, quote) {
-            check_selected(&app, &merchant.to_string(), request.selected_fulfillment_options.as_deref())?;
-        }
+    if let Some(merchant) = current {
+        check_selected(&app, &merchant.to_string(), request.selected_fulfillment_options.as_deref())?;
     }
     let lantern = CheckoutUpdateRequest { line_items, discounts: codes(request.discounts, request.coupons) };
     let call = SessionCall { app: &app, shopper, ip: peer.ip(), headers: &headers, keyed: &keyed };

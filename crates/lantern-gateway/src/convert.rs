@@ -240,6 +240,20 @@ pub fn order_of(ledger: &Ledger, order: OrderId) -> Option<OrderBody> {
     ledger.order(order).map(|view| order_body(ledger, view))
 }
 
+/// `order` as one of its changes left it, not as it is now: only its status and `updated_at`
+/// change after placing. (A replayed answer shows its first body; a webhook event, its change.)
+pub fn order_as_of(
+    ledger: &Ledger,
+    order: OrderId,
+    status: lantern_core::OrderStatus,
+    at: Timestamp,
+) -> Option<OrderBody> {
+    let mut body = order_of(ledger, order)?;
+    body.status = status.as_str().into();
+    body.updated_at = at.to_string();
+    Some(body)
+}
+
 pub fn coupon_id_text(coupon: CouponId) -> String {
     format!("cpn_{}_{}_{}", coupon.campaign.get(), coupon.shopper.get(), coupon.ordinal)
 }

@@ -1162,12 +1162,10 @@ pub async fn cancel_order(
 fn advance_reply(app: &Arc<App>, answer: Answer, order: OrderId) -> Reply {
     let (outcome, replayed) = settle(answer)?;
     let Outcome::OrderAdvanced { status, updated_at, .. } = outcome else { return Err(unexpected(&outcome)) };
-    let body = app.sequencer.read(|ledger| order_of(ledger, order));
-    let mut body = body.ok_or_else(|| ApiError::not_found(format!("order {order} is no longer kept")))?;
-    // The order as this answer saw it, not as it is now: a replay gets the first answer's body
-    // even after the shop moved the order on (only status and updated_at change after placing).
-    body.status = status.as_str().into();
-    body.updated_at = updated_at.to_string();
+    // The order as this answer saw it: a replay gets the first answer's body even after the shop
+    // moved the order on.
+    let body = app.sequencer.read(|ledger| crate::convert::order_as_of(ledger, order, status, updated_at));
+    let body = body.ok_or_else(|| ApiError::not_found(format!("order {order} is no longer kept")))?;
     Ok(json(StatusCode::OK, &body, replayed))
 }
 

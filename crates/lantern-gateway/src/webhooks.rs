@@ -34,12 +34,13 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use lantern_core::OrderId;
-use lantern_ledger::{AcpOrderChange, Command, Ledger};
+use lantern_ledger::{Command, Ledger};
 use parking_lot::Mutex;
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
 use crate::app::App;
+use crate::convert::{order_as_of, order_of};
 
 /// The header that carries the signature.
 pub const SIGNATURE_HEADER: &str = "merchant-signature";
@@ -282,31 +283,18 @@ impl Webhooks {
     }
 }
 
-/// `order` as it is now; none once the ledger retired it.
-fn order_now(ledger: &Ledger, order: OrderId) -> Option<crate::wire::OrderBody> {
-    ledger.order(order).map(|view| crate::convert::order_body(ledger, view))
-}
-
-/// `change`'s order as the change left it: only status and `updated_at` change after placing.
-fn order_as_changed(ledger: &Ledger, change: &AcpOrderChange) -> Option<crate::wire::OrderBody> {
-    let mut order = order_now(ledger, change.order)?;
-    order.status = change.status.as_str().into();
-    order.updated_at = change.at.to_string();
-    Some(order)
-}
-
 fn signed_event(
     app: &App,
     number: u64,
     placed: bool,
-    order: &crate::wire::OrderBody,
+    (id, order): (OrderId, &crate::wire::OrderBody),
     n_lanes: usize,
 ) -> Event {
     let kind = if placed { "order_create" } else { "order_update" };
     let data = crate::acp::acp_order(order, &app.config.acp.public_url);
     let body = serde_json::to_vec(&serde_json::json!({ "type": kind, "data": data })).unwrap_or_default();
     // An order's events share a lane, so they are sent in the order they happened.
-    let lane = OrderId::parse(&order.id).map_or(0, |id| id.get() as usize % n_lanes.max(1));
+    let lane = id.get() as usize % n_lanes.max(1);
     Event { number, lane, body }
 }
 
@@ -343,14 +331,21 @@ async fn dispatch(app: &App, lanes: &[mpsc::Sender<Event>], settled: u64) {
             let events: Vec<_> = since
                 .items
                 .iter()
-                .filter_map(|&(number, change)| Some((number, change, order_as_changed(ledger, &change)?)))
+                .filter_map(|&(number, change)| {
+                    Some((number, change, order_as_of(ledger, change.order, change.status, change.at)?))
+                })
                 .collect();
             (since.next, since.n_missed, events)
         });
         webhooks.note_skipped(n_missed);
         let idle = next == cursor;
         for (number, change, order) in events {
-            hand_out(app, lanes, signed_event(app, number, change.placed(), &order, lanes.len())).await;
+            hand_out(
+                app,
+                lanes,
+                signed_event(app, number, change.placed(), (change.order, &order), lanes.len()),
+            )
+            .await;
         }
         webhooks.settle.lock().dispatched_through = next;
         cursor = next;
@@ -400,12 +395,12 @@ async fn resend_unsettled(app: &App, lanes: &[mpsc::Sender<Event>], settled: u64
             chunk
                 .iter()
                 .filter_map(|&(number, order, only_placed)| {
-                    Some((number, only_placed, order_now(ledger, order)?))
+                    Some((number, order, only_placed, order_of(ledger, order)?))
                 })
                 .collect()
         });
-        for (number, only_placed, body) in bodies {
-            hand_out(app, lanes, signed_event(app, number, only_placed, &body, lanes.len())).await;
+        for (number, order, only_placed, body) in bodies {
+            hand_out(app, lanes, signed_event(app, number, only_placed, (order, &body), lanes.len())).await;
         }
     }
     webhooks.settle.lock().dispatched_through = cursor;
