@@ -405,9 +405,12 @@ fn pickup_option(app: &App, session: &CheckoutSession) -> Option<serde_json::Val
 /// must name one of `fulfillment_options`).
 fn check_selected(app: &App, merchant: &str, selected: Option<&[AcpSelectedOption]>) -> Result<(), ApiError> {
     let Some(selected) = selected else { return Ok(()) };
-    let has_address = lantern_core::MerchantId::parse(merchant).ok().is_some_and(|id| {
-        app.sequencer.read(|ledger| ledger.merchant(id).is_some_and(|(shop, ..)| shop.address.is_some()))
-    });
+    // An unknown shop is no question of options: the checkout refuses it as unknown.
+    let Some(has_address) = lantern_core::MerchantId::parse(merchant).ok().and_then(|id| {
+        app.sequencer.read(|ledger| ledger.merchant(id).map(|(shop, ..)| shop.address.is_some()))
+    }) else {
+        return Ok(());
+    };
     let offered = pickup_option_id(merchant);
     for (index, option) in selected.iter().enumerate() {
         if !has_address {

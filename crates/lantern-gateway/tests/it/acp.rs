@@ -563,6 +563,10 @@ async fn a_shop_with_an_address_offers_pickup_there_ready_by_its_estimate() {
         "{}",
         refused.text
     );
+    // At a shop that does not exist, the shop is what is wrong, not the option.
+    let at_unknown = picked.replace("mer_9", "mer_77");
+    let refused = acp(&server, &shopper, "/checkout_sessions", Some("pick-7"), &at_unknown).await;
+    assert_eq!((refused.status, refused.json["code"].clone()), (404, json!("not_found")), "{}", refused.text);
 }
 
 /// A receiver that takes `delay_ms` to answer each event (200), counting how many it holds at
