@@ -68,6 +68,9 @@ pub struct GatewayConfig {
     pub acp: crate::acp::AcpConfig,
     /// The cluster this node belongs to, when shoppers are sharded over several nodes.
     pub shards: Option<crate::sharding::ShardMap>,
+    /// Where `POST /v1/ops/backups` puts backups; `None` when this gateway has no data
+    /// directory to back up.
+    pub backups: Option<crate::backups::BackupPlace>,
     /// Orders (and shoppers) the read index's tables are sized for up front, as the ledger's
     /// (`LedgerConfig::expected_orders`): no regrowing under the index's lock mid-surge, at the
     /// cost of that memory from the start. Zero sizes nothing ahead.
@@ -134,6 +137,7 @@ impl GatewayConfig {
                 signing: None,
             },
             shards: None,
+            backups: None,
             expected_orders: 0,
         }
     }
@@ -279,6 +283,8 @@ pub struct App {
     pub index: RwLock<ReadIndex>,
     /// How many of the ledger's retired orders the index has forgotten (see `prune_index`).
     retired_cursor: Mutex<u64>,
+    /// The Idempotency-Key of the latest backup started here, and its folder.
+    pub(crate) backup_key: Mutex<Option<crate::backups::StartedBackup>>,
     /// Search index and the agent's lexicon.
     pub catalogs: crate::catalogs::Catalogs,
     /// The chat agent's model client, when one is configured.
@@ -331,6 +337,7 @@ impl App {
             clock,
             index: RwLock::new(index),
             retired_cursor: Mutex::new(n_retired),
+            backup_key: Mutex::new(None),
             catalogs,
             llm,
             chat,

@@ -20,6 +20,7 @@
 
 mod acp;
 mod app;
+pub mod backups;
 pub mod catalogs;
 mod chat;
 mod convert;
@@ -80,6 +81,7 @@ const INDEX_PRUNE_EVERY_TICKS: u64 = 10;
         routes::register_merchant, routes::create_campaign, routes::edit_campaign, routes::pause_campaign, routes::resume_campaign,
         routes::campaign_stats, routes::gateway_stats, routes::poll_ticket, chat::chat,
         live::ops_live, live::merchant_live, live::shopper_live, live::guest_token,
+        backups::start_backup, backups::backup_status,
     ),
     modifiers(&BearerAuth, &BodyLimitAnswers),
     tags((name = "shopper"), (name = "merchant"), (name = "operator"), (name = "system"))
@@ -189,6 +191,7 @@ fn api_routes(app: Arc<App>) -> Router {
         .route("/v1/waiting_room/{ticket}", get(routes::poll_ticket))
         // Live views and the web pages.
         .route("/v1/ops/live", get(live::ops_live))
+        .route("/v1/ops/backups", get(backups::backup_status).post(backups::start_backup))
         .route("/v1/merchant/live", get(live::merchant_live))
         .route("/v1/orders/live", get(live::shopper_live))
         .route("/v1/guest_token", post(live::guest_token))

@@ -550,3 +550,32 @@ pub struct ChannelOrdersBody {
 pub struct HealthBody {
     pub status: String,
 }
+
+/// A backup of the journal (`/v1/ops/backups`): the one running, or the latest one.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BackupBody {
+    /// The backup's folder on the gateway's machine: a data directory of its own once `done`
+    /// (`lantern serve --data` it, or `lantern audit --data` it). While `running` it is written
+    /// beside it under `.partial`.
+    pub directory: String,
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// Journal batches copied so far, and in the journal at the latest step (they grow while
+    /// orders come in; the backup is done once it holds the last one).
+    pub batches_copied: u64,
+    pub batches_in_journal: u64,
+    pub commands_copied: u64,
+    pub bytes_copied: u64,
+    /// Why it failed, for a `failed` backup.
+    pub error: Option<String>,
+}
+
+/// Where backups go, and the latest one since the gateway started.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BackupsBody {
+    /// The folder backups are written to; null when this gateway has no data directory.
+    pub directory: Option<String>,
+    pub latest: Option<BackupBody>,
+}

@@ -72,6 +72,18 @@ pub enum StoreError {
     ShardNotEmpty { target: String, shard: u32, n_batches: u64 },
 
     #[error(
+        "{store} cannot be backed up by lantern (a backup copies the journal into a new SQLite data directory); \
+         back PostgreSQL up with its own tools (pg_dump, pg_basebackup)"
+    )]
+    BackupUnsupported { store: String },
+
+    #[error(
+        "a backup cannot go to {}: it already exists; choose another folder (each backup gets a folder of its own)",
+        path.display()
+    )]
+    BackupExists { path: PathBuf },
+
+    #[error(
         "the connection to PostgreSQL at {target} broke while batch {batch_seq} of shard {shard} was committing, \
          and that batch did commit, so this node's memory is behind its journal; restart the node (it replays \
          the journal)"

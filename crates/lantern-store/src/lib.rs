@@ -19,12 +19,16 @@
 //!   each node writes its own shard (locked with an advisory lock), one `INSERT` per batch.
 //!   Versioned migrations (`lantern_migrations`) create the schema.
 //!
+//! [`Backup`] copies a live journal into a new data directory a bounded piece at a time (SQLite
+//! and memory stores; PostgreSQL has its own tools).
+//!
 //! [`PostgresBudget`] is the central campaign budget those nodes lease chunks from
 //! (`campaign_budget`, `budget_lease`), and [`LocalPostgres`] starts a private PostgreSQL
 //! server on loopback for tests and benchmarks.
 //!
 //! The journal's schema is the same SQL in SQLite and PostgreSQL (BLOB there, BYTEA here).
 
+mod backup;
 mod budget;
 mod error;
 mod local_postgres;
@@ -32,6 +36,7 @@ mod memory;
 mod postgres;
 mod sqlite;
 
+pub use backup::{BACKUP_PARTIAL_SUFFIX, Backup, BackupProgress, partial_path};
 pub use budget::{CampaignBudget, LeaseTotals, PostgresBudget};
 pub use local_postgres::{LocalPostgres, LocalPostgresError};
 pub use postgres::{MIGRATIONS, POSTGRES_SCHEMA_VERSION, PostgresStore};
@@ -76,6 +81,21 @@ pub trait Store: Send {
         shard: u32,
         visit: &mut dyn FnMut(BatchRecord) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError>;
+
+    /// Calls `visit` with the batches of `shard` numbered after `after_batch_seq`, in order, at
+    /// most `batches_max` of them, with the same checks as [`Store::replay`]; returns how many
+    /// it visited. What a backup copies the journal with, a bounded piece at a time. A store
+    /// that cannot (PostgreSQL, which has its own backup tools) answers
+    /// [`StoreError::BackupUnsupported`].
+    fn read_batches(
+        &mut self,
+        _shard: u32,
+        _after_batch_seq: u64,
+        _batches_max: u64,
+        _visit: &mut dyn FnMut(BatchRecord) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        Err(StoreError::BackupUnsupported { store: self.describe() })
+    }
 
     /// The number of the shard's last stored batch, or `None` when it has none.
     fn last_batch_seq(&mut self, shard: u32) -> Result<Option<u64>, StoreError>;

@@ -93,8 +93,25 @@ impl Store for MemoryStore {
         shard: u32,
         visit: &mut dyn FnMut(BatchRecord) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError> {
-        // Copy out first so `visit` may use another clone of this store without deadlocking.
-        let batches = self.lock().batches_by_shard.get(&shard).cloned().unwrap_or_default();
+        self.read_batches(shard, 0, u64::MAX, visit)
+    }
+
+    fn read_batches(
+        &mut self,
+        shard: u32,
+        after_batch_seq: u64,
+        batches_max: u64,
+        visit: &mut dyn FnMut(BatchRecord) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        // Batch n sits at index n - 1: appends refuse gaps.
+        let from = usize::try_from(after_batch_seq).unwrap_or(usize::MAX);
+        let count = usize::try_from(batches_max).unwrap_or(usize::MAX);
+        let batches: Vec<(BatchRecord, u32)> = self
+            .lock()
+            .batches_by_shard
+            .get(&shard)
+            .map(|batches| batches.iter().skip(from).take(count).cloned().collect())
+            .unwrap_or_default();
         let mut n_batches = 0_u64;
         for (batch, checksum) in batches {
             if body_checksum(&batch.body) != checksum {

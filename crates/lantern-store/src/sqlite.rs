@@ -52,8 +52,9 @@ const SELECT_META_SQL: &str = "SELECT value FROM lantern_meta WHERE key = ?1";
 const SELECT_LAST_BATCH_SEQS_SQL: &str = "SELECT shard, MAX(batch_seq) FROM journal GROUP BY shard";
 const INSERT_BATCH_SQL: &str = "INSERT INTO journal (shard, batch_seq, committed_at_ms, n_commands, checksum, body) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+/// A shard's batches after `?2`, at most `?3` of them (-1: all).
 const SELECT_BATCHES_SQL: &str = "SELECT batch_seq, committed_at_ms, n_commands, checksum, body \
-     FROM journal WHERE shard = ?1 ORDER BY batch_seq";
+     FROM journal WHERE shard = ?1 AND batch_seq > ?2 ORDER BY batch_seq LIMIT ?3";
 
 /// Whether [`SqliteStore::open`] makes a new database or opens the one that is there. Never
 /// both: a typo in `--data` must not silently start an empty journal next to the real one.
@@ -224,29 +225,44 @@ impl Store for SqliteStore {
         shard: u32,
         visit: &mut dyn FnMut(BatchRecord) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError> {
-        let path = self.database_path.clone();
-        let mut statement = self
-            .connection
-            .prepare_cached(SELECT_BATCHES_SQL)
-            .map_err(|error| sqlite_error(&path, "reading", error))?;
-        let mut rows = statement.query([shard]).map_err(|error| sqlite_error(&path, "reading", error))?;
-        let mut n_batches = 0_u64;
-        while let Some(row) = rows.next().map_err(|error| sqlite_error(&path, "reading", error))? {
-            let expected_batch_seq = n_batches + 1;
-            let batch = read_batch(row, shard, expected_batch_seq).map_err(|what| StoreError::Corrupt {
-                path: path.clone(),
-                what: format!("journal shard {shard}, batch {expected_batch_seq}: {what}"),
-            })?;
-            visit(batch)?;
-            n_batches = expected_batch_seq;
-        }
-        drop(rows);
-        drop(statement);
+        let n_batches = self.read_batches(shard, 0, u64::MAX, visit)?;
         let last = self.last_batch_seq_by_shard.get(&shard).copied().unwrap_or(0);
         if n_batches != last {
             return Err(self.corrupt(format!(
                 "journal shard {shard} replayed {n_batches} batches but its last batch is {last}"
             )));
+        }
+        Ok(n_batches)
+    }
+
+    fn read_batches(
+        &mut self,
+        shard: u32,
+        after_batch_seq: u64,
+        batches_max: u64,
+        visit: &mut dyn FnMut(BatchRecord) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        let path = self.database_path.clone();
+        let after = i64::try_from(after_batch_seq)
+            .map_err(|_| StoreError::Unstorable { what: "after_batch_seq", value: after_batch_seq })?;
+        // SQLite reads a negative LIMIT as none.
+        let limit = i64::try_from(batches_max).unwrap_or(-1);
+        let mut statement = self
+            .connection
+            .prepare_cached(SELECT_BATCHES_SQL)
+            .map_err(|error| sqlite_error(&path, "reading", error))?;
+        let mut rows = statement
+            .query(params![shard, after, limit])
+            .map_err(|error| sqlite_error(&path, "reading", error))?;
+        let mut n_batches = 0_u64;
+        while let Some(row) = rows.next().map_err(|error| sqlite_error(&path, "reading", error))? {
+            let expected_batch_seq = after_batch_seq + n_batches + 1;
+            let batch = read_batch(row, shard, expected_batch_seq).map_err(|what| StoreError::Corrupt {
+                path: path.clone(),
+                what: format!("journal shard {shard}, batch {expected_batch_seq}: {what}"),
+            })?;
+            visit(batch)?;
+            n_batches += 1;
         }
         Ok(n_batches)
     }

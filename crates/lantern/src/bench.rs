@@ -22,7 +22,7 @@ use lantern_core::{
     CampaignId, Capacity, IdempotencyKey, ItemId, MerchantId, Money, OptionId, OrderChannel, ShopperId,
 };
 use lantern_ledger::{Command, CouponChoice, Outcome};
-use lantern_sequencer::{ManualClock, SequencerHandle, SubmitError};
+use lantern_sequencer::{BackupState, ManualClock, SequencerHandle, SubmitError};
 use lantern_store::{Durability, OpenMode};
 
 use lantern_surge::{Zipf, mix};
@@ -59,6 +59,11 @@ pub struct LedgerBenchArgs {
     /// Skip the surge run.
     #[arg(long)]
     skip_surge: bool,
+    /// Back the journal up when the surge run is half done, as `POST /v1/ops/backups` does,
+    /// and print how long the backup took and the orders/s while it ran, as a ratio of the
+    /// rest of the run.
+    #[arg(long)]
+    backup_mid_surge: bool,
     /// Also run ../shared/peers/redis.sh (Redis + Lua, appendfsync always) in the same session
     /// and print Lantern's durable throughput as a ratio of it.
     #[arg(long)]
@@ -110,6 +115,28 @@ struct RunFigures {
     order_bytes_per_order: f64,
     idempotency_bytes_per_order: f64,
     n_shoppers: u64,
+    backup: Option<BackupFigures>,
+}
+
+/// A backup taken in the middle of a run.
+#[derive(Debug, Clone, Copy)]
+struct BackupFigures {
+    seconds: f64,
+    batches: u64,
+    bytes: u64,
+    /// Orders started while it ran.
+    orders_during: u64,
+    done: bool,
+}
+
+impl BackupFigures {
+    /// Orders/s while the backup ran, over orders/s in the rest of the run.
+    fn throughput_ratio(&self, run: &RunFigures) -> f64 {
+        let during = self.orders_during as f64 / self.seconds.max(1e-9);
+        let rest_s = (run.elapsed_s - self.seconds).max(1e-9);
+        let rest = run.n_orders.saturating_sub(self.orders_during) as f64 / rest_s;
+        during / rest.max(1e-9)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -141,7 +168,7 @@ pub fn run(args: &LedgerBenchArgs) -> anyhow::Result<()> {
                 durable,
                 steps: args.steps,
             };
-            let figures = run_workload(args, workload, format!("{producers} producers"), false)?;
+            let figures = run_workload(args, workload, format!("{producers} producers"), false, false)?;
             print_run(&figures);
             runs.push(figures);
         }
@@ -161,8 +188,18 @@ pub fn run(args: &LedgerBenchArgs) -> anyhow::Result<()> {
             "surge: {} orders from {} shoppers at {} outlets, durable, 1024 producers",
             workload.n_orders, workload.n_shoppers, workload.n_merchants
         );
-        let figures = run_workload(args, workload, "surge".into(), true)?;
+        let figures = run_workload(args, workload, "surge".into(), true, args.backup_mid_surge)?;
         print_run(&figures);
+        if let Some(backup) = &figures.backup {
+            println!(
+                "  backup mid-surge: {} ({} batches, {:.0} MiB) in {:.2} s, orders meanwhile at {:.2} of the rest of the run's rate",
+                if backup.done { "done" } else { "FAILED" },
+                backup.batches,
+                backup.bytes as f64 / (1024.0 * 1024.0),
+                backup.seconds,
+                backup.throughput_ratio(&figures)
+            );
+        }
         println!(
             "  {:.1} s for {} orders: {:.0}x faster than the 9 real hours; hot state {:.1} bytes per shopper (wallets), orders {:.0} bytes each, idempotency {:.0} bytes each",
             figures.elapsed_s,
@@ -253,6 +290,13 @@ fn print_json(steps: Steps, runs: &[RunFigures], surge: Option<&RunFigures>, pee
         summary["surge_peak_rss_bytes"] = serde_json::json!(surge.peak_rss_bytes);
         summary["surge_rss_bytes_per_shopper"] =
             serde_json::json!(surge.peak_rss_bytes as f64 / surge.n_shoppers.max(1) as f64);
+        if let Some(backup) = &surge.backup {
+            summary["backup_done"] = serde_json::json!(backup.done);
+            summary["backup_seconds"] = serde_json::json!(backup.seconds);
+            summary["backup_batches"] = serde_json::json!(backup.batches);
+            summary["backup_bytes"] = serde_json::json!(backup.bytes);
+            summary["backup_throughput_ratio"] = serde_json::json!(backup.throughput_ratio(surge));
+        }
     }
     if let (Some(peer), Some(headline)) = (peer_ops_per_s, headline) {
         summary["peer_redis_ops_per_s"] = serde_json::json!(peer);
@@ -286,6 +330,7 @@ fn run_workload(
     workload: Workload,
     label: String,
     progress: bool,
+    backup_mid_run: bool,
 ) -> anyhow::Result<RunFigures> {
     let data = match &args.data_root {
         Some(root) => root.join(format!(
@@ -320,7 +365,7 @@ fn run_workload(
         );
         bar
     });
-    let histogram: Histogram<u32> = runtime.block_on(async {
+    let (histogram, backup): (Histogram<u32>, Option<BackupFigures>) = runtime.block_on(async {
         let tasks: Vec<_> = (0..workload.producers)
             .map(|_| {
                 let handle = handle.clone();
@@ -355,11 +400,24 @@ fn run_workload(
                 })
             })
             .collect();
+        let backup = backup_mid_run.then(|| {
+            let (handle, next_index) = (handle.clone(), Arc::clone(&next_index));
+            tokio::spawn(backup_mid_run_of(
+                handle,
+                next_index,
+                workload.n_orders,
+                data.join("backups").join("mid-run"),
+            ))
+        });
         let mut merged = Histogram::<u32>::new_with_bounds(1, 60_000_000, 2)?;
         for task in tasks {
             merged.add(task.await??)?;
         }
-        anyhow::Ok(merged)
+        let backup = match backup {
+            Some(task) => Some(task.await??),
+            None => None,
+        };
+        anyhow::Ok((merged, backup))
     })?;
     let elapsed = started.elapsed();
     if let Some(bar) = bar {
@@ -392,6 +450,37 @@ fn run_workload(
         order_bytes_per_order: estimate.order_bytes as f64 / estimate.n_orders.max(1) as f64,
         idempotency_bytes_per_order: estimate.idempotency_bytes as f64 / estimate.n_orders.max(1) as f64,
         n_shoppers: workload.n_shoppers,
+        backup,
+    })
+}
+
+/// Waits until half the run's orders are under way, backs the journal up to `directory` and
+/// follows the backup to its end.
+async fn backup_mid_run_of(
+    handle: SequencerHandle,
+    next_index: Arc<AtomicU64>,
+    n_orders: u64,
+    directory: PathBuf,
+) -> anyhow::Result<BackupFigures> {
+    while next_index.load(Ordering::Relaxed) < n_orders / 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let started_index = next_index.load(Ordering::Relaxed);
+    let started = Instant::now();
+    handle.start_backup(directory, Vec::new()).await?;
+    let status = loop {
+        let status = handle.backup_status().context("no backup status")?;
+        if status.state != BackupState::Running {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    };
+    Ok(BackupFigures {
+        seconds: started.elapsed().as_secs_f64(),
+        batches: status.progress.n_batches_copied,
+        bytes: status.progress.n_bytes_copied,
+        orders_during: next_index.load(Ordering::Relaxed).min(n_orders) - started_index,
+        done: status.state == BackupState::Done,
     })
 }
 

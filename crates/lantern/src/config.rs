@@ -13,6 +13,8 @@ use serde::Deserialize;
 
 /// Environment variables that override the file start with this.
 const ENV_PREFIX: &str = "LANTERN_";
+/// The folder inside the data directory that `POST /v1/ops/backups` writes backups to.
+pub(crate) const BACKUPS_DIR_NAME: &str = "backups";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -21,6 +23,9 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// The data directory (the journal database lives in it).
     pub data: PathBuf,
+    /// Where `POST /v1/ops/backups` writes backups, a folder each (default: `DATA/backups`).
+    /// Another disk or a mounted volume also survives the loss of this one.
+    pub backups_dir: Option<PathBuf>,
     /// Orders the ledger's and the read index's tables are sized for up front (their memory is
     /// taken at start, so a surge does not regrow them or fault them in; 0 sizes nothing ahead).
     pub expected_orders: usize,
@@ -255,6 +260,7 @@ impl Default for ServeConfig {
         ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data: PathBuf::from("lantern-data"),
+            backups_dir: None,
             expected_orders: 0,
             limits: Limits::default(),
             admission: Admission::default(),
@@ -395,6 +401,10 @@ impl ServeConfig {
             guest_tokens: self.web.guest_tokens,
             acp: self.acp.gateway()?,
             shards: self.cluster.shard_map(),
+            backups: Some(lantern_gateway::backups::BackupPlace {
+                directory: self.backups_dir.clone().unwrap_or_else(|| self.data.join(BACKUPS_DIR_NAME)),
+                carry: vec![self.data.join(crate::serve::SECRET_FILE_NAME)],
+            }),
             expected_orders: self.expected_orders,
         };
         gateway.validate().map_err(|problem| anyhow::anyhow!("the configuration is invalid: {problem}"))?;
@@ -469,6 +479,19 @@ mod tests {
         .expect("overridden");
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.admission.max_limit, 2048);
+    }
+
+    #[test]
+    fn backups_go_inside_the_data_directory_unless_told_otherwise() {
+        let place = |vars: &[(&str, &str)]| {
+            let config = ServeConfig::load(None, env(vars)).expect("valid");
+            config.gateway().expect("valid").backups.expect("a data directory has backups")
+        };
+        let inside = place(&[("LANTERN_DATA", "/srv/lantern")]);
+        assert_eq!(inside.directory, PathBuf::from("/srv/lantern/backups"));
+        assert_eq!(inside.carry, [PathBuf::from("/srv/lantern/secret")]);
+        let elsewhere = place(&[("LANTERN_DATA", "/srv/lantern"), ("LANTERN_BACKUPS_DIR", "/mnt/vault")]);
+        assert_eq!(elsewhere.directory, PathBuf::from("/mnt/vault"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::config::ServeConfig;
 use crate::world;
 
 /// The secret's file inside the data directory (made on first start, mode 0600).
-const SECRET_FILE_NAME: &str = "secret";
+pub(crate) const SECRET_FILE_NAME: &str = "secret";
 /// Environment variable that supplies the secret instead of the file.
 const SECRET_ENV: &str = "LANTERN_SECRET";
 /// Idle ticks keep holds and campaigns expiring on time when no request arrives.

@@ -19,7 +19,7 @@ enum Who {
 }
 
 /// Every endpoint that needs a token, with who may call it.
-const PROTECTED: [(&str, &str, Who); 28] = [
+const PROTECTED: [(&str, &str, Who); 30] = [
     ("GET", "/v1/merchants", Who::Anyone),
     ("GET", "/v1/merchants/mer_1/menu", Who::Anyone),
     ("GET", "/v1/search?q=tea", Who::Anyone),
@@ -48,6 +48,8 @@ const PROTECTED: [(&str, &str, Who); 28] = [
     ("POST", "/v1/campaigns/cmp_1/resume", Who::Operator),
     ("GET", "/v1/campaigns/cmp_1/stats", Who::Operator),
     ("GET", "/v1/stats", Who::Operator),
+    ("POST", "/v1/ops/backups", Who::Operator),
+    ("GET", "/v1/ops/backups", Who::Operator),
 ];
 
 fn request(server: &Server, method: &str, path: &str) -> reqwest::RequestBuilder {

@@ -55,7 +55,8 @@ pub fn post_endpoints(server: &Server) -> Vec<(String, String, Value)> {
         ),
         (operator.clone(), "/v1/campaigns/cmp_1/edit".into(), json!({"top_up": 100})),
         (operator.clone(), "/v1/campaigns/cmp_1/pause".into(), json!({})),
-        (operator, "/v1/campaigns/cmp_1/resume".into(), json!({})),
+        (operator.clone(), "/v1/campaigns/cmp_1/resume".into(), json!({})),
+        (operator, "/v1/ops/backups".into(), json!({})),
     ]
 }
 

@@ -13,12 +13,14 @@
 //!   and the signed order webhook received on loopback.
 //! - `sharding`: a shopper's request at another node's gateway is redirected (307) there.
 //! - `system`: health, readiness, metrics and the OpenAPI document.
+//! - `backups`: a backup taken over HTTP while orders come in, then served from and checked.
 
 #![allow(clippy::unwrap_used)]
 
 mod acp;
 mod admission;
 mod auth;
+mod backups;
 mod bad_input;
 mod chat;
 mod flows;

@@ -103,6 +103,16 @@ impl Store for GatedStore {
         self.inner.replay(shard, visit)
     }
 
+    fn read_batches(
+        &mut self,
+        shard: u32,
+        after_batch_seq: u64,
+        batches_max: u64,
+        visit: &mut dyn FnMut(BatchRecord) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        self.inner.read_batches(shard, after_batch_seq, batches_max, visit)
+    }
+
     fn last_batch_seq(&mut self, shard: u32) -> Result<Option<u64>, StoreError> {
         self.inner.last_batch_seq(shard)
     }
@@ -379,6 +389,11 @@ impl Server {
     pub async fn start_with(setup: Setup) -> Server {
         let data = Arc::new(TempDir::new("gateway"));
         Server::open(setup, data, true).await
+    }
+
+    /// A server over a journal already in `data` (a restart, a backup).
+    pub async fn open_existing(setup: Setup, data: Arc<TempDir>) -> Server {
+        Server::open(setup, data, false).await
     }
 
     async fn open(setup: Setup, data: Arc<TempDir>, fresh: bool) -> Server {

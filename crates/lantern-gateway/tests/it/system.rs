@@ -39,11 +39,12 @@ const ROUTES: [(&str, &[&str]); 27] = [
     ("/v1/stats", &["get"]),
 ];
 /// Served but described apart: the document itself, the order events and the waiting room.
-const MORE_ROUTES: [(&str, &[&str]); 7] = [
+const MORE_ROUTES: [(&str, &[&str]); 8] = [
     ("/v1/merchant/orders/{order_id}/{event}", &["post"]),
     ("/v1/waiting_room/{ticket}", &["get"]),
     ("/v1/chat", &["post"]),
     ("/v1/ops/live", &["get"]),
+    ("/v1/ops/backups", &["get", "post"]),
     ("/v1/merchant/live", &["get"]),
     ("/v1/orders/live", &["get"]),
     ("/v1/guest_token", &["post"]),

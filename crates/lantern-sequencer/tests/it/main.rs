@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod backup;
 mod gather;
 mod postgres_property;
 /// The ledger property test's world (menus, shops, campaigns), shared rather than copied.

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod backup;
 mod postgres;
 
 use std::path::{Path, PathBuf};

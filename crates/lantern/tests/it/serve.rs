@@ -256,3 +256,53 @@ fn an_acp_order_event_the_outbox_held_at_a_sigkill_is_sent_after_the_restart() {
     assert_eq!(event["data"]["id"], order, "{event}");
     assert_eq!(event["data"]["status"], "placed", "{event}");
 }
+
+/// The operator's backup of a running gateway (`POST /v1/ops/backups`) is a data directory:
+/// after the gateway is killed, `lantern audit` passes on it and `lantern serve` starts on it
+/// with the same tokens and everything acknowledged before the backup, and nothing after.
+#[test]
+fn a_backup_of_a_running_gateway_audits_and_serves_after_the_gateway_is_killed() {
+    let data = TempDir::new("serve-backup");
+    let server = start(&data.0, true, &[]);
+    let (operator, shopper) = (server.tokens[0].clone(), server.tokens[2].clone());
+    let (status, body) =
+        request(&server.address, "POST", "/v1/campaigns/cmp_1/claim", &shopper, Some("claim-1"), "{}");
+    assert_eq!(status, 201, "{body}");
+    let (status, body) =
+        request(&server.address, "POST", "/v1/ops/backups", &operator, Some("backup-1"), "{}");
+    assert_eq!(status, 202, "{body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let finished = loop {
+        let (status, body) = request(&server.address, "GET", "/v1/ops/backups", &operator, None, "");
+        assert_eq!(status, 200, "{body}");
+        if !body.contains("\"state\":\"running\"") {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "the backup did not finish: {body}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(finished.contains("\"state\":\"done\""), "{finished}");
+    let status: serde_json::Value = serde_json::from_str(&finished).unwrap_or_else(|error| panic!("{error}"));
+    let backup = std::path::PathBuf::from(status["latest"]["directory"].as_str().unwrap_or_default());
+    assert!(backup.starts_with(data.0.join("backups")), "{}", backup.display());
+    // A change after the backup, then the gateway is killed.
+    let (status, body) =
+        request(&server.address, "POST", "/v1/campaigns/cmp_1/pause", &operator, Some("pause-1"), "{}");
+    assert_eq!(status, 200, "{body}");
+    drop(server);
+
+    let audited = lantern().args(["audit", "--data"]).arg(&backup).output().unwrap_or_else(|e| panic!("{e}"));
+    let (stdout, stderr) = text(&audited);
+    assert!(
+        audited.status.success() && stdout.contains("PASS") && !stdout.contains("FAIL"),
+        "{stdout}{stderr}"
+    );
+    let from_backup = start(&backup, false, &[]);
+    // The secret came with the journal: the tokens issued before still work.
+    let (status, body) = request(&from_backup.address, "GET", "/v1/wallet", &shopper, None, "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"claimed\""), "{body}");
+    let (status, body) = request(&from_backup.address, "GET", "/v1/campaigns", &shopper, None, "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"active\""), "the pause came after the backup: {body}");
+}

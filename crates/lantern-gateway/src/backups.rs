@@ -1,0 +1,177 @@
+//! Backups on demand (`POST /v1/ops/backups`, `GET /v1/ops/backups`): the operator asks, the
+//! sequencer's committer copies the journal between batches (`lantern_sequencer`), and the
+//! finished folder is a data directory of its own. Orders keep flowing meanwhile.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use lantern_sequencer::{BackupError, BackupState, BackupStatus};
+
+use crate::app::App;
+use crate::convert::parse_json;
+use crate::error::ApiError;
+use crate::routes::{json, operator_of};
+use crate::wire::{BackupBody, BackupsBody, ErrorBody};
+
+/// Where a gateway's backups go and what goes with the journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupPlace {
+    /// Each backup is a folder in here, named by its start time.
+    pub directory: PathBuf,
+    /// Files copied beside the journal when they exist (the token secret), so a backup is a
+    /// data directory a gateway can start on with the same tokens.
+    pub carry: Vec<PathBuf>,
+}
+
+/// Starts a backup of the ledger's journal into a new folder under the configured backup
+/// directory, and answers at once (202) while it copies.
+#[utoipa::path(post, path = "/v1/ops/backups", tag = "operator", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "unique per intended backup; the same key again answers the backup it started")),
+    request_body(content = serde_json::Value, description = "ignored; may be {}"),
+    responses((status = 202, body = BackupBody, description = "started: follow it with GET /v1/ops/backups"),
+        (status = 200, body = BackupBody, description = "a repeat of the request that started this backup"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "a backup is running, or this gateway's store cannot be backed up here"),
+        (status = 422, body = ErrorBody, description = "the Idempotency-Key started a backup with another body"),
+        (status = 500, body = ErrorBody, description = "the backup folder cannot be written"), (status = 503, body = ErrorBody)))]
+pub async fn start_backup(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let claims = app.caller(&headers)?;
+    operator_of(&claims)?;
+    let keyed = crate::app::KeyedRequest::from_request(&claims, &headers, "POST /v1/ops/backups", &body)?;
+    if !body.is_empty() {
+        let _: serde_json::Value = parse_json(&body)?;
+    }
+    let Some(place) = app.config.backups.clone() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "backup_unavailable",
+            "this gateway runs without a data directory, so it has no journal file to back up",
+        ));
+    };
+    if let Some(status) = replay_of(&app, &keyed)? {
+        return Ok(json(StatusCode::OK, &backup_body(&status), true));
+    }
+    let directory = free_folder(&place.directory, &folder_name(&app.now().to_string()));
+    let carry: Vec<PathBuf> = place.carry.iter().filter(|file| file.is_file()).cloned().collect();
+    let status = app.sequencer.start_backup(directory.clone(), carry).await.map_err(refusal)?;
+    *app.backup_key.lock() = Some(StartedBackup {
+        key: keyed.key.as_str().to_owned(),
+        fingerprint: keyed.fingerprint,
+        directory: directory.clone(),
+    });
+    tracing::info!(directory = %directory.display(), from = %peer.ip(), batches = status.progress.n_batches_in_journal, "backup started");
+    Ok(json(StatusCode::ACCEPTED, &backup_body(&status), false))
+}
+
+/// Where backups go, and the running or latest backup.
+#[utoipa::path(get, path = "/v1/ops/backups", tag = "operator", security(("bearer" = [])),
+    responses((status = 200, body = BackupsBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn backup_status(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let claims = app.caller(&headers)?;
+    operator_of(&claims)?;
+    let body = BackupsBody {
+        directory: app.config.backups.as_ref().map(|place| place.directory.display().to_string()),
+        latest: app.sequencer.backup_status().as_ref().map(backup_body),
+    };
+    Ok(json(StatusCode::OK, &body, false))
+}
+
+/// The Idempotency-Key of the latest backup started here (kept in memory: a restart forgets
+/// it, and the same key then starts a new backup).
+#[derive(Clone, Debug)]
+pub(crate) struct StartedBackup {
+    key: String,
+    fingerprint: u64,
+    directory: PathBuf,
+}
+
+/// The backup the same key started, if it is still the latest one; the same key with another
+/// body is refused, as on every POST.
+fn replay_of(app: &App, keyed: &crate::app::KeyedRequest) -> Result<Option<BackupStatus>, ApiError> {
+    let Some(started) = app.backup_key.lock().clone() else { return Ok(None) };
+    if started.key != keyed.key.as_str() {
+        return Ok(None);
+    }
+    if started.fingerprint != keyed.fingerprint {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_conflict",
+            "this Idempotency-Key started a backup with another body; use a new key for a new backup",
+        ));
+    }
+    Ok(app.sequencer.backup_status().filter(|status| status.directory == started.directory))
+}
+
+/// Folders tried for a backup's name before giving up on a free one (backups started within the
+/// same millisecond get `-2`, `-3`, ...).
+const FOLDER_NAME_TRIES: u32 = 100;
+
+/// `parent/name`, or `parent/name-2`, ... when an earlier backup has that name.
+fn free_folder(parent: &Path, name: &str) -> PathBuf {
+    (1..=FOLDER_NAME_TRIES)
+        .map(|n| if n == 1 { parent.join(name) } else { parent.join(format!("{name}-{n}")) })
+        .find(|candidate| !candidate.exists())
+        // All taken: the backup itself refuses to write over one, naming it.
+        .unwrap_or_else(|| parent.join(name))
+}
+
+/// `2026-11-24T21:05:01.123Z` → `20261124T210501123Z`: sortable, and safe in any file system.
+fn folder_name(time: &str) -> String {
+    time.chars().filter(char::is_ascii_alphanumeric).collect()
+}
+
+fn refusal(error: BackupError) -> ApiError {
+    let message = error.to_string();
+    match error {
+        BackupError::Running { .. } => ApiError::new(StatusCode::CONFLICT, "backup_running", message),
+        BackupError::Unsupported(_) => ApiError::new(StatusCode::CONFLICT, "backup_unsupported", message),
+        BackupError::Store(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "backup_failed", message),
+        BackupError::Stopped => ApiError::unavailable("stopping", message, 5_000),
+    }
+}
+
+pub(crate) fn backup_body(status: &BackupStatus) -> BackupBody {
+    let (state, error) = match &status.state {
+        BackupState::Running => ("running", None),
+        BackupState::Done => ("done", None),
+        BackupState::Failed(reason) => ("failed", Some(reason.clone())),
+    };
+    BackupBody {
+        directory: status.directory.display().to_string(),
+        state: state.to_owned(),
+        started_at: status.started_at.to_string(),
+        finished_at: status.finished_at.map(|at| at.to_string()),
+        batches_copied: status.progress.n_batches_copied,
+        batches_in_journal: status.progress.n_batches_in_journal,
+        commands_copied: status.progress.n_commands_copied,
+        bytes_copied: status.progress.n_bytes_copied,
+        error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{folder_name, free_folder};
+
+    #[test]
+    fn a_backup_folder_is_named_by_its_start_time_and_never_reused() {
+        assert_eq!(folder_name("2026-11-24T21:05:01.123Z"), "20261124T210501123Z");
+        let parent = std::env::temp_dir().join(format!("lantern-backup-names-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&parent);
+        let first = free_folder(&parent, "20261124T210501123Z");
+        assert_eq!(first, parent.join("20261124T210501123Z"));
+        std::fs::create_dir_all(&first).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(free_folder(&parent, "20261124T210501123Z"), parent.join("20261124T210501123Z-2"));
+        let _ = std::fs::remove_dir_all(&parent);
+    }
+}

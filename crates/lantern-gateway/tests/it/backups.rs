@@ -1,0 +1,120 @@
+//! `POST /v1/ops/backups`: a backup taken over HTTP while the gateway serves, followed to its
+//! end, then started as a gateway of its own.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lantern_gateway::backups::BackupPlace;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+async fn wait_for_backup(server: &Server, operator: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = server.get(operator, "/v1/ops/backups").await.ok(200).clone();
+        if status["latest"]["state"] != "running" {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the backup did not finish: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_backup_taken_over_http_holds_every_order_placed_before_it() {
+    let backups = Arc::new(TempDir::new("backups"));
+    let kept = backups.0.join("kept");
+    std::fs::create_dir_all(&kept).unwrap();
+    std::fs::write(kept.join("secret"), "the data directory's token secret").unwrap();
+    let mut config = test_config();
+    config.backups = Some(BackupPlace {
+        directory: backups.0.join("taken"),
+        // A file that is not there (a secret from the environment) is simply not carried.
+        carry: vec![kept.join("secret"), kept.join("not-there")],
+    });
+    let server = Server::with_config(config).await;
+    let (ada, bo, operator) = (server.shopper(1), server.shopper(2), server.operator());
+    let order = server.place_order(&ada, TEA_1).await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+
+    server.post(&ada, "/v1/ops/backups", &json!({})).await.refused(403, "forbidden");
+    server.get(&server.merchant(1), "/v1/ops/backups").await.refused(403, "forbidden");
+    let before = server.get(&operator, "/v1/ops/backups").await.ok(200).clone();
+    assert_eq!(before["latest"], Value::Null);
+    assert_eq!(before["directory"], backups.0.join("taken").display().to_string());
+
+    let key = server.key();
+    let started = server.post_keyed(&operator, "/v1/ops/backups", &key, &json!({})).await;
+    let started = started.ok(202).clone();
+    let directory = started["directory"].as_str().unwrap().to_owned();
+    let name = directory.rsplit('/').next().unwrap();
+    assert!(directory.starts_with(&backups.0.join("taken").display().to_string()), "{directory}");
+    assert!(
+        name.len() == 19 && name.as_bytes()[8] == b'T' && name.ends_with('Z'),
+        "named by its start: {name}"
+    );
+    assert!(["running", "done"].contains(&started["state"].as_str().unwrap()), "{started}");
+    assert!(started["batches_in_journal"].as_u64().unwrap() >= 7, "the seed and the order: {started}");
+    // The same request again answers the same backup; the same key with another body is refused.
+    let again = server.post_keyed(&operator, "/v1/ops/backups", &key, &json!({})).await;
+    assert_eq!((again.status, again.replayed()), (200, true));
+    assert_eq!(again.json["directory"], directory.as_str());
+    let other_body = server.post_keyed(&operator, "/v1/ops/backups", &key, &json!({"label": "x"})).await;
+    other_body.refused(422, "idempotency_conflict");
+
+    let status = wait_for_backup(&server, &operator).await;
+    let latest = &status["latest"];
+    assert_eq!(latest["state"], "done", "{status}");
+    assert_eq!(latest["directory"], directory.as_str());
+    assert_eq!(latest["error"], Value::Null);
+    assert!(latest["finished_at"].is_string());
+    let copied = latest["batches_copied"].as_u64().unwrap();
+    assert_eq!(latest["batches_in_journal"].as_u64().unwrap(), copied);
+    assert!(copied >= started["batches_in_journal"].as_u64().unwrap());
+    assert!(latest["commands_copied"].as_u64().unwrap() >= copied);
+    assert!(latest["bytes_copied"].as_u64().unwrap() > 0);
+    let mut files: Vec<String> = std::fs::read_dir(&directory)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["lantern.db", "secret"]);
+    assert_eq!(
+        std::fs::read_to_string(std::path::Path::new(&directory).join("secret")).unwrap(),
+        "the data directory's token secret"
+    );
+
+    // An order after the backup finished is not in it.
+    let later = server.place_order(&bo, TEA_2).await;
+    let later_id = later["id"].as_str().unwrap().to_owned();
+    // The backup is a data directory: a gateway starts on it with every order placed before.
+    let from_backup =
+        Server::open_existing(Setup::default(), Arc::new(TempDir(directory.clone().into()))).await;
+    let order_in_backup = from_backup.get(&ada, &format!("/v1/orders/{order_id}")).await.ok(200).clone();
+    assert_eq!(order_in_backup["total"], order["total"]);
+    assert_eq!(order_in_backup["status"], order["status"]);
+    from_backup.get(&bo, &format!("/v1/orders/{later_id}")).await.refused(404, "not_found");
+    // A second backup gets a folder of its own.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let second = server.post(&operator, "/v1/ops/backups", &json!({})).await.ok(202).clone();
+    assert_ne!(second["directory"], directory.as_str());
+    let status = wait_for_backup(&server, &operator).await;
+    assert_eq!(status["latest"]["state"], "done", "{status}");
+    assert!(status["latest"]["batches_copied"].as_u64().unwrap() > copied, "the later order is in it");
+}
+
+#[tokio::test]
+async fn a_gateway_without_a_data_directory_says_it_has_nothing_to_back_up() {
+    let server = Server::start().await;
+    let operator = server.operator();
+    let refused = server.post(&operator, "/v1/ops/backups", &json!({})).await;
+    let error = refused.refused(409, "backup_unavailable");
+    assert!(error["message"].as_str().unwrap().contains("data directory"), "{error}");
+    let status = server.get(&operator, "/v1/ops/backups").await.ok(200).clone();
+    assert_eq!(status, json!({"directory": null, "latest": null}));
+    // Bad input is refused before anything else is looked at.
+    let broken =
+        server.post_bytes(&operator, "/v1/ops/backups", "application/json", b"{\"a\":".to_vec()).await;
+    broken.refused(400, "invalid");
+}
