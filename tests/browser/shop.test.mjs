@@ -156,8 +156,19 @@ test('the operator pauses the campaign and the chat says so', async () => {
   // The demo has no webhook receiver: the tile says so.
   await ops.locator('#webhooks', { hasText: /^off$/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
   await ops.locator('#webhooks-detail', { hasText: 'no acp.webhook_url' }).waitFor({ timeout: STEP_TIMEOUT_MS });
-  await checkAccessibility(ops, ['#cmp_1-pause', '#cmp_1-resume', '#token-form button']);
+  await checkAccessibility(ops, ['#cmp_1-pause', '#cmp_1-resume', '#token-form button', '#backup-now']);
   await screenshots(ops, 'ops-live');
+
+  // A backup of the journal from the dashboard: asked to confirm, then followed until done.
+  await ops.locator('#backup', { hasText: /^none yet$/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  await ops.click('#backup-now');
+  await ops.locator('#confirm[open]').waitFor();
+  assert.match(await ops.locator('#confirm-text').textContent(), /Orders keep flowing/);
+  await ops.click('#confirm-yes');
+  await ops.locator('#backup-result', { hasText: /^Started: \d{8}T\d{9}Z/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  await ops.locator('#backup', { hasText: /^done$/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  assert.match(await ops.locator('#backup-detail').textContent(), /\d+(\.\d)? [KM]iB · .*backups\/\d{8}T\d{9}Z/);
+  await screenshots(ops, 'ops-backup');
 
   // Cancelling the confirmation changes nothing.
   await campaign.getByRole('button', { name: 'Pause campaign' }).click();

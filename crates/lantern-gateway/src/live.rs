@@ -244,6 +244,10 @@ pub struct OpsSnapshot {
     pub orders_by_channel: Vec<crate::wire::ChannelOrdersBody>,
     /// ACP order webhooks, when they are on (null when off).
     pub webhooks: Option<crate::wire::WebhooksBody>,
+    /// The running or latest backup of the journal since the start (null before the first).
+    pub backup: Option<crate::wire::BackupBody>,
+    /// Whether this gateway can back its journal up (`POST /v1/ops/backups`).
+    pub backups_on: bool,
     /// Orders placed per second over the last window (to the thousandth: `orders_per_ks`).
     pub orders_per_s: u64,
     pub orders_per_ks: u64,
@@ -428,6 +432,8 @@ pub fn ops_snapshot(app: &App) -> OpsSnapshot {
         orders_total: current.n_orders,
         orders_by_channel,
         webhooks,
+        backup: app.sequencer.backup_status().as_ref().map(crate::backups::backup_body),
+        backups_on: app.config.backups.is_some(),
         orders_per_s: per_s(orders_delta, elapsed_ms),
         orders_per_ks: per_s(orders_delta.saturating_mul(1_000), elapsed_ms),
         latency_p50_us: percentile_us(&bounds, &window_counts, 500),

@@ -41,6 +41,7 @@ const render = coalesce(() => {
   $('webhooks-detail').textContent = hooks
     ? `refused ${hooks.refused} · set aside ${hooks.given_up} · retries ${hooks.retries} · skipped ${hooks.skipped}`
     : 'no acp.webhook_url';
+  renderBackup(s.backup, s.backups_on);
   ordersChart.draw();
   admissionChart.draw();
   latencyChart.draw();
@@ -65,6 +66,55 @@ function onSnapshot(snapshot) {
   for (const campaign of snapshot.campaigns) campaignView(campaign).record(campaign);
   render();
 }
+
+// ---- backups ---------------------------------------------------------------------------------
+
+function size(bytes) {
+  if (bytes < 1024 * 1024) return `${Math.ceil(bytes / 1024)} KiB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+function renderBackup(backup, on) {
+  $('backup-now').disabled = !on || (backup && backup.state === 'running');
+  if (!on) {
+    $('backup').textContent = 'off';
+    $('backup-detail').textContent = 'no data directory to back up';
+    return;
+  }
+  if (!backup) {
+    $('backup').textContent = 'none yet';
+    $('backup-detail').textContent = 'orders keep flowing while one runs';
+    return;
+  }
+  const folder = backup.directory.split('/').pop();
+  if (backup.state === 'running') {
+    const percent = backup.batches_in_journal ? Math.floor((100 * backup.batches_copied) / backup.batches_in_journal) : 0;
+    $('backup').textContent = `running ${percent}%`;
+    $('backup-detail').textContent = `${size(backup.bytes_copied)} copied to ${folder}`;
+  } else if (backup.state === 'done') {
+    $('backup').textContent = 'done';
+    $('backup-detail').textContent = `${new Date(backup.finished_at).toLocaleString()} · ${size(backup.bytes_copied)} · ${backup.directory}`;
+  } else {
+    $('backup').textContent = 'failed';
+    $('backup-detail').textContent = backup.error || 'no reason given';
+  }
+}
+
+$('backup-now').addEventListener('click', async () => {
+  const result = $('backup-result');
+  if (!(await confirmChange('Back up the journal now: a copy, with the token secret, into a new folder of the backup directory. Orders keep flowing while it runs.'))) {
+    result.textContent = 'Not started.';
+    return;
+  }
+  try {
+    const backup = await api('/v1/ops/backups', { method: 'POST', token: state.token, body: {} });
+    result.textContent = `Started: ${backup.directory.split('/').pop()}.`;
+    result.className = 'label notice';
+  } catch (error) {
+    result.textContent = `Refused: ${error.message}`;
+    result.className = 'label notice error';
+  }
+});
 
 // ---- campaigns and their controls -------------------------------------------------------------
 

@@ -69,6 +69,9 @@ async fn a_backup_taken_over_http_holds_every_order_placed_before_it() {
     assert_eq!(latest["directory"], directory.as_str());
     assert_eq!(latest["error"], Value::Null);
     assert!(latest["finished_at"].is_string());
+    // The dashboard's snapshot shows the same backup.
+    let live = server.get(&operator, "/v1/ops/live").await.ok(200).clone();
+    assert_eq!((live["backups_on"].clone(), live["backup"].clone()), (json!(true), latest.clone()));
     let copied = latest["batches_copied"].as_u64().unwrap();
     assert_eq!(latest["batches_in_journal"].as_u64().unwrap(), copied);
     assert!(copied >= started["batches_in_journal"].as_u64().unwrap());
@@ -113,6 +116,8 @@ async fn a_gateway_without_a_data_directory_says_it_has_nothing_to_back_up() {
     assert!(error["message"].as_str().unwrap().contains("data directory"), "{error}");
     let status = server.get(&operator, "/v1/ops/backups").await.ok(200).clone();
     assert_eq!(status, json!({"directory": null, "latest": null}));
+    let live = server.get(&operator, "/v1/ops/live").await.ok(200).clone();
+    assert_eq!((live["backups_on"].clone(), live["backup"].clone()), (json!(false), Value::Null));
     // Bad input is refused before anything else is looked at.
     let broken =
         server.post_bytes(&operator, "/v1/ops/backups", "application/json", b"{\"a\":".to_vec()).await;
