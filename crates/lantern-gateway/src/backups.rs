@@ -13,9 +13,8 @@ use axum::response::Response;
 use lantern_sequencer::{BackupError, BackupState, BackupStatus};
 
 use crate::app::App;
-use crate::convert::parse_json;
 use crate::error::ApiError;
-use crate::routes::{json, operator_of};
+use crate::routes::{ignore_body, json, operator_of};
 use crate::wire::{BackupBody, BackupsBody, ErrorBody};
 
 /// Where a gateway's backups go and what goes with the journal.
@@ -48,9 +47,7 @@ pub async fn start_backup(
     let claims = app.caller(&headers)?;
     operator_of(&claims)?;
     let keyed = crate::app::KeyedRequest::from_request(&claims, &headers, "POST /v1/ops/backups", &body)?;
-    if !body.is_empty() {
-        let _: serde_json::Value = parse_json(&body)?;
-    }
+    ignore_body(&body)?;
     let Some(place) = app.config.backups.clone() else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -1664,7 +1664,7 @@ pub async fn resume_campaign(
     .await
 }
 
-fn ignore_body(body: &[u8]) -> Result<(), ApiError> {
+pub(crate) fn ignore_body(body: &[u8]) -> Result<(), ApiError> {
     if !body.is_empty() {
         let _: serde_json::Value = parse_json(body)?;
     }
