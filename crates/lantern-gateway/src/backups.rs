@@ -25,7 +25,13 @@ pub struct BackupPlace {
     /// Files copied beside the journal when they exist (the token secret), so a backup is a
     /// data directory a gateway can start on with the same tokens.
     pub carry: Vec<PathBuf>,
+    /// Finished backups kept in `directory`: once a backup is done, the oldest beyond this are
+    /// removed, so backups cannot fill the disk the journal is on. Zero keeps them all.
+    pub kept: usize,
 }
+
+/// How often a started backup is looked at until it ends (to log it and prune old ones).
+const BACKUP_POLL_MS: u64 = 100;
 
 /// Starts a backup of the ledger's journal into a new folder under the configured backup
 /// directory, and answers at once (202) while it copies.
@@ -67,7 +73,78 @@ pub async fn start_backup(
         directory: directory.clone(),
     });
     tracing::info!(directory = %directory.display(), from = %peer.ip(), batches = status.progress.n_batches_in_journal, "backup started");
+    tokio::spawn(follow_backup(Arc::clone(&app), directory, place));
     Ok(json(StatusCode::ACCEPTED, &backup_body(&status), false))
+}
+
+/// Follows a started backup to its end, logs how it ended and, once it is done, removes the
+/// oldest finished backups beyond `place.kept`.
+async fn follow_backup(app: Arc<App>, directory: PathBuf, place: BackupPlace) {
+    let status = loop {
+        match app.sequencer.backup_status() {
+            Some(status) if status.directory != directory => return,
+            Some(status) if status.state != BackupState::Running => break status,
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(BACKUP_POLL_MS)).await,
+            None => return,
+        }
+    };
+    let progress = status.progress;
+    match status.state {
+        BackupState::Done => {
+            tracing::info!(directory = %directory.display(), batches = progress.n_batches_copied, bytes = progress.n_bytes_copied, "backup done");
+        }
+        BackupState::Failed(reason) => {
+            tracing::warn!(directory = %directory.display(), reason, "backup failed");
+            return;
+        }
+        BackupState::Running => return,
+    }
+    if place.kept == 0 {
+        return;
+    }
+    let pruned = tokio::task::spawn_blocking(move || prune(&place.directory, place.kept)).await;
+    match pruned {
+        Ok(Ok(removed)) => {
+            for old in removed {
+                tracing::info!(directory = %old.display(), "old backup removed");
+            }
+        }
+        Ok(Err(error)) => tracing::warn!(%error, "old backups not removed"),
+        Err(error) => tracing::warn!(%error, "old backups not removed"),
+    }
+}
+
+/// Removes the oldest finished backups in `directory` beyond the newest `kept`; only folders
+/// named as this module names backups are touched. Returns the ones removed.
+fn prune(directory: &Path, kept: usize) -> std::io::Result<Vec<PathBuf>> {
+    let mut backups: Vec<PathBuf> = std::fs::read_dir(directory)?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .filter(|entry| entry.file_name().to_str().is_some_and(is_backup_name))
+        .map(|entry| entry.path())
+        .collect();
+    backups.sort();
+    let n_old = backups.len().saturating_sub(kept);
+    let old: Vec<PathBuf> = backups.into_iter().take(n_old).collect();
+    for folder in &old {
+        std::fs::remove_dir_all(folder)?;
+    }
+    Ok(old)
+}
+
+/// `20261124T210501123Z`, maybe with `-2` .. after it: a finished backup's folder.
+fn is_backup_name(name: &str) -> bool {
+    let (stamp, suffix) = match name.split_once('-') {
+        Some((stamp, suffix)) => (stamp, Some(suffix)),
+        None => (name, None),
+    };
+    let bytes = stamp.as_bytes();
+    bytes.len() == 19
+        && bytes[..8].iter().all(u8::is_ascii_digit)
+        && bytes[8] == b'T'
+        && bytes[9..18].iter().all(u8::is_ascii_digit)
+        && bytes[18] == b'Z'
+        && suffix.is_none_or(|suffix| !suffix.is_empty() && suffix.bytes().all(|byte| byte.is_ascii_digit()))
 }
 
 /// Where backups go, and the running or latest backup.
@@ -158,7 +235,22 @@ pub(crate) fn backup_body(status: &BackupStatus) -> BackupBody {
 
 #[cfg(test)]
 mod tests {
-    use super::{folder_name, free_folder};
+    use super::{folder_name, free_folder, is_backup_name};
+
+    #[test]
+    fn only_folders_named_as_backups_are_backups() {
+        assert!(is_backup_name("20261124T210501123Z"));
+        assert!(is_backup_name("20261124T210501123Z-2"));
+        for other in [
+            "20261124T210501123Z.partial",
+            "20261124T210501123Z-",
+            "2026-11-24",
+            "mine",
+            "20261124X210501123Z",
+        ] {
+            assert!(!is_backup_name(other), "{other}");
+        }
+    }
 
     #[test]
     fn a_backup_folder_is_named_by_its_start_time_and_never_reused() {

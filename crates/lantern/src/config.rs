@@ -26,6 +26,9 @@ pub struct ServeConfig {
     /// Where `POST /v1/ops/backups` writes backups, a folder each (default: `DATA/backups`).
     /// Another disk or a mounted volume also survives the loss of this one.
     pub backups_dir: Option<PathBuf>,
+    /// Finished backups kept there: once a backup is done, the oldest beyond this many are
+    /// removed (0 keeps every one).
+    pub backups_kept: usize,
     /// Orders the ledger's and the read index's tables are sized for up front (their memory is
     /// taken at start, so a surge does not regrow them or fault them in; 0 sizes nothing ahead).
     pub expected_orders: usize,
@@ -261,6 +264,7 @@ impl Default for ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data: PathBuf::from("lantern-data"),
             backups_dir: None,
+            backups_kept: 10,
             expected_orders: 0,
             limits: Limits::default(),
             admission: Admission::default(),
@@ -404,6 +408,7 @@ impl ServeConfig {
             backups: Some(lantern_gateway::backups::BackupPlace {
                 directory: self.backups_dir.clone().unwrap_or_else(|| self.data.join(BACKUPS_DIR_NAME)),
                 carry: vec![self.data.join(crate::serve::SECRET_FILE_NAME)],
+                kept: self.backups_kept,
             }),
             expected_orders: self.expected_orders,
         };
@@ -490,8 +495,14 @@ mod tests {
         let inside = place(&[("LANTERN_DATA", "/srv/lantern")]);
         assert_eq!(inside.directory, PathBuf::from("/srv/lantern/backups"));
         assert_eq!(inside.carry, [PathBuf::from("/srv/lantern/secret")]);
-        let elsewhere = place(&[("LANTERN_DATA", "/srv/lantern"), ("LANTERN_BACKUPS_DIR", "/mnt/vault")]);
+        assert_eq!(inside.kept, 10);
+        let elsewhere = place(&[
+            ("LANTERN_DATA", "/srv/lantern"),
+            ("LANTERN_BACKUPS_DIR", "/mnt/vault"),
+            ("LANTERN_BACKUPS_KEPT", "0"),
+        ]);
         assert_eq!(elsewhere.directory, PathBuf::from("/mnt/vault"));
+        assert_eq!(elsewhere.kept, 0);
     }
 
     #[test]

@@ -32,6 +32,7 @@ async fn a_backup_taken_over_http_holds_every_order_placed_before_it() {
         directory: backups.0.join("taken"),
         // A file that is not there (a secret from the environment) is simply not carried.
         carry: vec![kept.join("secret"), kept.join("not-there")],
+        kept: 0,
     });
     let server = Server::with_config(config).await;
     let (ada, bo, operator) = (server.shopper(1), server.shopper(2), server.operator());
@@ -105,6 +106,49 @@ async fn a_backup_taken_over_http_holds_every_order_placed_before_it() {
     let status = wait_for_backup(&server, &operator).await;
     assert_eq!(status["latest"]["state"], "done", "{status}");
     assert!(status["latest"]["batches_copied"].as_u64().unwrap() > copied, "the later order is in it");
+}
+
+/// The names of the folders in `directory`, sorted.
+fn folders(directory: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(directory)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn only_the_newest_backups_are_kept_and_nothing_else_is_touched() {
+    let backups = Arc::new(TempDir::new("backups-kept"));
+    let taken = backups.0.join("taken");
+    std::fs::create_dir_all(taken.join("operator-notes")).unwrap();
+    std::fs::write(taken.join("20200101T000000000Z.tar"), "an operator's own file").unwrap();
+    let mut config = test_config();
+    config.backups = Some(BackupPlace { directory: taken.clone(), carry: vec![], kept: 2 });
+    let server = Server::with_config(config).await;
+    let operator = server.operator();
+    let mut started = Vec::new();
+    for _ in 0..3 {
+        let backup = server.post(&operator, "/v1/ops/backups", &json!({})).await.ok(202).clone();
+        started.push(backup["directory"].as_str().unwrap().rsplit('/').next().unwrap().to_owned());
+        let status = wait_for_backup(&server, &operator).await;
+        assert_eq!(status["latest"]["state"], "done", "{status}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // The oldest is removed once the third is done; the others and the operator's own files stay.
+    let mut expected = vec![
+        started[1].clone(),
+        started[2].clone(),
+        "20200101T000000000Z.tar".into(),
+        "operator-notes".into(),
+    ];
+    expected.sort();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while folders(&taken) != expected {
+        assert!(Instant::now() < deadline, "{:?}, expected {expected:?}", folders(&taken));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
