@@ -179,7 +179,7 @@ impl Metrics {
                 );
             }
         }
-        let gauges: [(&str, &str, String); 13] = [
+        let gauges: [(&str, &str, String); 17] = [
             (
                 "lantern_concurrency_limit",
                 "The adaptive concurrency limit on the ledger path.",
@@ -240,6 +240,26 @@ impl Metrics {
                 "lantern_ledger_gather_seconds_total",
                 "Time the committer spent waiting for batches to fill.",
                 seconds(ledger.gather_us_total.load(Ordering::Relaxed)),
+            ),
+            (
+                "lantern_backups_started_total",
+                "Backups of the journal started since this process began (POST /v1/ops/backups).",
+                ledger.n_backups_started.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "lantern_backups_done_total",
+                "Backups finished whole since this process began.",
+                ledger.n_backups_done.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "lantern_backups_failed_total",
+                "Backups given up since this process began (see GET /v1/ops/backups for why).",
+                ledger.n_backups_failed.load(Ordering::Relaxed).to_string(),
+            ),
+            (
+                "lantern_backup_last_done_timestamp_seconds",
+                "When the latest backup done since this process began finished (Unix seconds; 0 before the first).",
+                (ledger.last_backup_done_unix_ms.load(Ordering::Relaxed) / 1_000).to_string(),
             ),
         ];
         for (name, help, value) in gauges {

@@ -274,6 +274,12 @@ pub struct SequencerCounters {
     /// Batches the committer gathered for, and the microseconds it spent gathering.
     pub n_gathers: AtomicU64,
     pub gather_us_total: AtomicU64,
+    /// Backups started, done and failed since the start, and when the latest done one finished
+    /// (Unix milliseconds; 0 before the first).
+    pub n_backups_started: AtomicU64,
+    pub n_backups_done: AtomicU64,
+    pub n_backups_failed: AtomicU64,
+    pub last_backup_done_unix_ms: AtomicU64,
 }
 
 /// Why a sequencer could not start.
@@ -776,6 +782,7 @@ impl Committer {
         };
         *self.backup_status.lock() = Some(status.clone());
         self.backup = Some(backup);
+        self.counters.n_backups_started.fetch_add(1, Ordering::Relaxed);
         // A journal small enough for one piece is finished at once.
         self.copy_backup_piece(0);
         Ok(self.backup_status.lock().clone().unwrap_or(status))
@@ -809,6 +816,12 @@ impl Committer {
 
     fn end_backup(&mut self, state: BackupState) {
         let finished_at = self.clock.now();
+        if state == BackupState::Done {
+            self.counters.n_backups_done.fetch_add(1, Ordering::Relaxed);
+            self.counters.last_backup_done_unix_ms.store(finished_at.unix_ms(), Ordering::Relaxed);
+        } else {
+            self.counters.n_backups_failed.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some(status) = self.backup_status.lock().as_mut() {
             status.state = state;
             status.finished_at = Some(finished_at);

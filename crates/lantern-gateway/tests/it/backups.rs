@@ -70,6 +70,20 @@ async fn a_backup_taken_over_http_holds_every_order_placed_before_it() {
     assert_eq!(latest["directory"], directory.as_str());
     assert_eq!(latest["error"], Value::Null);
     assert!(latest["finished_at"].is_string());
+    // Prometheus can alert on it.
+    let metrics = server.send(server.http.get(server.url("/metrics"))).await.text;
+    for line in
+        ["lantern_backups_started_total 1", "lantern_backups_done_total 1", "lantern_backups_failed_total 0"]
+    {
+        assert!(metrics.lines().any(|metric| metric == line), "no {line:?} in /metrics");
+    }
+    let finished_s: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("lantern_backup_last_done_timestamp_seconds "))
+        .and_then(|value| value.parse().ok())
+        .unwrap();
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(finished_s + 60 > now_s && finished_s <= now_s, "{finished_s} against {now_s}");
     // The dashboard's snapshot shows the same backup.
     let live = server.get(&operator, "/v1/ops/live").await.ok(200).clone();
     assert_eq!((live["backups_on"].clone(), live["backup"].clone()), (json!(true), latest.clone()));

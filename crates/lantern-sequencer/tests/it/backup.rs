@@ -88,6 +88,12 @@ fn a_backup_taken_under_load_is_an_exact_prefix_of_the_journal() {
     let status = wait_until_finished(&handle);
     assert_eq!(status.state, BackupState::Done, "{status:?}");
     assert!(status.finished_at.is_some());
+    let counters = handle.counters();
+    assert_eq!(counters.n_backups_done.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        counters.last_backup_done_unix_ms.load(Ordering::Relaxed),
+        status.finished_at.unwrap().unix_ms()
+    );
     stop_writing.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     assert!(n_written.load(Ordering::Relaxed) > 0, "the writer committed while the backup ran");
@@ -244,6 +250,18 @@ fn a_second_backup_is_refused_and_a_stop_gives_the_running_one_up() {
     }
     assert!(status.finished_at.is_some());
     assert!(!first.exists() && !partial_path(&first).exists(), "a given-up backup leaves nothing");
+    let counters = handle.counters();
+    let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    assert_eq!(
+        (
+            count(&counters.n_backups_started),
+            count(&counters.n_backups_done),
+            count(&counters.n_backups_failed)
+        ),
+        (1, 0, 1),
+        "the refused second backup never started"
+    );
+    assert_eq!(count(&counters.last_backup_done_unix_ms), 0);
     assert!(matches!(block_on(handle.start_backup(first, vec![])), Err(BackupError::Stopped)));
     let _ = std::fs::remove_dir_all(&backups);
 }
