@@ -48,7 +48,9 @@ lantern="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/lantern"
 make_work_dir lantern-mcp-acp
 
 echo "== mcp-acp: starting lantern serve --demo"
-start_demo_server
+# Policy links, so the shape check sees them in a real session.
+start_demo_server LANTERN_ACP__LINKS__TERMS_OF_USE=https://lantern.example/terms \
+    LANTERN_ACP__LINKS__PRIVACY_POLICY=https://lantern.example/privacy
 
 failed=()
 echo "== mcp-acp: the Python MCP SDK over stdio and Streamable HTTP"

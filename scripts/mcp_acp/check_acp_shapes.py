@@ -60,6 +60,12 @@ options = session.get("fulfillment_options", [])
 expect(f"the demo shop offers pickup: {options}", [o.get("type") for o in options] == ["pickup"])
 selected = session.get("selected_fulfillment_options", [])
 expect(f"pickup is selected: {selected}", [s.get("option_id") for s in selected] == ["pickup_mer_1"])
+# scripts/mcp-acp.sh configures two policy pages (acp.links).
+links = [(link.get("type"), link.get("url")) for link in session.get("links", [])]
+expect(f"the configured policy links: {links}", links == [
+    ("privacy_policy", "https://lantern.example/privacy"),
+    ("terms_of_use", "https://lantern.example/terms"),
+])
 
 wrong = {"selected_fulfillment_options": [{"type": "shipping", "option_id": "ship_01", "item_ids": []}]}
 status, refusal = post(f"/checkout_sessions/{session['id']}", wrong, "shape-2")
@@ -75,4 +81,4 @@ if problems:
     for problem in problems:
         print(f"acp shapes: {problem}", file=sys.stderr)
     sys.exit(1)
-print("ok a real ACP checkout (create with pickup, a refused selection, complete) matches the ACP JSON Schema")
+print("ok a real ACP checkout (create with pickup and policy links, a refused selection, complete) matches the ACP JSON Schema")

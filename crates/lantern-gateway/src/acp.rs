@@ -43,6 +43,54 @@ pub struct AcpConfig {
     /// Signed requests: with it, every ACP request must carry a valid `Signature` and a fresh
     /// `Timestamp`; without it, neither is looked at.
     pub signing: Option<RequestSigning>,
+    /// The policy pages every checkout session links to (its `links`), in this order.
+    pub links: Vec<AcpLink>,
+}
+
+/// The kinds of page an ACP `Link` may name (the protocol's `Link.type`).
+pub const ACP_LINK_TYPES: [&str; 8] = [
+    "terms_of_use",
+    "privacy_policy",
+    "return_policy",
+    "shipping_policy",
+    "contact_us",
+    "about_us",
+    "faq",
+    "support",
+];
+
+/// Longest link URL accepted.
+pub const ACP_LINK_URL_BYTES_MAX: usize = 2_048;
+
+/// One of the seller's pages shown to the buyer with a checkout (ACP `Link`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AcpLink {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: String,
+}
+
+impl AcpLink {
+    /// A link of kind `kind` (one of [`ACP_LINK_TYPES`]) to an absolute `http(s)` URL; the error
+    /// says what is wrong with either.
+    pub fn new(kind: &str, url: &str) -> Result<AcpLink, String> {
+        let Some(kind) = ACP_LINK_TYPES.iter().copied().find(|known| *known == kind) else {
+            return Err(format!("{kind:?} is not a kind of link; use one of {}", ACP_LINK_TYPES.join(", ")));
+        };
+        let has_host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+        if !has_host
+            || url.len() > ACP_LINK_URL_BYTES_MAX
+            || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(format!(
+                "{url:?} is not an absolute http(s) URL of at most {ACP_LINK_URL_BYTES_MAX} bytes without spaces, like https://shop.example/terms"
+            ));
+        }
+        Ok(AcpLink { kind, url: url.to_owned() })
+    }
 }
 
 /// How agent platforms sign their ACP requests (RFC §2.1 and §7: the client signs over
@@ -530,7 +578,7 @@ pub fn acp_session(app: &App, session: &CheckoutSession) -> AcpSession {
         fulfillment_options: pickup.into_iter().collect(),
         selected_fulfillment_options,
         messages,
-        links: Vec::new(),
+        links: app.config.acp.links.iter().filter_map(|link| serde_json::to_value(link).ok()).collect(),
         expires_at: session.expires_at.clone(),
         discounts,
         metadata,

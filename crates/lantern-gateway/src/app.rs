@@ -135,6 +135,7 @@ impl GatewayConfig {
                 public_url: "http://localhost:8080".into(),
                 webhook: None,
                 signing: None,
+                links: Vec::new(),
             },
             shards: None,
             backups: None,

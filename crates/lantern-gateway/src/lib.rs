@@ -53,7 +53,8 @@ use lantern_admission::Class;
 use utoipa::OpenApi;
 
 pub use acp::{
-    ACP_API_VERSION, AcpConfig, RequestSigning, SIGNING_SECRET_BYTES_MIN, canonical_json, request_signature,
+    ACP_API_VERSION, ACP_LINK_TYPES, AcpConfig, AcpLink, RequestSigning, SIGNING_SECRET_BYTES_MIN,
+    canonical_json, request_signature,
 };
 pub use app::{App, GatewayConfig, IDEMPOTENCY_KEY_HEADER, KeyedRequest, ReadIndex, TICKET_HEADER};
 pub use error::ApiError;

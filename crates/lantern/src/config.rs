@@ -82,6 +82,10 @@ pub struct Acp {
     pub request_secret_env: String,
     /// How far a signed request's `Timestamp` may be from this gateway's clock, either way.
     pub request_skew_ms: u64,
+    /// The seller's pages every checkout session links to, by kind (`terms_of_use`,
+    /// `privacy_policy`, `return_policy`, `shipping_policy`, `contact_us`, `about_us`, `faq`,
+    /// `support`), each an absolute http(s) URL: `[acp.links] terms_of_use = "https://..."`.
+    pub links: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Acp {
@@ -99,6 +103,7 @@ impl Default for Acp {
             webhook_timeout_ms: 5_000,
             request_secret_env: "LANTERN_ACP_REQUEST_SECRET".into(),
             request_skew_ms: 300_000,
+            links: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -139,7 +144,16 @@ impl Acp {
             }
             _ => None,
         };
-        Ok(lantern_gateway::AcpConfig { public_url: self.public_url.clone(), webhook, signing })
+        let links = self
+            .links
+            .iter()
+            .map(|(kind, url)| {
+                lantern_gateway::AcpLink::new(kind, url).map_err(|problem| {
+                    anyhow::anyhow!("the configuration is invalid: acp.links.{kind}: {problem}")
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(lantern_gateway::AcpConfig { public_url: self.public_url.clone(), webhook, signing, links })
     }
 }
 
@@ -484,6 +498,40 @@ mod tests {
         .expect("overridden");
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.admission.max_limit, 2048);
+    }
+
+    #[test]
+    fn acp_links_are_checked_and_kept_in_kind_order() {
+        let config = ServeConfig::load(
+            None,
+            env(&[
+                ("LANTERN_ACP__LINKS__TERMS_OF_USE", "https://shop.example/terms"),
+                ("LANTERN_ACP__LINKS__PRIVACY_POLICY", "https://shop.example/privacy"),
+            ]),
+        )
+        .expect("valid links");
+        let links = config.gateway().expect("valid").acp.links;
+        let expected = [
+            lantern_gateway::AcpLink::new("privacy_policy", "https://shop.example/privacy").expect("valid"),
+            lantern_gateway::AcpLink::new("terms_of_use", "https://shop.example/terms").expect("valid"),
+        ];
+        assert_eq!(links, expected);
+        for (variable, value, says) in [
+            (
+                "LANTERN_ACP__LINKS__TERMS",
+                "https://shop.example/terms",
+                "acp.links.terms: \"terms\" is not a kind of link",
+            ),
+            (
+                "LANTERN_ACP__LINKS__FAQ",
+                "shop.example/faq",
+                "acp.links.faq: \"shop.example/faq\" is not an absolute http(s) URL",
+            ),
+            ("LANTERN_ACP__LINKS__SUPPORT", "https:///support", "acp.links.support"),
+        ] {
+            let error = ServeConfig::load(None, env(&[(variable, value)])).expect_err(variable).to_string();
+            assert!(error.contains(says), "{variable}: {error}");
+        }
     }
 
     #[test]

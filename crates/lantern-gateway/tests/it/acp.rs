@@ -150,6 +150,10 @@ async fn create_update_complete_and_the_signed_webhook_with_replays_and_conflict
     config.acp.public_url = "https://shop.example.com".into();
     config.acp.webhook =
         Some(WebhookConfig { attempts_max: 4, retry_base_ms: 50, retry_max_ms: 200, ..webhook_to(url) });
+    config.acp.links = vec![
+        lantern_gateway::AcpLink::new("terms_of_use", "https://shop.example.com/terms").unwrap(),
+        lantern_gateway::AcpLink::new("return_policy", "https://shop.example.com/returns").unwrap(),
+    ];
     let server = Server::with_config(config).await;
     let shopper = server.shopper(7);
     assert_eq!(server.claim(&shopper, FESTIVAL).await.status, 201);
@@ -179,6 +183,14 @@ async fn create_update_complete_and_the_signed_webhook_with_replays_and_conflict
     assert_eq!(created.header("idempotency-key"), Some("create-1"));
     assert_eq!(session["status"], "ready_for_payment");
     assert_eq!(session["protocol"]["version"], VERSION);
+    // The configured policy pages, in the configured order.
+    assert_eq!(
+        session["links"],
+        json!([
+            {"type": "terms_of_use", "url": "https://shop.example.com/terms"},
+            {"type": "return_policy", "url": "https://shop.example.com/returns"}
+        ])
+    );
     // Defaults are filled in: medium, regular sugar.
     assert_eq!(session["line_items"][0]["item"]["id"], "mer_1/itm_101/1,10");
     assert_eq!(total(&session), 1500 + 1900);
