@@ -36,6 +36,7 @@ use hmac::{Hmac, Mac};
 use lantern_core::OrderId;
 use lantern_ledger::{Command, Ledger};
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
@@ -137,7 +138,8 @@ pub fn signature(secret: &[u8], unix_s: u64, body: &[u8]) -> String {
 #[derive(Debug)]
 struct Event {
     number: u64,
-    /// The lane of its order.
+    /// Its order, and that order's lane.
+    order: u64,
     lane: usize,
     body: Vec<u8>,
 }
@@ -165,8 +167,13 @@ pub struct Webhooks {
     config: Option<WebhookConfig>,
     started: AtomicBool,
     settle: Mutex<Settle>,
-    /// Events that used up their tries, waiting for the next round (at most `SET_ASIDE_MAX`).
+    /// Events that used up their tries, waiting for the next round (at most `SET_ASIDE_MAX`),
+    /// with the later events of their orders, which wait behind them.
     set_aside: Mutex<Vec<Event>>,
+    /// The numbers of the events in `set_aside` or in a retry round, by order: a later event
+    /// of one of these orders is set aside behind them untried, so an order's events reach the
+    /// receiver in order across rounds too.
+    held: Mutex<FxHashMap<u64, BTreeSet<u64>>>,
     pub n_delivered: AtomicU64,
     /// Events the receiver refused (a final 4xx).
     pub n_refused: AtomicU64,
@@ -295,7 +302,7 @@ fn signed_event(
     let body = serde_json::to_vec(&serde_json::json!({ "type": kind, "data": data })).unwrap_or_default();
     // An order's events share a lane, so they are sent in the order they happened.
     let lane = id.get() as usize % n_lanes.max(1);
-    Event { number, lane, body }
+    Event { number, order: id.get(), lane, body }
 }
 
 /// Hands `event` to its order's lane, waiting for room: the feed, not the lanes, is the buffer.
@@ -477,6 +484,16 @@ async fn deliver_all(
 ) {
     let webhooks = &app.webhooks;
     while let Some(event) = receiver.recv().await {
+        let behind_earlier = webhooks
+            .held
+            .lock()
+            .get(&event.order)
+            .and_then(|numbers| numbers.first())
+            .is_some_and(|&earliest| earliest < event.number);
+        if behind_earlier {
+            set_aside(webhooks, event);
+            continue;
+        }
         let (counter, settled) = match deliver(&app, &client, &config, &event).await {
             Sent::Delivered => (&webhooks.n_delivered, true),
             Sent::Refused => (&webhooks.n_refused, true),
@@ -486,16 +503,35 @@ async fn deliver_all(
         counter.fetch_add(1, Ordering::Relaxed);
         if settled {
             webhooks.settle.lock().pending.remove(&event.number);
+            release_held(webhooks, &event);
         } else {
-            let mut set_aside = webhooks.set_aside.lock();
-            if set_aside.len() < SET_ASIDE_MAX {
-                set_aside.push(event);
-            } else {
-                tracing::warn!(
-                    event = event.number,
-                    "webhooks: too many events set aside; this one waits for the next start"
-                );
-            }
+            set_aside(webhooks, event);
+        }
+    }
+}
+
+/// Sets `event` aside for the next round, holding its order's later events behind it.
+fn set_aside(webhooks: &Webhooks, event: Event) {
+    let mut set_aside = webhooks.set_aside.lock();
+    if set_aside.len() < SET_ASIDE_MAX {
+        webhooks.held.lock().entry(event.order).or_default().insert(event.number);
+        set_aside.push(event);
+    } else {
+        tracing::warn!(
+            event = event.number,
+            "webhooks: too many events set aside; this one waits for the next start"
+        );
+        // Nothing of its order waits behind an event no round will send.
+        release_held(webhooks, &event);
+    }
+}
+
+fn release_held(webhooks: &Webhooks, event: &Event) {
+    let mut held = webhooks.held.lock();
+    if let Some(numbers) = held.get_mut(&event.order) {
+        numbers.remove(&event.number);
+        if numbers.is_empty() {
+            held.remove(&event.order);
         }
     }
 }

@@ -422,6 +422,41 @@ async fn an_event_that_used_up_its_tries_gets_another_round_without_a_restart() 
     eventually("the settle mark journaled", || webhooks.settled_journaled.load(Relaxed) == 1).await;
 }
 
+/// An order's later change waits behind its earlier event that stepped aside: the receiver
+/// never sees an order's `order_update` before its `order_create`, even across rounds.
+#[tokio::test]
+async fn a_change_waits_behind_its_orders_event_that_stepped_aside() {
+    use std::sync::atomic::Ordering::Relaxed;
+    // The first POST (the order's create) fails; with one try a round it steps aside for 300 ms.
+    let (url, received) = receiver(1).await;
+    let mut config = test_config();
+    config.acp.webhook = Some(WebhookConfig { retry_max_ms: 300, ..webhook_to(url) });
+    let server = Server::with_config(config).await;
+    let order = acp_order(&server, &server.shopper(62), "held").await;
+    let webhooks = &server.app.webhooks;
+    eventually("the create stepped aside", || webhooks.n_given_up.load(Relaxed) == 1).await;
+    // The shop accepts the order meanwhile.
+    let path = format!("/v1/merchant/orders/{order}/accept");
+    server.post(&server.merchant(1), &path, &json!({})).await.ok(200);
+    eventually("both delivered", || webhooks.n_delivered.load(Relaxed) == 2).await;
+    let events: Vec<(Value, Value)> = received
+        .lock()
+        .iter()
+        .map(verify)
+        .map(|event| (event["type"].clone(), event["data"]["status"].clone()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (json!("order_create"), json!("placed")),
+            (json!("order_create"), json!("placed")),
+            (json!("order_update"), json!("accepted")),
+        ],
+        "the failed try, then the create again, then the update"
+    );
+    eventually("the settle mark passes both", || webhooks.settled_journaled.load(Relaxed) == 2).await;
+}
+
 #[tokio::test]
 async fn a_restart_sends_nothing_already_delivered_and_a_change_from_the_chat_is_sent_too() {
     use std::sync::atomic::Ordering::Relaxed;
