@@ -191,7 +191,7 @@ fn replay_of(app: &App, keyed: &crate::app::KeyedRequest) -> Result<Option<Backu
 const FOLDER_NAME_TRIES: u32 = 100;
 
 /// `parent/name`, or `parent/name-2`, ... when an earlier backup has that name.
-fn free_folder(parent: &Path, name: &str) -> PathBuf {
+pub fn free_folder(parent: &Path, name: &str) -> PathBuf {
     (1..=FOLDER_NAME_TRIES)
         .map(|n| if n == 1 { parent.join(name) } else { parent.join(format!("{name}-{n}")) })
         .find(|candidate| !candidate.exists())
@@ -200,7 +200,7 @@ fn free_folder(parent: &Path, name: &str) -> PathBuf {
 }
 
 /// `2026-11-24T21:05:01.123Z` → `20261124T210501123Z`: sortable, and safe in any file system.
-fn folder_name(time: &str) -> String {
+pub fn folder_name(time: &str) -> String {
     time.chars().filter(char::is_ascii_alphanumeric).collect()
 }
 

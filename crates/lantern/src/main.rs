@@ -8,6 +8,7 @@
 
 mod agent_cli;
 mod audit;
+mod backup_cli;
 mod bench;
 mod bench_http;
 mod bench_nodes;
@@ -77,6 +78,9 @@ enum CliCommand {
     /// never exceeded, accounts balanced, no shopper over the cap, no coupon redeemed twice, and
     /// (with --acks) every acknowledged claim and order present.
     Audit(audit::AuditArgs),
+    /// Back up a stopped gateway's data directory into a new folder (a data directory of its
+    /// own, with the token secret): the copy `POST /v1/ops/backups` makes of a running one.
+    Backup(backup_cli::BackupArgs),
     /// Talk to the shopping agent in the terminal (English or Chinese), over the demo shops in
     /// this process: search, cart, coupons, a quote to confirm, the order.
     Chat(agent_cli::ChatArgs),
@@ -138,6 +142,7 @@ fn main() -> anyhow::Result<()> {
         CliCommand::Bench { target: BenchTarget::Http(args) } => bench_http::run(&args),
         CliCommand::Loadgen(args) => loadgen::run(&args),
         CliCommand::Audit(args) => audit::run(&args),
+        CliCommand::Backup(args) => backup_cli::run(&args),
         CliCommand::Chat(args) => agent_cli::chat(&args),
         CliCommand::Parse(args) => agent_cli::parse(&args),
         CliCommand::Eval(args) => agent_cli::eval(&args),

@@ -1,4 +1,5 @@
-//! What an operator sees when the data directory is missing, locked or corrupted, and the demo.
+//! What an operator sees when the data directory is missing, locked or corrupted, the demo, and
+//! `lantern backup`.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -59,6 +60,55 @@ fn locked_database_is_a_clear_error() {
     assert!(!ok);
     assert!(stderr.contains("in use"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// `lantern backup` copies a stopped data directory into a folder that audits on its own, by
+/// default under DATA/backups; a directory a running process holds is refused, pointing at the
+/// API that backs a running gateway up.
+#[test]
+fn an_offline_backup_audits_and_a_locked_data_directory_points_to_the_api() {
+    let data = TempDir::new("backup-offline");
+    let demo =
+        lantern().args(["demo", "--data"]).arg(&data.0).output().unwrap_or_else(|error| panic!("{error}"));
+    assert!(demo.status.success(), "{:?}", text(&demo));
+    let to = data.0.join("copy");
+    let summary =
+        json_summary(lantern().args(["backup", "--json", "--data"]).arg(&data.0).arg("--to").arg(&to));
+    assert_eq!(summary["directory"], to.display().to_string());
+    assert!(summary["batches"].as_u64().unwrap_or(0) > 10, "{summary}");
+    assert!(summary["bytes"].as_u64().unwrap_or(0) > 0, "{summary}");
+    let (ok, stdout, stderr) = audit(&to);
+    assert!(ok && stdout.contains("PASS") && !stdout.contains("FAIL"), "{stdout}{stderr}");
+    // Without --to, a folder named by the time under DATA/backups; never over an existing one.
+    let default = json_summary(lantern().args(["backup", "--json", "--data"]).arg(&data.0));
+    let directory = default["directory"].as_str().unwrap_or_default();
+    assert!(directory.starts_with(&data.0.join("backups").display().to_string()), "{default}");
+    let again = lantern()
+        .args(["backup", "--data"])
+        .arg(&data.0)
+        .arg("--to")
+        .arg(&to)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (_, stderr) = text(&again);
+    assert!(!again.status.success() && stderr.contains("already exists"), "{stderr}");
+
+    let mut writer = lantern()
+        .args(["loadgen", "--workers", "1", "--max-orders", "1000000", "--data"])
+        .arg(&data.0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let mut stdout = BufReader::new(writer.stdout.take().unwrap_or_else(|| panic!("piped")));
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap_or_else(|error| panic!("{error}"));
+    let locked = lantern().args(["backup", "--data"]).arg(&data.0).output().unwrap_or_else(|e| panic!("{e}"));
+    let _ = writer.kill();
+    let _ = writer.wait();
+    let (_, stderr) = text(&locked);
+    assert!(!locked.status.success(), "{stderr}");
+    assert!(stderr.contains("in use") && stderr.contains("POST /v1/ops/backups"), "{stderr}");
 }
 
 #[test]
