@@ -15,7 +15,7 @@ use lantern_sequencer::{BackupError, BackupState, BackupStatus};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::routes::{ignore_body, json, operator_of};
-use crate::wire::{BackupBody, BackupsBody, ErrorBody};
+use crate::wire::{BackupBody, BackupsBody, ErrorBody, FinishedBackupBody};
 
 /// Where a gateway's backups go and what goes with the journal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,9 +114,9 @@ async fn follow_backup(app: Arc<App>, directory: PathBuf, place: BackupPlace) {
     }
 }
 
-/// Removes the oldest finished backups in `directory` beyond the newest `kept`; only folders
-/// named as this module names backups are touched. Returns the ones removed.
-fn prune(directory: &Path, kept: usize) -> std::io::Result<Vec<PathBuf>> {
+/// The finished backups' folders in `directory`, oldest first: only folders named as this
+/// module names backups.
+fn backup_folders(directory: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut backups: Vec<PathBuf> = std::fs::read_dir(directory)?
         .filter_map(Result::ok)
         .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
@@ -124,6 +124,13 @@ fn prune(directory: &Path, kept: usize) -> std::io::Result<Vec<PathBuf>> {
         .map(|entry| entry.path())
         .collect();
     backups.sort();
+    Ok(backups)
+}
+
+/// Removes the oldest finished backups in `directory` beyond the newest `kept`. Returns the
+/// ones removed.
+fn prune(directory: &Path, kept: usize) -> std::io::Result<Vec<PathBuf>> {
+    let backups = backup_folders(directory)?;
     let n_old = backups.len().saturating_sub(kept);
     let old: Vec<PathBuf> = backups.into_iter().take(n_old).collect();
     for folder in &old {
@@ -153,11 +160,62 @@ fn is_backup_name(name: &str) -> bool {
 pub async fn backup_status(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
     let claims = app.caller(&headers)?;
     operator_of(&claims)?;
+    let finished = match app.config.backups.clone() {
+        Some(place) => {
+            tokio::task::spawn_blocking(move || finished_backups(&place.directory)).await.unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
     let body = BackupsBody {
         directory: app.config.backups.as_ref().map(|place| place.directory.display().to_string()),
         latest: app.sequencer.backup_status().as_ref().map(backup_body),
+        finished,
     };
     Ok(json(StatusCode::OK, &body, false))
+}
+
+/// The finished backups in `directory`, newest first; none when it cannot be read (it does not
+/// exist before the first backup).
+fn finished_backups(directory: &Path) -> Vec<FinishedBackupBody> {
+    let mut finished: Vec<FinishedBackupBody> = backup_folders(directory)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|folder| {
+            let name = folder.file_name()?.to_str()?.to_owned();
+            let bytes = std::fs::read_dir(&folder)
+                .ok()?
+                .filter_map(Result::ok)
+                .filter_map(|entry| entry.metadata().ok())
+                .map(|metadata| metadata.len())
+                .sum();
+            Some(FinishedBackupBody {
+                started_at: started_at_of(&name),
+                directory: folder.display().to_string(),
+                name,
+                bytes,
+            })
+        })
+        .collect();
+    finished.reverse();
+    finished
+}
+
+/// `20261124T210501123Z` → `2026-11-24T21:05:01.123Z`.
+fn started_at_of(name: &str) -> String {
+    let digits: Vec<char> = name.chars().filter(char::is_ascii_digit).take(17).collect();
+    let part = |range: std::ops::Range<usize>| {
+        digits.get(range).map(|part| part.iter().collect::<String>()).unwrap_or_default()
+    };
+    format!(
+        "{}-{}-{}T{}:{}:{}.{}Z",
+        part(0..4),
+        part(4..6),
+        part(6..8),
+        part(8..10),
+        part(10..12),
+        part(12..14),
+        part(14..17)
+    )
 }
 
 /// The Idempotency-Key of the latest backup started here (kept in memory: a restart forgets
@@ -235,7 +293,12 @@ pub(crate) fn backup_body(status: &BackupStatus) -> BackupBody {
 
 #[cfg(test)]
 mod tests {
-    use super::{folder_name, free_folder, is_backup_name};
+    use super::{folder_name, free_folder, is_backup_name, started_at_of};
+
+    #[test]
+    fn a_backup_name_says_when_it_started() {
+        assert_eq!(started_at_of("20261124T210501123Z-2"), "2026-11-24T21:05:01.123Z");
+    }
 
     #[test]
     fn only_folders_named_as_backups_are_backups() {

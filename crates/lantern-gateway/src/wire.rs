@@ -578,4 +578,18 @@ pub struct BackupsBody {
     /// The folder backups are written to; null when this gateway has no data directory.
     pub directory: Option<String>,
     pub latest: Option<BackupBody>,
+    /// The finished backups in that folder now, newest first (what `backups_kept` keeps).
+    pub finished: Vec<FinishedBackupBody>,
+}
+
+/// A finished backup on disk.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FinishedBackupBody {
+    /// Its folder's name (its start time, `20261124T210501123Z`) and full path.
+    pub name: String,
+    pub directory: String,
+    /// When it started, read from its name (RFC 3339).
+    pub started_at: String,
+    /// The size of its files.
+    pub bytes: u64,
 }

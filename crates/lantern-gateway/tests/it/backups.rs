@@ -42,7 +42,7 @@ async fn a_backup_taken_over_http_holds_every_order_placed_before_it() {
     server.post(&ada, "/v1/ops/backups", &json!({})).await.refused(403, "forbidden");
     server.get(&server.merchant(1), "/v1/ops/backups").await.refused(403, "forbidden");
     let before = server.get(&operator, "/v1/ops/backups").await.ok(200).clone();
-    assert_eq!(before["latest"], Value::Null);
+    assert_eq!((before["latest"].clone(), before["finished"].clone()), (Value::Null, json!([])));
     assert_eq!(before["directory"], backups.0.join("taken").display().to_string());
 
     let key = server.key();
@@ -163,6 +163,18 @@ async fn only_the_newest_backups_are_kept_and_nothing_else_is_touched() {
         assert!(Instant::now() < deadline, "{:?}, expected {expected:?}", folders(&taken));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The operator sees the two kept, newest first, with when each started and its size.
+    let status = server.get(&operator, "/v1/ops/backups").await.ok(200).clone();
+    let finished = status["finished"].as_array().unwrap();
+    let names: Vec<&str> = finished.iter().map(|backup| backup["name"].as_str().unwrap()).collect();
+    assert_eq!(names, [started[2].as_str(), started[1].as_str()]);
+    for backup in finished {
+        assert!(backup["bytes"].as_u64().unwrap() > 4096, "{backup}");
+        let name = backup["name"].as_str().unwrap();
+        let started_at = backup["started_at"].as_str().unwrap();
+        assert_eq!(started_at.len(), "2026-11-24T21:05:01.123Z".len(), "{started_at}");
+        assert_eq!(started_at.replace(['-', ':', '.'], ""), name, "{backup}");
+    }
 }
 
 #[tokio::test]
@@ -173,7 +185,7 @@ async fn a_gateway_without_a_data_directory_says_it_has_nothing_to_back_up() {
     let error = refused.refused(409, "backup_unavailable");
     assert!(error["message"].as_str().unwrap().contains("data directory"), "{error}");
     let status = server.get(&operator, "/v1/ops/backups").await.ok(200).clone();
-    assert_eq!(status, json!({"directory": null, "latest": null}));
+    assert_eq!(status, json!({"directory": null, "latest": null, "finished": []}));
     let live = server.get(&operator, "/v1/ops/live").await.ok(200).clone();
     assert_eq!((live["backups_on"].clone(), live["backup"].clone()), (json!(false), Value::Null));
     // Bad input is refused before anything else is looked at.
