@@ -4,19 +4,23 @@ use lantern_core::{CampaignError, CatalogError, IdError, MerchantError};
 
 use crate::format::{BATCH_HEADER_BYTES, BATCH_MAGIC, FORMAT_VERSION};
 
+/// What to do about a damaged journal, said at the end of each error for one.
+pub const BACKUP_ADVICE: &str = "start from your latest backup instead (`lantern serve --data` on its folder, by default \
+     under the data directory's backups/)";
+
 /// A journal batch that cannot be decoded. Byte offsets count from the start of the batch;
 /// command indexes from 0.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     #[error(
         "journal batch is {length_bytes} bytes, shorter than its {BATCH_HEADER_BYTES}-byte header; \
-         the entry is truncated: restore the journal from a backup"
+         the entry is truncated: {BACKUP_ADVICE}"
     )]
     HeaderTruncated { length_bytes: usize },
 
     #[error(
         "journal batch starts with {found:02x?}, not lantern's magic {BATCH_MAGIC:02x?}; \
-         it is not a lantern journal entry or it is damaged: restore the journal from a backup"
+         it is not a lantern journal entry or it is damaged: {BACKUP_ADVICE}"
     )]
     BadMagic { found: [u8; 4] },
 
@@ -28,19 +32,19 @@ pub enum DecodeError {
 
     #[error(
         "journal batch has format version {version}, which no lantern writes; \
-         the entry is damaged: restore the journal from a backup"
+         the entry is damaged: {BACKUP_ADVICE}"
     )]
     UnknownVersion { version: u8 },
 
     #[error(
         "journal batch declares {n_commands} commands but only {remaining_bytes} bytes follow its header; \
-         the entry is damaged or truncated: restore the journal from a backup"
+         the entry is damaged or truncated: {BACKUP_ADVICE}"
     )]
     CountBeyondEnd { n_commands: u32, remaining_bytes: usize },
 
     #[error(
         "journal batch, command {command_index} (byte {offset}): {problem}; \
-         the entry is damaged: restore the journal from a backup"
+         the entry is damaged: {BACKUP_ADVICE}"
     )]
     Command {
         /// Which command of the batch, from 0.
@@ -52,7 +56,7 @@ pub enum DecodeError {
 
     #[error(
         "journal batch has {n_bytes} bytes after its last command (from byte {offset}); \
-         the entry is damaged: restore the journal from a backup"
+         the entry is damaged: {BACKUP_ADVICE}"
     )]
     TrailingBytes { offset: usize, n_bytes: usize },
 }

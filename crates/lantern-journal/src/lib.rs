@@ -42,7 +42,7 @@ mod format;
 
 pub use decode::decode_batch;
 pub use encode::encode_batch;
-pub use error::{CommandProblem, DecodeError, InvalidValue};
+pub use error::{BACKUP_ADVICE, CommandProblem, DecodeError, InvalidValue};
 pub use format::{BATCH_HEADER_BYTES, BATCH_MAGIC, FORMAT_VERSION};
 
 #[cfg(doc)]

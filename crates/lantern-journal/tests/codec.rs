@@ -544,6 +544,9 @@ fn header_damage_is_named() {
     let mut wrong_magic = bytes.clone();
     wrong_magic[0] = b'X';
     assert!(matches!(decode_batch(&wrong_magic), Err(DecodeError::BadMagic { found }) if found == *b"XTJB"));
+    // A damaged entry says what to do about it: go back to a backup.
+    let message = decode_batch(&wrong_magic).map(|_| ()).unwrap_err().to_string();
+    assert!(message.ends_with(lantern_journal::BACKUP_ADVICE) && message.contains("backups/"), "{message}");
     let mut too_many = bytes.clone();
     too_many[5] = 2;
     assert_eq!(

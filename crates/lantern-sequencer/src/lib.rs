@@ -287,9 +287,7 @@ pub struct SequencerCounters {
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(
-        "journal batch {batch_seq} of shard {shard} cannot be decoded: {reason}; restore the data directory from a backup"
-    )]
+    #[error("journal batch {batch_seq} of shard {shard} cannot be decoded: {reason}")]
     Corrupt { shard: u32, batch_seq: u64, reason: String },
 }
 
@@ -646,8 +644,12 @@ fn replay(
         let commands = match lantern_journal::decode_batch(&record.body) {
             Ok(commands) if commands.len() == record.n_commands as usize => commands,
             Ok(commands) => {
-                let reason =
-                    format!("it holds {} commands, its header says {}", commands.len(), record.n_commands);
+                let reason = format!(
+                    "it holds {} commands, its header says {}; {}",
+                    commands.len(),
+                    record.n_commands,
+                    lantern_journal::BACKUP_ADVICE
+                );
                 decode_failure = Some(StartError::Corrupt { shard, batch_seq: record.batch_seq, reason });
                 return Err(StoreError::Corrupt { path: "journal".into(), what: "undecodable batch".into() });
             }

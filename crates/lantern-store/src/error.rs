@@ -21,7 +21,10 @@ pub enum StoreError {
     )]
     Locked { path: PathBuf },
 
-    #[error("the lantern database {} is corrupt: {what}; restore it from a backup", path.display())]
+    #[error(
+        "the lantern database {} is corrupt: {what}; start from your latest backup instead (`lantern serve --data` on its folder, by default under the data directory's backups/)",
+        path.display()
+    )]
     Corrupt { path: PathBuf, what: String },
 
     #[error(

@@ -184,7 +184,7 @@ fn garbage_is_corrupt_and_left_alone() {
     std::fs::write(dir.database(), &garbage).unwrap();
     let error = SqliteStore::open(&dir.path, OpenMode::Existing, Durability::Full).unwrap_err();
     let message = expect_corrupt(error);
-    assert!(message.contains("restore it from a backup"), "{message}");
+    assert!(message.contains("start from your latest backup"), "{message}");
     assert_eq!(std::fs::read(dir.database()).unwrap(), garbage);
 }
 
@@ -290,7 +290,7 @@ fn a_tampered_body_is_corrupt_naming_the_batch() {
     let message = expect_corrupt(error);
     assert!(message.contains("shard 0, batch 3"), "{message}");
     assert!(message.contains("checksum"), "{message}");
-    assert!(message.contains("restore it from a backup"), "{message}");
+    assert!(message.contains("start from your latest backup"), "{message}");
     assert_eq!(n_visited, 2, "batches before the bad one are visited");
     // The other shard is intact.
     assert_eq!(replay_all(&mut store, 3).unwrap().len(), 5);
