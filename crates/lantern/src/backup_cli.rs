@@ -44,7 +44,14 @@ pub fn run(args: &BackupArgs) -> anyhow::Result<()> {
     };
     let secret = args.data.join(crate::serve::SECRET_FILE_NAME);
     let carry: Vec<PathBuf> = std::iter::once(secret).filter(|file| file.is_file()).collect();
-    let n_batches = store.last_batch_seq(args.shard)?.unwrap_or(0);
+    // A shard with nothing in it is almost always a wrong --shard, not a journal to keep.
+    let Some(n_batches) = store.last_batch_seq(args.shard)? else {
+        anyhow::bail!(
+            "shard {} of {} has no journal batches, so there is nothing to back up; a single gateway's shard is 0, a cluster node's is its cluster.node_index",
+            args.shard,
+            args.data.display()
+        );
+    };
     let bar = indicatif::ProgressBar::new(n_batches);
     bar.set_style(
         indicatif::ProgressStyle::with_template("  {bar:30} {pos}/{len} batches")

@@ -92,6 +92,21 @@ fn an_offline_backup_audits_and_a_locked_data_directory_points_to_the_api() {
         .unwrap_or_else(|e| panic!("{e}"));
     let (_, stderr) = text(&again);
     assert!(!again.status.success() && stderr.contains("already exists"), "{stderr}");
+    // A shard the directory does not have is refused, not backed up empty.
+    let elsewhere = data.0.join("shard-7");
+    let wrong_shard = lantern()
+        .args(["backup", "--shard", "7", "--data"])
+        .arg(&data.0)
+        .arg("--to")
+        .arg(&elsewhere)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (_, stderr) = text(&wrong_shard);
+    assert!(
+        !wrong_shard.status.success() && stderr.contains("shard 7") && stderr.contains("nothing to back up"),
+        "{stderr}"
+    );
+    assert!(!elsewhere.exists());
 
     let mut writer = lantern()
         .args(["loadgen", "--workers", "1", "--max-orders", "1000000", "--data"])
