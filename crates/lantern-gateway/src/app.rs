@@ -314,9 +314,18 @@ impl App {
         signer: Signer,
         clock: Arc<dyn Clock>,
     ) -> Arc<App> {
+        let started = Instant::now();
         let (index, n_retired) =
             sequencer.read(|ledger| (ReadIndex::rebuild(ledger, config.expected_orders), ledger.n_retired()));
+        let index_ms = started.elapsed().as_millis() as u64;
         let catalogs = sequencer.read(crate::catalogs::Catalogs::from_ledger);
+        // A restart after a surge spends seconds here; the operator waiting on it sees where.
+        tracing::info!(
+            orders = index.order_by_quote.len(),
+            read_index_ms = index_ms,
+            search_index_ms = started.elapsed().as_millis() as u64 - index_ms,
+            "indexes rebuilt"
+        );
         let llm = config.llm.clone().and_then(|llm| {
             let key = std::env::var(&llm.api_key_env).ok().filter(|key| !key.is_empty());
             match lantern_llm::LlmClient::new(llm, key) {

@@ -31,6 +31,7 @@ mod metrics;
 mod routes;
 pub mod sharding;
 mod shop;
+mod starting;
 mod web;
 pub mod webhooks;
 
@@ -58,6 +59,7 @@ pub use acp::{
 };
 pub use app::{App, GatewayConfig, IDEMPOTENCY_KEY_HEADER, KeyedRequest, ReadIndex, TICKET_HEADER};
 pub use error::ApiError;
+pub use starting::Starting;
 
 /// Most bytes of request headers (names and values) the gateway reads; more is answered 431 in
 /// the usual error shape. hyper's own limits (100 headers, ~400 KB) stay as the outer bound.
@@ -358,22 +360,42 @@ pub async fn serve(
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router(Arc::clone(&app));
-    let ticker = spawn_admission_ticker(&app);
-    let webhooks = webhooks::Webhooks::start(&app);
-    let draining = Arc::clone(&app);
+    let starting = Starting::new();
+    starting.open(app);
+    serve_from_start(listener, starting, shutdown).await
+}
+
+/// [`serve`] for a gateway that is still starting: the port answers at once, with what
+/// [`Starting`] says, and hands every request to the gateway from [`Starting::open`] on.
+/// `shutdown` may resolve before that (a failed start, Ctrl-C while replaying).
+pub async fn serve_from_start(
+    listener: tokio::net::TcpListener,
+    starting: Arc<Starting>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // The gateway's background work runs from its opening to the end of the serving.
+    let opened = Arc::clone(&starting);
+    let background = tokio::spawn(async move {
+        let app = opened.opened().await;
+        (spawn_admission_ticker(&app), webhooks::Webhooks::start(&app), app)
+    });
+    let draining = Arc::clone(&starting);
     let shutdown = async move {
         shutdown.await;
-        draining.ready.store(false, Ordering::Relaxed);
+        if let Some(app) = draining.app() {
+            app.ready.store(false, Ordering::Relaxed);
+        }
         tracing::info!("shutdown requested; draining requests in flight");
     };
-    let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
-    ticker.abort();
-    if let Some(webhooks) = webhooks {
-        webhooks.abort();
-        webhooks::journal_final_mark(&app).await;
+    let service = starting::dispatch(starting).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+    background.abort();
+    if let Ok((ticker, webhooks, app)) = background.await {
+        ticker.abort();
+        if let Some(webhooks) = webhooks {
+            webhooks.abort();
+            webhooks::journal_final_mark(&app).await;
+        }
     }
     served
 }

@@ -96,7 +96,7 @@ pub(crate) fn operator_of(claims: &Claims) -> Result<(), ApiError> {
 
 #[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, body = HealthBody)))]
 pub async fn healthz() -> Response {
-    json(StatusCode::OK, &HealthBody { status: "ok".into() }, false)
+    json(StatusCode::OK, &HealthBody::status("ok"), false)
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "system",
@@ -105,7 +105,7 @@ pub async fn readyz(State(app): AppState) -> Reply {
     if !app.ready.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(ApiError::unavailable("shutting_down", "this node is draining; use another", 5_000));
     }
-    Ok(json(StatusCode::OK, &HealthBody { status: "ready".into() }, false))
+    Ok(json(StatusCode::OK, &HealthBody::status("ready"), false))
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "system",

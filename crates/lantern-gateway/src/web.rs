@@ -16,7 +16,7 @@ use crate::error::ApiError;
 const CONTENT_SECURITY_POLICY: &str =
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-fn serve(asset: Asset, headers: &HeaderMap) -> Response {
+pub(crate) fn serve(asset: Asset, headers: &HeaderMap) -> Response {
     let etag = HeaderValue::from_static(asset.etag);
     let fresh = headers
         .get(header::IF_NONE_MATCH)

@@ -548,7 +548,21 @@ pub struct ChannelOrdersBody {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HealthBody {
+    /// `ok` (alive), `ready`, or `starting` while the journal replays after a (re)start.
     pub status: String,
+    /// While `starting`: what it is doing, for people ("replaying the journal: 8,593 of 27,203
+    /// batches (31 %), about 25 s left").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// While `starting` and replaying: how much of the journal is replayed, 0 to 100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u64>,
+}
+
+impl HealthBody {
+    pub fn status(status: &str) -> HealthBody {
+        HealthBody { status: status.to_owned(), detail: None, percent: None }
+    }
 }
 
 /// A backup of the journal (`/v1/ops/backups`): the one running, or the latest one.

@@ -66,11 +66,13 @@ embedded! {
     "chat.html" => "text/html; charset=utf-8",
     "ops.html" => "text/html; charset=utf-8",
     "merchant.html" => "text/html; charset=utf-8",
+    "starting.html" => "text/html; charset=utf-8",
     "lantern.css" => "text/css; charset=utf-8",
     "common.js" => "text/javascript; charset=utf-8",
     "chat.js" => "text/javascript; charset=utf-8",
     "ops.js" => "text/javascript; charset=utf-8",
     "merchant.js" => "text/javascript; charset=utf-8",
+    "starting.js" => "text/javascript; charset=utf-8",
     "charts.js" => "text/javascript; charset=utf-8",
     "icon.svg" => "image/svg+xml",
 }
@@ -84,6 +86,9 @@ pub enum Page {
     Ops,
     /// `/merchant`: the merchant console.
     Merchant,
+    /// What `/`, `/ops` and `/merchant` show while the gateway starts: its progress, opening
+    /// the real page once the gateway is ready.
+    Starting,
 }
 
 /// A page's HTML.
@@ -92,6 +97,7 @@ pub fn page(page: Page) -> Asset {
         Page::Chat => "chat.html",
         Page::Ops => "ops.html",
         Page::Merchant => "merchant.html",
+        Page::Starting => "starting.html",
     };
     match asset(name) {
         Some(asset) => asset,
@@ -120,7 +126,7 @@ mod tests {
 
     #[test]
     fn every_page_links_only_embedded_assets_and_nothing_remote() {
-        for page_kind in [Page::Chat, Page::Ops, Page::Merchant] {
+        for page_kind in [Page::Chat, Page::Ops, Page::Merchant, Page::Starting] {
             let html = text(page(page_kind));
             let mut rest = html;
             let mut n_links = 0;

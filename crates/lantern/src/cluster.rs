@@ -30,7 +30,7 @@ use lantern_ledger::{
     Account, CampaignEdit, CentralLease, Command, LeasePolicy, LeaseStep, LeaseView, Ledger, Outcome,
     SpendMeter, expiry_ms, next_step,
 };
-use lantern_sequencer::{Clock, ReplaySummary, Sequencer, SequencerHandle};
+use lantern_sequencer::{Clock, ReplayProgress, ReplaySummary, Sequencer, SequencerHandle};
 use lantern_store::{
     Durability, LeaseTotals, OpenMode, PostgresBudget, PostgresStore, SqliteStore, Store, StoreError,
 };
@@ -119,8 +119,23 @@ pub fn start_node(
     idle_tick_ms: u64,
     expected_orders: usize,
 ) -> anyhow::Result<(Sequencer, ReplaySummary)> {
+    start_node_watched(target, mode, durability, clock, idle_tick_ms, expected_orders, &mut |_| {})
+}
+
+/// [`start_node`], telling `watch` how the replay goes, about once a second.
+pub fn start_node_watched(
+    target: &StoreTarget,
+    mode: OpenMode,
+    durability: Durability,
+    clock: Arc<dyn Clock>,
+    idle_tick_ms: u64,
+    expected_orders: usize,
+    watch: &mut dyn FnMut(&ReplayProgress),
+) -> anyhow::Result<(Sequencer, ReplaySummary)> {
     match target {
-        StoreTarget::Sqlite(dir) => node::start(dir, mode, durability, clock, idle_tick_ms, expected_orders),
+        StoreTarget::Sqlite(dir) => {
+            node::start_watched(dir, mode, durability, clock, idle_tick_ms, expected_orders, watch)
+        }
         StoreTarget::Postgres { url, shard } => {
             let store = open_shard(url, *shard, mode, durability)?;
             let mut config = node::sequencer_config(idle_tick_ms);
@@ -132,7 +147,10 @@ pub fn start_node(
                 config,
                 clock,
                 node::REPLAY_REPORT_EVERY_MS,
-                &mut |replayed| progress.report(replayed),
+                &mut |replayed| {
+                    progress.report(replayed);
+                    watch(replayed);
+                },
             )
             .with_context(|| format!("cannot rebuild shard {shard}'s ledger from PostgreSQL"));
             progress.finish();

@@ -48,6 +48,8 @@ struct Cli {
 enum CliCommand {
     /// Run the HTTP gateway: the JSON API (OpenAPI at /openapi.json), bearer-token auth,
     /// idempotency, admission control with a waiting room, /metrics, /healthz and /readyz.
+    /// The port answers while the journal replays (503 `starting` with the progress and a
+    /// Retry-After; /healthz 200 `starting`); `lantern listening on URL` is printed once ready.
     /// Stops on Ctrl-C or SIGTERM after draining requests and committing the ledger.
     Serve(serve::ServeArgs),
     /// Print a development bearer token signed with a data directory's secret.

@@ -50,6 +50,19 @@ pub fn start(
     idle_tick_ms: u64,
     expected_orders: usize,
 ) -> anyhow::Result<(Sequencer, ReplaySummary)> {
+    start_watched(data, mode, durability, clock, idle_tick_ms, expected_orders, &mut |_| {})
+}
+
+/// [`start`], telling `watch` how the replay goes, about once a second.
+pub fn start_watched(
+    data: &Path,
+    mode: OpenMode,
+    durability: Durability,
+    clock: Arc<dyn Clock>,
+    idle_tick_ms: u64,
+    expected_orders: usize,
+    watch: &mut dyn FnMut(&lantern_sequencer::ReplayProgress),
+) -> anyhow::Result<(Sequencer, ReplaySummary)> {
     let store = SqliteStore::open(data, mode, durability)
         .with_context(|| format!("cannot open the data directory {}", data.display()))?;
     let mut progress = ReplayReporter::default();
@@ -59,27 +72,40 @@ pub fn start(
         sequencer_config(idle_tick_ms),
         clock,
         REPLAY_REPORT_EVERY_MS,
-        &mut |replayed| progress.report(replayed),
+        &mut |replayed| {
+            progress.report(replayed);
+            watch(replayed);
+        },
     )
     .with_context(|| format!("cannot rebuild the ledger from {}", data.display()))?;
     progress.finish();
     Ok((sequencer, summary))
 }
 
-/// How often a replay that takes a while says how far it has come.
-pub const REPLAY_REPORT_EVERY_MS: u64 = 1_000;
+/// How often a replay tells its watchers (the progress bar, the starting gateway's answers)
+/// how far it has come.
+pub const REPLAY_REPORT_EVERY_MS: u64 = 100;
+/// How often a replay's progress is logged when no terminal shows the bar.
+const REPLAY_LOG_EVERY_MS: u64 = 1_000;
 
 /// Shows a long replay: a progress bar on a terminal, else a log line a second (a restart after
 /// a surge replays tens of millions of commands; nothing moving for 30 s looks like a hang).
 #[derive(Default)]
 pub struct ReplayReporter {
     bar: Option<indicatif::ProgressBar>,
+    logged_at_ms: Option<u64>,
 }
 
 impl ReplayReporter {
     pub fn report(&mut self, replayed: &lantern_sequencer::ReplayProgress) {
         use std::io::IsTerminal as _;
         if !std::io::stderr().is_terminal() {
+            let due = self.logged_at_ms.is_none_or(|at| replayed.elapsed_ms >= at + REPLAY_LOG_EVERY_MS);
+            let last = replayed.n_batches_done >= replayed.n_batches_total;
+            if !due && !last {
+                return;
+            }
+            self.logged_at_ms = Some(replayed.elapsed_ms);
             tracing::info!(
                 batches = replayed.n_batches_done,
                 of = replayed.n_batches_total,

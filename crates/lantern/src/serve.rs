@@ -10,7 +10,7 @@ use base64::Engine as _;
 use lantern_auth::{Claims, Role, Signer};
 use lantern_core::{Capacity, MerchantId, Money, ShopperId, Timestamp, Validity};
 use lantern_ledger::Command;
-use lantern_sequencer::{Clock, SequencerHandle, SystemClock};
+use lantern_sequencer::{Clock, ReplayProgress, SequencerHandle, SystemClock};
 use lantern_store::{Durability, OpenMode};
 
 use crate::cluster::{self, JournalPlace, LeaseKeeper, StoreTarget};
@@ -53,7 +53,7 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
-    let opened = open(args.config.as_deref(), args.data.as_deref(), args.demo, |config| {
+    let config = load_config(args.config.as_deref(), args.data.as_deref(), |config| {
         if let Some(listen) = args.listen {
             config.listen = listen;
         }
@@ -65,23 +65,69 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             config.web.guest_tokens = true;
         }
     })?;
-    let Opened { config, gateway_config, clock, sequencer, signer, keeper } = opened;
-    let handle = sequencer.handle();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let result = runtime.block_on(async {
-        let listener =
-            listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
-        let address = listener.local_addr()?;
-        let app =
-            lantern_gateway::App::new(gateway_config, handle.clone(), signer.clone(), Arc::clone(&clock));
-        // One line a script can wait for.
-        println!("lantern listening on http://{address}");
-        if args.print_tokens {
-            print_demo_tokens(&signer, clock.now());
-        }
-        let _ = std::io::stdout().flush();
-        lantern_gateway::serve(listener, app, shutdown_signal()).await.context("the server failed")
+    // The port opens before the journal is replayed (half a minute after a surge): until the
+    // gateway is ready it answers 503 `starting` with the replay's progress, not a refused
+    // connection.
+    let listener = runtime
+        .block_on(async { listen(config.listen) })
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "listening; answering 503 starting until the ledger is rebuilt");
+    // Ctrl-C and SIGTERM are caught from now on, the start included; a failed start stops the
+    // server the same way.
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let stop_sender = Arc::new(stop_sender);
+    let signalled = Arc::clone(&stop_sender);
+    runtime.spawn(async move {
+        shutdown_signal().await;
+        let _ = signalled.send(true);
     });
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    let starting = lantern_gateway::Starting::new();
+    let server = runtime.spawn(lantern_gateway::serve_from_start(
+        listener,
+        Arc::clone(&starting),
+        stopped(stop.clone()),
+    ));
+    let started = start_in_background(config, args.demo, Arc::clone(&starting), runtime.handle().clone())?;
+    let started = runtime.block_on(async {
+        tokio::select! {
+            started = started => Some(started),
+            () = stopped(stop.clone()) => None,
+        }
+    });
+    let (opened, app) = match started {
+        Some(Ok(Ok(started))) => started,
+        failed => {
+            let _ = stop_sender.send(true);
+            let _ = runtime.block_on(server);
+            runtime.shutdown_background();
+            return match failed {
+                Some(Ok(Err(error))) => Err(error),
+                Some(_) => bail!("the gateway's start ended without an answer (see the log above)"),
+                None => {
+                    // Nothing was served yet; what the start wrote is as safe as at any kill.
+                    tracing::info!("shutdown requested while starting; stopped before serving");
+                    Ok(())
+                }
+            };
+        }
+    };
+    starting.open(app);
+    let Opened { sequencer, signer, clock, keeper, .. } = opened;
+    // One line a script can wait for: from here on the gateway answers for real.
+    println!("lantern listening on http://{address}");
+    if args.print_tokens {
+        print_demo_tokens(&signer, clock.now());
+    }
+    let _ = std::io::stdout().flush();
+    let result = match runtime.block_on(server) {
+        Ok(served) => served.context("the server failed"),
+        Err(error) => Err(anyhow::anyhow!("the server stopped unexpectedly: {error}")),
+    };
     // Requests have drained; unspent leases go back, then commit and answer what is queued.
     if let Some(keeper) = keeper {
         keeper.stop();
@@ -91,9 +137,43 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     result
 }
 
+type Started = anyhow::Result<(Opened, Arc<lantern_gateway::App>)>;
+
+/// Opens the gateway's parts on a thread of its own (the replay blocks for as long as the
+/// journal takes), telling `starting` how far it has come; the answer arrives on the receiver.
+fn start_in_background(
+    config: ServeConfig,
+    demo: bool,
+    starting: Arc<lantern_gateway::Starting>,
+    runtime: tokio::runtime::Handle,
+) -> anyhow::Result<tokio::sync::oneshot::Receiver<Started>> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("lantern-start".into())
+        .spawn(move || {
+            let started = open_loaded(config, demo, &mut |replayed| {
+                starting.replaying(replayed.n_batches_done, replayed.n_batches_total, replayed.elapsed_ms);
+            })
+            .map(|opened| {
+                starting.indexing();
+                // The gateway's parts spawn their tasks on the server's runtime.
+                let _runtime = runtime.enter();
+                let app = lantern_gateway::App::new(
+                    opened.gateway_config.clone(),
+                    opened.sequencer.handle(),
+                    opened.signer.clone(),
+                    Arc::clone(&opened.clock),
+                );
+                (opened, app)
+            });
+            let _ = sender.send(started);
+        })
+        .context("cannot start the thread that opens the ledger")?;
+    Ok(receiver)
+}
+
 /// A gateway's parts, opened over its data directory.
 pub(crate) struct Opened {
-    pub config: ServeConfig,
     pub gateway_config: lantern_gateway::GatewayConfig,
     pub clock: Arc<dyn Clock>,
     pub sequencer: lantern_sequencer::Sequencer,
@@ -111,11 +191,29 @@ pub(crate) fn open(
     demo: bool,
     adjust: impl FnOnce(&mut ServeConfig),
 ) -> anyhow::Result<Opened> {
+    open_loaded(load_config(config_file, data, adjust)?, demo, &mut |_| {})
+}
+
+/// The configuration: the file, the environment, then `adjust` and `data`.
+fn load_config(
+    config_file: Option<&Path>,
+    data: Option<&Path>,
+    adjust: impl FnOnce(&mut ServeConfig),
+) -> anyhow::Result<ServeConfig> {
     let mut config = ServeConfig::load(config_file, std::env::vars())?;
     if let Some(data) = data {
         config.data = data.to_path_buf();
     }
     adjust(&mut config);
+    Ok(config)
+}
+
+/// [`open`] with the configuration loaded, telling `watch` how the replay goes.
+fn open_loaded(
+    config: ServeConfig,
+    demo: bool,
+    watch: &mut dyn FnMut(&ReplayProgress),
+) -> anyhow::Result<Opened> {
     let gateway_config = config.gateway()?;
     // The journal: the data directory's SQLite, or this node's shard of a PostgreSQL cluster.
     let target = match &config.store {
@@ -125,13 +223,14 @@ pub(crate) fn open(
     let fresh = !target.exists()?;
     let mode = if fresh { OpenMode::Create } else { OpenMode::Existing };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (sequencer, replay) = cluster::start_node(
+    let (sequencer, replay) = cluster::start_node_watched(
         &target,
         mode,
         Durability::Full,
         Arc::clone(&clock),
         IDLE_TICK_MS,
         config.expected_orders,
+        watch,
     )?;
     tracing::info!(data = %config.data.display(), batches = replay.n_batches, commands = replay.n_commands, elapsed_ms = replay.elapsed_ms, "ledger rebuilt");
     match &gateway_config.acp.signing {
@@ -174,7 +273,7 @@ pub(crate) fn open(
         seed_demo(&handle, clock.now())?;
         tracing::info!(shops = DEMO_TEA_SHOPS + DEMO_COFFEE_SHOPS, "demo shops and campaign seeded");
     }
-    Ok(Opened { config, gateway_config, clock, sequencer, signer, keeper })
+    Ok(Opened { gateway_config, clock, sequencer, signer, keeper })
 }
 
 async fn shutdown_signal() {

@@ -156,6 +156,28 @@ impl Default for Setup {
     }
 }
 
+/// A gateway server on loopback that answers as starting until a [`Server`] is opened into it.
+pub struct Serving {
+    pub address: SocketAddr,
+    pub starting: Arc<lantern_gateway::Starting>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Serving {
+    pub async fn start() -> Serving {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address: SocketAddr = listener.local_addr().unwrap();
+        let starting = lantern_gateway::Starting::new();
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task =
+            tokio::spawn(lantern_gateway::serve_from_start(listener, Arc::clone(&starting), async move {
+                let _ = stopped.await;
+            }));
+        Serving { address, starting, task, shutdown }
+    }
+}
+
 /// A running gateway.
 pub struct Server {
     pub base: String,
@@ -388,15 +410,22 @@ impl Server {
 
     pub async fn start_with(setup: Setup) -> Server {
         let data = Arc::new(TempDir::new("gateway"));
-        Server::open(setup, data, true).await
+        Server::open(setup, data, true, None).await
+    }
+
+    /// A seeded server opened into `serving`, which answered as starting until now (as
+    /// `lantern serve` does while it replays).
+    pub async fn open_into(serving: Serving) -> Server {
+        let data = Arc::new(TempDir::new("gateway"));
+        Server::open(Setup::default(), data, true, Some(serving)).await
     }
 
     /// A server over a journal already in `data` (a restart, a backup).
     pub async fn open_existing(setup: Setup, data: Arc<TempDir>) -> Server {
-        Server::open(setup, data, false).await
+        Server::open(setup, data, false, None).await
     }
 
-    async fn open(setup: Setup, data: Arc<TempDir>, fresh: bool) -> Server {
+    async fn open(setup: Setup, data: Arc<TempDir>, fresh: bool, serving: Option<Serving>) -> Server {
         let clock: Arc<dyn Clock> = match &setup.clock {
             Some(clock) => Arc::clone(clock) as Arc<dyn Clock>,
             None => Arc::new(SystemClock),
@@ -415,12 +444,11 @@ impl Server {
         }
         let signer = Signer::new(&SECRET).unwrap();
         let app = App::new(setup.config.clone(), handle, signer.clone(), clock);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address: SocketAddr = listener.local_addr().unwrap();
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(lantern_gateway::serve(listener, Arc::clone(&app), async move {
-            let _ = stopped.await;
-        }));
+        let Serving { address, starting, task, shutdown } = match serving {
+            Some(serving) => serving,
+            None => Serving::start().await,
+        };
+        starting.open(Arc::clone(&app));
         lantern_llm::install_tls_provider();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
         Server {
@@ -450,7 +478,7 @@ impl Server {
         self.stop().await;
         let data = Arc::clone(&self.data);
         drop(self);
-        Server::open(setup, data, false).await
+        Server::open(setup, data, false, None).await
     }
 
     /// Asks the server to shut down (as SIGTERM does) without waiting for it.

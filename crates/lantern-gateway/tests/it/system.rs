@@ -86,6 +86,82 @@ async fn health_and_readiness() {
 }
 
 #[tokio::test]
+async fn a_starting_gateway_answers_at_once_then_serves_the_same_connections() {
+    let serving = Serving::start().await;
+    let base = format!("http://{}", serving.address);
+    let starting = Arc::clone(&serving.starting);
+    lantern_llm::install_tls_provider();
+    // One keep-alive connection: opened while starting, it must reach the gateway afterwards.
+    let http = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+    let get =
+        |path: &str, accept: &str| http.get(format!("{base}{path}")).header("accept", accept.to_owned());
+
+    let opening = read(get("/readyz", "*/*").send().await.unwrap()).await;
+    opening.refused(503, "starting");
+    assert!(opening.json["message"].as_str().unwrap().contains("opening the journal"), "{opening:?}");
+    assert_eq!(opening.retry_after_s(), 2);
+
+    // A quarter replayed in a second: three seconds left, and Retry-After says so.
+    starting.replaying(50, 200, 1_000);
+    let replaying = read(get("/readyz", "application/json").send().await.unwrap()).await;
+    replaying.refused(503, "starting");
+    let message = replaying.json["message"].as_str().unwrap();
+    assert!(message.contains("50 of 200 batches (25 %), about 3 s left"), "{message}");
+    assert_eq!(replaying.retry_after_s(), 3);
+    let alive = read(get("/healthz", "*/*").send().await.unwrap()).await;
+    assert_eq!(
+        alive.ok(200),
+        &json!({"status": "starting", "detail": "replaying the journal: 50 of 200 batches (25 %), about 3 s left", "percent": 25})
+    );
+    let order = read(
+        http.post(format!("{base}/v1/coupon_orders"))
+            .bearer_auth("whatever")
+            .header("idempotency-key", "k1")
+            .json(&json!({"campaign_id": "cmp_1"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    order.refused(503, "starting");
+    assert!(order.json["message"].as_str().unwrap().contains("nothing was done"), "{order:?}");
+    // A browser gets the page that waits for readiness, never cached as the real page.
+    for path in ["/", "/ops", "/merchant"] {
+        let page = read(get(path, "text/html,application/xhtml+xml").send().await.unwrap()).await;
+        assert_eq!(page.status, 503, "{path}");
+        assert!(page.text.contains("Lantern is starting"), "{path}: {}", page.text);
+        assert_eq!(page.header("cache-control"), Some("no-store"), "{path}");
+        assert_eq!(page.header("etag"), None, "{path}");
+        assert_eq!(page.retry_after_s(), 3, "{path}");
+    }
+    let script = read(get("/assets/starting.js", "*/*").send().await.unwrap()).await;
+    assert_eq!(script.status, 200);
+    assert!(script.text.contains("/healthz"));
+
+    starting.indexing();
+    let indexing = read(get("/readyz", "*/*").send().await.unwrap()).await;
+    indexing.refused(503, "starting");
+    assert!(indexing.json["message"].as_str().unwrap().contains("rebuilding the order and search indexes"));
+    let alive = read(get("/healthz", "*/*").send().await.unwrap()).await;
+    assert_eq!(alive.ok(200)["percent"], 100);
+
+    // The gateway opens on the same server: the same client, on the connection it opened while
+    // starting, now reaches it.
+    let server = Server::open_into(serving).await;
+    assert_eq!(server.base, base);
+    let ready = read(get("/readyz", "*/*").send().await.unwrap()).await;
+    assert_eq!(ready.ok(200), &json!({"status": "ready"}));
+    let alive = read(get("/healthz", "*/*").send().await.unwrap()).await;
+    assert_eq!(alive.ok(200), &json!({"status": "ok"}));
+    let page = read(get("/", "text/html").send().await.unwrap()).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.text.contains("Lantern is starting"));
+    let shopper = server.token_for(lantern_auth::Role::Shopper(lantern_core::ShopperId::new(7)));
+    let wallet = server.get(&shopper, "/v1/wallet").await;
+    wallet.ok(200);
+}
+
+#[tokio::test]
 async fn metrics_count_what_happens() {
     let server = Server::start().await;
     let shopper = server.shopper(1);

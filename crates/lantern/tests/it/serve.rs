@@ -114,6 +114,79 @@ fn serve_answers_drains_on_sigterm_and_keeps_acknowledged_work() {
     assert!(body.contains("\"newly_claimed\":true"), "the replay answers the first answer: {body}");
 }
 
+/// `GET /readyz` over a fresh connection: (status, body), or the connection's error.
+fn readiness(address: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.write_all(
+        format!("GET /readyz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let status = answer.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+#[test]
+fn the_port_answers_starting_while_the_journal_replays_then_serves_on_it() {
+    let data = TempDir::new("serve-starting");
+    // A journal that takes a while to replay: 100,000 orders (about a second in a debug build).
+    let made = lantern()
+        .args(["loadgen", "--workers", "64", "--max-orders", "100000", "--create", "--data"])
+        .arg(&data.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    assert!(made.is_ok_and(|status| status.success()), "lantern loadgen failed");
+    let address = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|error| panic!("{error}"));
+        probe.local_addr().unwrap_or_else(|error| panic!("{error}")).to_string()
+    };
+    let child = lantern()
+        .args(["serve", "--listen", &address, "--data"])
+        .arg(&data.0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start lantern serve: {error}"));
+    let mut server = Server { child, address: address.clone(), tokens: Vec::new() };
+    let started = std::time::Instant::now();
+    let mut answers: Vec<(u16, String)> = Vec::new();
+    while answers.last().is_none_or(|(status, _)| *status != 200) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "not ready in 2 minutes: {answers:?}"
+        );
+        match readiness(&address) {
+            Ok(answer) => answers.push(answer),
+            // Only before the port first answers: the configuration is still being read.
+            Err(error) if answers.is_empty() => {
+                assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused, "{error}");
+            }
+            Err(error) => panic!("the port answered, then refused a connection: {error} after {answers:?}"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let (ready, starting) = answers.split_last().unwrap_or_else(|| unreachable!());
+    let mut seen: Vec<&(u16, String)> = starting.iter().collect();
+    seen.dedup();
+    assert_eq!(ready.1, "{\"status\":\"ready\"}");
+    assert!(!starting.is_empty(), "the port answered ready at once: nothing was replayed first");
+    for (status, body) in &seen {
+        assert_eq!(*status, 503, "{body}");
+        assert!(body.contains("\"code\":\"starting\""), "{body}");
+    }
+    assert!(
+        starting.iter().any(|(_, body)| body.contains("replaying the journal")),
+        "the replay's progress was never shown: {seen:?}"
+    );
+    // The line scripts wait for comes once the gateway serves for real.
+    let stdout = server.child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let first = BufReader::new(stdout).lines().next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(first, format!("lantern listening on http://{address}"));
+    assert!(terminate(&mut server), "lantern serve must exit cleanly on SIGTERM");
+}
+
 /// `lantern serve` over `data` with `variable=value` in its environment, which must refuse to
 /// start; its standard error.
 fn refused_start(data: &std::path::Path, variable: &str, value: &str) -> String {

@@ -1,0 +1,201 @@
+//! What the gateway answers while it starts. After a surge a restart replays tens of millions
+//! of journal commands (half a minute and more), then rebuilds the read and search indexes.
+//! The port is open from the first moment: a probe, a load balancer or a shopper's phone gets
+//! an answer that says what is going on and when to come back, not a refused connection (which
+//! a balancer reads as a dead node and a liveness probe as a hung one).
+//!
+//! While starting, `/healthz` answers 200 `starting` (alive), `/readyz` and the API answer 503
+//! `starting` with `Retry-After` from the replay's own pace, the web pages answer a page that
+//! shows the progress and opens the real page when the gateway is ready, and `/assets/` is
+//! served as usual. One server runs throughout ([`serve_from_start`]): each request goes to the
+//! starting answers or, once [`Starting::open`] has handed over the gateway, to the gateway, so
+//! connections opened while starting (a balancer's keep-alive pool) are served by the gateway
+//! afterwards and no connection is refused or dropped at the hand-over.
+//!
+//! [`serve_from_start`]: crate::serve_from_start
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tower::ServiceExt as _;
+
+use crate::App;
+use crate::error::ApiError;
+use crate::wire::HealthBody;
+
+/// The answer's `Retry-After` while nothing says how long is left (opening the journal,
+/// rebuilding the indexes).
+const STARTING_RETRY_AFTER_MS: u64 = 2_000;
+/// Bounds of the `Retry-After` estimated from the replay's pace: not sooner than a second (HTTP
+/// says whole seconds), not later than half a minute (an early estimate is rough).
+const STARTING_RETRY_AFTER_MIN_MS: u64 = 1_000;
+const STARTING_RETRY_AFTER_MAX_MS: u64 = 30_000;
+
+/// How far the start has come (the binary moves it on, the starting answers read it), and the
+/// gateway once it is open.
+pub struct Starting {
+    phase: Mutex<StartPhase>,
+    gateway: OnceLock<(Arc<App>, Router)>,
+    opened: Notify,
+}
+
+impl std::fmt::Debug for Starting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Starting").field("phase", &*self.phase.lock()).finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StartPhase {
+    Opening,
+    Replaying { n_batches_done: u64, n_batches_total: u64, elapsed_ms: u64 },
+    Indexing,
+}
+
+impl Starting {
+    pub fn new() -> Arc<Starting> {
+        Arc::new(Starting {
+            phase: Mutex::new(StartPhase::Opening),
+            gateway: OnceLock::new(),
+            opened: Notify::new(),
+        })
+    }
+
+    /// From now on every request goes to `app`'s gateway, on new connections and on those
+    /// opened while starting. Called once; a second call is a bug.
+    pub fn open(&self, app: Arc<App>) {
+        let router = crate::router(Arc::clone(&app));
+        assert!(self.gateway.set((app, router)).is_ok(), "the gateway is opened once");
+        self.opened.notify_one();
+    }
+
+    /// The gateway, once open.
+    pub(crate) fn app(&self) -> Option<&Arc<App>> {
+        self.gateway.get().map(|(app, _)| app)
+    }
+
+    /// Waits for [`Starting::open`].
+    pub(crate) async fn opened(&self) -> Arc<App> {
+        loop {
+            if let Some(app) = self.app() {
+                return Arc::clone(app);
+            }
+            self.opened.notified().await;
+        }
+    }
+
+    /// The journal's replay has done `n_batches_done` of `n_batches_total` in `elapsed_ms`.
+    pub fn replaying(&self, n_batches_done: u64, n_batches_total: u64, elapsed_ms: u64) {
+        *self.phase.lock() = StartPhase::Replaying { n_batches_done, n_batches_total, elapsed_ms };
+    }
+
+    /// The ledger is rebuilt; the read and search indexes are being built from it.
+    pub fn indexing(&self) {
+        *self.phase.lock() = StartPhase::Indexing;
+    }
+
+    /// What to tell a caller now, and in how many milliseconds to come back.
+    fn describe(&self) -> (String, u64) {
+        let (doing, _, retry_after_ms) = self.progress();
+        (doing, retry_after_ms)
+    }
+
+    /// What it is doing, the share of the journal replayed (while replaying), and in how many
+    /// milliseconds to come back.
+    fn progress(&self) -> (String, Option<u64>, u64) {
+        match *self.phase.lock() {
+            StartPhase::Opening => ("opening the journal".to_owned(), None, STARTING_RETRY_AFTER_MS),
+            StartPhase::Replaying { n_batches_done, n_batches_total, elapsed_ms } => {
+                let percent = (n_batches_done * 100).checked_div(n_batches_total).unwrap_or(0).min(100);
+                let left_ms = match n_batches_done {
+                    0 => STARTING_RETRY_AFTER_MS,
+                    done => elapsed_ms.saturating_mul(n_batches_total.saturating_sub(done)) / done,
+                };
+                let retry_after_ms = left_ms.clamp(STARTING_RETRY_AFTER_MIN_MS, STARTING_RETRY_AFTER_MAX_MS);
+                let text = format!(
+                    "replaying the journal: {n_batches_done} of {n_batches_total} batches ({percent} %), about {} s left",
+                    left_ms.div_ceil(1_000).max(1)
+                );
+                (text, Some(percent), retry_after_ms)
+            }
+            StartPhase::Indexing => {
+                ("rebuilding the order and search indexes".to_owned(), Some(100), STARTING_RETRY_AFTER_MS)
+            }
+        }
+    }
+
+    fn refusal(&self) -> ApiError {
+        let (doing, retry_after_ms) = self.describe();
+        ApiError::unavailable(
+            "starting",
+            format!(
+                "Lantern is starting ({doing}); nothing was done for this request: send it again after Retry-After"
+            ),
+            retry_after_ms,
+        )
+    }
+}
+
+/// Every request, to the gateway once it is open, else to the starting answers.
+pub(crate) fn dispatch(starting: Arc<Starting>) -> Router {
+    let answers = starting_router(Arc::clone(&starting));
+    Router::new().fallback_service(tower::service_fn(move |request: Request| {
+        let next = match starting.gateway.get() {
+            Some((_, gateway)) => gateway.clone(),
+            None => answers.clone(),
+        };
+        next.oneshot(request)
+    }))
+}
+
+/// The starting answers.
+fn starting_router(starting: Arc<Starting>) -> Router {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/", get(page))
+        .route("/ops", get(page))
+        .route("/merchant", get(page))
+        .route("/assets/{*path}", get(asset))
+        .fallback(refuse)
+        .with_state(starting)
+}
+
+/// Alive, and what the start is doing: `{"status": "starting", "detail": ..., "percent": ...}`.
+async fn health(State(starting): State<Arc<Starting>>) -> Response {
+    let (detail, percent, _) = starting.progress();
+    axum::Json(HealthBody { status: "starting".into(), detail: Some(detail), percent }).into_response()
+}
+
+async fn refuse(State(starting): State<Arc<Starting>>) -> Response {
+    starting.refusal().into_response()
+}
+
+/// A web page's path answers the starting page (503, never cached), which polls `/healthz` and
+/// reloads into the real page once the gateway answers as itself.
+async fn page(State(starting): State<Arc<Starting>>, headers: HeaderMap) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_none_or(|accept| accept.contains("text/html") || accept.contains("*/*"));
+    if !wants_html {
+        return starting.refusal().into_response();
+    }
+    let (_, retry_after_ms) = starting.describe();
+    let mut response = crate::web::serve(lantern_web::page(lantern_web::Page::Starting), &HeaderMap::new());
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let answer = response.headers_mut();
+    answer.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    answer.remove(header::ETAG);
+    answer.insert(header::RETRY_AFTER, crate::error::retry_after_header(retry_after_ms));
+    response
+}
+
+async fn asset(path: Path<String>, headers: HeaderMap) -> Response {
+    crate::web::asset(path, headers).await.unwrap_or_else(IntoResponse::into_response)
+}
