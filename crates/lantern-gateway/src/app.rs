@@ -146,7 +146,7 @@ impl GatewayConfig {
 
 /// Orders by shopper, merchant and quote: the ledger keeps orders by id only, so the gateway
 /// keeps these lookups beside it (rebuilt from the ledger at start, extended on each answer).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct ReadIndex {
     pub orders_by_shopper: FxHashMap<ShopperId, Vec<OrderId>>,
     pub orders_by_merchant: FxHashMap<MerchantId, Vec<OrderId>>,
@@ -185,21 +185,55 @@ fn cell_of(point: GeoPoint) -> (i32, i32) {
 }
 
 impl ReadIndex {
-    /// The index of `ledger`'s orders, its tables sized for `expected_orders`.
-    pub fn rebuild(ledger: &Ledger, expected_orders: usize) -> ReadIndex {
-        let mut index = ReadIndex {
+    /// An empty index, its tables sized for `expected_orders`.
+    pub fn sized(expected_orders: usize) -> ReadIndex {
+        ReadIndex {
             orders_by_shopper: lantern_ledger::presized(expected_orders, |n| (ShopperId::new(n), Vec::new())),
             order_by_quote: lantern_ledger::presized(expected_orders, |n| (QuoteId::new(n), OrderId::new(n))),
             ..ReadIndex::default()
-        };
-        for merchant in ledger.merchant_ids() {
-            let location = ledger.merchant(merchant).and_then(|(shop, ..)| shop.location);
-            index.record_merchant(merchant, location);
         }
+    }
+
+    /// The index of `ledger`'s orders, its tables sized for `expected_orders`.
+    pub fn rebuild(ledger: &Ledger, expected_orders: usize) -> ReadIndex {
+        let mut index = ReadIndex::sized(expected_orders);
+        index.record_merchants(ledger);
         for view in ledger.orders() {
             index.record_order(&view.receipt);
         }
         index
+    }
+
+    /// The order an answer placed, if it placed one (inside a keyed answer too): what an index
+    /// built from a replay's answers records ([`ReadIndex::finish`] completes it).
+    pub fn placed(outcome: &Outcome) -> Option<&OrderReceipt> {
+        match outcome {
+            Outcome::OrderPlaced { receipt, .. } => Some(receipt),
+            Outcome::Keyed { answer, .. } => answer.as_ref().as_ref().ok().and_then(ReadIndex::placed),
+            _ => None,
+        }
+    }
+
+    /// Completes an index recorded from the replay of `ledger`'s journal, every placed order in
+    /// journal order, with what those answers do not carry: the shops and where they are, and
+    /// the orders retired since. The same index as [`ReadIndex::rebuild`], without walking ten
+    /// million orders after the replay; rebuilt after all when the ledger no longer remembers
+    /// every order it retired.
+    pub fn finish(mut self, ledger: &Ledger, expected_orders: usize) -> ReadIndex {
+        let retired = ledger.retired_since(0, usize::MAX);
+        if retired.missed {
+            return ReadIndex::rebuild(ledger, expected_orders);
+        }
+        self.forget(&retired.orders);
+        self.record_merchants(ledger);
+        self
+    }
+
+    fn record_merchants(&mut self, ledger: &Ledger) {
+        for merchant in ledger.merchant_ids() {
+            let location = ledger.merchant(merchant).and_then(|(shop, ..)| shop.location);
+            self.record_merchant(merchant, location);
+        }
     }
 
     /// Idempotent: a replayed answer records nothing new.
@@ -314,14 +348,34 @@ impl App {
         signer: Signer,
         clock: Arc<dyn Clock>,
     ) -> Arc<App> {
+        App::with_index(config, sequencer, signer, clock, None)
+    }
+
+    /// [`App::new`] with the read index recorded from the replay's answers, if one was
+    /// (`ReadIndex::placed` each answer into `ReadIndex::record_order`): finished here instead of
+    /// rebuilt.
+    pub fn with_index(
+        config: GatewayConfig,
+        sequencer: SequencerHandle,
+        signer: Signer,
+        clock: Arc<dyn Clock>,
+        recorded: Option<ReadIndex>,
+    ) -> Arc<App> {
         let started = Instant::now();
-        let (index, n_retired) =
-            sequencer.read(|ledger| (ReadIndex::rebuild(ledger, config.expected_orders), ledger.n_retired()));
+        let from_replay = recorded.is_some();
+        let (index, n_retired) = sequencer.read(|ledger| {
+            let index = match recorded {
+                Some(recorded) => recorded.finish(ledger, config.expected_orders),
+                None => ReadIndex::rebuild(ledger, config.expected_orders),
+            };
+            (index, ledger.n_retired())
+        });
         let index_ms = started.elapsed().as_millis() as u64;
         let catalogs = sequencer.read(crate::catalogs::Catalogs::from_ledger);
         // A restart after a surge spends seconds here; the operator waiting on it sees where.
         tracing::info!(
             orders = index.order_by_quote.len(),
+            from_replay,
             read_index_ms = index_ms,
             search_index_ms = started.elapsed().as_millis() as u64 - index_ms,
             "indexes rebuilt"

@@ -508,18 +508,34 @@ impl Sequencer {
     /// (a journal of millions of commands takes tens of seconds to replay, and an operator
     /// waiting for a restart should see it move), and once at its end if it reported before.
     pub fn start_reporting(
-        mut store: Box<dyn Store>,
+        store: Box<dyn Store>,
         ledger_config: LedgerConfig,
         config: SequencerConfig,
         clock: Arc<dyn Clock>,
         report_every_ms: u64,
         report: &mut dyn FnMut(&ReplayProgress),
     ) -> Result<(Sequencer, ReplaySummary), StartError> {
+        Sequencer::start_observing(store, ledger_config, config, clock, report_every_ms, report, &mut |_| {})
+    }
+
+    /// [`Sequencer::start_reporting`], handing `observe` every answer the replay's commands
+    /// get, in journal order (what a reader of the ledger can build its own index from while
+    /// the journal replays, instead of walking the ledger afterwards). It runs on the replay's
+    /// path: keep it quick.
+    pub fn start_observing(
+        mut store: Box<dyn Store>,
+        ledger_config: LedgerConfig,
+        config: SequencerConfig,
+        clock: Arc<dyn Clock>,
+        report_every_ms: u64,
+        report: &mut dyn FnMut(&ReplayProgress),
+        observe: &mut dyn FnMut(&Outcome),
+    ) -> Result<(Sequencer, ReplaySummary), StartError> {
         let config = config.checked();
         let started = Instant::now();
         let mut ledger = Ledger::new(ledger_config);
         let reporting = Reporting { every_ms: report_every_ms, report };
-        let (n_batches, n_commands) = replay(store.as_mut(), config.shard, &mut ledger, reporting)?;
+        let (n_batches, n_commands) = replay(store.as_mut(), config.shard, &mut ledger, reporting, observe)?;
         let summary = ReplaySummary {
             n_batches,
             n_commands,
@@ -624,6 +640,7 @@ fn replay(
     shard: u32,
     ledger: &mut Ledger,
     reporting: Reporting<'_>,
+    observe: &mut dyn FnMut(&Outcome),
 ) -> Result<(u64, u64), StartError> {
     let mut n_commands = 0u64;
     let mut decode_failure: Option<StartError> = None;
@@ -661,9 +678,11 @@ fn replay(
         };
         let now = Timestamp::from_ms(record.committed_at_ms);
         for command in &commands {
-            // The answers were sent (or lost with the crash) the first time; replay only needs
-            // the state they left.
-            let _ = ledger.apply(command, now);
+            // The answers were sent (or lost with the crash) the first time; replay needs the
+            // state they left, and an observer may want to see them.
+            if let Ok(outcome) = ledger.apply(command, now) {
+                observe(&outcome);
+            }
         }
         n_commands += commands.len() as u64;
         progress(record.batch_seq, n_commands, false);

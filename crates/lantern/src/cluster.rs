@@ -119,10 +119,21 @@ pub fn start_node(
     idle_tick_ms: u64,
     expected_orders: usize,
 ) -> anyhow::Result<(Sequencer, ReplaySummary)> {
-    start_node_watched(target, mode, durability, clock, idle_tick_ms, expected_orders, &mut |_| {})
+    start_node_watched(
+        target,
+        mode,
+        durability,
+        clock,
+        idle_tick_ms,
+        expected_orders,
+        &mut |_| {},
+        &mut |_| {},
+    )
 }
 
-/// [`start_node`], telling `watch` how the replay goes, about once a second.
+/// [`start_node`], telling `watch` how the replay goes and `observe` each answer the replay's
+/// commands get.
+#[allow(clippy::too_many_arguments)]
 pub fn start_node_watched(
     target: &StoreTarget,
     mode: OpenMode,
@@ -131,17 +142,18 @@ pub fn start_node_watched(
     idle_tick_ms: u64,
     expected_orders: usize,
     watch: &mut dyn FnMut(&ReplayProgress),
+    observe: &mut dyn FnMut(&lantern_ledger::Outcome),
 ) -> anyhow::Result<(Sequencer, ReplaySummary)> {
     match target {
         StoreTarget::Sqlite(dir) => {
-            node::start_watched(dir, mode, durability, clock, idle_tick_ms, expected_orders, watch)
+            node::start_watched(dir, mode, durability, clock, idle_tick_ms, expected_orders, watch, observe)
         }
         StoreTarget::Postgres { url, shard } => {
             let store = open_shard(url, *shard, mode, durability)?;
             let mut config = node::sequencer_config(idle_tick_ms);
             config.shard = *shard;
             let mut progress = node::ReplayReporter::default();
-            let started = Sequencer::start_reporting(
+            let started = Sequencer::start_observing(
                 Box::new(store),
                 node::ledger_config(expected_orders),
                 config,
@@ -151,6 +163,7 @@ pub fn start_node_watched(
                     progress.report(replayed);
                     watch(replayed);
                 },
+                observe,
             )
             .with_context(|| format!("cannot rebuild shard {shard}'s ledger from PostgreSQL"));
             progress.finish();

@@ -50,10 +50,12 @@ pub fn start(
     idle_tick_ms: u64,
     expected_orders: usize,
 ) -> anyhow::Result<(Sequencer, ReplaySummary)> {
-    start_watched(data, mode, durability, clock, idle_tick_ms, expected_orders, &mut |_| {})
+    start_watched(data, mode, durability, clock, idle_tick_ms, expected_orders, &mut |_| {}, &mut |_| {})
 }
 
-/// [`start`], telling `watch` how the replay goes, about once a second.
+/// [`start`], telling `watch` how the replay goes (every [`REPLAY_REPORT_EVERY_MS`]) and
+/// `observe` each answer the replay's commands get.
+#[allow(clippy::too_many_arguments)]
 pub fn start_watched(
     data: &Path,
     mode: OpenMode,
@@ -62,11 +64,12 @@ pub fn start_watched(
     idle_tick_ms: u64,
     expected_orders: usize,
     watch: &mut dyn FnMut(&lantern_sequencer::ReplayProgress),
+    observe: &mut dyn FnMut(&lantern_ledger::Outcome),
 ) -> anyhow::Result<(Sequencer, ReplaySummary)> {
     let store = SqliteStore::open(data, mode, durability)
         .with_context(|| format!("cannot open the data directory {}", data.display()))?;
     let mut progress = ReplayReporter::default();
-    let (sequencer, summary) = Sequencer::start_reporting(
+    let (sequencer, summary) = Sequencer::start_observing(
         Box::new(store),
         ledger_config(expected_orders),
         sequencer_config(idle_tick_ms),
@@ -76,6 +79,7 @@ pub fn start_watched(
             progress.report(replayed);
             watch(replayed);
         },
+        observe,
     )
     .with_context(|| format!("cannot rebuild the ledger from {}", data.display()))?;
     progress.finish();

@@ -745,6 +745,66 @@ async fn merchants_upload_menus_and_operators_register_shops() {
     assert_eq!(bad_id.json["param"], "$path.catalog_id", "{}", bad_id.text);
 }
 
+/// The read index a restart records from the replay's answers (on another core, while the
+/// journal replays) and then finishes is the index rebuilt from the ledger afterwards: the same
+/// orders by shopper, shop and quote, in the same order, the retired ones gone; and when the
+/// ledger no longer remembers every order it retired, finishing rebuilds it.
+#[tokio::test]
+async fn the_read_index_recorded_during_the_replay_is_the_rebuilt_one() {
+    for retired_kept_max in [lantern_ledger::RETIRED_KEPT_MAX, 1] {
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        let ledger = lantern_ledger::LedgerConfig { retired_kept_max, ..ledger_config() };
+        let mut server =
+            Server::start_with(Setup { clock: Some(Arc::clone(&clock)), ledger, ..Setup::default() }).await;
+        for shopper in [server.shopper(1), server.shopper(4)] {
+            let closed = server.place_order(&shopper, TEA_1).await;
+            let closed_id = closed["id"].as_str().unwrap().to_owned();
+            server.post(&shopper, &format!("/v1/orders/{closed_id}/cancel"), &json!({})).await.ok(200);
+        }
+        // Past the retention (48 h in these tests) the next command retires the closed orders.
+        clock.advance_ms(48 * 60 * 60 * 1000 + 1_000);
+        server.claim(&server.shopper(3), FESTIVAL).await;
+        // Tokens issued now: the first ones expired with the 48 hours.
+        let (ada, bo) = (server.shopper(1), server.shopper(2));
+        server.place_order(&bo, TEA_1).await;
+        server.place_order(&ada, TEA_1).await;
+        server.place_order(&bo, TEA_1).await;
+        server.stop().await;
+
+        let store = lantern_store::SqliteStore::open(
+            &server.data.0,
+            lantern_store::OpenMode::Existing,
+            lantern_store::Durability::Off,
+        )
+        .unwrap();
+        let mut recorded = lantern_gateway::ReadIndex::sized(0);
+        let (sequencer, _) = lantern_sequencer::Sequencer::start_observing(
+            Box::new(store),
+            ledger,
+            sequencer_config(),
+            Arc::clone(&clock) as Arc<dyn Clock>,
+            u64::MAX,
+            &mut |_| {},
+            &mut |outcome| {
+                if let Some(receipt) = lantern_gateway::ReadIndex::placed(outcome) {
+                    recorded.record_order(receipt);
+                }
+            },
+        )
+        .unwrap();
+        // The answers carry every order placed, the two retired since included.
+        assert_eq!(recorded.order_by_quote.len(), 5, "{retired_kept_max}");
+        let (finished, rebuilt) = sequencer
+            .handle()
+            .read(|ledger| (recorded.finish(ledger, 0), lantern_gateway::ReadIndex::rebuild(ledger, 0)));
+        assert_eq!(finished, rebuilt, "{retired_kept_max}");
+        assert_eq!(finished.order_by_quote.len(), 3, "{retired_kept_max}");
+        assert_eq!(finished.orders_by_shopper[&lantern_core::ShopperId::new(2)].len(), 2);
+        assert!(!finished.merchants.is_empty());
+        tokio::task::spawn_blocking(move || sequencer.stop()).await.unwrap();
+    }
+}
+
 /// Orders the ledger retires (closed, past the retention) leave the gateway's lists too, so the
 /// read index stays as large as the retention, not as every order since the start; a gateway
 /// that fell further behind than the ledger remembers rebuilds its index instead.

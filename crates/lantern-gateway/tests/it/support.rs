@@ -385,7 +385,7 @@ pub fn ledger_config() -> LedgerConfig {
     }
 }
 
-fn sequencer_config() -> SequencerConfig {
+pub fn sequencer_config() -> SequencerConfig {
     SequencerConfig {
         shard: 0,
         intake_capacity: 4_096,

@@ -143,7 +143,7 @@ fn the_port_answers_starting_while_the_journal_replays_then_serves_on_it() {
         probe.local_addr().unwrap_or_else(|error| panic!("{error}")).to_string()
     };
     let child = lantern()
-        .args(["serve", "--listen", &address, "--data"])
+        .args(["serve", "--listen", &address, "--print-tokens", "--data"])
         .arg(&data.0)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -182,8 +182,16 @@ fn the_port_answers_starting_while_the_journal_replays_then_serves_on_it() {
     );
     // The line scripts wait for comes once the gateway serves for real.
     let stdout = server.child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-    let first = BufReader::new(stdout).lines().next().and_then(Result::ok).unwrap_or_default();
-    assert_eq!(first, format!("lantern listening on http://{address}"));
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    assert_eq!(lines.next().unwrap_or_default(), format!("lantern listening on http://{address}"));
+    // The read index was recorded from the replay: a shopper of the journal finds their order.
+    let shopper = lines
+        .find(|line| line.starts_with("token shopper"))
+        .and_then(|line| line.rsplit(' ').next().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no shopper token printed"));
+    let (status, body) = request(&address, "GET", "/v1/orders", &shopper, None, "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.matches("\"id\":\"ord_").count(), 1, "shp_1 placed one order: {body}");
     assert!(terminate(&mut server), "lantern serve must exit cleanly on SIGTERM");
 }
 
