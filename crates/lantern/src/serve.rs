@@ -65,6 +65,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             config.web.guest_tokens = true;
         }
     })?;
+    // Every setting is checked before the port opens (and again where the gateway is made).
+    config.gateway()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // The port opens before the journal is replayed (half a minute after a surge): until the
     // gateway is ready it answers 503 `starting` with the replay's progress, not a refused
