@@ -159,6 +159,9 @@ test('the operator pauses the campaign and the chat says so', async () => {
   await checkAccessibility(ops, ['#cmp_1-pause', '#cmp_1-resume', '#token-form button', '#backup-now']);
   await screenshots(ops, 'ops-live');
 
+  // What the last start cost: a new data directory replays nothing.
+  await ops.locator('#start', { hasText: /^\d+\.\d s$/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  assert.equal(await ops.locator('#start-detail').textContent(), 'a new journal: nothing to replay');
   // A backup of the journal from the dashboard: asked to confirm, then followed until done.
   await ops.locator('#backup', { hasText: /^none yet$/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
   await ops.click('#backup-now');

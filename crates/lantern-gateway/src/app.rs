@@ -339,6 +339,8 @@ pub struct App {
     pub ready: AtomicBool,
     next_request_id: AtomicU64,
     pub started: Instant,
+    /// How this process's start went, once the gateway is open ([`crate::Starting::open`]).
+    pub start: std::sync::OnceLock<crate::wire::StartBody>,
 }
 
 impl App {
@@ -413,6 +415,7 @@ impl App {
             ready: AtomicBool::new(true),
             next_request_id: AtomicU64::new(1),
             started: Instant::now(),
+            start: std::sync::OnceLock::new(),
         })
     }
 

@@ -246,6 +246,8 @@ pub struct OpsSnapshot {
     pub webhooks: Option<crate::wire::WebhooksBody>,
     /// The running or latest backup of the journal since the start (null before the first).
     pub backup: Option<crate::wire::BackupBody>,
+    /// How this process's start went (the journal's replay, and when it answered for real).
+    pub start: Option<crate::wire::StartBody>,
     /// Whether this gateway can back its journal up (`POST /v1/ops/backups`).
     pub backups_on: bool,
     /// Orders placed per second over the last window (to the thousandth: `orders_per_ks`).
@@ -433,6 +435,7 @@ pub fn ops_snapshot(app: &App) -> OpsSnapshot {
         orders_by_channel,
         webhooks,
         backup: app.sequencer.backup_status().as_ref().map(crate::backups::backup_body),
+        start: app.start.get().cloned(),
         backups_on: app.config.backups.is_some(),
         orders_per_s: per_s(orders_delta, elapsed_ms),
         orders_per_ks: per_s(orders_delta.saturating_mul(1_000), elapsed_ms),

@@ -298,3 +298,28 @@ type ClassGauge = fn(&lantern_admission::ClassStats) -> u64;
 fn seconds(us: u64) -> String {
     format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
 }
+
+/// How this process's start went: a restart's cost, which grows with the journal (alert on it
+/// before it outgrows what an outage may last).
+pub fn write_start(out: &mut String, start: &crate::wire::StartBody) {
+    let gauges = [
+        (
+            "lantern_start_replayed_commands",
+            "Journal commands this process's start replayed.",
+            start.replayed_commands.to_string(),
+        ),
+        (
+            "lantern_start_replay_seconds",
+            "How long this process's start took to replay the journal.",
+            seconds(start.replay_ms * 1_000),
+        ),
+        (
+            "lantern_start_ready_seconds",
+            "From the port opening (answering 503 starting) to the gateway answering for real.",
+            seconds(start.ready_ms * 1_000),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    }
+}

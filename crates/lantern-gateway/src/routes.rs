@@ -124,6 +124,9 @@ pub async fn metrics(State(app): AppState) -> Response {
     let depth = app.sequencer.queue_depth();
     let mut text = app.metrics.render(&admission, counters, depth, &budgets, &orders_by_channel);
     app.webhooks.write_metrics(&mut text, webhook_backlog);
+    if let Some(start) = app.start.get() {
+        crate::metrics::write_start(&mut text, start);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

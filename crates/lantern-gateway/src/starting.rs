@@ -15,6 +15,7 @@
 //! [`serve_from_start`]: crate::serve_from_start
 
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -27,7 +28,7 @@ use tower::ServiceExt as _;
 
 use crate::App;
 use crate::error::ApiError;
-use crate::wire::HealthBody;
+use crate::wire::{HealthBody, StartBody};
 
 /// The answer's `Retry-After` while nothing says how long is left (opening the journal,
 /// rebuilding the indexes).
@@ -43,6 +44,10 @@ pub struct Starting {
     phase: Mutex<StartPhase>,
     gateway: OnceLock<(Arc<App>, Router)>,
     opened: Notify,
+    /// When the port began answering: a restart's cost is measured from here.
+    created: Instant,
+    /// (batches, commands, milliseconds) of the finished replay.
+    replayed: Mutex<Option<(u64, u64, u64)>>,
 }
 
 impl std::fmt::Debug for Starting {
@@ -64,12 +69,22 @@ impl Starting {
             phase: Mutex::new(StartPhase::Opening),
             gateway: OnceLock::new(),
             opened: Notify::new(),
+            created: Instant::now(),
+            replayed: Mutex::new(None),
         })
+    }
+
+    /// The journal is replayed: `n_batches` batches of `n_commands` commands in `elapsed_ms`.
+    pub fn replayed(&self, n_batches: u64, n_commands: u64, elapsed_ms: u64) {
+        *self.replayed.lock() = Some((n_batches, n_commands, elapsed_ms));
     }
 
     /// From now on every request goes to `app`'s gateway, on new connections and on those
     /// opened while starting. Called once; a second call is a bug.
     pub fn open(&self, app: Arc<App>) {
+        let (replayed_batches, replayed_commands, replay_ms) = self.replayed.lock().unwrap_or((0, 0, 0));
+        let ready_ms = u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let _ = app.start.set(StartBody { replayed_batches, replayed_commands, replay_ms, ready_ms });
         let router = crate::router(Arc::clone(&app));
         assert!(self.gateway.set((app, router)).is_ok(), "the gateway is opened once");
         self.opened.notify_one();

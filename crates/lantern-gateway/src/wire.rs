@@ -565,6 +565,19 @@ impl HealthBody {
     }
 }
 
+/// How this process's start went: the journal's replay, and when the gateway answered for real.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StartBody {
+    /// Batches and commands of the journal replayed (0 for a new data directory).
+    pub replayed_batches: u64,
+    pub replayed_commands: u64,
+    /// How long the replay took.
+    pub replay_ms: u64,
+    /// From the port opening (answering `starting`) to the gateway answering for real: what a
+    /// restart costs. It grows with the journal.
+    pub ready_ms: u64,
+}
+
 /// A backup of the journal (`/v1/ops/backups`): the one running, or the latest one.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BackupBody {

@@ -42,6 +42,7 @@ const render = coalesce(() => {
     ? `refused ${hooks.refused} · set aside ${hooks.given_up} · retries ${hooks.retries} · skipped ${hooks.skipped}`
     : 'no acp.webhook_url';
   renderBackup(s.backup, s.backups_on);
+  renderStart(s.start);
   ordersChart.draw();
   admissionChart.draw();
   latencyChart.draw();
@@ -65,6 +66,17 @@ function onSnapshot(snapshot) {
   latencyChart.push([snapshot.latency_p50_us / 1000, snapshot.latency_p99_us / 1000]);
   for (const campaign of snapshot.campaigns) campaignView(campaign).record(campaign);
   render();
+}
+
+// ---- the last start ------------------------------------------------------------------------
+// What a restart costs now: it grows with the journal, and the operator should see it before
+// launch night does.
+function renderStart(start) {
+  if (!start) return;
+  $('start').textContent = `${(start.ready_ms / 1000).toFixed(1)} s`;
+  $('start-detail').textContent = start.replayed_commands === 0
+    ? 'a new journal: nothing to replay'
+    : `${start.replayed_commands.toLocaleString()} journal commands replayed in ${(start.replay_ms / 1000).toFixed(1)} s`;
 }
 
 // ---- backups ---------------------------------------------------------------------------------

@@ -203,6 +203,11 @@ fn start_in_background(
             // A failed indexer only costs the walk it was to save.
             let recorded = indexer.join().ok();
             let started = opened.map(|opened| {
+                starting.replayed(
+                    opened.replay.n_batches,
+                    opened.replay.n_commands,
+                    opened.replay.elapsed_ms,
+                );
                 starting.indexing();
                 // The gateway's parts spawn their tasks on the server's runtime.
                 let _runtime = runtime.enter();
@@ -224,6 +229,8 @@ fn start_in_background(
 /// A gateway's parts, opened over its data directory.
 pub(crate) struct Opened {
     pub gateway_config: lantern_gateway::GatewayConfig,
+    /// What the start replayed, and how long it took.
+    pub replay: lantern_sequencer::ReplaySummary,
     pub clock: Arc<dyn Clock>,
     pub sequencer: lantern_sequencer::Sequencer,
     pub signer: Signer,
@@ -325,7 +332,7 @@ fn open_loaded(
         seed_demo(&handle, clock.now())?;
         tracing::info!(shops = DEMO_TEA_SHOPS + DEMO_COFFEE_SHOPS, "demo shops and campaign seeded");
     }
-    Ok(Opened { gateway_config, clock, sequencer, signer, keeper })
+    Ok(Opened { gateway_config, replay, clock, sequencer, signer, keeper })
 }
 
 async fn shutdown_signal() {

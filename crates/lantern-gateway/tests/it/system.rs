@@ -147,6 +147,7 @@ async fn a_starting_gateway_answers_at_once_then_serves_the_same_connections() {
 
     // The gateway opens on the same server: the same client, on the connection it opened while
     // starting, now reaches it.
+    starting.replayed(200, 1_234, 1_500);
     let server = Server::open_into(serving).await;
     assert_eq!(server.base, base);
     let ready = read(get("/readyz", "*/*").send().await.unwrap()).await;
@@ -159,6 +160,20 @@ async fn a_starting_gateway_answers_at_once_then_serves_the_same_connections() {
     let shopper = server.token_for(lantern_auth::Role::Shopper(lantern_core::ShopperId::new(7)));
     let wallet = server.get(&shopper, "/v1/wallet").await;
     wallet.ok(200);
+    // What the start cost, for the operator: on /metrics and on the dashboard's live view.
+    let metrics = server.send(server.http.get(server.url("/metrics"))).await;
+    assert!(metrics.text.contains("lantern_start_replayed_commands 1234\n"), "{}", metrics.text);
+    assert!(metrics.text.contains("lantern_start_replay_seconds 1.500000\n"), "{}", metrics.text);
+    assert!(metrics.text.contains("# TYPE lantern_start_ready_seconds gauge"), "{}", metrics.text);
+    let operator = server.token_for(lantern_auth::Role::Operator);
+    let live = server.get(&operator, "/v1/ops/live").await;
+    let start = &live.ok(200)["start"];
+    assert_eq!(
+        (start["replayed_batches"].clone(), start["replayed_commands"].clone()),
+        (json!(200), json!(1_234))
+    );
+    assert_eq!(start["replay_ms"], 1_500);
+    assert!(start["ready_ms"].as_u64().is_some(), "{start}");
 }
 
 #[tokio::test]

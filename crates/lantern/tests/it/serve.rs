@@ -192,6 +192,15 @@ fn the_port_answers_starting_while_the_journal_replays_then_serves_on_it() {
     let (status, body) = request(&address, "GET", "/v1/orders", &shopper, None, "");
     assert_eq!(status, 200, "{body}");
     assert_eq!(body.matches("\"id\":\"ord_").count(), 1, "shp_1 placed one order: {body}");
+    // What the start cost is on /metrics: the journal's commands, replayed.
+    let (status, metrics) = request(&address, "GET", "/metrics", &shopper, None, "");
+    assert_eq!(status, 200);
+    let replayed: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("lantern_start_replayed_commands "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no lantern_start_replayed_commands in {metrics}"));
+    assert!(replayed >= 100_000, "{replayed} commands replayed for 100,000 orders");
     assert!(terminate(&mut server), "lantern serve must exit cleanly on SIGTERM");
 }
 
