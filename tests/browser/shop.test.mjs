@@ -159,6 +159,15 @@ test('the operator pauses the campaign and the chat says so', async () => {
   await checkAccessibility(ops, ['#cmp_1-pause', '#cmp_1-resume', '#token-form button', '#backup-now']);
   await screenshots(ops, 'ops-live');
 
+  // On a phone the admission table scrolls inside its panel, and the page says so; on a desktop
+  // every column fits and the hint is gone.
+  const overflow = await ops.locator('#classes-title + .scroll-hint + .table-scroll').evaluate((node) => node.scrollWidth - node.clientWidth);
+  assert.ok(overflow > 0, 'at phone size the admission table is wider than its panel');
+  assert.ok(await ops.locator('#classes-hint').isVisible(), 'at phone size the page says to swipe');
+  await ops.setViewportSize({ width: 1280, height: 800 });
+  assert.ok(!(await ops.locator('#classes-hint').isVisible()), 'at desktop size no hint');
+  assert.equal(await ops.locator('.table-scroll').evaluate((node) => node.scrollWidth - node.clientWidth), 0, 'at desktop size every column fits');
+  await ops.setViewportSize({ width: 390, height: 844 });
   // What the last start cost: a new data directory replays nothing.
   await ops.locator('#start', { hasText: /^\d+\.\d s$/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
   assert.equal(await ops.locator('#start-detail').textContent(), 'a new journal: nothing to replay');
