@@ -180,6 +180,10 @@ test('the operator pauses the campaign and the chat says so', async () => {
   await ops.locator('#backup-result', { hasText: /^Started: \d{8}T\d{9}Z/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
   await ops.locator('#backup', { hasText: /^done$/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
   assert.match(await ops.locator('#backup-detail').textContent(), /\d+(\.\d)? [KM]iB · .*backups\/\d{8}T\d{9}Z/);
+  // Who backed up when is in the audit list, on no campaign.
+  const backedUp = ops.locator('#audit tr', { hasText: 'backup into' });
+  await backedUp.waitFor({ timeout: STEP_TIMEOUT_MS });
+  assert.match(await backedUp.textContent(), /operator \(token issued .*\) from 127\.0\.0\.1—backup into .*backups\/\d{8}T\d{9}Z/);
   await screenshots(ops, 'ops-backup');
 
   // Cancelling the confirmation changes nothing.

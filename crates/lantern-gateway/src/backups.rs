@@ -62,6 +62,7 @@ pub async fn start_backup(
         ));
     };
     if let Some(status) = replay_of(&app, &keyed)? {
+        audit_backup(&app, &claims, peer, &status.directory, true);
         return Ok(json(StatusCode::OK, &backup_body(&status), true));
     }
     let directory = free_folder(&place.directory, &folder_name(&app.now().to_string()));
@@ -73,8 +74,22 @@ pub async fn start_backup(
         directory: directory.clone(),
     });
     tracing::info!(directory = %directory.display(), from = %peer.ip(), batches = status.progress.n_batches_in_journal, "backup started");
+    audit_backup(&app, &claims, peer, &directory, false);
     tokio::spawn(follow_backup(Arc::clone(&app), directory, place));
     Ok(json(StatusCode::ACCEPTED, &backup_body(&status), false))
+}
+
+/// A backup is an operator's action like a campaign change: it goes in the audit list.
+fn audit_backup(
+    app: &App,
+    claims: &lantern_auth::Claims,
+    peer: SocketAddr,
+    directory: &Path,
+    replayed: bool,
+) {
+    let detail = format!("backup into {}", directory.display());
+    let change = crate::live::AuditChange { action: "backup", campaign: None, detail, replayed };
+    app.live.audit(claims, peer, change, app.now());
 }
 
 /// Follows a started backup to its end, logs how it ended and, once it is done, removes the

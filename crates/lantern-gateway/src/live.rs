@@ -96,7 +96,8 @@ struct Sample {
 #[derive(Debug)]
 pub struct AuditChange<'a> {
     pub action: &'a str,
-    pub campaign: &'a str,
+    /// The campaign changed; none for an action on the whole gateway (a backup).
+    pub campaign: Option<&'a str>,
     pub detail: String,
     pub replayed: bool,
 }
@@ -108,9 +109,10 @@ pub struct AuditEntry {
     pub at: String,
     /// Who: the role, when their token was issued (tokens carry no name), and their address.
     pub who: String,
-    /// `pause`, `resume` or `edit`.
+    /// `pause`, `resume` or `edit` (a campaign), or `backup` (the journal).
     pub action: String,
-    pub campaign_id: String,
+    /// The campaign changed; null for a backup.
+    pub campaign_id: Option<String>,
     /// What changed, e.g. `top_up 1000000 fen`.
     pub detail: String,
     /// A repeat of an earlier request (same idempotency key): recorded, changed nothing.
@@ -139,7 +141,12 @@ impl Live {
             other => other.to_string(),
         };
         let who = format!("{role} (token issued {}) from {}", claims.issued_at, peer.ip());
-        tracing::info!(who, action, campaign, detail, replayed, "audit: campaign changed");
+        match campaign {
+            Some(campaign) => {
+                tracing::info!(who, action, campaign, detail, replayed, "audit: campaign changed")
+            }
+            None => tracing::info!(who, action, detail, replayed, "audit: gateway action"),
+        }
         let mut audit = self.audit.lock();
         if audit.len() >= AUDIT_ENTRIES_MAX {
             audit.pop_front();
@@ -148,7 +155,7 @@ impl Live {
             at: now.to_string(),
             who,
             action: action.to_owned(),
-            campaign_id: campaign.to_owned(),
+            campaign_id: campaign.map(str::to_owned),
             detail,
             replayed,
         });
@@ -735,8 +742,12 @@ mod tests {
         };
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
         for n in 0..AUDIT_ENTRIES_MAX + 5 {
-            let change =
-                AuditChange { action: "edit", campaign: "cmp_1", detail: format!("n {n}"), replayed: false };
+            let change = AuditChange {
+                action: "edit",
+                campaign: Some("cmp_1"),
+                detail: format!("n {n}"),
+                replayed: false,
+            };
             live.audit(&claims, peer, change, Timestamp::from_ms(n as u64));
         }
         let audit = live.audit.lock();

@@ -1595,7 +1595,7 @@ async fn campaign_change(
         CampaignEdit::LeaseIn(amount) => format!("lease_in {} fen", amount.fen()),
         CampaignEdit::LeaseOut(amount) => format!("lease_out {} fen", amount.fen()),
     };
-    let change = crate::live::AuditChange { action, campaign: campaign_text, detail, replayed };
+    let change = crate::live::AuditChange { action, campaign: Some(campaign_text), detail, replayed };
     app.live.audit(&claims, peer, change, app.now());
     let body = app.sequencer.read(|ledger| stats_body(ledger, campaign, app.now()));
     let body = body.ok_or_else(|| ApiError::not_found(format!("campaign {campaign} does not exist")))?;

@@ -54,7 +54,7 @@ const render = coalesce(() => {
     : [el('tr', {}, el('td', { colspan: 3, class: 'muted' }, 'no shop has a backlog'))]));
   for (const campaign of s.campaigns) campaignView(campaign).update(campaign);
   $('audit').replaceChildren(...(s.audit.length ? s.audit.map((a) => el('tr', {},
-    el('td', {}, new Date(a.at).toLocaleString()), el('td', {}, a.who), el('td', {}, a.campaign_id), el('td', {}, `${a.detail}${a.replayed ? ' (repeat)' : ''}`)))
+    el('td', {}, new Date(a.at).toLocaleString()), el('td', {}, a.who), el('td', {}, a.campaign_id ?? '—'), el('td', {}, `${a.detail}${a.replayed ? ' (repeat)' : ''}`)))
     : [el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'no changes yet'))]));
 });
 

@@ -63,6 +63,18 @@ async fn a_backup_taken_over_http_holds_every_order_placed_before_it() {
     assert_eq!(again.json["directory"], directory.as_str());
     let other_body = server.post_keyed(&operator, "/v1/ops/backups", &key, &json!({"label": "x"})).await;
     other_body.refused(422, "idempotency_conflict");
+    // The operator's action is in the audit list, like a campaign change: the start, then its
+    // repeat (newest first), on no campaign.
+    let live = server.get(&operator, "/v1/ops/live").await.ok(200).clone();
+    let audit = live["audit"].as_array().unwrap();
+    assert_eq!(audit.len(), 2, "{live}");
+    for (entry, replayed) in audit.iter().zip([true, false]) {
+        assert_eq!(entry["action"], "backup", "{entry}");
+        assert_eq!(entry["campaign_id"], Value::Null, "{entry}");
+        assert_eq!(entry["detail"], format!("backup into {directory}"), "{entry}");
+        assert_eq!(entry["replayed"], replayed, "{entry}");
+        assert!(entry["who"].as_str().unwrap().starts_with("operator (token issued "), "{entry}");
+    }
 
     let status = wait_for_backup(&server, &operator).await;
     let latest = &status["latest"];
