@@ -363,6 +363,13 @@ impl App {
         clock: Arc<dyn Clock>,
         recorded: Option<ReadIndex>,
     ) -> Arc<App> {
+        if let Some(done_ms) = config
+            .backups
+            .as_ref()
+            .and_then(|place| crate::backups::newest_finished_unix_ms(&place.directory))
+        {
+            sequencer.counters().last_backup_done_unix_ms.fetch_max(done_ms, Ordering::Relaxed);
+        }
         let started = Instant::now();
         let from_replay = recorded.is_some();
         let (index, n_retired) = sequencer.read(|ledger| {

@@ -142,6 +142,19 @@ fn backup_folders(directory: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(backups)
 }
 
+/// When the newest finished backup in `directory` was written (its folder's modification time,
+/// Unix milliseconds): what a restarted gateway reports as its latest backup until it makes one,
+/// so that an alert on the backup's age does not fire at every restart.
+pub fn newest_finished_unix_ms(directory: &Path) -> Option<u64> {
+    backup_folders(directory)
+        .ok()?
+        .iter()
+        .filter_map(|folder| folder.metadata().ok()?.modified().ok())
+        .filter_map(|modified| modified.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+        .max()
+}
+
 /// Removes the oldest finished backups in `directory` beyond the newest `kept`. Returns the
 /// ones removed.
 fn prune(directory: &Path, kept: usize) -> std::io::Result<Vec<PathBuf>> {

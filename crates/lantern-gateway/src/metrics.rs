@@ -258,7 +258,7 @@ impl Metrics {
             ),
             (
                 "lantern_backup_last_done_timestamp_seconds",
-                "When the latest backup done since this process began finished (Unix seconds; 0 before the first).",
+                "When the latest backup finished (Unix seconds): one done since this process began, else the newest backup folder on disk; 0 when there is none.",
                 (ledger.last_backup_done_unix_ms.load(Ordering::Relaxed) / 1_000).to_string(),
             ),
         ];

@@ -63,18 +63,6 @@ async fn a_backup_taken_over_http_holds_every_order_placed_before_it() {
     assert_eq!(again.json["directory"], directory.as_str());
     let other_body = server.post_keyed(&operator, "/v1/ops/backups", &key, &json!({"label": "x"})).await;
     other_body.refused(422, "idempotency_conflict");
-    // The operator's action is in the audit list, like a campaign change: the start, then its
-    // repeat (newest first), on no campaign.
-    let live = server.get(&operator, "/v1/ops/live").await.ok(200).clone();
-    let audit = live["audit"].as_array().unwrap();
-    assert_eq!(audit.len(), 2, "{live}");
-    for (entry, replayed) in audit.iter().zip([true, false]) {
-        assert_eq!(entry["action"], "backup", "{entry}");
-        assert_eq!(entry["campaign_id"], Value::Null, "{entry}");
-        assert_eq!(entry["detail"], format!("backup into {directory}"), "{entry}");
-        assert_eq!(entry["replayed"], replayed, "{entry}");
-        assert!(entry["who"].as_str().unwrap().starts_with("operator (token issued "), "{entry}");
-    }
 
     let status = wait_for_backup(&server, &operator).await;
     let latest = &status["latest"];
@@ -99,6 +87,17 @@ async fn a_backup_taken_over_http_holds_every_order_placed_before_it() {
     // The dashboard's snapshot shows the same backup.
     let live = server.get(&operator, "/v1/ops/live").await.ok(200).clone();
     assert_eq!((live["backups_on"].clone(), live["backup"].clone()), (json!(true), latest.clone()));
+    // The operator's action is in the audit list, like a campaign change: the start, then its
+    // repeat (newest first), on no campaign.
+    let audit = live["audit"].as_array().unwrap();
+    assert_eq!(audit.len(), 2, "{live}");
+    for (entry, replayed) in audit.iter().zip([true, false]) {
+        assert_eq!(entry["action"], "backup", "{entry}");
+        assert_eq!(entry["campaign_id"], Value::Null, "{entry}");
+        assert_eq!(entry["detail"], format!("backup into {directory}"), "{entry}");
+        assert_eq!(entry["replayed"], replayed, "{entry}");
+        assert!(entry["who"].as_str().unwrap().starts_with("operator (token issued "), "{entry}");
+    }
     let copied = latest["batches_copied"].as_u64().unwrap();
     assert_eq!(latest["batches_in_journal"].as_u64().unwrap(), copied);
     assert!(copied >= started["batches_in_journal"].as_u64().unwrap());
@@ -132,6 +131,18 @@ async fn a_backup_taken_over_http_holds_every_order_placed_before_it() {
     let status = wait_for_backup(&server, &operator).await;
     assert_eq!(status["latest"]["state"], "done", "{status}");
     assert!(status["latest"]["batches_copied"].as_u64().unwrap() > copied, "the later order is in it");
+
+    // After a restart the backup's age is still known (from the newest folder on disk), so an
+    // alert on it does not fire at every restart.
+    let server = server.restart().await;
+    let metrics = server.send(server.http.get(server.url("/metrics"))).await.text;
+    let restarted_s: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("lantern_backup_last_done_timestamp_seconds "))
+        .and_then(|value| value.parse().ok())
+        .unwrap();
+    assert!(restarted_s >= finished_s && restarted_s <= now_s + 60, "{restarted_s} against {finished_s}");
+    assert!(metrics.lines().any(|metric| metric == "lantern_backups_done_total 0"), "counters start again");
 }
 
 /// The names of the folders in `directory`, sorted.
