@@ -25,9 +25,12 @@ pub enum Answer {
     BudgetExhausted,
     /// No proper answer: an error, a refusal without a reason, a timeout.
     Failed,
+    /// A chat conversation answered every message but placed no order (say its quote was
+    /// overtaken by the same shopper's own order); the shopper goes on to order by the API.
+    ChatUnfinished,
 }
 
-const ANSWERS: usize = 6;
+const ANSWERS: usize = 7;
 
 impl Answer {
     fn slot(self) -> usize {
@@ -38,6 +41,7 @@ impl Answer {
             Answer::Busy => 3,
             Answer::BudgetExhausted => 4,
             Answer::Failed => 5,
+            Answer::ChatUnfinished => 6,
         }
     }
 }
@@ -150,6 +154,7 @@ pub struct MinuteRow {
     pub busy: u64,
     pub budget_exhausted: u64,
     pub failed: u64,
+    pub chats_unfinished: u64,
     pub completed: u64,
     pub chat_orders: u64,
     pub gave_up: u64,
@@ -275,6 +280,7 @@ impl Recorder {
                 busy: minute.count(Answer::Busy),
                 budget_exhausted: minute.count(Answer::BudgetExhausted),
                 failed: minute.count(Answer::Failed),
+                chats_unfinished: minute.count(Answer::ChatUnfinished),
                 completed: minute.completed,
                 chat_orders: minute.chat_orders,
                 gave_up: minute.gave_up,
@@ -307,5 +313,17 @@ mod tests {
         assert!(rows[0].latency.p99_ms >= 1.4 && rows[0].latency.p99_ms <= 1.6, "{:?}", rows[0].latency);
         assert!(rows[4].waiting_room.p50_ms >= 2_900.0);
         assert_eq!(recorder.waiting_room().count, 1);
+    }
+
+    #[test]
+    fn a_chat_without_an_order_is_not_a_failure() {
+        let mut recorder = Recorder::new(1);
+        recorder.record(0, true, Answer::ChatUnfinished, 900);
+        recorder.record(0, true, Answer::Failed, 900);
+        recorder.record(0, true, Answer::ChatUnfinished, 900);
+        let rows = recorder.rows();
+        assert_eq!((rows[0].chats_unfinished, rows[0].failed), (2, 1));
+        assert_eq!(recorder.total(Answer::ChatUnfinished), 2);
+        assert_eq!(recorder.offered(), 3);
     }
 }

@@ -38,6 +38,9 @@ pub struct Summary {
     pub busy: u64,
     pub budget_exhausted: u64,
     pub failed: u64,
+    /// Chat conversations that answered every message without placing an order; those shoppers
+    /// went on to order by the API.
+    pub chats_unfinished: u64,
     pub chat_orders: u64,
     pub gave_up: u64,
     /// Shoppers turned away from a busy shop who tried another, and of those, how many took a
@@ -110,6 +113,7 @@ impl Summary {
             busy: recorder.total(Answer::Busy),
             budget_exhausted: recorder.total(Answer::BudgetExhausted),
             failed: recorder.total(Answer::Failed),
+            chats_unfinished: recorder.total(Answer::ChatUnfinished),
             chat_orders: recorder.chat_orders(),
             gave_up: recorder.gave_up(),
             switched_shop: recorder.switched_shop(),
@@ -194,6 +198,7 @@ fn summary_rows(runs: &[RunReport]) -> Vec<(&'static str, Vec<String>)> {
         ("shop busy (honest ETA)", cell(&|s| thousands(s.busy))),
         ("budget exhausted", cell(&|s| thousands(s.budget_exhausted))),
         ("failed (no proper answer)", cell(&|s| thousands(s.failed))),
+        ("chats ended without an order (then ordered by the API)", cell(&|s| thousands(s.chats_unfinished))),
         ("orders placed by chat", cell(&|s| thousands(s.chat_orders))),
         ("shoppers who gave up", cell(&|s| thousands(s.gave_up))),
         (

@@ -162,7 +162,7 @@ pub fn run(args: &SurgeArgs) -> anyhow::Result<()> {
 fn print_run(run: &RunReport) {
     let summary = &run.summary;
     println!(
-        "{}: {} orders placed of {} tries in {:.1} s ({:.0}x faster than the {:.1} simulated hours; {:.0} orders/s), queued {}, shed {}, shop busy {}, budget exhausted {}, failed {}, chat orders {}",
+        "{}: {} orders placed of {} tries in {:.1} s ({:.0}x faster than the {:.1} simulated hours; {:.0} orders/s), queued {}, shed {}, shop busy {}, budget exhausted {}, failed {}, chats without an order {}, chat orders {}",
         run.label,
         summary.admitted,
         summary.offered,
@@ -175,6 +175,7 @@ fn print_run(run: &RunReport) {
         summary.busy,
         summary.budget_exhausted,
         summary.failed,
+        summary.chats_unfinished,
         summary.chat_orders
     );
     println!(

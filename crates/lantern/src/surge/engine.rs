@@ -406,7 +406,7 @@ impl Driver<'_> {
                 self.recorder.record_chat_order(now_minute);
                 continue;
             }
-            let answer = if ended.busy { Answer::Busy } else { Answer::Failed };
+            let answer = if ended.busy { Answer::Busy } else { Answer::ChatUnfinished };
             self.recorder.record(minute, true, answer, ended.latency_us);
             self.retries.push(std::cmp::Reverse(Pending {
                 at_ms: slice_start_ms + SLICE_MS,

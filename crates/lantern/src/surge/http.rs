@@ -700,7 +700,8 @@ fn unanswered(shared: &Shared) {
 
 /// One chat conversation (`POST /v1/chat`, JSON): claim, the drink, checkout, "yes". Admitted
 /// when the agent placed the order (then read back with `GET /v1/orders/{id}` for the audit),
-/// busy when a shop was busy, shed when admission turned a message away, else failed.
+/// busy when a shop was busy, shed when admission turned a message away, failed without a proper
+/// answer, else unfinished (every message answered, no order: the shopper goes on by the API).
 async fn chat_order(shared: &Shared, authorization: &str, arrival: &Arrival) -> Answer {
     let session = format!("surge-{}", arrival.index);
     let mut busy = false;
@@ -760,7 +761,7 @@ async fn chat_order(shared: &Shared, authorization: &str, arrival: &Arrival) -> 
             reconfirms += 1;
         }
     }
-    if busy { Answer::Busy } else { Answer::Failed }
+    if busy { Answer::Busy } else { Answer::ChatUnfinished }
 }
 
 /// `GET /v1/orders/{order}`'s body. A browse request, it may be turned away under load: with a

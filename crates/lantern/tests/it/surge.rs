@@ -71,6 +71,7 @@ fn an_in_process_surge_repeats_exactly_for_a_seed() {
         "busy",
         "budget_exhausted",
         "failed",
+        "chats_unfinished",
         "chat_orders",
         "gave_up",
         "given_out_fen",
