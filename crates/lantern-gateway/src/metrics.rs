@@ -304,6 +304,11 @@ fn seconds(us: u64) -> String {
 pub fn write_start(out: &mut String, start: &crate::wire::StartBody) {
     let gauges = [
         (
+            "lantern_starting",
+            "1 while the node starts (its journal replays), before it serves.",
+            "0".to_owned(),
+        ),
+        (
             "lantern_start_replayed_commands",
             "Journal commands this process's start replayed.",
             start.replayed_commands.to_string(),

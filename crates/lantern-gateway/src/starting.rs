@@ -4,7 +4,8 @@
 //! an answer that says what is going on and when to come back, not a refused connection (which
 //! a balancer reads as a dead node and a liveness probe as a hung one).
 //!
-//! While starting, `/healthz` answers 200 `starting` (alive), `/readyz` and the API answer 503
+//! While starting, `/healthz` answers 200 `starting` (alive), `/metrics` says `lantern_starting 1`
+//! and the replay's percent (a scrape finds the node up), `/readyz` and the API answer 503
 //! `starting` with `Retry-After` from the replay's own pace, the web pages answer a page that
 //! shows the progress and opens the real page when the gateway is ready, and `/assets/` is
 //! served as usual. One server runs throughout ([`serve_from_start`]): each request goes to the
@@ -173,6 +174,7 @@ pub(crate) fn dispatch(starting: Arc<Starting>) -> Router {
 fn starting_router(starting: Arc<Starting>) -> Router {
     Router::new()
         .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
         .route("/", get(page))
         .route("/ops", get(page))
         .route("/merchant", get(page))
@@ -185,6 +187,19 @@ fn starting_router(starting: Arc<Starting>) -> Router {
 async fn health(State(starting): State<Arc<Starting>>) -> Response {
     let (detail, percent, _) = starting.progress();
     axum::Json(HealthBody { status: "starting".into(), detail: Some(detail), percent }).into_response()
+}
+
+/// A scrape during the start finds the node up, and how far its replay has come.
+async fn metrics(State(starting): State<Arc<Starting>>) -> Response {
+    let (_, percent, _) = starting.progress();
+    let text = format!(
+        "# HELP lantern_starting 1 while the node starts (its journal replays), before it serves.\n\
+         # TYPE lantern_starting gauge\nlantern_starting 1\n\
+         # HELP lantern_start_replay_percent How much of the journal the start has replayed.\n\
+         # TYPE lantern_start_replay_percent gauge\nlantern_start_replay_percent {}\n",
+        percent.unwrap_or(0)
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn refuse(State(starting): State<Arc<Starting>>) -> Response {

@@ -108,6 +108,10 @@ async fn a_starting_gateway_answers_at_once_then_serves_the_same_connections() {
     let message = replaying.json["message"].as_str().unwrap();
     assert!(message.contains("50 of 200 batches (25 %), about 3 s left"), "{message}");
     assert_eq!(replaying.retry_after_s(), 3);
+    let scraped = read(get("/metrics", "*/*").send().await.unwrap()).await;
+    assert_eq!(scraped.status, 200, "{}", scraped.text);
+    assert!(scraped.text.contains("\nlantern_starting 1\n"), "{}", scraped.text);
+    assert!(scraped.text.contains("\nlantern_start_replay_percent 25\n"), "{}", scraped.text);
     let alive = read(get("/healthz", "*/*").send().await.unwrap()).await;
     assert_eq!(
         alive.ok(200),
@@ -154,6 +158,9 @@ async fn a_starting_gateway_answers_at_once_then_serves_the_same_connections() {
     assert_eq!(ready.ok(200), &json!({"status": "ready"}));
     let alive = read(get("/healthz", "*/*").send().await.unwrap()).await;
     assert_eq!(alive.ok(200), &json!({"status": "ok"}));
+    let scraped = read(get("/metrics", "*/*").send().await.unwrap()).await;
+    assert!(scraped.text.contains("\nlantern_starting 0\n"), "the gateway's own metrics now");
+    assert!(scraped.text.contains("lantern_requests_total"), "{}", scraped.text);
     let page = read(get("/", "text/html").send().await.unwrap()).await;
     assert_eq!(page.status, 200);
     assert!(!page.text.contains("Lantern is starting"));
