@@ -263,8 +263,7 @@ impl Metrics {
             ),
         ];
         for (name, help, value) in gauges {
-            let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            write_one(&mut out, name, help, &value);
         }
         let _ = writeln!(
             out,
@@ -303,11 +302,7 @@ fn seconds(us: u64) -> String {
 /// before it outgrows what an outage may last).
 pub fn write_start(out: &mut String, start: &crate::wire::StartBody) {
     let gauges = [
-        (
-            "lantern_starting",
-            "1 while the node starts (its journal replays), before it serves.",
-            "0".to_owned(),
-        ),
+        ("lantern_starting", STARTING_HELP, "0".to_owned()),
         (
             "lantern_start_replayed_commands",
             "Journal commands this process's start replayed.",
@@ -325,6 +320,15 @@ pub fn write_start(out: &mut String, start: &crate::wire::StartBody) {
         ),
     ];
     for (name, help, value) in gauges {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        write_one(out, name, help, &value);
     }
+}
+
+/// `lantern_starting`'s help, the same before the gateway serves (1) and after (0).
+pub(crate) const STARTING_HELP: &str = "1 while the node starts (its journal replays), before it serves.";
+
+/// One metric with its help and type (a counter when its name ends in `_total`).
+pub(crate) fn write_one(out: &mut String, name: &str, help: &str, value: &str) {
+    let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
 }

@@ -192,12 +192,13 @@ async fn health(State(starting): State<Arc<Starting>>) -> Response {
 /// A scrape during the start finds the node up, and how far its replay has come.
 async fn metrics(State(starting): State<Arc<Starting>>) -> Response {
     let (_, percent, _) = starting.progress();
-    let text = format!(
-        "# HELP lantern_starting 1 while the node starts (its journal replays), before it serves.\n\
-         # TYPE lantern_starting gauge\nlantern_starting 1\n\
-         # HELP lantern_start_replay_percent How much of the journal the start has replayed.\n\
-         # TYPE lantern_start_replay_percent gauge\nlantern_start_replay_percent {}\n",
-        percent.unwrap_or(0)
+    let mut text = String::new();
+    crate::metrics::write_one(&mut text, "lantern_starting", crate::metrics::STARTING_HELP, "1");
+    crate::metrics::write_one(
+        &mut text,
+        "lantern_start_replay_percent",
+        "How much of the journal the start has replayed.",
+        &percent.unwrap_or(0).to_string(),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

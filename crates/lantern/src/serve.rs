@@ -65,8 +65,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             config.web.guest_tokens = true;
         }
     })?;
-    // Every setting is checked before the port opens (and again where the gateway is made).
-    config.gateway()?;
+    // Every setting is checked before the port opens.
+    let gateway_config = config.gateway()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // The port opens before the journal is replayed (half a minute after a surge): until the
     // gateway is ready it answers 503 `starting` with the replay's progress, not a refused
@@ -94,7 +94,13 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&starting),
         stopped(stop.clone()),
     ));
-    let started = start_in_background(config, args.demo, Arc::clone(&starting), runtime.handle().clone())?;
+    let started = start_in_background(
+        config,
+        gateway_config,
+        args.demo,
+        Arc::clone(&starting),
+        runtime.handle().clone(),
+    )?;
     let started = runtime.block_on(async {
         tokio::select! {
             started = started => Some(started),
@@ -153,6 +159,7 @@ const INDEX_FEED_QUEUE_MAX: usize = 64;
 /// full surge's 10 M orders on this machine).
 fn start_in_background(
     config: ServeConfig,
+    gateway_config: lantern_gateway::GatewayConfig,
     demo: bool,
     starting: Arc<lantern_gateway::Starting>,
     runtime: tokio::runtime::Handle,
@@ -179,6 +186,7 @@ fn start_in_background(
             let mut placed = Vec::with_capacity(INDEX_FEED_ORDERS_MAX);
             let opened = open_loaded(
                 config,
+                gateway_config,
                 demo,
                 &mut |replayed| {
                     starting.replaying(
@@ -247,7 +255,9 @@ pub(crate) fn open(
     demo: bool,
     adjust: impl FnOnce(&mut ServeConfig),
 ) -> anyhow::Result<Opened> {
-    open_loaded(load_config(config_file, data, adjust)?, demo, &mut |_| {}, &mut |_| {})
+    let config = load_config(config_file, data, adjust)?;
+    let gateway_config = config.gateway()?;
+    open_loaded(config, gateway_config, demo, &mut |_| {}, &mut |_| {})
 }
 
 /// The configuration: the file, the environment, then `adjust` and `data`.
@@ -264,15 +274,15 @@ fn load_config(
     Ok(config)
 }
 
-/// [`open`] with the configuration loaded, telling `watch` how the replay goes and `observe`
+/// [`open`] with the configuration loaded and checked, telling `watch` how the replay goes and `observe`
 /// each answer the replay's commands get.
 fn open_loaded(
     config: ServeConfig,
+    gateway_config: lantern_gateway::GatewayConfig,
     demo: bool,
     watch: &mut dyn FnMut(&ReplayProgress),
     observe: &mut dyn FnMut(&lantern_ledger::Outcome),
 ) -> anyhow::Result<Opened> {
-    let gateway_config = config.gateway()?;
     // The journal: the data directory's SQLite, or this node's shard of a PostgreSQL cluster.
     let target = match &config.store {
         Some(store) => StoreTarget::parse(store, config.cluster.node_index),
