@@ -12,6 +12,7 @@ mod backup_cli;
 mod bench;
 mod bench_http;
 mod bench_nodes;
+mod bench_restart;
 mod bench_search;
 mod cluster;
 mod cluster_audit;
@@ -124,6 +125,10 @@ enum BenchTarget {
     /// Indexing shops for search: one commit per shop against the gateway's batches, in the
     /// same run (the ratio), and the gateway's start-up indexing over that many shops.
     Search(bench_search::SearchBenchArgs),
+    /// A restart over a data directory, two ways in the same run: the read index of orders
+    /// rebuilt after the replay, against recorded during it (as `lantern serve` does); prints
+    /// replay, index and ready times and the ratio. Writes nothing.
+    Restart(bench_restart::RestartBenchArgs),
     /// The agent's fast path against a 10,000-item catalog: turns per second on one core,
     /// latency percentiles, and model calls per completed order for a message mix.
     Agent(agent_cli::AgentBenchArgs),
@@ -153,5 +158,6 @@ fn main() -> anyhow::Result<()> {
         CliCommand::Surge(args) => surge::run(&args),
         CliCommand::Bench { target: BenchTarget::Nodes(args) } => bench_nodes::run(&args),
         CliCommand::Bench { target: BenchTarget::Search(args) } => bench_search::run(&args),
+        CliCommand::Bench { target: BenchTarget::Restart(args) } => bench_restart::run(&args),
     }
 }

@@ -152,6 +152,41 @@ type Started = anyhow::Result<(Opened, Arc<lantern_gateway::App>)>;
 const INDEX_FEED_ORDERS_MAX: usize = 4_096;
 const INDEX_FEED_QUEUE_MAX: usize = 64;
 
+/// Runs `replay` (a start that hands each replayed answer to its argument) while a second
+/// thread records the read index of the placed orders: the index to finish
+/// ([`lantern_gateway::ReadIndex::finish`]) instead of walking every order afterwards. `None`
+/// when the indexing thread could not start or failed, which only costs that walk.
+pub(crate) fn index_while_replaying<R>(
+    expected_orders: usize,
+    replay: impl FnOnce(&mut dyn FnMut(&lantern_ledger::Outcome)) -> R,
+) -> (R, Option<lantern_gateway::ReadIndex>) {
+    let (feed, fed) =
+        std::sync::mpsc::sync_channel::<Vec<lantern_ledger::OrderReceipt>>(INDEX_FEED_QUEUE_MAX);
+    let indexer = std::thread::Builder::new().name("lantern-index".into()).spawn(move || {
+        let mut index = lantern_gateway::ReadIndex::sized(expected_orders);
+        for receipts in fed {
+            for receipt in &receipts {
+                index.record_order(receipt);
+            }
+        }
+        index
+    });
+    let mut placed = Vec::with_capacity(INDEX_FEED_ORDERS_MAX);
+    let replayed = replay(&mut |outcome| {
+        if let Some(receipt) = lantern_gateway::ReadIndex::placed(outcome) {
+            placed.push(*receipt);
+            if placed.len() >= INDEX_FEED_ORDERS_MAX {
+                let full = std::mem::replace(&mut placed, Vec::with_capacity(INDEX_FEED_ORDERS_MAX));
+                let _ = feed.send(full);
+            }
+        }
+    });
+    let _ = feed.send(placed);
+    drop(feed);
+    let recorded = indexer.ok().and_then(|indexer| indexer.join().ok());
+    (replayed, recorded)
+}
+
 /// Opens the gateway's parts on a thread of its own (the replay blocks for as long as the
 /// journal takes), telling `starting` how far it has come; the answer arrives on the receiver.
 /// The read index of orders is recorded from the replay's answers on a second thread as the
@@ -165,51 +200,25 @@ fn start_in_background(
     runtime: tokio::runtime::Handle,
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<Started>> {
     let (sender, receiver) = tokio::sync::oneshot::channel();
-    let expected_orders = config.expected_orders;
-    let (feed, fed) =
-        std::sync::mpsc::sync_channel::<Vec<lantern_ledger::OrderReceipt>>(INDEX_FEED_QUEUE_MAX);
-    let indexer = std::thread::Builder::new()
-        .name("lantern-index".into())
-        .spawn(move || {
-            let mut index = lantern_gateway::ReadIndex::sized(expected_orders);
-            for receipts in fed {
-                for receipt in &receipts {
-                    index.record_order(receipt);
-                }
-            }
-            index
-        })
-        .context("cannot start the thread that indexes the replayed orders")?;
     std::thread::Builder::new()
         .name("lantern-start".into())
         .spawn(move || {
-            let mut placed = Vec::with_capacity(INDEX_FEED_ORDERS_MAX);
-            let opened = open_loaded(
-                config,
-                gateway_config,
-                demo,
-                &mut |replayed| {
-                    starting.replaying(
-                        replayed.n_batches_done,
-                        replayed.n_batches_total,
-                        replayed.elapsed_ms,
-                    );
-                },
-                &mut |outcome| {
-                    if let Some(receipt) = lantern_gateway::ReadIndex::placed(outcome) {
-                        placed.push(*receipt);
-                        if placed.len() >= INDEX_FEED_ORDERS_MAX {
-                            let full =
-                                std::mem::replace(&mut placed, Vec::with_capacity(INDEX_FEED_ORDERS_MAX));
-                            let _ = feed.send(full);
-                        }
-                    }
-                },
-            );
-            let _ = feed.send(placed);
-            drop(feed);
-            // A failed indexer only costs the walk it was to save.
-            let recorded = indexer.join().ok();
+            let expected_orders = config.expected_orders;
+            let (opened, recorded) = index_while_replaying(expected_orders, |observe| {
+                open_loaded(
+                    config,
+                    gateway_config,
+                    demo,
+                    &mut |replayed| {
+                        starting.replaying(
+                            replayed.n_batches_done,
+                            replayed.n_batches_total,
+                            replayed.elapsed_ms,
+                        );
+                    },
+                    observe,
+                )
+            });
             let started = opened.map(|opened| {
                 starting.replayed(
                     opened.replay.n_batches,

@@ -166,3 +166,48 @@ fn bench_search_prints_its_figures_and_refuses_a_bad_count() {
     assert!(!output.status.success());
     assert!(stderr.contains("--shops must be 1..=100000, got 0"), "{stderr}");
 }
+
+/// `lantern bench restart` restarts a data directory both ways and says how long each took;
+/// both ways find every order, and a directory with no journal is refused by name.
+#[test]
+fn bench_restart_measures_both_ways_and_refuses_an_empty_directory() {
+    let data = TempDir::new("bench-restart");
+    let made = lantern()
+        .args(["loadgen", "--workers", "8", "--max-orders", "2000", "--create", "--data"])
+        .arg(&data.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    assert!(made.is_ok_and(|status| status.success()), "lantern loadgen failed");
+    let output = lantern()
+        .args(["bench", "restart", "--json", "--data"])
+        .arg(&data.0)
+        .output()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let last = stdout.lines().last().unwrap_or_default();
+    let figures: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|error| panic!("{error}: {last}"));
+    for way in ["rebuilt", "recorded"] {
+        assert!(figures[way]["ready_ms"].as_u64().is_some(), "{figures}");
+        assert!(figures[way]["replay_ms"].as_u64() <= figures[way]["ready_ms"].as_u64(), "{figures}");
+    }
+    assert!(
+        figures["ready_ratio_recorded_vs_rebuilt"].as_f64().is_some_and(|ratio| ratio > 0.0),
+        "{figures}"
+    );
+    assert!(figures["recorded"]["orders"].as_u64().is_some_and(|orders| orders >= 2_000), "{figures}");
+    assert_eq!(figures["recorded"]["orders"], figures["rebuilt"]["orders"], "{figures}");
+
+    let empty = TempDir::new("bench-restart-empty");
+    std::fs::create_dir_all(&empty.0).unwrap_or_else(|error| panic!("{error}"));
+    let refused = lantern()
+        .args(["bench", "restart", "--data"])
+        .arg(&empty.0)
+        .output()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let (_, stderr) = text(&refused);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("holds no journal"), "{stderr}");
+}
