@@ -59,7 +59,7 @@ pub use acp::{
 };
 pub use app::{App, GatewayConfig, IDEMPOTENCY_KEY_HEADER, KeyedRequest, ReadIndex, TICKET_HEADER};
 pub use error::ApiError;
-pub use starting::Starting;
+pub use starting::{MCP_STARTING_ERROR_CODE, Starting};
 
 /// Most bytes of request headers (names and values) the gateway reads; more is answered 431 in
 /// the usual error shape. hyper's own limits (100 headers, ~400 KB) stay as the outer bound.

@@ -6,7 +6,9 @@
 //!
 //! While starting, `/healthz` answers 200 `starting` (alive), `/metrics` says `lantern_starting 1`
 //! and the replay's percent (a scrape finds the node up), `/readyz` and the API answer 503
-//! `starting` with `Retry-After` from the replay's own pace, the web pages answer a page that
+//! `starting` with `Retry-After` from the replay's own pace (in each protocol's own error
+//! shape: ACP's `Error` on `/checkout_sessions`, a JSON-RPC error on `/mcp`, as the MCP
+//! transport allows for an HTTP error), the web pages answer a page that
 //! shows the progress and opens the real page when the gateway is ready, and `/assets/` is
 //! served as usual. One server runs throughout ([`serve_from_start`]): each request goes to the
 //! starting answers or, once [`Starting::open`] has handed over the gateway, to the gateway, so
@@ -22,7 +24,7 @@ use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
@@ -34,6 +36,9 @@ use crate::wire::{HealthBody, StartBody};
 /// The answer's `Retry-After` while nothing says how long is left (opening the journal,
 /// rebuilding the indexes).
 const STARTING_RETRY_AFTER_MS: u64 = 2_000;
+/// The JSON-RPC error code of `/mcp`'s answer while starting: in the range JSON-RPC leaves to
+/// the server ("server error", -32000 to -32099); `data.code` says `starting`.
+pub const MCP_STARTING_ERROR_CODE: i64 = -32_000;
 /// Bounds of the `Retry-After` estimated from the replay's pace: not sooner than a second (HTTP
 /// says whole seconds), not later than half a minute (an early estimate is rough).
 const STARTING_RETRY_AFTER_MIN_MS: u64 = 1_000;
@@ -179,6 +184,10 @@ fn starting_router(starting: Arc<Starting>) -> Router {
         .route("/ops", get(page))
         .route("/merchant", get(page))
         .route("/assets/{*path}", get(asset))
+        .route("/mcp", any(refuse_mcp))
+        .route("/mcp/{*rest}", any(refuse_mcp))
+        .route("/checkout_sessions", any(refuse_acp))
+        .route("/checkout_sessions/{*rest}", any(refuse_acp))
         .fallback(refuse)
         .with_state(starting)
 }
@@ -205,6 +214,31 @@ async fn metrics(State(starting): State<Arc<Starting>>) -> Response {
 
 async fn refuse(State(starting): State<Arc<Starting>>) -> Response {
     starting.refusal().into_response()
+}
+
+/// An agent's checkout call gets ACP's `Error` (type, code, message), `Retry-After` beside it.
+async fn refuse_acp(State(starting): State<Arc<Starting>>) -> Response {
+    crate::acp::AcpError(starting.refusal()).into_response()
+}
+
+/// An MCP client gets what the Streamable HTTP transport allows for a message the server cannot
+/// take: an HTTP error status whose body is a JSON-RPC error without an id, so the client shows
+/// the message, not a bare "HTTP 503".
+async fn refuse_mcp(State(starting): State<Arc<Starting>>) -> Response {
+    let refusal = starting.refusal();
+    let retry_after_ms = refusal.retry_after_ms.unwrap_or(STARTING_RETRY_AFTER_MS);
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {
+            "code": MCP_STARTING_ERROR_CODE,
+            "message": refusal.message,
+            "data": {"code": refusal.code, "retry_after_ms": retry_after_ms},
+        },
+    });
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, crate::error::retry_after_header(retry_after_ms));
+    response
 }
 
 /// A web page's path answers the starting page (503, never cached), which polls `/healthz` and

@@ -129,6 +129,45 @@ async fn a_starting_gateway_answers_at_once_then_serves_the_same_connections() {
     .await;
     order.refused(503, "starting");
     assert!(order.json["message"].as_str().unwrap().contains("nothing was done"), "{order:?}");
+    // Each protocol in its own error shape: an agent's ACP checkout gets ACP's `Error` (type,
+    // code, message and nothing else), an MCP client a JSON-RPC error without an id.
+    let checkout = read(
+        http.post(format!("{base}/checkout_sessions"))
+            .bearer_auth("whatever")
+            .header("idempotency-key", "k2")
+            .json(&json!({"items": [{"id": "item_1"}]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(checkout.status, 503);
+    let mut keys: Vec<&str> = checkout.json.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["code", "message", "type"], "{:?}", checkout.json);
+    assert_eq!(
+        (checkout.json["type"].as_str(), checkout.json["code"].as_str()),
+        (Some("service_unavailable"), Some("starting"))
+    );
+    assert_eq!(checkout.retry_after_s(), 3);
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let mcp = read(
+        http.post(format!("{base}/mcp"))
+            .bearer_auth("whatever")
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(mcp.status, 503, "{}", mcp.text);
+    assert_eq!(mcp.retry_after_s(), 3);
+    assert_eq!((mcp.json["jsonrpc"].as_str(), mcp.json["id"].is_null()), (Some("2.0"), true), "{}", mcp.text);
+    assert_eq!(mcp.json["error"]["code"], lantern_gateway::MCP_STARTING_ERROR_CODE);
+    assert_eq!(mcp.json["error"]["data"], json!({"code": "starting", "retry_after_ms": 3_000}));
+    assert!(mcp.json["error"]["message"].as_str().unwrap().contains("50 of 200 batches"), "{}", mcp.text);
     // A browser gets the page that waits for readiness, never cached as the real page.
     for path in ["/", "/ops", "/merchant"] {
         let page = read(get(path, "text/html,application/xhtml+xml").send().await.unwrap()).await;
