@@ -150,24 +150,8 @@ pub fn start_node_watched(
         }
         StoreTarget::Postgres { url, shard } => {
             let store = open_shard(url, *shard, mode, durability)?;
-            let mut config = node::sequencer_config(idle_tick_ms);
-            config.shard = *shard;
-            let mut progress = node::ReplayReporter::default();
-            let started = Sequencer::start_observing(
-                Box::new(store),
-                node::ledger_config(expected_orders),
-                config,
-                clock,
-                node::REPLAY_REPORT_EVERY_MS,
-                &mut |replayed| {
-                    progress.report(replayed);
-                    watch(replayed);
-                },
-                observe,
-            )
-            .with_context(|| format!("cannot rebuild shard {shard}'s ledger from PostgreSQL"));
-            progress.finish();
-            started
+            node::start_over(Box::new(store), *shard, clock, idle_tick_ms, expected_orders, watch, observe)
+                .with_context(|| format!("cannot rebuild shard {shard}'s ledger from PostgreSQL"))
         }
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use lantern_ledger::LedgerConfig;
-use lantern_sequencer::{Clock, ReplaySummary, Sequencer, SequencerConfig};
-use lantern_store::{Durability, OpenMode, SqliteStore};
+use lantern_sequencer::{Clock, ReplaySummary, Sequencer, SequencerConfig, StartError};
+use lantern_store::{Durability, OpenMode, SqliteStore, Store};
 
 /// A quote holds its coupon and price for 15 minutes.
 pub const HOLD_TTL_MS: u64 = 15 * 60 * 1000;
@@ -68,11 +68,28 @@ pub fn start_watched(
 ) -> anyhow::Result<(Sequencer, ReplaySummary)> {
     let store = SqliteStore::open(data, mode, durability)
         .with_context(|| format!("cannot open the data directory {}", data.display()))?;
+    start_over(Box::new(store), 0, clock, idle_tick_ms, expected_orders, watch, observe)
+        .with_context(|| format!("cannot rebuild the ledger from {}", data.display()))
+}
+
+/// Starts the sequencer of `shard` over an opened store: the replay shown by a
+/// [`ReplayReporter`], told to `watch`, its answers to `observe`.
+pub fn start_over(
+    store: Box<dyn Store>,
+    shard: u32,
+    clock: Arc<dyn Clock>,
+    idle_tick_ms: u64,
+    expected_orders: usize,
+    watch: &mut dyn FnMut(&lantern_sequencer::ReplayProgress),
+    observe: &mut dyn FnMut(&lantern_ledger::Outcome),
+) -> Result<(Sequencer, ReplaySummary), StartError> {
+    let mut config = sequencer_config(idle_tick_ms);
+    config.shard = shard;
     let mut progress = ReplayReporter::default();
-    let (sequencer, summary) = Sequencer::start_observing(
-        Box::new(store),
+    let started = Sequencer::start_observing(
+        store,
         ledger_config(expected_orders),
-        sequencer_config(idle_tick_ms),
+        config,
         clock,
         REPLAY_REPORT_EVERY_MS,
         &mut |replayed| {
@@ -80,10 +97,9 @@ pub fn start_watched(
             watch(replayed);
         },
         observe,
-    )
-    .with_context(|| format!("cannot rebuild the ledger from {}", data.display()))?;
+    );
     progress.finish();
-    Ok((sequencer, summary))
+    started
 }
 
 /// How often a replay tells its watchers (the progress bar, the starting gateway's answers)
