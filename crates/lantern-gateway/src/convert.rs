@@ -1,6 +1,8 @@
 //! Between the wire's JSON shapes and the domain's types: parsing with errors that name the
 //! field, and rendering ledger answers.
 
+use std::sync::Arc;
+
 use lantern_core::pricing::{CART_LINES_MAX, CartLine, LINE_OPTIONS_MAX, LINE_QUANTITY_MAX, PricedLine};
 use lantern_core::{
     Campaign, CampaignId, Catalog, CouponId, IdError, ItemId, Merchant, MerchantId, OptionId, OrderId,
@@ -208,6 +210,19 @@ pub fn catalog_of(ledger: &Ledger, merchant: MerchantId) -> Option<&Catalog> {
 }
 
 pub fn order_body(ledger: &Ledger, view: &OrderView) -> OrderBody {
+    order_body_in(catalog_of(ledger, view.receipt.merchant), view)
+}
+
+/// The order's merchant's catalog, shared: with the order's view (whose lines are shared
+/// too) it is all an order's body needs, so a caller can copy both out under the ledger's read
+/// lock and build the body after letting go of it.
+pub fn shared_catalog_of(ledger: &Ledger, merchant: MerchantId) -> Option<Arc<Catalog>> {
+    let (merchant, ..) = ledger.merchant(merchant)?;
+    ledger.catalog(merchant.catalog).cloned()
+}
+
+/// [`order_body`] from the order's catalog instead of the whole ledger.
+pub fn order_body_in(catalog: Option<&Catalog>, view: &OrderView) -> OrderBody {
     let receipt = &view.receipt;
     OrderBody {
         id: receipt.order.to_string(),
@@ -219,7 +234,7 @@ pub fn order_body(ledger: &Ledger, view: &OrderView) -> OrderBody {
         discount: receipt.discount.fen(),
         total: receipt.total.fen(),
         coupon_id: receipt.coupon.map(coupon_id_text),
-        line_items: line_items(catalog_of(ledger, receipt.merchant), &view.lines),
+        line_items: line_items(catalog, &view.lines),
         created_at: receipt.placed_at.to_string(),
         updated_at: view.updated_at.to_string(),
         eta_ms: receipt.eta_ms,

@@ -742,10 +742,10 @@ pub(crate) fn read_session(
 
 /// An order as its placement answered it (status `placed`), whatever happened to it since:
 /// what a replay of the placing request must show.
-fn placed_order_body(ledger: &Ledger, view: &lantern_ledger::OrderView) -> OrderBody {
-    let mut body = order_body(ledger, view);
+fn placed_order_body(catalog: Option<&lantern_core::Catalog>, view: &lantern_ledger::OrderView) -> OrderBody {
+    let mut body = crate::convert::order_body_in(catalog, view);
     body.status = lantern_core::OrderStatus::Placed.as_str().into();
-    body.updated_at = view.receipt.placed_at.to_string();
+    body.updated_at.clone_from(&body.created_at);
     body
 }
 
@@ -775,7 +775,7 @@ fn render_session(
                 code: None,
                 rejected: Vec::new(),
                 order: Some(if as_placed {
-                    placed_order_body(ledger, view)
+                    placed_order_body(catalog_of(ledger, receipt.merchant), view)
                 } else {
                     order_body(ledger, view)
                 }),
@@ -992,8 +992,14 @@ pub async fn coupon_order(
     let (outcome, replayed) = settle(answer)?;
     let Outcome::OrderPlaced { receipt, .. } = outcome else { return Err(unexpected(&outcome)) };
     app.index.write().record_order(&receipt);
-    let body =
-        app.sequencer.read(|ledger| ledger.order(receipt.order).map(|view| placed_order_body(ledger, view)));
+    // Copied out under the ledger's read lock (the order's lines and catalog are shared), the
+    // body built after it: formatting under the lock kept the applier's write waiting.
+    let placed = app.sequencer.read(|ledger| {
+        ledger
+            .order(receipt.order)
+            .map(|view| (view.clone(), shared_catalog_of(ledger, view.receipt.merchant)))
+    });
+    let body = placed.map(|(view, catalog)| placed_order_body(catalog.as_deref(), &view));
     let body = body.ok_or_else(|| {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "order_missing", "the placed order is not readable")
     })?;
