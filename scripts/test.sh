@@ -13,5 +13,7 @@ echo "== the web pages in a real browser (chromium + playwright-core)"
 bash scripts/browser.sh
 echo "== MCP (the official Python SDK, stdio and Streamable HTTP) and ACP (schemathesis on its OpenAPI file)"
 bash scripts/mcp-acp.sh
+echo "== the alerting rules: promtool's checks and unit tests, then a real Prometheus scraping a real gateway"
+bash scripts/alerts.sh
 echo "== the surge, scaled down: 200,000 orders in-process and 200,000 over HTTP, audited (scripts/surge-ci.sh)"
 bash scripts/surge-ci.sh

@@ -1,0 +1,162 @@
+"""Lantern's alerting rules in a real Prometheus, scraping a real gateway (scripts/alerts.sh).
+
+Checks, in order, each with a deadline:
+  1. Prometheus scrapes the gateway: `up{job="lantern"}` is 1 and the target has no error
+     (so Prometheus's own parser takes our /metrics);
+  2. every `lantern_*` metric the rules name is among the series Prometheus holds;
+  3. with the demo's one campaign far from spent, no budget alert is pending or firing, and
+     nothing says the gateway is down or failing; the never-backed-up gateway's
+     LanternBackupStale is pending (its `for` is 30 minutes);
+  4. an operator creates a campaign of two 25-yuan coupons, two shoppers claim them, and
+     LanternBudgetExhausted goes pending or firing for that campaign and no other.
+Only the standard library: it runs on the machine's python3.
+"""
+
+import argparse
+import json
+import re
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+DEADLINE_S = 30
+
+
+def fail(message):
+    print(f"alerts e2e: FAILED: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def request(url, *, token=None, key=None, body=None, method=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method or ("GET" if data is None else "POST"))
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    if key:
+        req.add_header("idempotency-key", key)
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as answer:
+            return answer.status, json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def prometheus(base, path, **params):
+    url = f"{base}{path}"
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    status, body = request(url)
+    if status != 200 or body.get("status") != "success":
+        raise RuntimeError(f"GET {path} answered {status}: {body}")
+    return body["data"]
+
+
+def wait_for(what, check):
+    """Polls `check` (returns (done, what it saw)) until done or the deadline."""
+    deadline = time.monotonic() + DEADLINE_S
+    seen = None
+    while time.monotonic() < deadline:
+        try:
+            done, seen = check()
+        except (RuntimeError, OSError, ValueError) as error:
+            done, seen = False, repr(error)
+        if done:
+            return seen
+        time.sleep(0.5)
+    fail(f"{what} within {DEADLINE_S} s; last seen: {seen}")
+
+
+def alerts(base):
+    return prometheus(base, "/api/v1/alerts")["alerts"]
+
+
+def named(all_alerts, name):
+    return [alert for alert in all_alerts if alert["labels"].get("alertname") == name]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prometheus", required=True)
+    parser.add_argument("--lantern", required=True)
+    parser.add_argument("--rules", required=True)
+    parser.add_argument("--operator-token", required=True)
+    parser.add_argument("--shopper-tokens", required=True, help="two, comma-separated")
+    args = parser.parse_args()
+    base = args.prometheus
+
+    def scraped():
+        result = prometheus(base, "/api/v1/query", query='up{job="lantern"}')["result"]
+        targets = prometheus(base, "/api/v1/targets")["activeTargets"]
+        errors = [target.get("lastError") for target in targets if target.get("lastError")]
+        return bool(result) and result[0]["value"][1] == "1" and not errors, (result, errors)
+
+    wait_for("Prometheus scraping the gateway with no error", scraped)
+    print("  scraped: up{job=\"lantern\"} = 1, no scrape error")
+
+    with open(args.rules, encoding="utf-8") as rules:
+        named_metrics = sorted(set(re.findall(r"\blantern_[a-z_]+\b", rules.read())))
+
+    def all_named_held():
+        held = set(prometheus(base, "/api/v1/label/__name__/values"))
+        missing = [name for name in named_metrics if name not in held]
+        return not missing, missing
+
+    wait_for("every metric the rules name among Prometheus's series", all_named_held)
+    print(f"  every metric the rules name is exported: {', '.join(named_metrics)}")
+
+    def stale_backup_pending():
+        seen = alerts(base)
+        return bool(named(seen, "LanternBackupStale")), seen
+
+    seen = wait_for("LanternBackupStale pending for a gateway that never took a backup", stale_backup_pending)
+    for quiet in ["LanternDown", "LanternServerErrors", "LanternBudgetExhausted", "LanternBudgetRunsOutWithinAnHour"]:
+        if named(seen, quiet):
+            fail(f"{quiet} is {named(seen, quiet)[0]['state']} on a healthy demo gateway: {seen}")
+    print("  quiet: nothing down, failing or spent; LanternBackupStale pending (never backed up)")
+
+    status, campaign = request(
+        f"{args.lantern}/v1/campaigns",
+        token=args.operator_token,
+        key="alerts-e2e-campaign",
+        body={
+            "name": "alert drill",
+            "budget": 5000,
+            "template": "amount_off",
+            "amount": 2500,
+            "per_shopper_limit": 1,
+            "starts_at": "2026-01-01T00:00:00Z",
+            "ends_at": "2099-12-31T00:00:00Z",
+        },
+    )
+    if status != 201:
+        fail(f"creating the drill campaign answered {status}: {campaign}")
+    campaign_id = campaign["id"]
+    for n, token in enumerate(args.shopper_tokens.split(",")):
+        status, claimed = request(
+            f"{args.lantern}/v1/campaigns/{campaign_id}/claim",
+            token=token,
+            key=f"alerts-e2e-claim-{n}",
+            method="POST",
+        )
+        if status not in (200, 201):
+            fail(f"shopper {n} claiming {campaign_id} answered {status}: {claimed}")
+    print(f"  campaign {campaign_id}: 5000 fen, two coupons of 2500 claimed")
+
+    def exhausted():
+        seen = named(alerts(base), "LanternBudgetExhausted")
+        campaigns = sorted(alert["labels"].get("campaign") for alert in seen)
+        return campaigns == [campaign_id], seen
+
+    seen = wait_for(f"LanternBudgetExhausted for {campaign_id} alone", exhausted)
+    alert = seen[0]
+    if alert["labels"].get("severity") != "info" or campaign_id not in alert["annotations"].get("summary", ""):
+        fail(f"the alert's labels or summary are not as the rules say: {alert}")
+    print(f"  LanternBudgetExhausted {alert['state']} for {campaign_id}: {alert['annotations']['summary']}")
+
+
+if __name__ == "__main__":
+    main()
