@@ -7,7 +7,8 @@
 # 2. a real Prometheus scraping a real `lantern serve --demo` every second with the rules
 #    loaded (scripts/alerts/e2e.py): the scrape parses, every metric a rule names is exported,
 #    and a campaign whose budget is spent by two shoppers' claims puts LanternBudgetExhausted in
-#    Prometheus's alerts for that campaign, and for no other.
+#    Prometheus's alerts for that campaign, and for no other; then the gateway is killed
+#    (SIGKILL) and LanternDown goes pending for it.
 #
 # Installs Debian's prometheus package (Prometheus and promtool) when either is missing.
 set -euo pipefail
@@ -68,6 +69,13 @@ python3 scripts/alerts/e2e.py \
     || status=$?
 failed=()
 check_demo_server
+if [[ $status -eq 0 && ${#failed[@]} -eq 0 ]]; then
+    # The alert that matters most: a gateway that dies.
+    kill -9 "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
+    python3 scripts/alerts/e2e.py --prometheus "http://127.0.0.1:$prometheus_port" --lantern "http://$address" --down \
+        || status=$?
+fi
 if [[ $status -ne 0 || ${#failed[@]} -gt 0 ]]; then
     echo "alerts: FAILED (Prometheus's log follows)" >&2
     tail -20 "$work/prometheus.log" >&2

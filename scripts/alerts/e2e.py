@@ -9,6 +9,7 @@ Checks, in order, each with a deadline:
      LanternBackupStale is pending (its `for` is 30 minutes);
   4. an operator creates a campaign of two 25-yuan coupons, two shoppers claim them, and
      LanternBudgetExhausted goes pending or firing for that campaign and no other.
+With --down (after scripts/alerts.sh has killed the gateway): LanternDown goes pending for it.
 Only the standard library: it runs on the machine's python3.
 """
 
@@ -82,11 +83,24 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prometheus", required=True)
     parser.add_argument("--lantern", required=True)
-    parser.add_argument("--rules", required=True)
-    parser.add_argument("--operator-token", required=True)
-    parser.add_argument("--shopper-tokens", required=True, help="two, comma-separated")
+    parser.add_argument("--rules")
+    parser.add_argument("--operator-token")
+    parser.add_argument("--shopper-tokens", help="two, comma-separated")
+    parser.add_argument("--down", action="store_true", help="the gateway was killed: expect LanternDown")
     args = parser.parse_args()
     base = args.prometheus
+    if args.down:
+        instance = args.lantern.removeprefix("http://")
+
+        def down():
+            seen = named(alerts(base), "LanternDown")
+            return [alert["labels"].get("instance") for alert in seen] == [instance], seen
+
+        alert = wait_for(f"LanternDown for {instance}", down)[0]
+        print(f"  LanternDown {alert['state']} for {instance} after the gateway was killed")
+        return
+    if not (args.rules and args.operator_token and args.shopper_tokens):
+        parser.error("--rules, --operator-token and --shopper-tokens are needed without --down")
 
     def scraped():
         result = prometheus(base, "/api/v1/query", query='up{job="lantern"}')["result"]
