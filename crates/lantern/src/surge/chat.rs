@@ -8,9 +8,16 @@
 //! on the chat thread, polled once without tokio's cooperative budget, so each turn hands its
 //! ledger command to the sequencer in the conversations' order before the call returns; then
 //! the driver submits the slice's API tries, which join the same batches, and
-//! [`Chats::finish_step`] waits for the turns' answers. The ledger sees the same commands in
-//! the same order every run (a run stays a pure function of profile, scale and seed), and the
-//! chat costs no fsync round trip of its own. Admission is off, as for the rest of
+//! [`Chats::finish_step`] waits for the turns' answers. For a turn that hands the ledger one
+//! command, the ledger sees the same commands in the same order every run (a run stays a pure
+//! function of profile, scale and seed), and the chat costs no fsync round trip of its own.
+//! The exception: a turn that needs a second command sends it when its first answer comes,
+//! while the driver is still submitting the slice's API tries. That is a "yes" whose quote the
+//! same shopper's API order took over, answered with a fresh quote (a few in 100,000 chats).
+//! Where that second command lands differs from run to run, and so can the rest of that
+//! conversation and that shopper's next try: two full-scale runs of one build differed by one
+//! "shop busy" in 14.5 M tries and by 2 of 200,000 chats ending without an order. The test that
+//! repeats a run (scale 0.001) compares every count exactly. Admission is off, as for the rest of
 //! the in-process run (the engine's capacity is what it measures).
 //!
 //! The agent's catalog knows one shop, the chat shop (registered before the surge's outlets,

@@ -5,7 +5,8 @@
 //! backlog slot), and every try due in the slice (first tries and retries) is submitted,
 //! pipelined up to [`IN_FLIGHT_MAX`] outstanding; the slice ends when every answer is in. One
 //! producer and a clock that only moves between slices make a run a pure function of the
-//! profile and the seed: the same answers every time.
+//! profile and the seed: the same answers every time, but for the rare chat turn that needs
+//! two ledger commands (see [`super::chat`]).
 
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
