@@ -497,7 +497,7 @@ impl App {
     /// Expires departed shoppers' tickets and wakes promoted ones; the server calls it every
     /// tick so that both happen even when no request comes.
     /// Forgets, in the read index, the orders the ledger retired since the last call (at most
-    /// [`INDEX_PRUNE_BATCH_MAX`]; the rest next time), so the index stays as large as the
+    /// `INDEX_PRUNE_BATCH_MAX`; the rest next time), so the index stays as large as the
     /// ledger's retention and not as large as every order since the start. A gateway so far
     /// behind that the ledger no longer remembers what it retired rebuilds the index.
     pub fn prune_index(&self) {
@@ -607,7 +607,7 @@ impl App {
     }
 
     /// Registers a long poll on `ticket`; it is woken when the ticket is promoted. `None` when
-    /// [`WAITERS_MAX`] polls are registered already: that poll checks on its own, less often.
+    /// `WAITERS_MAX` polls are registered already: that poll checks on its own, less often.
     pub fn wait_on(self: &Arc<App>, ticket: Ticket) -> Option<Waiter> {
         let key = ticket_key(ticket);
         let mut waiters = self.waiters.lock();

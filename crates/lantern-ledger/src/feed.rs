@@ -22,7 +22,7 @@ impl<T> Default for Feed<T> {
     }
 }
 
-/// What a [`Feed`] answers a cursor.
+/// What a `Feed` answers a cursor.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FeedSince<T> {
     /// The items after the cursor that are still kept, oldest first, each with its number (the

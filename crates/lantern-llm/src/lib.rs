@@ -53,7 +53,7 @@
 //!
 //! # Testing
 //!
-//! The `scripted` feature exports [`scripted`]: a real HTTP server on loopback that replays
+//! The `scripted` feature exports `scripted`: a real HTTP server on loopback that replays
 //! scripted or recorded Qwen-style transcripts (streams split mid-JSON, whole JSON answers, 429,
 //! 500, hangs, oversized and malformed answers) and records the requests it received.
 

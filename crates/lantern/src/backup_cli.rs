@@ -16,7 +16,7 @@ pub struct BackupArgs {
     /// a running gateway is backed up with `POST /v1/ops/backups` or the dashboard's button.
     #[arg(long)]
     data: PathBuf,
-    /// The backup's folder, which must not exist (default: DATA/backups/<now>, as the API names
+    /// The backup's folder, which must not exist (default: `DATA/backups/<now>`, as the API names
     /// them).
     #[arg(long)]
     to: Option<PathBuf>,

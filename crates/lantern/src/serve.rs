@@ -30,7 +30,7 @@ const DEMO_COFFEE_SHOPS: u64 = 4;
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Configuration file (TOML). Every key is optional; environment variables
-    /// LANTERN_<SECTION>__<KEY> override it (LANTERN_LISTEN, LANTERN_ADMISSION__MAX_LIMIT, ...).
+    /// `LANTERN_<SECTION>__<KEY>` override it (LANTERN_LISTEN, LANTERN_ADMISSION__MAX_LIMIT, ...).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Address to listen on (overrides the configuration).

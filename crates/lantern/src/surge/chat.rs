@@ -132,7 +132,7 @@ impl Chats {
         })
     }
 
-    /// Opens a conversation for `arrival` (its first message goes in the next [`Chats::step`]);
+    /// Opens a conversation for `arrival` (its first message goes in the next [`Chats::start_step`]);
     /// false when [`CONVERSATIONS_OPEN_MAX`] are open.
     pub fn open(&mut self, arrival: Arrival) -> bool {
         if self.open.len() >= CONVERSATIONS_OPEN_MAX {
