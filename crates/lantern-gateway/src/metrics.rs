@@ -228,8 +228,8 @@ impl Metrics {
             ),
             (
                 "lantern_ledger_pickup_lag_seconds",
-                "How long answers wait for a free core before their requests run again (running mean).",
-                seconds(ledger.pickup_lag_us.load(Ordering::Relaxed)),
+                "How long answers wait for a free core before their requests run again (running mean over the latest answers; 0 after a second without any).",
+                seconds(ledger.pickup_lag_now_us()),
             ),
             (
                 "lantern_ledger_gathers_total",

@@ -269,8 +269,11 @@ pub struct SequencerCounters {
     /// scheduling.
     pub last_batch_us: AtomicU64,
     /// Running mean of the time from an answer being sent to its async caller running again:
-    /// how long answers wait for a free core. Drives the committer's gather.
+    /// how long answers wait for a free core. Read it with
+    /// [`SequencerCounters::pickup_lag_now_us`], which knows when it is stale.
     pub pickup_lag_us: AtomicU64,
+    /// When the latest pickup lag was folded in ([`monotonic_ms`]; 0 before the first).
+    pub pickup_lag_sampled_at_ms: AtomicU64,
     /// Batches the committer gathered for, and the microseconds it spent gathering.
     pub n_gathers: AtomicU64,
     pub gather_us_total: AtomicU64,
@@ -280,6 +283,39 @@ pub struct SequencerCounters {
     pub n_backups_done: AtomicU64,
     pub n_backups_failed: AtomicU64,
     pub last_backup_done_unix_ms: AtomicU64,
+}
+
+impl SequencerCounters {
+    /// Folds one async caller's pickup lag into the running mean ([`pickup_lag_mean_us`]).
+    pub fn fold_pickup_lag(&self, lag_us: u64) {
+        // Racing callers may each fold a sample into the same old mean and one wins: a lost
+        // sample in a mean over many is harmless, and a lock here would cost every answer.
+        let mean_us = self.pickup_lag_us.load(Ordering::Relaxed);
+        self.pickup_lag_us.store(pickup_lag_mean_us(mean_us, lag_us), Ordering::Relaxed);
+        self.pickup_lag_sampled_at_ms.store(monotonic_ms().max(1), Ordering::Relaxed);
+    }
+
+    /// How long answers wait for a core now: the running mean, or zero once no async caller
+    /// has picked an answer up for [`PICKUP_LAG_STALE_MS`]. The mean moves only when answers
+    /// come, so after a saturated burst it would go on saying "saturated" on a quiet gateway
+    /// (its gauge, an alert on it, and a 2 ms gather for the next request after the lull).
+    pub fn pickup_lag_now_us(&self) -> u64 {
+        let sampled_at_ms = self.pickup_lag_sampled_at_ms.load(Ordering::Relaxed);
+        if sampled_at_ms > 0 && monotonic_ms().saturating_sub(sampled_at_ms) > PICKUP_LAG_STALE_MS {
+            return 0;
+        }
+        self.pickup_lag_us.load(Ordering::Relaxed)
+    }
+}
+
+/// After this long with no answer picked up by an async caller, the pickup lag reads zero.
+pub const PICKUP_LAG_STALE_MS: u64 = 1_000;
+
+/// Milliseconds on a monotonic clock since this process first asked (not wall time: a clock
+/// step must not make a fresh sample look stale).
+pub fn monotonic_ms() -> u64 {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    u64::try_from(BASE.get_or_init(Instant::now).elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Why a sequencer could not start.
@@ -358,10 +394,7 @@ impl SequencerHandle {
     fn picked_up(&self, answered: Result<Answered, oneshot::error::RecvError>) -> Reply {
         let Ok((reply, sent_at)) = answered else { return Err(SubmitError::Stopped) };
         let lag_us = u64::try_from(sent_at.elapsed().as_micros()).unwrap_or(u64::MAX);
-        // Racing callers may each fold a sample into the same old mean and one wins: a lost
-        // sample in a mean over many is harmless, and a lock here would cost every answer.
-        let mean_us = self.counters.pickup_lag_us.load(Ordering::Relaxed);
-        self.counters.pickup_lag_us.store(pickup_lag_mean_us(mean_us, lag_us), Ordering::Relaxed);
+        self.counters.fold_pickup_lag(lag_us);
         reply
     }
 
@@ -851,8 +884,7 @@ impl Committer {
 
     /// Waits for the batch to fill while callers' answers wait for a core (see the overview).
     fn gather(&self) {
-        let pickup_lag_us = self.counters.pickup_lag_us.load(Ordering::Relaxed);
-        let wait_us = gather_wait_us(pickup_lag_us, self.config.gather_max_us);
+        let wait_us = gather_wait_us(self.counters.pickup_lag_now_us(), self.config.gather_max_us);
         if wait_us == 0 || self.intake.len() + 1 >= self.config.batch_commands_max {
             return;
         }

@@ -76,6 +76,27 @@ fn an_async_caller_measures_how_long_its_answer_waited_for_a_core() {
     sequencer.stop();
 }
 
+/// The lag a saturated burst left in the mean is not read as "saturated" once answers stop:
+/// a second with none picked up reads zero (the gauge and the gather), and the next answer
+/// counts again.
+#[test]
+fn a_quiet_spell_clears_the_pickup_lag_a_burst_left() {
+    let counters = lantern_sequencer::SequencerCounters::default();
+    assert_eq!(counters.pickup_lag_now_us(), 0);
+    for _ in 0..64 {
+        counters.fold_pickup_lag(20_000);
+    }
+    let saturated_us = counters.pickup_lag_now_us();
+    assert!(saturated_us > 15_000, "after a burst of 20 ms lags: {saturated_us} µs");
+    assert!(gather_wait_us(saturated_us, 2_000) == 2_000);
+    std::thread::sleep(Duration::from_millis(lantern_sequencer::PICKUP_LAG_STALE_MS + 100));
+    assert_eq!(counters.pickup_lag_now_us(), 0, "a quiet second reads as no lag");
+    assert_eq!(gather_wait_us(counters.pickup_lag_now_us(), 2_000), 0);
+    // The mean itself is kept: the next answer folds into it and it counts again.
+    counters.fold_pickup_lag(20_000);
+    assert!(counters.pickup_lag_now_us() > 15_000);
+}
+
 /// With answers waiting for a core, commands sent a little apart share one batch; without, the
 /// first is committed alone at once.
 #[test]
@@ -87,7 +108,9 @@ fn a_lagging_caller_makes_the_committer_gather() {
                 .unwrap();
         let handle = sequencer.handle();
         if lagging {
-            handle.counters().pickup_lag_us.store(50_000, Ordering::Relaxed);
+            for _ in 0..64 {
+                handle.counters().fold_pickup_lag(50_000);
+            }
         }
         let batches_before = handle.counters().n_batches.load(Ordering::Relaxed);
         let started = Instant::now();
