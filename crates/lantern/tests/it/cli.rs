@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use crate::support::{TempDir, json_summary, lantern, text};
+use crate::support::{TempDir, journal_of_orders, json_summary, lantern, text};
 
 fn audit(data: &std::path::Path) -> (bool, String, String) {
     let output =
@@ -172,23 +172,8 @@ fn bench_search_prints_its_figures_and_refuses_a_bad_count() {
 #[test]
 fn bench_restart_measures_both_ways_and_refuses_an_empty_directory() {
     let data = TempDir::new("bench-restart");
-    let made = lantern()
-        .args(["loadgen", "--workers", "8", "--max-orders", "2000", "--create", "--data"])
-        .arg(&data.0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    assert!(made.is_ok_and(|status| status.success()), "lantern loadgen failed");
-    let output = lantern()
-        .args(["bench", "restart", "--json", "--data"])
-        .arg(&data.0)
-        .output()
-        .unwrap_or_else(|error| panic!("{error}"));
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let last = stdout.lines().last().unwrap_or_default();
-    let figures: serde_json::Value =
-        serde_json::from_str(last).unwrap_or_else(|error| panic!("{error}: {last}"));
+    journal_of_orders(&data.0, 8, 2_000);
+    let figures = json_summary(lantern().args(["bench", "restart", "--json", "--data"]).arg(&data.0));
     for way in ["rebuilt", "recorded"] {
         assert!(figures[way]["ready_ms"].as_u64().is_some(), "{figures}");
         assert!(figures[way]["replay_ms"].as_u64() <= figures[way]["ready_ms"].as_u64(), "{figures}");

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 
-use crate::support::{TempDir, lantern, text};
+use crate::support::{TempDir, journal_of_orders, lantern, text};
 
 struct Server {
     child: Child,
@@ -131,13 +131,7 @@ fn readiness(address: &str) -> std::io::Result<(u16, String)> {
 fn the_port_answers_starting_while_the_journal_replays_then_serves_on_it() {
     let data = TempDir::new("serve-starting");
     // A journal that takes a while to replay: 100,000 orders (about a second in a debug build).
-    let made = lantern()
-        .args(["loadgen", "--workers", "64", "--max-orders", "100000", "--create", "--data"])
-        .arg(&data.0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    assert!(made.is_ok_and(|status| status.success()), "lantern loadgen failed");
+    journal_of_orders(&data.0, 64, 100_000);
     let address = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|error| panic!("{error}"));
         probe.local_addr().unwrap_or_else(|error| panic!("{error}")).to_string()

@@ -51,6 +51,19 @@ pub fn json_summary(command: &mut Command) -> serde_json::Value {
         .unwrap_or_else(|error| panic!("the last line is not JSON: {error}\n{stdout}"))
 }
 
+/// Fills the new data directory `data` with `max_orders` acknowledged orders from `workers`
+/// `lantern loadgen` workers: a journal to restart over. Asserts that it ran.
+pub fn journal_of_orders(data: &std::path::Path, workers: u32, max_orders: u64) {
+    let made = lantern()
+        .args(["loadgen", "--workers", &workers.to_string(), "--max-orders", &max_orders.to_string()])
+        .args(["--create", "--data"])
+        .arg(data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    assert!(made.is_ok_and(|status| status.success()), "lantern loadgen failed");
+}
+
 /// A small xorshift generator: random kill moments without a dependency, reproducible by seed.
 pub struct Rng(u64);
 
