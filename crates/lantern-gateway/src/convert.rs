@@ -205,8 +205,12 @@ pub fn cart_of(lines: &[PricedLine]) -> Vec<CartLine> {
 }
 
 pub fn catalog_of(ledger: &Ledger, merchant: MerchantId) -> Option<&Catalog> {
+    merchants_catalog(ledger, merchant).map(Arc::as_ref)
+}
+
+fn merchants_catalog(ledger: &Ledger, merchant: MerchantId) -> Option<&Arc<Catalog>> {
     let (merchant, ..) = ledger.merchant(merchant)?;
-    ledger.catalog(merchant.catalog).map(|catalog| catalog.as_ref())
+    ledger.catalog(merchant.catalog)
 }
 
 pub fn order_body(ledger: &Ledger, view: &OrderView) -> OrderBody {
@@ -217,8 +221,7 @@ pub fn order_body(ledger: &Ledger, view: &OrderView) -> OrderBody {
 /// too) it is all an order's body needs, so a caller can copy both out under the ledger's read
 /// lock and build the body after letting go of it.
 pub fn shared_catalog_of(ledger: &Ledger, merchant: MerchantId) -> Option<Arc<Catalog>> {
-    let (merchant, ..) = ledger.merchant(merchant)?;
-    ledger.catalog(merchant.catalog).cloned()
+    merchants_catalog(ledger, merchant).cloned()
 }
 
 /// [`order_body`] from the order's catalog instead of the whole ledger.
