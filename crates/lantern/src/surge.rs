@@ -267,10 +267,11 @@ pub struct Seen {
 }
 
 impl Seen {
-    /// What a driver saw of `shoppers` shoppers numbered from `shopper_id_base + 1`.
-    pub fn new(shopper_id_base: u64, shoppers: u64) -> Seen {
+    /// What a driver saw of `shoppers` shoppers numbered from `shopper_id_base + 1`, with room
+    /// for `orders` acknowledged orders made before the run (see [`Acks::with_order_capacity`]).
+    pub fn new(shopper_id_base: u64, shoppers: u64, orders: u64) -> Seen {
         Seen {
-            acks: Acks::default(),
+            acks: Acks::with_order_capacity(usize::try_from(orders).unwrap_or(usize::MAX)),
             n_orders_tried: 0,
             n_unanswered: 0,
             shopper_ids: shopper_id_base + 1..=shopper_id_base + shoppers,
@@ -386,7 +387,7 @@ mod tests {
             ledger.apply(&world::tea_outlet(outlet, Capacity::new(100, 1_000).unwrap()), now).unwrap();
         }
         // The surge's shoppers are 1_001..=1_010.
-        let mut seen = Seen::new(1_000, 10);
+        let mut seen = Seen::new(1_000, 10, 10);
         seen.n_orders_tried = 2;
         // A demo shopper's order at the demo shop is not the surge's.
         order(&mut ledger, 1, 1, "demo-1");

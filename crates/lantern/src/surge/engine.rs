@@ -130,7 +130,7 @@ pub fn run(args: &SurgeArgs, workload: &Workload) -> anyhow::Result<RunReport> {
         active_kitchens: Vec::new(),
         backlog_total: 0,
         recorder: Recorder::new(profile.duration_minutes),
-        seen: Seen::new(0, profile.shoppers),
+        seen: Seen::new(0, profile.shoppers, profile.orders),
         chats,
         chat_as_api: args.chat_as_api,
         unexpected: Default::default(),
@@ -279,7 +279,8 @@ impl Driver<'_> {
     }
 
     fn submit_try(&mut self, pending: Pending, first_try: bool) -> anyhow::Result<()> {
-        let arrival = self.workload.arrival(pending.index, pending.arrived_at_ms);
+        let merchant = MerchantId::new(pending.merchant);
+        let arrival = self.workload.arrival_at_outlet(pending.index, pending.arrived_at_ms, merchant);
         if first_try {
             self.seen.n_orders_tried += 1;
             if let Some(referrer) = arrival.referred_by {
@@ -295,7 +296,7 @@ impl Driver<'_> {
                 return Ok(());
             }
         }
-        let command = coupon_order(&arrival, MerchantId::new(pending.merchant))?;
+        let command = coupon_order(&arrival, merchant)?;
         self.send(command, Purpose::Try { pending, first_try })
     }
 
@@ -362,7 +363,11 @@ impl Driver<'_> {
         };
         self.recorder.record(minute, first_try, answer, latency_us);
         let Some(refusal) = refusal else { return Ok(()) };
-        let arrival = self.workload.arrival(pending.index, pending.arrived_at_ms);
+        let arrival = self.workload.arrival_at_outlet(
+            pending.index,
+            pending.arrived_at_ms,
+            MerchantId::new(pending.merchant),
+        );
         let attempt = pending.attempt + 1;
         let busy_answers = pending.busy_answers + u32::from(refusal == Refusal::ShopBusy);
         match self.workload.next_try(&arrival, attempt, busy_answers, refusal) {

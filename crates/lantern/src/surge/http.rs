@@ -387,7 +387,7 @@ async fn drive(
         started: Instant::now(),
         compression,
         recorder: Mutex::new(Recorder::new(profile.duration_minutes)),
-        seen: Mutex::new(Seen::new(SHOPPER_ID_BASE, profile.shoppers)),
+        seen: Mutex::new(Seen::new(SHOPPER_ID_BASE, profile.shoppers, profile.orders)),
         n_in_flight: AtomicU64::new(0),
         pool,
         requests: Semaphore::new(args.in_flight_max),
