@@ -7,8 +7,10 @@
 # 2. a real Prometheus scraping a real `lantern serve --demo` every second with the rules
 #    loaded (scripts/alerts/e2e.py): the scrape parses, every metric a rule names is exported,
 #    and a campaign whose budget is spent by two shoppers' claims puts LanternBudgetExhausted in
-#    Prometheus's alerts for that campaign, and for no other; then the gateway is killed
-#    (SIGKILL) and LanternDown goes pending for it.
+#    Prometheus's alerts for that campaign, and for no other; a backup clears
+#    LanternBackupStale; the Grafana dashboard (deploy/grafana/lantern-dashboard.json) lays out
+#    on Grafana's grid and each of its panels' queries returns series from this Prometheus;
+#    then the gateway is killed (SIGKILL) and LanternDown goes pending for it.
 #
 # Installs Debian's prometheus package (Prometheus and promtool) when either is missing.
 set -euo pipefail
@@ -28,6 +30,9 @@ fi
 echo "== alerts: promtool check rules and the rules' unit tests"
 promtool check rules "$rules"
 promtool test rules deploy/prometheus/lantern-alerts.test.yml
+
+echo "== alerts: the dashboard checks' own tests"
+python3 scripts/alerts/test_e2e.py
 
 echo "== alerts: building lantern"
 cargo build --locked --quiet -p lantern --bin lantern
@@ -64,6 +69,7 @@ python3 scripts/alerts/e2e.py \
     --prometheus "http://127.0.0.1:$prometheus_port" \
     --lantern "http://$address" \
     --rules "$rules" \
+    --dashboard deploy/grafana/lantern-dashboard.json \
     --operator-token "$("$lantern" token operator --data "$work/data" --ttl-s 600)" \
     --shopper-tokens "$("$lantern" token shopper shp_31 --data "$work/data" --ttl-s 600),$("$lantern" token shopper shp_32 --data "$work/data" --ttl-s 600)" \
     || status=$?

@@ -8,7 +8,12 @@ Checks, in order, each with a deadline:
      nothing says the gateway is down or failing; the never-backed-up gateway's
      LanternBackupStale is pending (its `for` is 30 minutes);
   4. an operator creates a campaign of two 25-yuan coupons, two shoppers claim them, and
-     LanternBudgetExhausted goes pending or firing for that campaign and no other.
+     LanternBudgetExhausted goes pending or firing for that campaign and no other;
+  5. with --dashboard (the Grafana dashboard, deploy/grafana/lantern-dashboard.json): the
+     operator takes a backup and LanternBackupStale clears; the dashboard holds together as
+     Grafana lays it out (unique ids, panels inside the 24-column grid and not overlapping,
+     every panel on the `datasource` variable, every `$variable` defined); and each panel's
+     queries, with Grafana's variables filled in, run in Prometheus and return series.
 With --down (after scripts/alerts.sh has killed the gateway): LanternDown goes pending for it.
 Only the standard library: it runs on the machine's python3.
 """
@@ -79,6 +84,92 @@ def named(all_alerts, name):
     return [alert for alert in all_alerts if alert["labels"].get("alertname") == name]
 
 
+# What Grafana fills in for its own variables when the test runs a panel's query in Prometheus.
+GRAFANA_GLOBALS = {"__rate_interval": "1m", "__interval": "15s", "__range": "1h"}
+GRID_COLUMNS = 24
+
+
+def lint_dashboard(dashboard):
+    """What Grafana needs of the dashboard to lay it out and run it; returns the panels with
+    queries."""
+    for key in ["uid", "title", "schemaVersion", "panels", "templating"]:
+        if key not in dashboard:
+            fail(f"the dashboard has no {key!r}")
+    variables = {variable["name"]: variable for variable in dashboard["templating"]["list"]}
+    if variables.get("datasource", {}).get("query") != "prometheus":
+        fail("the dashboard's `datasource` variable must pick a Prometheus data source")
+    ids, boxes, queried = set(), [], []
+    for panel in dashboard["panels"]:
+        where = f"panel {panel.get('id')} ({panel.get('title')!r})"
+        if panel.get("id") in ids:
+            fail(f"{where}: its id is used twice")
+        ids.add(panel.get("id"))
+        if not panel.get("title"):
+            fail(f"{where}: no title")
+        grid = panel.get("gridPos", {})
+        x, y, w, h = (grid.get(key) for key in "xywh")
+        if None in (x, y, w, h) or x < 0 or y < 0 or w < 1 or h < 1 or x + w > GRID_COLUMNS:
+            fail(f"{where}: gridPos {grid} is outside Grafana's {GRID_COLUMNS}-column grid")
+        for other, (ox, oy, ow, oh) in boxes:
+            if x < ox + ow and ox < x + w and y < oy + oh and oy < y + h:
+                fail(f"{where} overlaps {other}")
+        boxes.append((where, (x, y, w, h)))
+        if panel["type"] == "row":
+            continue
+        if panel["type"] not in ("stat", "timeseries"):
+            fail(f"{where}: type {panel['type']!r} is not one this dashboard uses")
+        if not panel.get("description"):
+            fail(f"{where}: no description (the operator reads it on hover)")
+        if panel.get("datasource", {}).get("uid") != "${datasource}":
+            fail(f"{where}: not on the `datasource` variable, so it breaks on another Prometheus")
+        ref_ids = [target.get("refId") for target in panel.get("targets", [])]
+        if not ref_ids or len(set(ref_ids)) != len(ref_ids):
+            fail(f"{where}: its queries need distinct refIds, and at least one")
+        for target in panel["targets"]:
+            for name in re.findall(r"\$\{?(\w+)", target["expr"]):
+                if name not in variables and name not in GRAFANA_GLOBALS:
+                    fail(f"{where}: ${name} is neither a dashboard variable nor one of Grafana's")
+            queried.append((where, target["expr"]))
+    return variables, queried
+
+
+def check_dashboard(base, path, instance):
+    with open(path, encoding="utf-8") as file:
+        dashboard = json.load(file)
+    variables, queried = lint_dashboard(dashboard)
+    picker = variables["instance"]["definition"]
+    metric = re.fullmatch(r"label_values\((\w+), instance\)", picker)
+    if not metric:
+        fail(f"the `instance` variable's query is not label_values(METRIC, instance): {picker}")
+    instances = prometheus(base, "/api/v1/label/instance/values", **{"match[]": metric.group(1)})
+    if instance not in instances:
+        fail(f"the `instance` picker ({picker}) lists {instances}, not the gateway {instance}")
+    fill = dict(GRAFANA_GLOBALS, instance=variables["instance"]["allValue"], datasource="")
+    for where, expr in queried:
+        query = re.sub(r"\$\{?(\w+)\}?", lambda name: fill[name.group(1)], expr)
+        result = prometheus(base, "/api/v1/query", query=query)["result"]
+        if not result:
+            fail(f"{where}: {query} returned no series from a gateway that exports every metric")
+    print(f"  dashboard: {len(dashboard['panels'])} panels laid out, {len(queried)} queries run, each with series")
+
+
+def take_backup(args):
+    """Takes a backup through the operator API; LanternBackupStale must clear."""
+    status, body = request(
+        f"{args.lantern}/v1/ops/backups", token=args.operator_token, key="alerts-e2e-backup", body={}
+    )
+    if status != 202:
+        fail(f"starting a backup answered {status}: {body}")
+
+    def backed_up():
+        result = prometheus(args.prometheus, "/api/v1/query", query="lantern_backup_last_done_timestamp_seconds > 0")
+        stale = named(alerts(args.prometheus), "LanternBackupStale")
+        return bool(result) and not stale, (result, stale)
+
+    wait_for("LanternBackupStale clearing after a backup", backed_up)
+    print("  backup taken: LanternBackupStale cleared")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prometheus", required=True)
@@ -86,6 +177,7 @@ def main():
     parser.add_argument("--rules")
     parser.add_argument("--operator-token")
     parser.add_argument("--shopper-tokens", help="two, comma-separated")
+    parser.add_argument("--dashboard", help="the Grafana dashboard to check against the live Prometheus")
     parser.add_argument("--down", action="store_true", help="the gateway was killed: expect LanternDown")
     args = parser.parse_args()
     base = args.prometheus
@@ -111,16 +203,19 @@ def main():
     wait_for("Prometheus scraping the gateway with no error", scraped)
     print("  scraped: up{job=\"lantern\"} = 1, no scrape error")
 
-    with open(args.rules, encoding="utf-8") as rules:
-        named_metrics = sorted(set(re.findall(r"\blantern_[a-z_]+\b", rules.read())))
+    named_metrics = set()
+    for path in [args.rules] + ([args.dashboard] if args.dashboard else []):
+        with open(path, encoding="utf-8") as file:
+            named_metrics |= set(re.findall(r"\blantern_[a-z_]+\b", file.read()))
+    named_metrics = sorted(named_metrics)
 
     def all_named_held():
         held = set(prometheus(base, "/api/v1/label/__name__/values"))
         missing = [name for name in named_metrics if name not in held]
         return not missing, missing
 
-    wait_for("every metric the rules name among Prometheus's series", all_named_held)
-    print(f"  every metric the rules name is exported: {', '.join(named_metrics)}")
+    wait_for("every metric the rules and the dashboard name among Prometheus's series", all_named_held)
+    print(f"  every metric the rules and the dashboard name is exported: {', '.join(named_metrics)}")
 
     def stale_backup_pending():
         seen = alerts(base)
@@ -170,6 +265,10 @@ def main():
     if alert["labels"].get("severity") != "info" or campaign_id not in alert["annotations"].get("summary", ""):
         fail(f"the alert's labels or summary are not as the rules say: {alert}")
     print(f"  LanternBudgetExhausted {alert['state']} for {campaign_id}: {alert['annotations']['summary']}")
+
+    if args.dashboard:
+        take_backup(args)
+        check_dashboard(base, args.dashboard, args.lantern.removeprefix("http://"))
 
 
 if __name__ == "__main__":
