@@ -1,7 +1,8 @@
 //! `lantern serve`'s configuration: a TOML file (every key optional, defaults below), then
 //! environment overrides `LANTERN_<SECTION>__<KEY>` (e.g. `LANTERN_ADMISSION__MAX_LIMIT=2048`,
-//! `LANTERN_LISTEN=0.0.0.0:8080`), then the command line. Unknown keys and out-of-range
-//! values stop the start with a message naming the key.
+//! `LANTERN_LISTEN=0.0.0.0:8080`), then the command line. A value of the wrong type, an unknown
+//! key or an out-of-range value stops the start with a message naming the key, and for the first
+//! two where it was set: the file's line, or the environment variable.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,14 +10,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use lantern_admission::{AdmissionConfig, BucketConfig};
 use lantern_gateway::GatewayConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Environment variables that override the file start with this.
 const ENV_PREFIX: &str = "LANTERN_";
 /// The folder inside the data directory that `POST /v1/ops/backups` writes backups to.
 pub(crate) const BACKUPS_DIR_NAME: &str = "backups";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServeConfig {
     /// Address to listen on.
@@ -45,7 +46,7 @@ pub struct ServeConfig {
 }
 
 /// The web pages (`/`, `/ops`, `/merchant`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Web {
     /// Hand out guest shopper tokens (`POST /v1/guest_token`) so the chat page works without
@@ -54,7 +55,7 @@ pub struct Web {
 }
 
 /// The Agentic Commerce Protocol (`/checkout_sessions`): order links and order webhooks.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Acp {
     /// Where agents reach this gateway: the base of the orders' `permalink_url`.
@@ -159,7 +160,7 @@ impl Acp {
 
 /// Several nodes over one PostgreSQL (`store = "postgres://..."`): shoppers are sharded over
 /// `nodes` by their id and campaign budget is leased to each node in chunks.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Cluster {
     /// Every node's base URL, in node order (one node when empty).
@@ -197,7 +198,7 @@ impl Cluster {
 }
 
 /// The chat agent (`POST /v1/chat`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Chat {
     /// Conversations kept at once.
@@ -223,7 +224,7 @@ impl Default for Chat {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     pub body_bytes_max: usize,
@@ -233,7 +234,7 @@ pub struct Limits {
     pub keys_in_flight_max: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Admission {
     /// Off only for comparisons (`lantern surge --no-admission`).
@@ -255,7 +256,7 @@ pub struct Admission {
     pub ip_burst: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WaitingRoom {
     /// Tickets each class may hold: complete checkout, checkout, claim, browse, chat.
@@ -341,7 +342,9 @@ impl Default for WaitingRoom {
 }
 
 impl ServeConfig {
-    /// Reads `file` (if given), applies the environment's overrides and checks every value.
+    /// Reads `file` (if given), applies the environment's overrides and checks every value. A
+    /// value of the wrong type is named by its key and where it was set: the file's line, or
+    /// the environment variable.
     pub fn load(
         file: Option<&Path>,
         environment: impl Iterator<Item = (String, String)>,
@@ -350,11 +353,21 @@ impl ServeConfig {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+                // The file on its own first: toml's error then shows the line and the key.
+                if let Err(error) = toml::from_str::<ServeConfig>(&text) {
+                    bail!(
+                        "the configuration file {} is invalid: {}",
+                        path.display(),
+                        error.to_string().trim()
+                    );
+                }
                 text.parse::<toml::Table>()
                     .with_context(|| format!("{} is not valid TOML", path.display()))?
             }
             None => toml::Table::new(),
         };
+        // Each override's key path and the variable that set it, the last one last.
+        let mut overrides: Vec<(Vec<String>, String)> = Vec::new();
         for (name, value) in environment {
             let Some(key) = name.strip_prefix(ENV_PREFIX) else { continue };
             // Variables of other tools that share the prefix are not ours.
@@ -367,12 +380,38 @@ impl ServeConfig {
             let path: Vec<String> = key.split("__").map(str::to_lowercase).collect();
             set_path(&mut table, &path, &value)
                 .with_context(|| format!("in the environment variable {name}"))?;
+            // The variable's name only: a value may hold a password (a store's URL).
+            overrides.push((path, name));
         }
-        let config: ServeConfig = table.try_into().map_err(|error: toml::de::Error| {
-            anyhow::anyhow!("the configuration is invalid: {}", error.message().trim())
-        })?;
+        let config: ServeConfig =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|error| {
+                let message = error.inner().message().trim().to_owned();
+                let key = error_key(error.path());
+                if key.is_empty() {
+                    return anyhow::anyhow!("the configuration is invalid: {message}");
+                }
+                // The file was valid on its own, so an override made this value.
+                let set_by = overrides
+                    .iter()
+                    .rev()
+                    .find(|(path, _)| path.starts_with(&key) || key.starts_with(path))
+                    .map(|(_, variable)| format!(", set by {variable}"))
+                    .unwrap_or_default();
+                anyhow::anyhow!("the configuration is invalid: {}{set_by}: {message}", key.join("."))
+            })?;
         config.gateway()?;
         Ok(config)
+    }
+
+    /// The configuration as a TOML file that gives it (`lantern serve --print-config`): every
+    /// key, with a header saying where the values came from.
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        let body = toml::to_string(self).context("writing the configuration as TOML")?;
+        Ok(format!(
+            "# lantern serve's configuration: the defaults, then the --config file, then the\n\
+             # LANTERN_<SECTION>__<KEY> environment variables, then the command line. Save it as a\n\
+             # file to start from (every key is optional; remove the ones you keep at their default).\n\n{body}"
+        ))
     }
 
     /// The gateway's settings, checked.
@@ -453,6 +492,20 @@ impl ServeConfig {
     }
 }
 
+/// The key a deserialization error is about, as a list of names (an array's item by its index).
+/// An unknown field's path ends with the field.
+fn error_key(path: &serde_path_to_error::Path) -> Vec<String> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Map { key } => Some(key.clone()),
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Unknown => None,
+        })
+        .collect()
+}
+
 fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
@@ -477,6 +530,7 @@ fn set_path(table: &mut toml::Table, path: &[String], value: &str) -> anyhow::Re
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
@@ -570,6 +624,135 @@ mod tests {
         let error =
             ServeConfig::load(None, env(&[("LANTERN_LISTEN", "not an address")])).expect_err("address");
         assert!(format!("{error:#}").contains("invalid"), "{error:#}");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key_and_the_variable_that_set_it() {
+        let cases = [
+            ("LANTERN_ADMISSION__MAX_LIMIT", "abc", "admission.max_limit", "expected u32"),
+            ("LANTERN_ADMISSION__ENABLED", "yes", "admission.enabled", "expected a boolean"),
+            ("LANTERN_ADMISSION__TYPO", "3", "admission.typo", "unknown field `typo`"),
+            ("LANTERN_ADMISSION", "5", "admission", "expected struct Admission"),
+            (
+                "LANTERN_WAITING_ROOM__CAPACITY",
+                "[1, 2, \"x\", 4, 5]",
+                "waiting_room.capacity.2",
+                "expected u32",
+            ),
+            ("LANTERN_LISTEN", "not an address", "listen", "socket address"),
+            ("LANTERN_BACKUPS_KEPT", "-1", "backups_kept", "expected usize"),
+        ];
+        for (variable, value, key, why) in cases {
+            let others = [("LANTERN_LIMITS__SSE_KEEPALIVE_MS", "15000"), (variable, value)];
+            let error = ServeConfig::load(None, env(&others)).expect_err(variable).to_string();
+            let set_by = format!("{key}, set by {variable}: ");
+            assert!(error.contains(&set_by), "{variable}: {error}");
+            assert!(error.contains(why), "{variable}: {error}");
+        }
+    }
+
+    /// Loads `text` as a configuration file (written to a folder of its own, then removed);
+    /// also the file's path, as an error would show it.
+    fn load_file(name: &str, text: &str) -> (anyhow::Result<ServeConfig>, String) {
+        let dir = std::env::temp_dir().join(format!("lantern-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("lantern.toml");
+        std::fs::write(&file, text).unwrap();
+        let loaded = ServeConfig::load(Some(&file), env(&[]));
+        std::fs::remove_dir_all(&dir).unwrap();
+        (loaded, file.display().to_string())
+    }
+
+    #[test]
+    fn a_bad_file_is_named_with_the_line_and_the_key() {
+        let text = "listen = \"127.0.0.1:9000\"\n\n[admission]\nmax_limit = \"lots\"\n";
+        let (loaded, file) = load_file("bad", text);
+        let error = loaded.expect_err("a string for a number").to_string();
+        assert!(error.contains(&file), "{error}");
+        assert!(error.contains("line 4"), "{error}");
+        assert!(error.contains("max_limit = \"lots\""), "{error}");
+        assert!(error.contains("expected u32"), "{error}");
+    }
+
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_printed_configuration_loads_back_as_itself() {
+        let config = ServeConfig::load(
+            None,
+            env(&[
+                ("LANTERN_ADMISSION__MAX_LIMIT", "777"),
+                ("LANTERN_WAITING_ROOM__CAPACITY", "[9, 8, 7, 6, 5]"),
+                ("LANTERN_ACP__LINKS__FAQ", "https://shop.example/faq"),
+                ("LANTERN_CHAT__LLM__MODEL", "qwen3:8b"),
+                ("LANTERN_CHAT__LLM__BASE_URL", "http://127.0.0.1:11434/v1"),
+            ]),
+        )
+        .expect("valid");
+        let printed = config.to_toml().expect("printable");
+        assert!(printed.contains("max_limit = 777"), "{printed}");
+        assert!(printed.contains("[chat.llm]"), "{printed}");
+        let again = load_file("printed", &printed).0.expect("the printed file loads");
+        assert_eq!(again.to_toml().unwrap(), printed);
+        assert_eq!(again.admission.max_limit, 777);
+        assert_eq!(again.waiting_room.capacity, [9, 8, 7, 6, 5]);
+        // The defaults print too: a file to start from.
+        let defaults = ServeConfig::default().to_toml().unwrap();
+        for section in ["[limits]", "[admission]", "[waiting_room]", "[chat.agent]", "[acp]", "[cluster]"] {
+            assert!(defaults.contains(section), "{section} missing from {defaults}");
+        }
+    }
+
+    /// Keys the gateway reads, and a few it does not, for the fuzz test's overrides.
+    const FUZZ_KEYS: [&str; 12] = [
+        "LISTEN",
+        "BACKUPS_KEPT",
+        "EXPECTED_ORDERS",
+        "ADMISSION",
+        "ADMISSION__MAX_LIMIT",
+        "ADMISSION__MIN_LIMIT",
+        "ADMISSION__CLASS_SHARE_PERMILLE",
+        "WAITING_ROOM__CAPACITY",
+        "LIMITS__BODY_BYTES_MAX",
+        "CHAT__AGENT",
+        "CLUSTER__BUDGET_STORE",
+        "NO_SUCH__KEY",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever the environment says, the start either gets a configuration or refuses with
+        /// a message naming the key (or the variable) it refused, and never panics.
+        #[test]
+        fn any_override_is_taken_or_refused_by_name(
+            overrides in proptest::collection::vec(
+                (
+                    proptest::sample::select(FUZZ_KEYS.to_vec()),
+                    proptest::prop_oneof![
+                        proptest::num::i64::ANY.prop_map(|n| n.to_string()),
+                        (0u32..5_000).prop_map(|n| n.to_string()),
+                        proptest::num::f64::ANY.prop_map(|n| n.to_string()),
+                        proptest::bool::ANY.prop_map(|b| b.to_string()),
+                        "[a-z0-9 .:/\\[\\]{}=\",-]{0,24}",
+                        proptest::collection::vec(0u32..2_000, 0..7).prop_map(|v| format!("{v:?}")),
+                    ],
+                ),
+                1..4,
+            )
+        ) {
+            let pairs: Vec<(String, String)> =
+                overrides.iter().map(|(key, value)| (format!("LANTERN_{key}"), value.clone())).collect();
+            if let Err(error) = ServeConfig::load(None, pairs.clone().into_iter()) {
+                let error = format!("{error:#}").to_lowercase();
+                let named = pairs.iter().any(|(variable, _)| {
+                    let key = variable.trim_start_matches("LANTERN_").to_lowercase();
+                    error.contains(&variable.to_lowercase())
+                        || key.split("__").any(|part| error.contains(part))
+                });
+                prop_assert!(named, "{pairs:?}: {error}");
+            }
+        }
     }
 
     #[test]

@@ -50,6 +50,11 @@ pub struct ServeArgs {
     /// Print development tokens for the demo (an operator, shop mer_1, shopper shp_1) at start.
     #[arg(long)]
     print_tokens: bool,
+    /// Print the configuration this command would run with (every key: the defaults, the
+    /// file, the environment and these flags), checked, as TOML, and exit. Saved as a file, it
+    /// is a `--config` to start from.
+    #[arg(long)]
+    print_config: bool,
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
@@ -67,6 +72,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     })?;
     // Every setting is checked before the port opens.
     let gateway_config = config.gateway()?;
+    if args.print_config {
+        print!("{}", config.to_toml()?);
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // The port opens before the journal is replayed (half a minute after a surge): until the
     // gateway is ready it answers 503 `starting` with the replay's progress, not a refused

@@ -243,6 +243,41 @@ fn bad_configuration_is_refused_at_start_naming_the_key() {
     let stderr = refused_start(&data.0, "LANTERN_ACP_REQUEST_SECRET", "too-short");
     assert!(stderr.contains("LANTERN_ACP_REQUEST_SECRET holds 9 bytes"), "{stderr}");
     assert!(!data.0.exists(), "a refused start must not create the data directory");
+
+    // A value of the wrong type is named by its key and the variable that set it.
+    let stderr = refused_start(&data.0, "LANTERN_WAITING_ROOM__LONG_POLL_MS", "soon");
+    assert!(
+        stderr.contains("waiting_room.long_poll_ms, set by LANTERN_WAITING_ROOM__LONG_POLL_MS: invalid type"),
+        "{stderr}"
+    );
+    assert!(!data.0.exists(), "a refused start must not create the data directory");
+}
+
+/// `serve --print-config` prints what the command would run with, flags included, as a file
+/// `--config` takes back; nothing starts and no data directory is made.
+#[test]
+fn print_config_prints_a_file_that_starts_the_same_gateway() {
+    let data = TempDir::new("serve-print-config");
+    let printed = lantern()
+        .args(["serve", "--print-config", "--no-admission", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data.0)
+        .env("LANTERN_ADMISSION__MAX_LIMIT", "321")
+        .output()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let (stdout, stderr) = text(&printed);
+    assert!(printed.status.success(), "{stderr}");
+    assert!(!data.0.exists(), "printing the configuration must not create the data directory");
+    assert!(stdout.contains("max_limit = 321"), "{stdout}");
+    assert!(stdout.contains("[admission]\nenabled = false"), "{stdout}");
+    let file = std::env::temp_dir().join(format!("lantern-print-config-{}.toml", std::process::id()));
+    std::fs::write(&file, &stdout).unwrap_or_else(|error| panic!("{error}"));
+    let again = lantern()
+        .args(["serve", "--print-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(text(&again).0, stdout, "the printed file gives the same configuration");
 }
 
 /// A request-signing secret in `LANTERN_ACP_REQUEST_SECRET` makes the ACP endpoints take
