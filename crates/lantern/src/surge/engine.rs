@@ -183,9 +183,11 @@ pub fn run(args: &SurgeArgs, workload: &Workload) -> anyhow::Result<RunReport> {
             for (pending, first_try) in due {
                 driver.submit_try(pending, first_try)?;
             }
+            // The API answers first: the driver works through them while the chat thread
+            // finishes its turns (both orders give the same run; this one overlaps them).
+            driver.drain(0)?;
             let ended = driver.chats.finish_step(chats_started)?;
             driver.chats_ended(ended, slice_start)?;
-            driver.drain(0)?;
         }
         let gauges = Gauges {
             given_out_fen: handle.read(|ledger| {
