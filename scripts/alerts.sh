@@ -39,7 +39,10 @@ cargo build --locked --quiet -p lantern --bin lantern
 lantern="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/lantern"
 
 make_work_dir lantern-alerts
-start_demo_server
+# Order webhooks on (to a closed port: no ACP order is made, so nothing is sent), so the gateway
+# exports the webhook metrics a rule and the dashboard read.
+start_demo_server LANTERN_ACP__WEBHOOK_URL=http://127.0.0.1:9/order_events \
+    LANTERN_WEBHOOK_SECRET=alerts-e2e-webhook-secret-0123456789
 
 prometheus_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 cat >"$work/prometheus.yml" <<YAML

@@ -222,7 +222,13 @@ def main():
         return bool(named(seen, "LanternBackupStale")), seen
 
     seen = wait_for("LanternBackupStale pending for a gateway that never took a backup", stale_backup_pending)
-    for quiet in ["LanternDown", "LanternServerErrors", "LanternBudgetExhausted", "LanternBudgetRunsOutWithinAnHour"]:
+    for quiet in [
+        "LanternDown",
+        "LanternServerErrors",
+        "LanternBudgetExhausted",
+        "LanternBudgetRunsOutWithinAnHour",
+        "LanternWebhooksNotDelivered",
+    ]:
         if named(seen, quiet):
             fail(f"{quiet} is {named(seen, quiet)[0]['state']} on a healthy demo gateway: {seen}")
     print("  quiet: nothing down, failing or spent; LanternBackupStale pending (never backed up)")
