@@ -71,7 +71,7 @@ pub fn order_line(order: OrderId, shopper: ShopperId, coupon: Option<CouponId>, 
 
 impl Acks {
     /// Room for `orders` acknowledged orders, reserved and written to now. A driver that
-    /// records millions of them while its clock runs (the full surge: 10 M, 640 MB) would
+    /// records millions of them while its clock runs (the full surge: 10 M, 560 MB) would
     /// otherwise have its own thread fault in and zero that memory, and copy all of it at each
     /// doubling: a sixth of the in-process driver's time, on the thread that feeds the ledger.
     pub fn with_order_capacity(orders: usize) -> Acks {
